@@ -1,0 +1,445 @@
+//! Fixture tests: a snippet → the chunk list it yields, as a snapshot (refresh with
+//! `UPDATE_EXPECT=1 cargo test`). Each line shows the chunk's id, its lines, and its signature.
+
+use expect_test::{Expect, expect};
+use ropey::Rope;
+
+use super::*;
+use crate::syntax::{Language, input_edit, parse_rope};
+
+fn render(chunks: &[Chunk], text: &Rope) -> String {
+    let mut depth = vec![0usize; chunks.len()];
+    let mut out = String::new();
+    for (i, c) in chunks.iter().enumerate() {
+        depth[i] = c.parent.map_or(0, |p| depth[p] + 1);
+        let (first, last) = c.lines(text);
+        let signature = text.byte_slice(c.signature.clone()).to_string();
+        let signature = signature.lines().next().unwrap_or("");
+        out.push_str(&format!(
+            "{}{} L{}-{} `{}`\n",
+            "  ".repeat(depth[i]),
+            c.id,
+            first + 1,
+            last + 1,
+            signature
+        ));
+    }
+    out
+}
+
+fn check(language: Language, source: &str, expected: Expect) {
+    let text = Rope::from_str(source);
+    let chunks = chunk_text(&text, Some(language), &ChunkConfig::default());
+    assert_covers_in_order(&chunks);
+    expected.assert_eq(&render(&chunks, &text));
+}
+
+/// Chunks are in document order, children inside their parents, siblings disjoint.
+fn assert_covers_in_order(chunks: &[Chunk]) {
+    for (i, c) in chunks.iter().enumerate() {
+        assert!(c.range.start <= c.range.end);
+        assert!(
+            c.signature.start >= c.range.start && c.signature.end <= c.range.end,
+            "{c:?}"
+        );
+        if let Some(p) = c.parent {
+            assert!(p < i);
+            let parent = &chunks[p];
+            assert!(parent.range.start <= c.range.start && c.range.end <= parent.range.end);
+        }
+        if i > 0 {
+            assert!(chunks[i - 1].range.start <= c.range.start);
+        }
+    }
+}
+
+#[test]
+fn rust_items_with_docs_attributes_and_groups() {
+    check(
+        Language::Rust,
+        r#"//! Crate docs stay out of the first item.
+
+use std::fmt;
+use std::sync::Arc;
+
+const LIMIT: usize = 4;
+
+/// A point.
+#[derive(Debug, Clone)]
+pub struct Point<T> {
+    x: T,
+}
+
+/// Shapes.
+pub trait Shape {
+    fn area(&self) -> f64;
+    fn name(&self) -> String { String::new() }
+}
+
+impl<T: fmt::Debug> fmt::Display for Point<T> {
+    /// Formats.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn helper() {}
+        write!(f, "{:?}", self.x)
+    }
+}
+
+impl<T> Point<T> {
+    pub fn new(x: T) -> Self { Point { x } }
+    pub fn new(x: T) -> Self { Point { x } }
+}
+
+enum Color { Red, Green }
+type Id = u64;
+union U { a: u32 }
+macro_rules! square { ($x:expr) => { $x * $x }; }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn it_works() {}
+}
+"#,
+        expect![[r#"
+            group:comments#0 L1-1 ``
+            group:imports#0 L3-4 ``
+            group:items#0 L6-6 ``
+            struct:Point#0 L8-12 `pub struct Point<T>`
+            trait:Shape#0 L14-18 `pub trait Shape`
+              method:Shape::area#0 L16-16 `fn area(&self) -> f64;`
+              method:Shape::name#0 L17-17 `fn name(&self) -> String`
+            impl:fmt::Display for Point<T>#0 L20-26 `impl<T: fmt::Debug> fmt::Display for Point<T>`
+              method:fmt::Display for Point<T>::fmt#0 L21-25 `fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result`
+            impl:Point<T>#0 L28-31 `impl<T> Point<T>`
+              method:Point<T>::new#0 L29-29 `pub fn new(x: T) -> Self`
+              method:Point<T>::new#1 L30-30 `pub fn new(x: T) -> Self`
+            enum:Color#0 L33-33 `enum Color`
+            type:Id#0 L34-34 `type Id = u64;`
+            union:U#0 L35-35 `union U`
+            macro:square#0 L36-36 `macro_rules! square { ($x:expr) => { $x * $x }; }`
+            module:tests#0 L38-44 `mod tests`
+              function:tests::it_works#0 L42-43 `fn it_works()`
+        "#]],
+    );
+}
+
+#[test]
+fn typescript_declarations_exports_and_members() {
+    check(
+        Language::TypeScript,
+        r#"import { a } from "./a";
+import b from "b";
+
+/** Adds. */
+export function add(x: number, y: number): number {
+  return x + y;
+}
+
+export const double = (x: number): number => x * 2;
+
+@Component({ selector: "app" })
+export class Widget extends Base implements Shape {
+  private count = 0;
+
+  /** Renders. */
+  @Input()
+  render(): string {
+    return "";
+  }
+
+  onClick = (e: Event) => {
+    this.count++;
+  };
+}
+
+export interface Shape {
+  area(): number;
+}
+
+type Pair<T> = [T, T];
+
+enum Color { Red, Green }
+
+namespace Geometry {
+  export function area(): number { return 0; }
+}
+
+declare module "lib" {
+  export function f(): void;
+}
+
+console.log(add(1, 2));
+"#,
+        expect![[r##"
+            group:imports#0 L1-2 ``
+            function:add#0 L4-7 `export function add(x: number, y: number): number`
+            function:double#0 L9-9 `export const double = (x: number): number =>`
+            class:Widget#0 L11-24 `@Component({ selector: "app" })`
+              method:Widget.render#0 L15-19 `render(): string`
+              method:Widget.onClick#0 L21-23 `onClick = (e: Event) =>`
+            interface:Shape#0 L26-28 `export interface Shape`
+            type:Pair#0 L30-30 `type Pair<T> = [T, T];`
+            enum:Color#0 L32-32 `enum Color`
+            module:Geometry#0 L34-36 `namespace Geometry`
+              function:Geometry.area#0 L35-35 `export function area(): number`
+            module:"lib"#0 L38-40 `declare module "lib"`
+            group:items#0 L42-42 ``
+        "##]],
+    );
+}
+
+#[test]
+fn tsx_inherits_typescript_chunks() {
+    check(
+        Language::Tsx,
+        r#"import React from "react";
+
+export function App({ name }: { name: string }) {
+  return <div className="app">{name}</div>;
+}
+
+export default class Page extends React.Component<Props> {
+  render() {
+    return <App name="x" />;
+  }
+}
+"#,
+        expect![[r#"
+            group:imports#0 L1-1 ``
+            function:App#0 L3-5 `export function App({ name }: { name: string })`
+            class:Page#0 L7-11 `export default class Page extends React.Component<Props>`
+              method:Page.render#0 L8-10 `render()`
+        "#]],
+    );
+}
+
+#[test]
+fn javascript_and_jsx() {
+    check(
+        Language::JavaScript,
+        r#"const fs = require("fs");
+
+/** Reads. */
+function read(path) {
+  return fs.readFileSync(path);
+}
+
+export const view = () => <p>hi</p>;
+
+class Store {
+  items = [];
+  add(item) { this.items.push(item); }
+  remove = (item) => { this.items = this.items.filter((i) => i !== item); };
+}
+
+module.exports = { read, Store };
+"#,
+        expect![[r#"
+            group:items#0 L1-1 ``
+            function:read#0 L3-6 `function read(path)`
+            function:view#0 L8-8 `export const view = () =>`
+            class:Store#0 L10-14 `class Store`
+              method:Store.add#0 L12-12 `add(item)`
+              method:Store.remove#0 L13-13 `remove = (item) =>`
+            group:items#1 L16-16 ``
+        "#]],
+    );
+}
+
+#[test]
+fn oversized_functions_are_cut_into_parts() {
+    let body: String = (0..400)
+        .map(|i| format!("    let v{i} = {i} * 2;\n"))
+        .collect();
+    let source = format!("fn big() {{\n{body}}}\n\nfn small() {{}}\n");
+    let text = Rope::from_str(&source);
+    let config = ChunkConfig {
+        max_chunk_bytes: 2048,
+        ..Default::default()
+    };
+    let chunks = chunk_text(&text, Some(Language::Rust), &config);
+    assert_covers_in_order(&chunks);
+    let parts: Vec<&Chunk> = chunks
+        .iter()
+        .filter(|c| c.kind == ChunkKind::Part)
+        .collect();
+    assert!(parts.len() >= 4, "{}", render(&chunks, &text));
+    assert!(
+        parts
+            .iter()
+            .all(|p| p.range.len() <= 2048 && p.parent == Some(0))
+    );
+    assert_eq!(&*parts[1].id, "part:big#1");
+    // The parts cover the body's statements without overlap.
+    for pair in parts.windows(2) {
+        assert!(pair[0].range.end <= pair[1].range.start);
+    }
+    assert_eq!(chunks.last().unwrap().name.as_ref(), "small");
+}
+
+#[test]
+fn unknown_languages_and_minified_files_get_line_windows() {
+    let text = Rope::from_str(&"word ".repeat(10).repeat(100));
+    let chunks = chunk_text(&text, None, &ChunkConfig::default());
+    assert!(chunks.iter().all(|c| c.kind == ChunkKind::Window));
+
+    let minified = format!("function a(){{{}}}", "x();".repeat(5000));
+    let text = Rope::from_str(&minified);
+    let chunks = chunk_text(&text, Some(Language::JavaScript), &ChunkConfig::default());
+    assert!(chunks.len() > 1);
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c.kind == ChunkKind::Window && c.range.len() <= 6 * 1024)
+    );
+}
+
+/// Applies `edit` (a byte range and its replacement) to `text`, re-chunks incrementally and
+/// returns the stats and the new chunks; checks them against a fresh chunking.
+fn edit_and_rechunk(
+    language: Language,
+    text: &mut Rope,
+    parser: &mut tree_sitter::Parser,
+    tree: &mut tree_sitter::Tree,
+    chunker: &mut Chunker,
+    at: std::ops::Range<usize>,
+    insert: &str,
+) -> (ChunkStats, Vec<Chunk>) {
+    let before = text.clone();
+    let start = text.byte_to_char(at.start);
+    let end = text.byte_to_char(at.end);
+    text.remove(start..end);
+    text.insert(start, insert);
+    tree.edit(&input_edit(
+        &before,
+        text,
+        at.start,
+        at.end,
+        at.start + insert.len(),
+    ));
+    let config = ChunkConfig::default();
+    let new = parse_rope(parser, text, Some(tree), &config.parse).unwrap();
+    let chunks = chunker.chunk(text, &new, Some(tree));
+    *tree = new;
+    assert_eq!(
+        chunks,
+        chunk_text(text, Some(language), &config),
+        "incremental != fresh"
+    );
+    (chunker.stats(), chunks)
+}
+
+#[test]
+fn an_edit_recomputes_only_the_chunks_it_touches() {
+    let source: String = (0..50)
+        .map(|i| format!("/// Doc {i}.\nfn f{i}(x: u32) -> u32 {{\n    x + {i}\n}}\n\n"))
+        .collect();
+    let mut text = Rope::from_str(&source);
+    let config = ChunkConfig::default();
+    let mut parser = tree_sitter::Parser::new();
+    parser.set_language(&Language::Rust.grammar()).unwrap();
+    let mut tree = parse_rope(&mut parser, &text, None, &config.parse).unwrap();
+    let mut chunker = Chunker::new(Some(Language::Rust), config);
+    let before = chunker.chunk(&text, &tree, None);
+    assert_eq!(before.len(), 50);
+
+    // Type inside the body of f20.
+    let at = source.find("x + 20").unwrap() + 5;
+    let (stats, after) = edit_and_rechunk(
+        Language::Rust,
+        &mut text,
+        &mut parser,
+        &mut tree,
+        &mut chunker,
+        at..at,
+        "00",
+    );
+    assert_eq!(stats.extracted, 1, "{stats:?}");
+    for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+        assert_eq!(b.id, a.id);
+        if i == 20 {
+            assert_ne!(b.hash, a.hash);
+        } else {
+            assert_eq!(b.hash, a.hash, "chunk {i} changed");
+        }
+    }
+    // Editing a doc comment changes its item's hash, not the others'.
+    let at = text.to_string().find("Doc 30").unwrap();
+    let (_, after2) = edit_and_rechunk(
+        Language::Rust,
+        &mut text,
+        &mut parser,
+        &mut tree,
+        &mut chunker,
+        at..at + 3,
+        "Note",
+    );
+    let changed: Vec<usize> = (0..50)
+        .filter(|&i| after[i].hash != after2[i].hash)
+        .collect();
+    assert_eq!(changed, vec![30]);
+
+    // Adding a blank line between a doc comment and its item detaches it into a group.
+    let at = text.to_string().find("fn f40").unwrap();
+    let (_, after3) = edit_and_rechunk(
+        Language::Rust,
+        &mut text,
+        &mut parser,
+        &mut tree,
+        &mut chunker,
+        at..at,
+        "\n",
+    );
+    assert_eq!(after3.len(), 51);
+    // Unbalancing a brace and closing it again ends where a fresh chunking does.
+    let at = text.to_string().find("fn f10").unwrap();
+    edit_and_rechunk(
+        Language::Rust,
+        &mut text,
+        &mut parser,
+        &mut tree,
+        &mut chunker,
+        at..at,
+        "fn open() {\n",
+    );
+    let at = text.to_string().find("fn f10").unwrap();
+    edit_and_rechunk(
+        Language::Rust,
+        &mut text,
+        &mut parser,
+        &mut tree,
+        &mut chunker,
+        at..at,
+        "}\n",
+    );
+}
+
+#[test]
+fn every_query_file_compiles() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("queries");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let lang_dir = entry.unwrap().path();
+        let name = lang_dir.file_name().unwrap().to_str().unwrap().to_owned();
+        let language = Language::ALL
+            .into_iter()
+            .find(|l| l.name() == name)
+            .unwrap_or_else(|| panic!("queries/{name} names no known language"));
+        for file in std::fs::read_dir(&lang_dir).unwrap() {
+            let path = file.unwrap().path();
+            if path.extension().is_some_and(|e| e == "scm") {
+                let source = std::fs::read_to_string(&path).unwrap();
+                let source = query::resolve(&source, &mut |n| {
+                    std::fs::read_to_string(dir.join(n).join(path.file_name().unwrap())).ok()
+                });
+                if let Err(e) = compile_query(language, &source) {
+                    panic!("{}: {e}", path.display());
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 4);
+}

@@ -1,0 +1,8 @@
+//! Strata: a language server that gives editors LLM agents which see the right code, fast.
+//!
+//! The data path runs `lsp` (the protocol edge) → `documents` (rope + tree per open file, edits
+//! in arrival order) → `chunks` (semantic chunks from `queries/<lang>/chunks.scm`). Everything
+//! below `lsp` works in byte offsets and knows nothing of the protocol.
+
+pub mod chunks;
+pub mod syntax;
