@@ -5,4 +5,6 @@
 //! below `lsp` works in byte offsets and knows nothing of the protocol.
 
 pub mod chunks;
+pub mod documents;
+pub mod lsp;
 pub mod syntax;

@@ -215,6 +215,7 @@ fn push_item(
             parent: rel.parent.map(|p| p + first),
             range,
             signature: rel.signature.start + base..rel.signature.end + base,
+            name_range: rel.name_range.start + base..rel.name_range.end + base,
             hash,
         });
     }
@@ -259,6 +260,7 @@ fn push_groups(
             path: name,
             parent: None,
             signature: range.start..range.start,
+            name_range: range.start..range.start,
             hash: hash_slice(text.byte_slice(range.clone())),
             range,
         });

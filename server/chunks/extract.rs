@@ -35,6 +35,7 @@ pub(crate) struct RelChunk {
     pub parent: Option<usize>,
     pub range: Range<usize>,
     pub signature: Range<usize>,
+    pub name_range: Range<usize>,
     pub hash: u64,
     /// Hash of (kind, path): chunks with equal keys are told apart by an ordinal.
     pub key: u64,
@@ -59,6 +60,7 @@ impl RelChunk {
             name,
             path,
             parent,
+            name_range: signature.start..signature.start,
             range,
             signature,
             hash,
@@ -168,7 +170,7 @@ impl Extractor<'_> {
             let signature = f.decl_start..self.trim_end(f.decl_start, signature_end);
             let hash = hash_slice(self.text.byte_slice(f.outer.clone()));
             open.push((chunks.len(), f.outer.end));
-            chunks.push(RelChunk::new(
+            let mut chunk = RelChunk::new(
                 kind,
                 name,
                 path,
@@ -176,7 +178,12 @@ impl Extractor<'_> {
                 f.outer.start - base..f.outer.end - base,
                 signature.start - base..signature.end - base,
                 hash,
-            ));
+            );
+            if let Some(name) = f.name {
+                let start = f.name_trait.map_or(name.start_byte(), |t| t.start_byte());
+                chunk.name_range = start.min(name.start_byte()) - base..name.end_byte() - base;
+            }
+            chunks.push(chunk);
             bodies.push(f.body.map(|b| b.byte_range()));
         }
         Some(self.split_oversized(chunks, &bodies, top, base).into())

@@ -114,6 +114,8 @@ pub struct Chunk {
     pub range: Range<usize>,
     /// The declaration up to its body (the whole chunk when it has no body).
     pub signature: Range<usize>,
+    /// The name in the text (empty, at the start, for groups, parts and windows).
+    pub name_range: Range<usize>,
     /// xxh3 of the chunk's text.
     pub hash: u64,
 }

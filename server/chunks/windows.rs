@@ -38,6 +38,7 @@ pub fn line_windows(text: &Rope, config: &ChunkConfig) -> Vec<Chunk> {
             parent: None,
             range: start..end,
             signature: start..start,
+            name_range: start..start,
             hash: hash_slice(text.byte_slice(start..end)),
         });
         start = end;

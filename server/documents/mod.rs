@@ -1,0 +1,9 @@
+//! Open documents: a rope and a tree-sitter tree per file, edits applied in arrival order,
+//! incremental reparse and re-chunking on a worker per document. Byte offsets only; the LSP
+//! edge converts positions before calling in.
+
+mod store;
+mod syntax;
+
+pub use store::{Change, DocumentStore, Entry, SyncError};
+pub use syntax::{ParseStats, Parsed, Syntax};

@@ -1,0 +1,47 @@
+//! Strata's own requests (documented in docs/lsp-extensions.md).
+
+use serde::{Deserialize, Serialize};
+use tower_lsp_server::ls_types::{Range, TextDocumentIdentifier};
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TextDocumentParams {
+    pub text_document: TextDocumentIdentifier,
+}
+
+/// `strata/chunks` → the chunks of the latest parse.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChunksResult {
+    pub version: i32,
+    pub language: Option<&'static str>,
+    pub chunks: Vec<ChunkInfo>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChunkInfo {
+    pub id: String,
+    pub kind: &'static str,
+    pub name: String,
+    pub path: String,
+    /// Id of the enclosing chunk.
+    pub parent: Option<String>,
+    pub range: Range,
+    pub signature_range: Range,
+    pub name_range: Range,
+    /// Byte offsets of the chunk in the document's UTF-8 text.
+    pub byte_range: [usize; 2],
+    /// xxh3 of the chunk's text, 16 hex digits.
+    pub hash: String,
+}
+
+/// `strata/debug/text` → the server's copy of a document.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DebugTextResult {
+    pub version: i32,
+    pub text: String,
+    /// False once a change was refused; true again after a full-text change or a reopen.
+    pub in_sync: bool,
+}

@@ -1,0 +1,28 @@
+//! The protocol edge: the only module that names LSP types or UTF-16. It converts positions to
+//! byte offsets on the way in and back on the way out, and dispatches to the core.
+
+mod ext;
+mod position;
+mod server;
+
+pub use position::{Encoding, to_byte, to_byte_clamped, to_position};
+pub use server::Backend;
+
+use tower_lsp_server::{LspService, Server};
+
+use crate::chunks::ChunkConfig;
+
+/// Enough concurrent requests that slow ones never hold up edits or `$/cancelRequest`.
+pub const CONCURRENCY: usize = 64;
+
+/// Serves LSP on stdin/stdout until the client says `exit` or closes the stream.
+pub async fn serve_stdio(config: ChunkConfig) {
+    let (service, socket) = LspService::build(|client| Backend::new(client, config))
+        .custom_method("strata/chunks", Backend::chunks)
+        .custom_method("strata/debug/text", Backend::debug_text)
+        .finish();
+    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
+        .concurrency_level(CONCURRENCY)
+        .serve(service)
+        .await;
+}

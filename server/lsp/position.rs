@@ -1,0 +1,222 @@
+//! LSP positions ↔ byte offsets, in the encoding negotiated at `initialize`. The only place that
+//! knows UTF-16. Conversions cost O(log n) through the rope's indexes, whatever the line length.
+
+use std::ops::Range;
+
+use ropey::Rope;
+use tower_lsp_server::ls_types::{Position, PositionEncodingKind};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    Utf8,
+    Utf16,
+    Utf32,
+}
+
+impl Encoding {
+    /// utf-8 when the client offers it, else utf-16 (which every client must support); utf-32
+    /// when it is the only other offer.
+    pub fn negotiate(offered: Option<&[PositionEncodingKind]>) -> Encoding {
+        let offered = offered.unwrap_or_default();
+        if offered.contains(&PositionEncodingKind::UTF8) {
+            Encoding::Utf8
+        } else if offered.contains(&PositionEncodingKind::UTF16) || offered.is_empty() {
+            Encoding::Utf16
+        } else if offered.contains(&PositionEncodingKind::UTF32) {
+            Encoding::Utf32
+        } else {
+            Encoding::Utf16
+        }
+    }
+
+    pub fn kind(self) -> PositionEncodingKind {
+        match self {
+            Encoding::Utf8 => PositionEncodingKind::UTF8,
+            Encoding::Utf16 => PositionEncodingKind::UTF16,
+            Encoding::Utf32 => PositionEncodingKind::UTF32,
+        }
+    }
+}
+
+/// Bytes of the line break at the end of `line` (0 on the last line).
+fn terminator_len(text: &Rope, line: usize) -> usize {
+    let slice = text.line(line);
+    let n = slice.len_bytes();
+    match (
+        n.checked_sub(2).map(|i| slice.byte(i)),
+        n.checked_sub(1).map(|i| slice.byte(i)),
+    ) {
+        (Some(b'\r'), Some(b'\n')) => 2,
+        (_, Some(b'\n' | b'\r')) => 1,
+        _ => 0,
+    }
+}
+
+/// The byte offset of `position`, or why it does not fit the text: a line past the end, a
+/// character past the end of its line, or a position inside a character (or surrogate pair).
+pub fn to_byte(text: &Rope, position: Position, encoding: Encoding) -> Result<usize, String> {
+    let line = position.line as usize;
+    let ch = position.character as usize;
+    if line >= text.len_lines() {
+        return Err(format!(
+            "line {line} is past the end of the document ({} lines)",
+            text.len_lines()
+        ));
+    }
+    let start = text.line_to_byte(line);
+    let slice = text.line(line);
+    let content_bytes = slice.len_bytes() - terminator_len(text, line);
+    let content = slice.byte_slice(..content_bytes);
+    let byte = match encoding {
+        Encoding::Utf8 => {
+            if ch > content_bytes {
+                return Err(past_line(line, ch, content_bytes));
+            }
+            if content.char_to_byte(content.byte_to_char(ch)) != ch {
+                return Err(format!("{line}:{ch} is inside a UTF-8 character"));
+            }
+            ch
+        }
+        Encoding::Utf16 => {
+            let units = content.len_utf16_cu();
+            if ch > units {
+                return Err(past_line(line, ch, units));
+            }
+            let char_index = content.utf16_cu_to_char(ch);
+            if content.char_to_utf16_cu(char_index) != ch {
+                return Err(format!("{line}:{ch} is inside a UTF-16 surrogate pair"));
+            }
+            content.char_to_byte(char_index)
+        }
+        Encoding::Utf32 => {
+            let chars = content.len_chars();
+            if ch > chars {
+                return Err(past_line(line, ch, chars));
+            }
+            content.char_to_byte(ch)
+        }
+    };
+    Ok(start + byte)
+}
+
+fn past_line(line: usize, ch: usize, len: usize) -> String {
+    format!("character {ch} is past the end of line {line} ({len} long)")
+}
+
+/// Like [`to_byte`], but a position past the end of its line or of the text is moved back to
+/// that end, and one inside a character to its start (as the LSP asks of request positions).
+pub fn to_byte_clamped(text: &Rope, position: Position, encoding: Encoding) -> usize {
+    let last = text.len_lines() - 1;
+    let line = (position.line as usize).min(last);
+    if (position.line as usize) > last {
+        return text.len_bytes();
+    }
+    let start = text.line_to_byte(line);
+    let content_bytes = text.line(line).len_bytes() - terminator_len(text, line);
+    let content = text.byte_slice(start..start + content_bytes);
+    let ch = position.character as usize;
+    let byte = match encoding {
+        Encoding::Utf8 => content.char_to_byte(content.byte_to_char(ch.min(content_bytes))),
+        Encoding::Utf16 => {
+            content.char_to_byte(content.utf16_cu_to_char(ch.min(content.len_utf16_cu())))
+        }
+        Encoding::Utf32 => content.char_to_byte(ch.min(content.len_chars())),
+    };
+    start + byte
+}
+
+/// The position of a byte offset (which must lie on a character boundary within the text).
+pub fn to_position(text: &Rope, byte: usize, encoding: Encoding) -> Position {
+    let byte = byte.min(text.len_bytes());
+    let line = text.byte_to_line(byte);
+    let character = match encoding {
+        Encoding::Utf8 => byte - text.line_to_byte(line),
+        Encoding::Utf16 => {
+            text.char_to_utf16_cu(text.byte_to_char(byte))
+                - text.char_to_utf16_cu(text.line_to_char(line))
+        }
+        Encoding::Utf32 => text.byte_to_char(byte) - text.line_to_char(line),
+    };
+    Position::new(line as u32, character as u32)
+}
+
+pub fn to_range(
+    text: &Rope,
+    range: Range<usize>,
+    encoding: Encoding,
+) -> tower_lsp_server::ls_types::Range {
+    tower_lsp_server::ls_types::Range::new(
+        to_position(text, range.start, encoding),
+        to_position(text, range.end, encoding),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pos(line: u32, character: u32) -> Position {
+        Position::new(line, character)
+    }
+
+    #[test]
+    fn converts_in_every_encoding() {
+        // "a😀é" : 😀 is 4 bytes, 2 UTF-16 units, 1 char; é is 2 bytes.
+        let text = Rope::from_str("a😀é\r\nx\ry\n");
+        assert_eq!(to_byte(&text, pos(0, 3), Encoding::Utf16), Ok(5));
+        assert_eq!(to_byte(&text, pos(0, 5), Encoding::Utf8), Ok(5));
+        assert_eq!(to_byte(&text, pos(0, 2), Encoding::Utf32), Ok(5));
+        assert_eq!(to_byte(&text, pos(0, 4), Encoding::Utf16), Ok(7));
+        // CRLF and CR both end a line.
+        assert_eq!(to_byte(&text, pos(1, 0), Encoding::Utf16), Ok(9));
+        assert_eq!(to_byte(&text, pos(2, 1), Encoding::Utf16), Ok(12));
+        assert_eq!(to_byte(&text, pos(3, 0), Encoding::Utf16), Ok(13));
+        for encoding in [Encoding::Utf8, Encoding::Utf16, Encoding::Utf32] {
+            for byte in [0, 1, 5, 7, 9, 10, 11, 12, 13] {
+                let p = to_position(&text, byte, encoding);
+                assert_eq!(to_byte(&text, p, encoding), Ok(byte), "{encoding:?} {byte}");
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_positions_that_do_not_fit() {
+        let text = Rope::from_str("a😀é\nx");
+        assert!(
+            to_byte(&text, pos(0, 2), Encoding::Utf16)
+                .unwrap_err()
+                .contains("surrogate")
+        );
+        assert!(
+            to_byte(&text, pos(0, 2), Encoding::Utf8)
+                .unwrap_err()
+                .contains("inside")
+        );
+        assert!(
+            to_byte(&text, pos(0, 5), Encoding::Utf16)
+                .unwrap_err()
+                .contains("past the end of line")
+        );
+        assert!(to_byte(&text, pos(1, 2), Encoding::Utf16).is_err());
+        assert!(
+            to_byte(&text, pos(2, 0), Encoding::Utf16)
+                .unwrap_err()
+                .contains("past the end of the document")
+        );
+        assert_eq!(to_byte_clamped(&text, pos(0, 99), Encoding::Utf16), 7);
+        assert_eq!(to_byte_clamped(&text, pos(0, 2), Encoding::Utf16), 1);
+        assert_eq!(to_byte_clamped(&text, pos(9, 0), Encoding::Utf16), 9);
+    }
+
+    #[test]
+    fn negotiates_the_encoding() {
+        use PositionEncodingKind as K;
+        assert_eq!(Encoding::negotiate(None), Encoding::Utf16);
+        assert_eq!(
+            Encoding::negotiate(Some(&[K::UTF16, K::UTF8])),
+            Encoding::Utf8
+        );
+        assert_eq!(Encoding::negotiate(Some(&[K::UTF32])), Encoding::Utf32);
+        assert_eq!(Encoding::negotiate(Some(&[K::UTF16])), Encoding::Utf16);
+    }
+}

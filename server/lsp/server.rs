@@ -1,0 +1,465 @@
+//! The language server: protocol types in, domain calls, protocol types out.
+//!
+//! How each method runs:
+//!
+//! | method                                   | runs                                                  |
+//! |------------------------------------------|-------------------------------------------------------|
+//! | `initialize`, `shutdown`                 | inline                                                |
+//! | `didOpen`, `didChange`, `didClose`       | sync: applied under the store mutex before any await  |
+//! | `documentSymbol`, `foldingRange`, `strata/chunks` | snapshot: wait for the parse of the version seen at entry, then compute |
+//! | `strata/debug/text`                      | snapshot of the text, no parse needed                 |
+//!
+//! Requests run under [`Backend::guard`]: a panic becomes an internal error, and the client is
+//! told once. No handler awaits a server→client request.
+
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use futures_util::FutureExt;
+use ropey::Rope;
+use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
+use tower_lsp_server::ls_types::*;
+use tower_lsp_server::{Client, LanguageServer};
+
+use super::ext::{ChunkInfo, ChunksResult, DebugTextResult, TextDocumentParams};
+use super::position::{Encoding, to_byte, to_range};
+use crate::chunks::{Chunk, ChunkConfig, ChunkKind};
+use crate::documents::{Change, DocumentStore, Parsed, SyncError};
+use crate::syntax::Language;
+
+/// Features a client may switch off in `initializationOptions` (for clients that merge symbols
+/// or folds from several servers).
+#[derive(Clone, Copy, Debug)]
+struct Features {
+    document_symbols: bool,
+    folding_ranges: bool,
+}
+
+pub struct Backend {
+    client: Client,
+    store: Arc<DocumentStore>,
+    encoding: OnceLock<Encoding>,
+    features: OnceLock<Features>,
+    told_of_panic: AtomicBool,
+}
+
+impl Backend {
+    pub fn new(client: Client, config: ChunkConfig) -> Backend {
+        Backend {
+            client,
+            store: DocumentStore::new(config),
+            encoding: OnceLock::new(),
+            features: OnceLock::new(),
+            told_of_panic: AtomicBool::new(false),
+        }
+    }
+
+    fn encoding(&self) -> Encoding {
+        *self.encoding.get().unwrap_or(&Encoding::Utf16)
+    }
+
+    fn features(&self) -> Features {
+        *self.features.get().unwrap_or(&Features {
+            document_symbols: true,
+            folding_ranges: true,
+        })
+    }
+
+    /// Runs a request handler; a panic in it is answered with an internal error.
+    async fn guard<T>(&self, method: &str, handler: impl Future<Output = Result<T>>) -> Result<T> {
+        match AssertUnwindSafe(handler).catch_unwind().await {
+            Ok(result) => result,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".into());
+                tracing::error!(method, "handler panicked: {what}");
+                if !self.told_of_panic.swap(true, Ordering::Relaxed) {
+                    self.notify(
+                        MessageType::ERROR,
+                        format!(
+                            "Strata hit an internal error in {method} and kept running; \
+                             please report it with the log (STRATA_LOG=debug): {what}"
+                        ),
+                    );
+                }
+                Err(Error {
+                    code: ErrorCode::InternalError,
+                    message: format!("internal error in {method}: {what}").into(),
+                    data: None,
+                })
+            }
+        }
+    }
+
+    /// Sends `window/showMessage` without making the caller wait for the client.
+    fn notify(&self, typ: MessageType, message: String) {
+        let client = self.client.clone();
+        tokio::spawn(async move { client.show_message(typ, message).await });
+    }
+
+    fn refuse(&self, uri: &Uri, error: &SyncError) {
+        tracing::error!(document = uri.as_str(), "refused change: {error}");
+        // One warning when sync is lost; the changes refused after it say nothing new.
+        if *error != SyncError::OutOfSync {
+            self.notify(
+                MessageType::WARNING,
+                format!(
+                    "Strata refused a change to {}: {error}. Its copy is out of sync until the \
+                     file is reopened.",
+                    uri.as_str()
+                ),
+            );
+        }
+    }
+
+    /// The latest parse of a document, at least as new as the version at entry.
+    async fn parsed(&self, uri: &Uri) -> Result<Arc<Parsed>> {
+        let entry = self
+            .store
+            .entry(uri.as_str())
+            .ok_or_else(|| not_open(uri))?;
+        entry.parsed().await.ok_or_else(|| not_open(uri))
+    }
+}
+
+fn not_open(uri: &Uri) -> Error {
+    Error::invalid_params(format!("{} is not open", uri.as_str()))
+}
+
+impl LanguageServer for Backend {
+    async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        let offered = params
+            .capabilities
+            .general
+            .as_ref()
+            .and_then(|g| g.position_encodings.as_deref());
+        let encoding = Encoding::negotiate(offered);
+        let _ = self.encoding.set(encoding);
+        let options = params.initialization_options.unwrap_or_default();
+        let flag = |name: &str| {
+            options
+                .get(name)
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(true)
+        };
+        let features = Features {
+            document_symbols: flag("documentSymbols"),
+            folding_ranges: flag("foldingRanges"),
+        };
+        let _ = self.features.set(features);
+        tracing::info!(?encoding, ?features, "initialize");
+        Ok(InitializeResult {
+            capabilities: ServerCapabilities {
+                position_encoding: Some(encoding.kind()),
+                text_document_sync: Some(TextDocumentSyncCapability::Options(
+                    TextDocumentSyncOptions {
+                        open_close: Some(true),
+                        change: Some(TextDocumentSyncKind::INCREMENTAL),
+                        ..Default::default()
+                    },
+                )),
+                document_symbol_provider: features.document_symbols.then_some(OneOf::Left(true)),
+                folding_range_provider: features
+                    .folding_ranges
+                    .then_some(FoldingRangeProviderCapability::Simple(true)),
+                experimental: Some(serde_json::json!({
+                    "strata": { "chunks": true, "debugText": true }
+                })),
+                ..Default::default()
+            },
+            server_info: Some(ServerInfo {
+                name: "strata".into(),
+                version: Some(env!("CARGO_PKG_VERSION").into()),
+            }),
+            offset_encoding: None,
+        })
+    }
+
+    async fn shutdown(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+        let doc = params.text_document;
+        let language = Language::from_language_id(&doc.language_id, doc.uri.as_str());
+        self.store
+            .open(doc.uri.as_str(), language, doc.version, &doc.text);
+    }
+
+    async fn did_change(&self, params: DidChangeTextDocumentParams) {
+        // Applied here, synchronously, before this handler first awaits: edits keep their order.
+        let uri = params.text_document.uri;
+        let encoding = self.encoding();
+        let changes = params
+            .content_changes
+            .into_iter()
+            .map(|c| Change {
+                range: c.range,
+                text: c.text,
+            })
+            .collect();
+        let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            self.store.change(
+                uri.as_str(),
+                params.text_document.version,
+                changes,
+                |text: &Rope, range: &Range| {
+                    let start = to_byte(text, range.start, encoding)?;
+                    let end = to_byte(text, range.end, encoding)?;
+                    if end < start {
+                        return Err(format!("range ends before it starts: {range:?}"));
+                    }
+                    Ok(start..end)
+                },
+            )
+        }));
+        match applied {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => self.refuse(&uri, &error),
+            Err(_) => self.refuse(
+                &uri,
+                &SyncError::BadRange {
+                    index: 0,
+                    reason: "internal error while applying".into(),
+                },
+            ),
+        }
+    }
+
+    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        if !self.store.close(params.text_document.uri.as_str()) {
+            tracing::warn!(
+                document = params.text_document.uri.as_str(),
+                "didClose for a document that is not open"
+            );
+        }
+    }
+
+    async fn document_symbol(
+        &self,
+        params: DocumentSymbolParams,
+    ) -> Result<Option<DocumentSymbolResponse>> {
+        self.guard("textDocument/documentSymbol", async {
+            if !self.features().document_symbols {
+                return Ok(None);
+            }
+            let parsed = self.parsed(&params.text_document.uri).await?;
+            Ok(Some(DocumentSymbolResponse::Nested(symbols(
+                &parsed,
+                self.encoding(),
+            ))))
+        })
+        .await
+    }
+
+    async fn folding_range(&self, params: FoldingRangeParams) -> Result<Option<Vec<FoldingRange>>> {
+        self.guard("textDocument/foldingRange", async {
+            if !self.features().folding_ranges {
+                return Ok(None);
+            }
+            let parsed = self.parsed(&params.text_document.uri).await?;
+            Ok(Some(folding_ranges(&parsed)))
+        })
+        .await
+    }
+}
+
+/// Custom requests.
+impl Backend {
+    pub async fn chunks(&self, params: TextDocumentParams) -> Result<ChunksResult> {
+        self.guard("strata/chunks", async {
+            let parsed = self.parsed(&params.text_document.uri).await?;
+            let encoding = self.encoding();
+            let text = &parsed.text;
+            let chunks = parsed
+                .chunks
+                .iter()
+                .map(|c| ChunkInfo {
+                    id: c.id.to_string(),
+                    kind: c.kind.as_str(),
+                    name: c.name.to_string(),
+                    path: c.path.to_string(),
+                    parent: c.parent.map(|p| parsed.chunks[p].id.to_string()),
+                    range: to_range(text, c.range.clone(), encoding),
+                    signature_range: to_range(text, c.signature.clone(), encoding),
+                    name_range: to_range(text, c.name_range.clone(), encoding),
+                    byte_range: [c.range.start, c.range.end],
+                    hash: format!("{:016x}", c.hash),
+                })
+                .collect();
+            Ok(ChunksResult {
+                version: parsed.version,
+                language: parsed.language.map(Language::name),
+                chunks,
+            })
+        })
+        .await
+    }
+
+    pub async fn debug_text(&self, params: TextDocumentParams) -> Result<DebugTextResult> {
+        self.guard("strata/debug/text", async {
+            let uri = &params.text_document.uri;
+            let entry = self
+                .store
+                .entry(uri.as_str())
+                .ok_or_else(|| not_open(uri))?;
+            Ok(DebugTextResult {
+                version: entry.version,
+                text: entry.text.to_string(),
+                in_sync: entry.in_sync,
+            })
+        })
+        .await
+    }
+}
+
+fn symbol_kind(kind: ChunkKind) -> SymbolKind {
+    match kind {
+        ChunkKind::Function | ChunkKind::Macro => SymbolKind::FUNCTION,
+        ChunkKind::Method => SymbolKind::METHOD,
+        ChunkKind::Impl => SymbolKind::OBJECT,
+        ChunkKind::Trait | ChunkKind::Interface => SymbolKind::INTERFACE,
+        ChunkKind::Struct | ChunkKind::Union => SymbolKind::STRUCT,
+        ChunkKind::Enum => SymbolKind::ENUM,
+        ChunkKind::Class => SymbolKind::CLASS,
+        ChunkKind::Type => SymbolKind::TYPE_PARAMETER,
+        ChunkKind::Module => SymbolKind::MODULE,
+        ChunkKind::Group | ChunkKind::Part | ChunkKind::Window => SymbolKind::NULL,
+    }
+}
+
+fn is_symbol(chunk: &Chunk) -> bool {
+    !matches!(
+        chunk.kind,
+        ChunkKind::Group | ChunkKind::Part | ChunkKind::Window
+    )
+}
+
+/// The symbol tree of a document: its chunks, less groups, parts and windows.
+fn symbols(parsed: &Parsed, encoding: Encoding) -> Vec<DocumentSymbol> {
+    let chunks = &parsed.chunks;
+    let text = &parsed.text;
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); chunks.len()];
+    let mut roots = Vec::new();
+    for (i, c) in chunks.iter().enumerate().filter(|(_, c)| is_symbol(c)) {
+        match c.parent {
+            Some(p) => children[p].push(i),
+            None => roots.push(i),
+        }
+    }
+    fn build(
+        i: usize,
+        parsed: &Parsed,
+        children: &[Vec<usize>],
+        encoding: Encoding,
+    ) -> DocumentSymbol {
+        let c = &parsed.chunks[i];
+        let text = &parsed.text;
+        let detail = text
+            .byte_slice(c.signature.clone())
+            .lines()
+            .next()
+            .map(|l| l.to_string());
+        let kids: Vec<DocumentSymbol> = children[i]
+            .iter()
+            .map(|&k| build(k, parsed, children, encoding))
+            .collect();
+        #[allow(deprecated)]
+        DocumentSymbol {
+            name: c.name.to_string(),
+            detail: detail
+                .map(|d| d.trim_end().to_string())
+                .filter(|d| !d.is_empty()),
+            kind: symbol_kind(c.kind),
+            tags: None,
+            deprecated: None,
+            range: to_range(text, c.range.clone(), encoding),
+            selection_range: to_range(text, c.name_range.clone(), encoding),
+            children: (!kids.is_empty()).then_some(kids),
+        }
+    }
+    let _ = text;
+    roots
+        .into_iter()
+        .map(|i| build(i, parsed, &children, encoding))
+        .collect()
+}
+
+/// Folds for every multi-line chunk (from its signature), its doc comment block, and groups of
+/// imports and comments.
+fn folding_ranges(parsed: &Parsed) -> Vec<FoldingRange> {
+    let text = &parsed.text;
+    let line = |byte: usize| text.byte_to_line(byte) as u32;
+    let mut folds: Vec<FoldingRange> = Vec::new();
+    let mut push = |start: u32, end: u32, kind: Option<FoldingRangeKind>| {
+        if end > start {
+            folds.push(FoldingRange {
+                start_line: start,
+                end_line: end,
+                kind,
+                ..Default::default()
+            });
+        }
+    };
+    for c in parsed.chunks.iter() {
+        let (first, last) = c.lines(text);
+        let (first, last) = (first as u32, last as u32);
+        match c.kind {
+            ChunkKind::Part | ChunkKind::Window => {}
+            ChunkKind::Group => {
+                let kind = match &*c.name {
+                    "imports" => Some(FoldingRangeKind::Imports),
+                    "comments" => Some(FoldingRangeKind::Comment),
+                    _ => None,
+                };
+                if kind.is_some() {
+                    push(first, last, kind);
+                }
+            }
+            _ => {
+                let signature = line(c.signature.start);
+                if signature > first {
+                    push(first, signature - 1, Some(FoldingRangeKind::Comment));
+                }
+                push(signature, last, None);
+            }
+        }
+    }
+    folds.sort_by_key(|f| (f.start_line, std::cmp::Reverse(f.end_line)));
+    folds.dedup_by_key(|f| f.start_line);
+    folds
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use tower_lsp_server::LspService;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_an_internal_error_and_tells_the_client_once() {
+        let (service, mut socket) =
+            LspService::new(|client| Backend::new(client, ChunkConfig::default()));
+        let backend = service.inner();
+        for _ in 0..2 {
+            let result: Result<()> = backend.guard("test/method", async { panic!("boom") }).await;
+            let error = result.unwrap_err();
+            assert_eq!(error.code, ErrorCode::InternalError);
+            assert!(error.message.contains("boom"));
+        }
+        assert_eq!(
+            backend.guard("test/method", async { Ok(7) }).await.unwrap(),
+            7
+        );
+        let message = socket.next().await.expect("a showMessage");
+        assert_eq!(message.method(), "window/showMessage");
+        // Only once.
+        let more = tokio::time::timeout(std::time::Duration::from_millis(100), socket.next()).await;
+        assert!(more.is_err(), "a second showMessage: {more:?}");
+    }
+}

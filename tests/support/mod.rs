@@ -1,0 +1,305 @@
+//! An editor in a test: spawns the real `strata` binary, speaks LSP to it over stdio, and fails
+//! the test on any message it did not read (a notification nobody expected, a server request
+//! nobody answered) or on a panic in the server's log.
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+/// How long to wait for a message before calling the server hung. Generous: this guards against
+/// hangs, it does not measure anything.
+const HANG: Duration = Duration::from_secs(120);
+
+pub struct Lsp {
+    child: Child,
+    stdin: ChildStdin,
+    incoming: Receiver<Value>,
+    next_id: i64,
+    unread: VecDeque<Value>,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Lsp {
+    pub fn spawn() -> Lsp {
+        Self::spawn_with_env(&[])
+    }
+
+    pub fn spawn_with_env(env: &[(&str, &str)]) -> Lsp {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
+        command
+            .args(["serve", "--stdio"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .env("STRATA_LOG", "info");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("spawn strata");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let stderr_pipe = child.stderr.take().unwrap();
+        let (tx, incoming) = channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            while let Some(message) = read_message(&mut reader) {
+                if tx.send(message).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let sink = stderr.clone();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stderr_pipe);
+            let mut line = String::new();
+            while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                sink.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        Lsp {
+            child,
+            stdin,
+            incoming,
+            next_id: 1,
+            unread: VecDeque::new(),
+            stderr,
+        }
+    }
+
+    /// `initialize` + `initialized`; returns the server's capabilities.
+    pub fn initialize(&mut self, capabilities: Value, options: Value) -> Value {
+        let result = self
+            .request(
+                "initialize",
+                json!({
+                    "processId": null,
+                    "rootUri": null,
+                    "capabilities": capabilities,
+                    "initializationOptions": options,
+                }),
+            )
+            .expect("initialize");
+        self.notify("initialized", json!({}));
+        result["capabilities"].clone()
+    }
+
+    pub fn send(&mut self, message: &Value) {
+        let body = serde_json::to_string(message).unwrap();
+        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    pub fn notify(&mut self, method: &str, params: Value) {
+        self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}));
+    }
+
+    /// Sends a request without waiting; returns its id.
+    pub fn send_request(&mut self, method: &str, params: Value) -> i64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        id
+    }
+
+    pub fn request(&mut self, method: &str, params: Value) -> Result<Value, Value> {
+        let id = self.send_request(method, params);
+        self.response(id)
+    }
+
+    /// Waits for the response to request `id`; anything else that arrives meanwhile is kept
+    /// as unread.
+    pub fn response(&mut self, id: i64) -> Result<Value, Value> {
+        if let Some(i) = self.unread.iter().position(|m| is_response(m, id)) {
+            return into_result(self.unread.remove(i).unwrap());
+        }
+        loop {
+            let message = self.receive();
+            if is_response(&message, id) {
+                return into_result(message);
+            }
+            self.unread.push_back(message);
+        }
+    }
+
+    /// Takes the next notification with this method (waiting for it if need be).
+    pub fn notification(&mut self, method: &str) -> Value {
+        if let Some(i) = self
+            .unread
+            .iter()
+            .position(|m| m["method"] == method && m.get("id").is_none())
+        {
+            return self.unread.remove(i).unwrap()["params"].clone();
+        }
+        loop {
+            let message = self.receive();
+            if message["method"] == method && message.get("id").is_none() {
+                return message["params"].clone();
+            }
+            self.unread.push_back(message);
+        }
+    }
+
+    fn receive(&mut self) -> Value {
+        match self.incoming.recv_timeout(HANG) {
+            Ok(message) => message,
+            Err(RecvTimeoutError::Timeout) => {
+                panic!("no message from strata in {HANG:?}\n{}", self.log())
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                panic!(
+                    "strata closed its output (exit {:?})\n{}",
+                    self.child.try_wait(),
+                    self.log()
+                )
+            }
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub fn open(&mut self, uri: &str, language: &str, version: i32, text: &str) {
+        self.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": language, "version": version, "text": text}}),
+        );
+    }
+
+    pub fn debug_text(&mut self, uri: &str) -> Value {
+        self.request("strata/debug/text", json!({"textDocument": {"uri": uri}}))
+            .expect("strata/debug/text")
+    }
+
+    pub fn chunks(&mut self, uri: &str) -> Value {
+        self.request("strata/chunks", json!({"textDocument": {"uri": uri}}))
+            .expect("strata/chunks")
+    }
+
+    /// `shutdown` and `exit`; the server must exit 0, having left no message unread and
+    /// without a panic in its log.
+    pub fn finish(mut self) {
+        self.request("shutdown", Value::Null).expect("shutdown");
+        self.notify("exit", Value::Null);
+        let status = self.child.wait().expect("wait for strata");
+        // Drain what is left on stdout.
+        while let Ok(message) = self.incoming.recv_timeout(Duration::from_millis(200)) {
+            self.unread.push_back(message);
+        }
+        assert!(
+            self.unread.is_empty(),
+            "unread messages from strata: {:#?}",
+            self.unread
+        );
+        let log = self.log();
+        assert!(!log.contains("panicked"), "strata panicked:\n{log}");
+        assert!(status.success(), "strata exited with {status}\n{log}");
+    }
+}
+
+fn is_response(message: &Value, id: i64) -> bool {
+    message.get("method").is_none() && message["id"] == id
+}
+
+fn into_result(message: Value) -> Result<Value, Value> {
+    match message.get("error") {
+        Some(error) => Err(error.clone()),
+        None => Ok(message["result"].clone()),
+    }
+}
+
+fn read_message(reader: &mut impl BufRead) -> Option<Value> {
+    let mut length = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(n) = line.strip_prefix("Content-Length: ") {
+            length = n.parse::<usize>().ok();
+        }
+    }
+    let mut body = vec![0; length?];
+    reader.read_exact(&mut body).ok()?;
+    Some(serde_json::from_slice(&body).expect("strata wrote invalid JSON"))
+}
+
+/// A small deterministic generator (splitmix64), so failures replay.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len())]
+    }
+}
+
+/// An independent model of LSP positions over a Rust string: lines end at `\n`, `\r\n` or `\r`;
+/// characters count in the given encoding.
+pub struct Positions {
+    pub encoding: &'static str,
+}
+
+impl Positions {
+    /// Byte offsets where a position may point: every character boundary except between the
+    /// `\r` and `\n` of a CRLF.
+    pub fn boundaries(&self, text: &str) -> Vec<usize> {
+        let bytes = text.as_bytes();
+        (0..=text.len())
+            .filter(|&i| text.is_char_boundary(i))
+            .filter(|&i| !(i > 0 && i < bytes.len() && bytes[i - 1] == b'\r' && bytes[i] == b'\n'))
+            .collect()
+    }
+
+    pub fn position(&self, text: &str, byte: usize) -> Value {
+        let (mut line, mut line_start) = (0, 0);
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        while i < byte {
+            match bytes[i] {
+                b'\n' => {
+                    line += 1;
+                    line_start = i + 1;
+                }
+                b'\r' if bytes.get(i + 1) != Some(&b'\n') => {
+                    line += 1;
+                    line_start = i + 1;
+                }
+                _ => {}
+            }
+            i += 1;
+        }
+        let prefix = &text[line_start..byte];
+        let character = match self.encoding {
+            "utf-8" => prefix.len(),
+            "utf-16" => prefix.encode_utf16().count(),
+            _ => prefix.chars().count(),
+        };
+        json!({"line": line, "character": character})
+    }
+}
