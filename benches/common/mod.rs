@@ -1,0 +1,141 @@
+//! Deterministic generators of realistic Rust and TypeScript source files for the benchmarks:
+//! modules of documented structs, enums, traits, impls with methods, free functions, interfaces,
+//! classes and arrow functions, with bodies of ordinary statements, strings and comments.
+
+#![allow(dead_code)]
+
+use std::fmt::Write;
+
+pub const SIZES: &[(&str, usize)] = &[
+    ("1KB", 1024),
+    ("100KB", 100 * 1024),
+    ("1MB", 1024 * 1024),
+    ("3MB", 3 * 1024 * 1024),
+];
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    fn word(&mut self) -> &'static str {
+        const WORDS: &[&str] = &[
+            "buffer", "cursor", "index", "value", "count", "total", "name", "path", "entry", "node",
+            "range", "state", "limit", "offset", "token", "chunk", "cache", "query", "result", "item",
+        ];
+        WORDS[self.below(WORDS.len())]
+    }
+}
+
+fn camel(word: &str) -> String {
+    let mut c = word.chars();
+    c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+}
+
+fn rust_body(rng: &mut Rng, out: &mut String, indent: &str) {
+    for _ in 0..2 + rng.below(8) {
+        let (a, b) = (rng.word(), rng.word());
+        match rng.below(6) {
+            0 => writeln!(out, "{indent}let {a} = {b}.len() + {};", rng.below(100)),
+            1 => writeln!(out, "{indent}if {a} > {} {{\n{indent}    return Err(Error::new(\"{a} too large: {{}}\", {a}));\n{indent}}}", rng.below(1000)),
+            2 => writeln!(out, "{indent}for {a} in self.{b}.iter() {{\n{indent}    total += {a}.{};\n{indent}}}", rng.word()),
+            3 => writeln!(out, "{indent}// Keep the {a} in step with the {b}."),
+            4 => writeln!(out, "{indent}let {a}: Vec<_> = {b}.iter().map(|x| x * 2).collect();"),
+            _ => writeln!(out, "{indent}self.{a}.insert(\"{b}\".to_string(), {});", rng.below(50)),
+        }
+        .unwrap();
+    }
+}
+
+/// A Rust file of at least `size` bytes.
+pub fn rust(size: usize, seed: u64) -> String {
+    let mut rng = Rng(seed);
+    let mut out = String::from("//! Generated for benchmarks.\n\nuse std::collections::HashMap;\nuse std::fmt;\n\n");
+    let mut n = 0;
+    while out.len() < size {
+        n += 1;
+        let ty = format!("{}{}{n}", camel(rng.word()), camel(rng.word()));
+        match rng.below(5) {
+            0 | 1 => {
+                writeln!(out, "/// The {} of a {}.\n#[derive(Debug, Clone, Default)]\npub struct {ty} {{", rng.word(), rng.word()).unwrap();
+                for _ in 0..1 + rng.below(5) {
+                    writeln!(out, "    pub {}: {},", rng.word(), ["u64", "String", "Vec<u8>", "HashMap<String, u64>"][rng.below(4)]).unwrap();
+                }
+                out.push_str("}\n\n");
+                writeln!(out, "impl {ty} {{").unwrap();
+                for m in 0..1 + rng.below(5) {
+                    writeln!(out, "    /// Updates the {}.\n    pub fn {}_{m}(&mut self, {}: usize) -> Result<usize, Error> {{\n        let mut total = 0;", rng.word(), rng.word(), rng.word()).unwrap();
+                    rust_body(&mut rng, &mut out, "        ");
+                    out.push_str("        Ok(total)\n    }\n\n");
+                }
+                out.push_str("}\n\n");
+            }
+            2 => {
+                writeln!(out, "pub enum {ty} {{\n    {},\n    {}(u64),\n    {} {{ at: usize }},\n}}\n", camel(rng.word()), camel(rng.word()), camel(rng.word())).unwrap();
+                writeln!(out, "impl fmt::Display for {ty} {{\n    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {{\n        write!(f, \"{ty}\")\n    }}\n}}\n").unwrap();
+            }
+            3 => {
+                writeln!(out, "/// Reads a {}.\npub fn read_{}_{n}(input: &str, limit: usize) -> Option<u64> {{\n    let mut total = 0;", rng.word(), rng.word()).unwrap();
+                rust_body(&mut rng, &mut out, "    ");
+                out.push_str("    Some(total)\n}\n\n");
+            }
+            _ => {
+                writeln!(out, "pub trait {ty} {{\n    fn {}(&self) -> u64;\n    fn {}(&mut self, at: usize);\n}}\n\nconst {}_{n}: usize = {};\n", rng.word(), rng.word(), rng.word().to_uppercase(), rng.below(4096)).unwrap();
+            }
+        }
+    }
+    out
+}
+
+fn ts_body(rng: &mut Rng, out: &mut String, indent: &str) {
+    for _ in 0..2 + rng.below(8) {
+        let (a, b) = (rng.word(), rng.word());
+        match rng.below(5) {
+            0 => writeln!(out, "{indent}const {a}{} = this.{b}.length + {};", rng.below(9), rng.below(100)),
+            1 => writeln!(out, "{indent}if (total > {}) {{\n{indent}  throw new Error(`{a} too large: ${{total}}`);\n{indent}}}", rng.below(1000)),
+            2 => writeln!(out, "{indent}for (const x of this.{a}) {{\n{indent}  total += x.{b};\n{indent}}}"),
+            3 => writeln!(out, "{indent}// Keep the {a} in step with the {b}."),
+            _ => writeln!(out, "{indent}total += [1, 2, 3].map((x) => x * {}).reduce((p, q) => p + q, 0);", rng.below(9)),
+        }
+        .unwrap();
+    }
+}
+
+/// A TypeScript file of at least `size` bytes.
+pub fn typescript(size: usize, seed: u64) -> String {
+    let mut rng = Rng(seed);
+    let mut out = String::from("import { readFile } from \"fs\";\nimport * as path from \"path\";\n\n");
+    let mut n = 0;
+    while out.len() < size {
+        n += 1;
+        let ty = format!("{}{}{n}", camel(rng.word()), camel(rng.word()));
+        match rng.below(4) {
+            0 | 1 => {
+                writeln!(out, "/** The {} of a {}. */\nexport class {ty} {{\n  private {}: number[] = [];\n", rng.word(), rng.word(), rng.word()).unwrap();
+                for m in 0..1 + rng.below(5) {
+                    writeln!(out, "  /** Updates the {}. */\n  {}{m}({}: number): number {{\n    let total = 0;", rng.word(), rng.word(), rng.word()).unwrap();
+                    ts_body(&mut rng, &mut out, "    ");
+                    out.push_str("    return total;\n  }\n\n");
+                }
+                out.push_str("}\n\n");
+            }
+            2 => {
+                writeln!(out, "export interface {ty} {{\n  {}: string;\n  {}?: number;\n  {}(at: number): void;\n}}\n\nexport type {ty}Map = Map<string, {ty}>;\n", rng.word(), rng.word(), rng.word()).unwrap();
+            }
+            _ => {
+                writeln!(out, "export const {}{n} = (input: string, limit: number): number => {{\n  let total = 0;", rng.word()).unwrap();
+                ts_body(&mut rng, &mut out, "  ");
+                out.push_str("  return total;\n};\n\n");
+            }
+        }
+    }
+    out
+}
