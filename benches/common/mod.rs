@@ -6,6 +6,11 @@
 
 use std::fmt::Write;
 
+use ropey::Rope;
+use strata::chunks::ChunkConfig;
+use strata::documents::{Parsed, Syntax};
+use strata::syntax::{Language, input_edit};
+
 pub const SIZES: &[(&str, usize)] = &[
     ("1KB", 1024),
     ("100KB", 100 * 1024),
@@ -28,8 +33,9 @@ impl Rng {
     }
     fn word(&mut self) -> &'static str {
         const WORDS: &[&str] = &[
-            "buffer", "cursor", "index", "value", "count", "total", "name", "path", "entry", "node",
-            "range", "state", "limit", "offset", "token", "chunk", "cache", "query", "result", "item",
+            "buffer", "cursor", "index", "value", "count", "total", "name", "path", "entry",
+            "node", "range", "state", "limit", "offset", "token", "chunk", "cache", "query",
+            "result", "item",
         ];
         WORDS[self.below(WORDS.len())]
     }
@@ -37,7 +43,9 @@ impl Rng {
 
 fn camel(word: &str) -> String {
     let mut c = word.chars();
-    c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+    c.next()
+        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+        .unwrap_or_default()
 }
 
 fn rust_body(rng: &mut Rng, out: &mut String, indent: &str) {
@@ -58,16 +66,30 @@ fn rust_body(rng: &mut Rng, out: &mut String, indent: &str) {
 /// A Rust file of at least `size` bytes.
 pub fn rust(size: usize, seed: u64) -> String {
     let mut rng = Rng(seed);
-    let mut out = String::from("//! Generated for benchmarks.\n\nuse std::collections::HashMap;\nuse std::fmt;\n\n");
+    let mut out = String::from(
+        "//! Generated for benchmarks.\n\nuse std::collections::HashMap;\nuse std::fmt;\n\n",
+    );
     let mut n = 0;
     while out.len() < size {
         n += 1;
         let ty = format!("{}{}{n}", camel(rng.word()), camel(rng.word()));
         match rng.below(5) {
             0 | 1 => {
-                writeln!(out, "/// The {} of a {}.\n#[derive(Debug, Clone, Default)]\npub struct {ty} {{", rng.word(), rng.word()).unwrap();
+                writeln!(
+                    out,
+                    "/// The {} of a {}.\n#[derive(Debug, Clone, Default)]\npub struct {ty} {{",
+                    rng.word(),
+                    rng.word()
+                )
+                .unwrap();
                 for _ in 0..1 + rng.below(5) {
-                    writeln!(out, "    pub {}: {},", rng.word(), ["u64", "String", "Vec<u8>", "HashMap<String, u64>"][rng.below(4)]).unwrap();
+                    writeln!(
+                        out,
+                        "    pub {}: {},",
+                        rng.word(),
+                        ["u64", "String", "Vec<u8>", "HashMap<String, u64>"][rng.below(4)]
+                    )
+                    .unwrap();
                 }
                 out.push_str("}\n\n");
                 writeln!(out, "impl {ty} {{").unwrap();
@@ -79,7 +101,14 @@ pub fn rust(size: usize, seed: u64) -> String {
                 out.push_str("}\n\n");
             }
             2 => {
-                writeln!(out, "pub enum {ty} {{\n    {},\n    {}(u64),\n    {} {{ at: usize }},\n}}\n", camel(rng.word()), camel(rng.word()), camel(rng.word())).unwrap();
+                writeln!(
+                    out,
+                    "pub enum {ty} {{\n    {},\n    {}(u64),\n    {} {{ at: usize }},\n}}\n",
+                    camel(rng.word()),
+                    camel(rng.word()),
+                    camel(rng.word())
+                )
+                .unwrap();
                 writeln!(out, "impl fmt::Display for {ty} {{\n    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {{\n        write!(f, \"{ty}\")\n    }}\n}}\n").unwrap();
             }
             3 => {
@@ -112,14 +141,22 @@ fn ts_body(rng: &mut Rng, out: &mut String, indent: &str) {
 /// A TypeScript file of at least `size` bytes.
 pub fn typescript(size: usize, seed: u64) -> String {
     let mut rng = Rng(seed);
-    let mut out = String::from("import { readFile } from \"fs\";\nimport * as path from \"path\";\n\n");
+    let mut out =
+        String::from("import { readFile } from \"fs\";\nimport * as path from \"path\";\n\n");
     let mut n = 0;
     while out.len() < size {
         n += 1;
         let ty = format!("{}{}{n}", camel(rng.word()), camel(rng.word()));
         match rng.below(4) {
             0 | 1 => {
-                writeln!(out, "/** The {} of a {}. */\nexport class {ty} {{\n  private {}: number[] = [];\n", rng.word(), rng.word(), rng.word()).unwrap();
+                writeln!(
+                    out,
+                    "/** The {} of a {}. */\nexport class {ty} {{\n  private {}: number[] = [];\n",
+                    rng.word(),
+                    rng.word(),
+                    rng.word()
+                )
+                .unwrap();
                 for m in 0..1 + rng.below(5) {
                     writeln!(out, "  /** Updates the {}. */\n  {}{m}({}: number): number {{\n    let total = 0;", rng.word(), rng.word(), rng.word()).unwrap();
                     ts_body(&mut rng, &mut out, "    ");
@@ -138,4 +175,66 @@ pub fn typescript(size: usize, seed: u64) -> String {
         }
     }
     out
+}
+
+/// A generated file of `language` ("rust" or "typescript") of at least `bytes` bytes.
+pub fn source(language: &str, bytes: usize) -> (Language, String) {
+    match language {
+        "rust" => (Language::Rust, rust(bytes, 7)),
+        _ => (Language::TypeScript, typescript(bytes, 7)),
+    }
+}
+
+/// A document being typed into at one place, inserting and deleting `insert` in turn.
+pub struct Typing {
+    syntax: Syntax,
+    text: Rope,
+    version: i32,
+    at: usize,
+    insert: &'static str,
+    inserted: bool,
+}
+
+impl Typing {
+    pub fn new(language: Language, source: &str, insert: &'static str, line_start: bool) -> Typing {
+        let mut syntax = Syntax::new(Some(language), ChunkConfig::default());
+        let text = Rope::from_str(source);
+        syntax.update(1, text.clone(), &[], true);
+        // Inside a function body near the middle of the file.
+        let anchor = source[source.len() / 2..]
+            .find("total")
+            .map_or(source.len() / 2, |i| i + source.len() / 2);
+        let at = if line_start {
+            source[..anchor].rfind('\n').map_or(0, |i| i + 1)
+        } else {
+            anchor
+        };
+        Typing {
+            syntax,
+            text,
+            version: 1,
+            at,
+            insert,
+            inserted: false,
+        }
+    }
+
+    pub fn keystroke(&mut self) -> Parsed {
+        let before = self.text.clone();
+        let (start, old_end, new_end) = if self.inserted {
+            let end = self.at + self.insert.len();
+            self.text
+                .remove(self.text.byte_to_char(self.at)..self.text.byte_to_char(end));
+            (self.at, end, self.at)
+        } else {
+            self.text
+                .insert(self.text.byte_to_char(self.at), self.insert);
+            (self.at, self.at, self.at + self.insert.len())
+        };
+        self.inserted = !self.inserted;
+        self.version += 1;
+        let edit = input_edit(&before, &self.text, start, old_end, new_end);
+        self.syntax
+            .update(self.version, self.text.clone(), &[edit], false)
+    }
 }

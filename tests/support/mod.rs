@@ -164,6 +164,10 @@ impl Lsp {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
