@@ -8,7 +8,8 @@ use clap::{Parser, Subcommand};
 use ropey::Rope;
 use tracing_subscriber::EnvFilter;
 
-use strata::chunks::{ChunkConfig, chunk_text, render_table};
+use strata::chunks::{ChunkConfig, render_table};
+use strata::documents::chunk_text;
 use strata::syntax::Language;
 
 #[derive(Parser)]
@@ -79,7 +80,7 @@ fn chunks(file: &PathBuf, json: bool) -> Result<(), String> {
     let text = Rope::from_str(&source);
     let config = ChunkConfig::default();
     let language = Language::from_path(file);
-    let chunks = chunk_text(&text, language, &config);
+    let chunks = chunk_text(&text, language, &config).to_vec();
     if json {
         for c in &chunks {
             let (first, last) = c.lines(&text);

@@ -1,22 +1,19 @@
-//! The chunker of one document: walks the top-level nodes of each new tree, reuses what it knew
-//! of every node the edit did not touch, extracts the rest, then attaches comments, groups small
-//! items and numbers ids. Work per edit is one pass over the top-level nodes plus extraction of
-//! the changed ones.
+//! Chunking of one parsed stretch of text (a segment): walks the top-level nodes of the new tree,
+//! reuses the record of every node the edit did not touch, extracts the rest, then attaches
+//! comments, groups small items and reports where a segment may be cut. Offsets are relative to
+//! the stretch; ids are numbered when a document's chunks are read ([`super::DocChunks`]).
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
-use ropey::Rope;
-use tree_sitter::{Node, QueryCursor, Tree};
+use ropey::RopeSlice;
+use tree_sitter::{InputEdit, Node, QueryCursor, Tree};
 
-use super::extract::{Extractor, NodeRecord, RelChunk, blank_line_between, chunk_id, chunk_key};
+use super::extract::{Extractor, NodeRecord, RelChunk, blank_line_between};
 use super::query::chunk_query;
-use super::windows::line_windows;
-use super::{Chunk, ChunkConfig, ChunkKind};
+use super::{ChunkConfig, ChunkKind};
 use crate::syntax::{Language, hash_slice};
 
-/// What the last update did, for tests and benchmarks.
+/// What the last call did, for tests and benchmarks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ChunkStats {
     pub top_level_nodes: usize,
@@ -24,87 +21,70 @@ pub struct ChunkStats {
     pub extracted: usize,
 }
 
-/// Chunks one document, tree after tree.
+/// The chunks of a stretch of text, and the offsets where the stretch could be cut in two
+/// without changing any chunk: before each item (with its doc comments) that no syntax error
+/// precedes.
+pub struct Chunked {
+    pub chunks: Vec<RelChunk>,
+    pub cuts: Vec<usize>,
+    pub stats: ChunkStats,
+}
+
+/// The chunking machinery of one language (query cursor and config); records live with the
+/// caller, one list per parsed stretch.
 pub struct Chunker {
-    language: Option<Language>,
+    language: Language,
     config: ChunkConfig,
     cursor: QueryCursor,
-    /// One record per top-level node of the last tree chunked.
-    records: Vec<NodeRecord>,
-    stats: ChunkStats,
 }
 
 impl Chunker {
-    pub fn new(language: Option<Language>, config: ChunkConfig) -> Chunker {
+    pub fn new(language: Language, config: ChunkConfig) -> Chunker {
         Chunker {
             language,
             config,
             cursor: QueryCursor::new(),
-            records: Vec::new(),
-            stats: ChunkStats::default(),
         }
     }
 
-    pub fn stats(&self) -> ChunkStats {
-        self.stats
-    }
-
-    /// Chunks `text` without a tree: line windows.
-    pub fn windows(&mut self, text: &Rope) -> Vec<Chunk> {
-        self.records.clear();
-        self.stats = ChunkStats::default();
-        line_windows(text, &self.config)
-    }
-
-    /// Chunks `text` as parsed into `tree`. `old` is the previous tree given to this chunker,
-    /// edited to the new text with `Tree::edit`; records of its unchanged nodes are reused.
-    pub fn chunk(&mut self, text: &Rope, tree: &Tree, old: Option<&Tree>) -> Vec<Chunk> {
-        let Some(language) = self.language else {
-            return self.windows(text);
-        };
+    /// Chunks `text` as parsed into `tree`. `records` describe the top-level nodes of the
+    /// previous parse of this stretch and `edits` what changed since, in order; the record of
+    /// every node that no edit touched and that comes back with the same span and kind is
+    /// reused. `records` is left describing `tree`.
+    pub fn chunk(
+        &mut self,
+        text: RopeSlice<'_>,
+        tree: &Tree,
+        edits: &[InputEdit],
+        records: &mut Vec<NodeRecord>,
+    ) -> Chunked {
         let root = tree.root_node();
-        if root.is_error() {
-            return self.windows(text);
-        }
-        let query = chunk_query(language);
-        let old_records = std::mem::take(&mut self.records);
-        let mut old_nodes = old
-            .map(|t| top_level(t.root_node()))
-            .filter(|nodes| nodes.len() == old_records.len())
-            .unwrap_or_default()
+        let mut old = std::mem::take(records)
             .into_iter()
-            .zip(old_records)
+            .filter_map(|mut r| {
+                let (start, end) = map_span(r.start, r.end, edits)?;
+                (r.start, r.end) = (start, end);
+                Some(r)
+            })
             .peekable();
-
         let nodes = top_level(root);
-        let mut records = Vec::with_capacity(nodes.len());
         let mut extractor = Extractor {
-            language,
-            query,
+            language: self.language,
+            query: chunk_query(self.language),
             config: &self.config,
             text,
             cursor: &mut self.cursor,
         };
         let mut extracted = 0;
         for node in &nodes {
-            while old_nodes
-                .peek()
-                .is_some_and(|(o, _)| o.start_byte() < node.start_byte())
-            {
-                old_nodes.next();
+            while old.peek().is_some_and(|r| r.start < node.start_byte()) {
+                old.next();
             }
-            let reused = match old_nodes.peek() {
-                Some((o, record))
-                    if o.start_byte() == node.start_byte()
-                        && o.end_byte() == node.end_byte()
-                        && o.kind_id() == node.kind_id()
-                        && !o.has_changes()
-                        && record.len == node.byte_range().len() =>
-                {
-                    Some(record.clone())
-                }
-                _ => None,
-            };
+            let reused = old.next_if(|r| {
+                r.start == node.start_byte()
+                    && r.end == node.end_byte()
+                    && r.kind_id == node.kind_id()
+            });
             records.push(reused.unwrap_or_else(|| {
                 extracted += 1;
                 extractor.record(*node)
@@ -114,14 +94,31 @@ impl Chunker {
             .iter()
             .map(|n| (n.start_byte(), n.end_byte()))
             .collect();
-        let chunks = assemble(&self.config, text, &spans, &records);
-        self.stats = ChunkStats {
-            top_level_nodes: nodes.len(),
-            extracted,
-        };
-        self.records = records;
-        chunks
+        let (chunks, cuts) = assemble(&self.config, text, &spans, records);
+        Chunked {
+            chunks,
+            cuts,
+            stats: ChunkStats {
+                top_level_nodes: nodes.len(),
+                extracted,
+            },
+        }
     }
+}
+
+/// Where a node's span moves through `edits`, or `None` when an edit touches it.
+fn map_span(mut start: usize, mut end: usize, edits: &[InputEdit]) -> Option<(usize, usize)> {
+    for edit in edits {
+        if end < edit.start_byte {
+            continue;
+        }
+        if start <= edit.old_end_byte {
+            return None;
+        }
+        start = start + edit.new_end_byte - edit.old_end_byte;
+        end = end + edit.new_end_byte - edit.old_end_byte;
+    }
+    Some((start, end))
 }
 
 fn top_level(root: Node<'_>) -> Vec<Node<'_>> {
@@ -129,16 +126,22 @@ fn top_level(root: Node<'_>) -> Vec<Node<'_>> {
     root.children(&mut cursor).collect()
 }
 
-/// Turns per-node records into the document's chunk list: items with their attached comments,
-/// runs of other nodes as groups, ids numbered in document order.
+/// Turns per-node records into chunks: items with their attached comments, runs of other nodes
+/// as groups. Also returns the cut points (see [`Chunked`]).
 fn assemble(
     config: &ChunkConfig,
-    text: &Rope,
+    text: RopeSlice<'_>,
     spans: &[(usize, usize)],
     records: &[NodeRecord],
-) -> Vec<Chunk> {
-    let mut out: Vec<Chunk> = Vec::with_capacity(records.len() * 2);
-    let mut ordinals = Ordinals::default();
+) -> (Vec<RelChunk>, Vec<usize>) {
+    let mut out: Vec<RelChunk> = Vec::with_capacity(records.len() * 2);
+    let mut cuts = Vec::new();
+    // Past a syntax error the parse is not to be trusted to know where items begin (an unclosed
+    // brace may hold everything after it), so no cut is offered after the first one.
+    let first_error = records
+        .iter()
+        .position(|r| r.error)
+        .unwrap_or(records.len());
     let mut run_start: Option<usize> = None;
     for (i, record) in records.iter().enumerate() {
         let Some(item) = &record.item else {
@@ -157,6 +160,9 @@ fn assemble(
             }
             attach = j;
         }
+        if attach > 0 && attach <= first_error {
+            cuts.push(spans[attach].0);
+        }
         if let Some(start) = run_start.take()
             && start < attach
         {
@@ -166,69 +172,45 @@ fn assemble(
                 &spans[start..attach],
                 &records[start..attach],
                 &mut out,
-                &mut ordinals,
             );
         }
-        push_item(
-            text,
-            spans[attach].0,
-            spans[i].0,
-            item,
-            &mut out,
-            &mut ordinals,
-        );
+        push_item(text, spans[attach].0, spans[i].0, item, &mut out);
     }
     if let Some(start) = run_start {
-        push_groups(
-            config,
-            text,
-            &spans[start..],
-            &records[start..],
-            &mut out,
-            &mut ordinals,
-        );
+        push_groups(config, text, &spans[start..], &records[start..], &mut out);
     }
-    out
+    (out, cuts)
 }
 
 fn push_item(
-    text: &Rope,
+    text: RopeSlice<'_>,
     attach_start: usize,
     base: usize,
     item: &[RelChunk],
-    out: &mut Vec<Chunk>,
-    ordinals: &mut Ordinals,
+    out: &mut Vec<RelChunk>,
 ) {
     let first = out.len();
     for (k, rel) in item.iter().enumerate() {
-        let mut range = rel.range.start + base..rel.range.end + base;
-        let mut hash = rel.hash;
+        let mut chunk = rel.clone();
+        chunk.range = rel.range.start + base..rel.range.end + base;
+        chunk.signature = rel.signature.start + base..rel.signature.end + base;
+        chunk.name_range = rel.name_range.start + base..rel.name_range.end + base;
+        chunk.parent = rel.parent.map(|p| p + first);
         if k == 0 && attach_start < base {
-            range.start = attach_start;
-            hash = hash_slice(text.byte_slice(range.clone()));
+            chunk.range.start = attach_start;
+            chunk.hash = hash_slice(text.byte_slice(chunk.range.clone()));
         }
-        out.push(Chunk {
-            id: ordinals.id(rel.kind, &rel.path, rel.key, &rel.id0),
-            kind: rel.kind,
-            name: rel.name.clone(),
-            path: rel.path.clone(),
-            parent: rel.parent.map(|p| p + first),
-            range,
-            signature: rel.signature.start + base..rel.signature.end + base,
-            name_range: rel.name_range.start + base..rel.name_range.end + base,
-            hash,
-        });
+        out.push(chunk);
     }
 }
 
 /// Runs of small items, cut so that no group passes the chunk size limit.
 fn push_groups(
     config: &ChunkConfig,
-    text: &Rope,
+    text: RopeSlice<'_>,
     spans: &[(usize, usize)],
     records: &[NodeRecord],
-    out: &mut Vec<Chunk>,
-    ordinals: &mut Ordinals,
+    out: &mut Vec<RelChunk>,
 ) {
     let mut start = 0;
     while start < spans.len() {
@@ -250,20 +232,16 @@ fn push_groups(
             "items"
         };
         let range = spans[start].0..spans[end - 1].1;
-        let key = chunk_key(ChunkKind::Group, name);
-        let id0 = chunk_id(ChunkKind::Group, name, 0);
         let name: Arc<str> = Arc::from(name);
-        out.push(Chunk {
-            id: ordinals.id(ChunkKind::Group, &name, key, &id0),
-            kind: ChunkKind::Group,
-            name: name.clone(),
-            path: name,
-            parent: None,
-            signature: range.start..range.start,
-            name_range: range.start..range.start,
-            hash: hash_slice(text.byte_slice(range.clone())),
-            range,
-        });
+        out.push(RelChunk::new(
+            ChunkKind::Group,
+            name.clone(),
+            name,
+            None,
+            range.clone(),
+            range.start..range.start,
+            hash_slice(text.byte_slice(range)),
+        ));
         start = end;
     }
 }
@@ -271,41 +249,4 @@ fn push_groups(
 /// The sort of a group member: import, comment, or anything else.
 fn sort(record: &NodeRecord) -> u8 {
     u8::from(record.import) | (u8::from(record.comment) << 1)
-}
-
-/// Counts chunks per (kind, path) key to number ids in document order.
-#[derive(Default)]
-struct Ordinals {
-    seen: HashMap<u64, u32, BuildHasherDefault<KeyHasher>>,
-}
-
-impl Ordinals {
-    fn id(&mut self, kind: ChunkKind, path: &str, key: u64, id0: &Arc<str>) -> Arc<str> {
-        let n = self.seen.entry(key).or_insert(0);
-        let ordinal = *n;
-        *n += 1;
-        if ordinal == 0 {
-            id0.clone()
-        } else {
-            chunk_id(kind, path, ordinal)
-        }
-    }
-}
-
-/// The keys are already hashes.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
 }

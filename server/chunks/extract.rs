@@ -6,7 +6,7 @@ use std::cmp::Reverse;
 use std::ops::Range;
 use std::sync::Arc;
 
-use ropey::Rope;
+use ropey::RopeSlice;
 use tree_sitter::{Node, QueryCursor, StreamingIterator};
 
 use super::query::ChunkQuery;
@@ -15,12 +15,17 @@ use crate::syntax::{Language, hash_bytes, hash_slice};
 
 /// What the chunker remembers of one top-level node.
 #[derive(Clone, Debug)]
-pub(crate) struct NodeRecord {
-    pub len: usize,
+pub struct NodeRecord {
+    /// The node's span and kind, to recognise it in the next tree.
+    pub start: usize,
+    pub end: usize,
+    pub kind_id: u16,
     /// A comment, attribute or decorator that may attach to the item below it.
     pub attachable: bool,
     pub import: bool,
     pub comment: bool,
+    /// The node is or holds a syntax error: no segment may begin right after it.
+    pub error: bool,
     /// Set when the node is itself a chunk; holds it and the chunks inside it.
     pub item: Option<Arc<[RelChunk]>>,
 }
@@ -28,7 +33,7 @@ pub(crate) struct NodeRecord {
 /// A chunk with offsets relative to its top-level node. The first chunk of an item is the
 /// item itself, followed by its descendants in pre-order.
 #[derive(Clone, Debug)]
-pub(crate) struct RelChunk {
+pub struct RelChunk {
     pub kind: ChunkKind,
     pub name: Arc<str>,
     pub path: Arc<str>,
@@ -96,7 +101,7 @@ pub(crate) struct Extractor<'a> {
     pub language: Language,
     pub query: &'a ChunkQuery,
     pub config: &'a ChunkConfig,
-    pub text: &'a Rope,
+    pub text: RopeSlice<'a>,
     pub cursor: &'a mut QueryCursor,
 }
 
@@ -108,10 +113,14 @@ impl Extractor<'_> {
                 .language
                 .is_inner_doc(self.prefix(top.start_byte(), 3).as_bytes());
         NodeRecord {
-            len: top.byte_range().len(),
+            start: top.start_byte(),
+            end: top.end_byte(),
+            kind_id: top.kind_id(),
             attachable,
             import: self.language.import_kinds().contains(&kind),
             comment: kind.contains("comment"),
+            // A bare token at the top level is a piece of a construct that did not parse.
+            error: top.has_error() || top.is_missing() || !top.is_named(),
             item: self.item(top),
         }
     }
@@ -370,7 +379,7 @@ impl Extractor<'_> {
 }
 
 /// Whether the text between two offsets holds an empty line.
-pub(crate) fn blank_line_between(text: &Rope, end: usize, start: usize) -> bool {
+pub(crate) fn blank_line_between(text: RopeSlice<'_>, end: usize, start: usize) -> bool {
     if start <= end {
         return false;
     }

@@ -11,17 +11,20 @@ mod extract;
 mod query;
 mod windows;
 
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 use std::sync::Arc;
 
 use ropey::Rope;
 use serde::Serialize;
 
-pub use assemble::{ChunkStats, Chunker};
+pub use assemble::{ChunkStats, Chunked, Chunker};
+pub use extract::{NodeRecord, RelChunk};
 pub use query::{ChunkQuery, QueryError, chunk_query, compile_query, query_source};
 pub use windows::line_windows;
 
-use crate::syntax::{Language, ParseLimits};
+use crate::syntax::ParseLimits;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -149,19 +152,91 @@ impl Default for ChunkConfig {
     }
 }
 
-/// Chunks of a whole text, from scratch: what a fresh open computes.
-pub fn chunk_text(text: &Rope, language: Option<Language>, config: &ChunkConfig) -> Vec<Chunk> {
-    let mut chunker = Chunker::new(language, *config);
-    let tree = language
-        .filter(|_| config.parse.admits(text))
-        .and_then(|language| {
-            let mut parser = tree_sitter::Parser::new();
-            parser.set_language(&language.grammar()).ok()?;
-            crate::syntax::parse_rope(&mut parser, text, None, &config.parse)
-        });
-    match tree {
-        Some(tree) => chunker.chunk(text, &tree, None),
-        None => chunker.windows(text),
+/// The chunks of a document: one list per parsed segment, each relative to the segment's start.
+/// Cheap to clone and to update segment by segment; [`DocChunks::to_vec`] gives the absolute
+/// chunks with their ids numbered in document order.
+#[derive(Clone, Debug, Default)]
+pub struct DocChunks {
+    segments: Vec<(usize, Arc<[RelChunk]>)>,
+}
+
+impl DocChunks {
+    pub(crate) fn new(segments: Vec<(usize, Arc<[RelChunk]>)>) -> DocChunks {
+        DocChunks { segments }
+    }
+
+    pub fn len(&self) -> usize {
+        self.segments.iter().map(|(_, c)| c.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.segments.iter().all(|(_, c)| c.is_empty())
+    }
+
+    /// The number of segments the document is parsed in.
+    pub fn segments(&self) -> usize {
+        self.segments.len()
+    }
+
+    /// Every chunk, in document order, with absolute ranges, parents and ids.
+    pub fn to_vec(&self) -> Vec<Chunk> {
+        let mut ordinals = Ordinals::default();
+        let mut out = Vec::with_capacity(self.len());
+        for (base, chunks) in &self.segments {
+            let first = out.len();
+            for rel in chunks.iter() {
+                let shift = |r: &Range<usize>| r.start + base..r.end + base;
+                out.push(Chunk {
+                    id: ordinals.id(rel),
+                    kind: rel.kind,
+                    name: rel.name.clone(),
+                    path: rel.path.clone(),
+                    parent: rel.parent.map(|p| p + first),
+                    range: shift(&rel.range),
+                    signature: shift(&rel.signature),
+                    name_range: shift(&rel.name_range),
+                    hash: rel.hash,
+                });
+            }
+        }
+        out
+    }
+}
+
+/// Counts chunks per (kind, path) key to number ids in document order.
+#[derive(Default)]
+struct Ordinals {
+    seen: HashMap<u64, u32, BuildHasherDefault<KeyHasher>>,
+}
+
+impl Ordinals {
+    fn id(&mut self, rel: &RelChunk) -> Arc<str> {
+        let n = self.seen.entry(rel.key).or_insert(0);
+        let ordinal = *n;
+        *n += 1;
+        if ordinal == 0 {
+            rel.id0.clone()
+        } else {
+            extract::chunk_id(rel.kind, &rel.path, ordinal)
+        }
+    }
+}
+
+/// The keys are already hashes.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 

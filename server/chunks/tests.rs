@@ -5,7 +5,12 @@ use expect_test::{Expect, expect};
 use ropey::Rope;
 
 use super::*;
-use crate::syntax::{Language, input_edit, parse_rope};
+use crate::documents::{Syntax, chunk_text as doc_chunks};
+use crate::syntax::{Language, input_edit};
+
+fn chunk_text(text: &Rope, language: Option<Language>, config: &ChunkConfig) -> Vec<Chunk> {
+    doc_chunks(text, language, config).to_vec()
+}
 
 fn render(chunks: &[Chunk], text: &Rope) -> String {
     let mut depth = vec![0usize; chunks.len()];
@@ -296,39 +301,79 @@ fn unknown_languages_and_minified_files_get_line_windows() {
     );
 }
 
-/// Applies `edit` (a byte range and its replacement) to `text`, re-chunks incrementally and
-/// returns the stats and the new chunks; checks them against a fresh chunking.
-fn edit_and_rechunk(
+/// A document being edited through [`Syntax`], checked against a fresh chunking after each edit.
+struct Editing {
     language: Language,
-    text: &mut Rope,
-    parser: &mut tree_sitter::Parser,
-    tree: &mut tree_sitter::Tree,
-    chunker: &mut Chunker,
-    at: std::ops::Range<usize>,
-    insert: &str,
-) -> (ChunkStats, Vec<Chunk>) {
-    let before = text.clone();
-    let start = text.byte_to_char(at.start);
-    let end = text.byte_to_char(at.end);
-    text.remove(start..end);
-    text.insert(start, insert);
-    tree.edit(&input_edit(
-        &before,
-        text,
-        at.start,
-        at.end,
-        at.start + insert.len(),
-    ));
-    let config = ChunkConfig::default();
-    let new = parse_rope(parser, text, Some(tree), &config.parse).unwrap();
-    let chunks = chunker.chunk(text, &new, Some(tree));
-    *tree = new;
-    assert_eq!(
-        chunks,
-        chunk_text(text, Some(language), &config),
-        "incremental != fresh"
-    );
-    (chunker.stats(), chunks)
+    text: Rope,
+    syntax: Syntax,
+    version: i32,
+}
+
+impl Editing {
+    fn new(language: Language, source: &str) -> (Editing, Vec<Chunk>) {
+        let text = Rope::from_str(source);
+        let mut syntax = Syntax::new(Some(language), ChunkConfig::default());
+        let chunks = syntax.update(1, text.clone(), &[], true).chunks.to_vec();
+        (
+            Editing {
+                language,
+                text,
+                syntax,
+                version: 1,
+            },
+            chunks,
+        )
+    }
+
+    /// Replaces the first occurrence of `find` (or inserts before it, with `insert_only`).
+    fn edit(
+        &mut self,
+        find: &str,
+        replace: &str,
+        insert_only: bool,
+    ) -> (crate::documents::ParseStats, Vec<Chunk>) {
+        self.edit_checked(find, replace, insert_only, true)
+    }
+
+    fn edit_checked(
+        &mut self,
+        find: &str,
+        replace: &str,
+        insert_only: bool,
+        check: bool,
+    ) -> (crate::documents::ParseStats, Vec<Chunk>) {
+        let at = self
+            .text
+            .to_string()
+            .find(find)
+            .unwrap_or_else(|| panic!("{find:?} not found"));
+        let end = if insert_only { at } else { at + find.len() };
+        let before = self.text.clone();
+        let start = self.text.byte_to_char(at);
+        self.text.remove(start..self.text.byte_to_char(end));
+        self.text.insert(start, replace);
+        let edit = input_edit(&before, &self.text, at, end, at + replace.len());
+        self.version += 1;
+        let parsed = self
+            .syntax
+            .update(self.version, self.text.clone(), &[edit], false);
+        let chunks = parsed.chunks.to_vec();
+        if !check {
+            return (parsed.stats, chunks);
+        }
+        let fresh = chunk_text(&self.text, Some(self.language), &ChunkConfig::default());
+        if let Some(i) = (0..chunks.len().max(fresh.len())).find(|&i| chunks.get(i) != fresh.get(i))
+        {
+            panic!(
+                "after replacing {find:?}: incremental != fresh ({} vs {} chunks) from #{i}:\n{:#?}\nvs\n{:#?}",
+                chunks.len(),
+                fresh.len(),
+                &chunks[i..(i + 3).min(chunks.len())],
+                &fresh[i..(i + 3).min(fresh.len())]
+            );
+        }
+        (parsed.stats, chunks)
+    }
 }
 
 #[test]
@@ -336,27 +381,12 @@ fn an_edit_recomputes_only_the_chunks_it_touches() {
     let source: String = (0..50)
         .map(|i| format!("/// Doc {i}.\nfn f{i}(x: u32) -> u32 {{\n    x + {i}\n}}\n\n"))
         .collect();
-    let mut text = Rope::from_str(&source);
-    let config = ChunkConfig::default();
-    let mut parser = tree_sitter::Parser::new();
-    parser.set_language(&Language::Rust.grammar()).unwrap();
-    let mut tree = parse_rope(&mut parser, &text, None, &config.parse).unwrap();
-    let mut chunker = Chunker::new(Some(Language::Rust), config);
-    let before = chunker.chunk(&text, &tree, None);
+    let (mut doc, before) = Editing::new(Language::Rust, &source);
     assert_eq!(before.len(), 50);
 
     // Type inside the body of f20.
-    let at = source.find("x + 20").unwrap() + 5;
-    let (stats, after) = edit_and_rechunk(
-        Language::Rust,
-        &mut text,
-        &mut parser,
-        &mut tree,
-        &mut chunker,
-        at..at,
-        "00",
-    );
-    assert_eq!(stats.extracted, 1, "{stats:?}");
+    let (stats, after) = doc.edit("x + 20", "x + 200", false);
+    assert_eq!(stats.chunk.extracted, 1, "{stats:?}");
     for (i, (b, a)) in before.iter().zip(&after).enumerate() {
         assert_eq!(b.id, a.id);
         if i == 20 {
@@ -366,54 +396,63 @@ fn an_edit_recomputes_only_the_chunks_it_touches() {
         }
     }
     // Editing a doc comment changes its item's hash, not the others'.
-    let at = text.to_string().find("Doc 30").unwrap();
-    let (_, after2) = edit_and_rechunk(
-        Language::Rust,
-        &mut text,
-        &mut parser,
-        &mut tree,
-        &mut chunker,
-        at..at + 3,
-        "Note",
-    );
+    let (_, after2) = doc.edit("Doc 30", "Note 30", false);
     let changed: Vec<usize> = (0..50)
         .filter(|&i| after[i].hash != after2[i].hash)
         .collect();
     assert_eq!(changed, vec![30]);
 
-    // Adding a blank line between a doc comment and its item detaches it into a group.
-    let at = text.to_string().find("fn f40").unwrap();
-    let (_, after3) = edit_and_rechunk(
-        Language::Rust,
-        &mut text,
-        &mut parser,
-        &mut tree,
-        &mut chunker,
-        at..at,
-        "\n",
-    );
+    // A blank line between a doc comment and its item detaches it into a group.
+    let (_, after3) = doc.edit("fn f40", "\n", true);
     assert_eq!(after3.len(), 51);
     // Unbalancing a brace and closing it again ends where a fresh chunking does.
-    let at = text.to_string().find("fn f10").unwrap();
-    edit_and_rechunk(
-        Language::Rust,
-        &mut text,
-        &mut parser,
-        &mut tree,
-        &mut chunker,
-        at..at,
-        "fn open() {\n",
+    doc.edit("fn f10", "fn open() {\n", true);
+    doc.edit("fn f10", "}\n", true);
+}
+
+/// A file of many segments: an edit reparses one segment, and the chunks stay those of a
+/// fresh chunking through typing, errors that run on, and pastes.
+#[test]
+fn large_files_are_parsed_in_segments() {
+    let source: String = (0..6000)
+        .map(|i| format!("/// Doc {i}.\n#[inline]\npub fn f{i}(x: u32) -> u32 {{\n    let y = x * {i};\n    y + 1\n}}\n\nconst C{i}: u32 = {i};\n"))
+        .collect();
+    assert!(source.len() > 10 * crate::documents::SEGMENT_TARGET);
+    let (mut doc, before) = Editing::new(Language::Rust, &source);
+    assert_eq!(before.len(), 12_000);
+    let segments = doc
+        .syntax
+        .update(1, doc.text.clone(), &[], false)
+        .chunks
+        .segments();
+    assert!(segments >= 10, "{segments} segments");
+
+    let (stats, _) = doc.edit("x * 3000;", "x * 30000;", false);
+    assert_eq!(
+        (stats.segments_parsed, stats.chunk.extracted),
+        (1, 1),
+        "{stats:?}"
     );
-    let at = text.to_string().find("fn f10").unwrap();
-    edit_and_rechunk(
-        Language::Rust,
-        &mut text,
-        &mut parser,
-        &mut tree,
-        &mut chunker,
-        at..at,
-        "}\n",
-    );
+    // An unbalanced brace (the code is broken until its match is typed further on).
+    doc.edit_checked("/// Doc 3500.", "fn open() {\n", true, false);
+    doc.edit("/// Doc 3600.", "}\n", true);
+    // An unclosed block comment runs on into the next segments, up to SEGMENT_MAX...
+    let (stats, _) = doc.edit_checked("const C100:", "/* ", true, false);
+    assert!(stats.segments_parsed > 1, "{stats:?}");
+    // ...and its end heals them.
+    doc.edit("const C200:", "*/ ", true);
+    // An edit across a segment boundary, and a paste larger than a segment.
+    let at = doc.text.to_string().find("pub fn f2000").unwrap();
+    let cut: String = doc
+        .text
+        .byte_slice(at..at + 3 * crate::documents::SEGMENT_TARGET)
+        .to_string();
+    let next_item = cut.rfind("/// Doc").unwrap();
+    doc.edit(&cut[..next_item], "", false);
+    let paste: String = (0..2000).map(|i| format!("fn p{i}() {{}}\n")).collect();
+    doc.edit("/// Doc 10.", &paste, true);
+    let (stats, _) = doc.edit("y + 1\n}\n\nconst C5999", "y + 2\n}\n\nconst C5999", false);
+    assert_eq!(stats.segments_parsed, 1);
 }
 
 #[test]

@@ -4,13 +4,13 @@ use std::sync::Arc;
 
 use ropey::Rope;
 
-use super::extract::chunk_id;
-use super::{Chunk, ChunkConfig, ChunkKind};
+use super::extract::RelChunk;
+use super::{ChunkConfig, ChunkKind};
 use crate::syntax::hash_slice;
 
 /// Consecutive windows of `window_lines` lines, each cut to at most `max_chunk_bytes`
 /// (at a character boundary) when its lines are long.
-pub fn line_windows(text: &Rope, config: &ChunkConfig) -> Vec<Chunk> {
+pub fn line_windows(text: &Rope, config: &ChunkConfig) -> Vec<RelChunk> {
     let len = text.len_bytes();
     let lines = config.window_lines.max(1);
     let max = config.max_chunk_bytes.max(4);
@@ -30,17 +30,15 @@ pub fn line_windows(text: &Rope, config: &ChunkConfig) -> Vec<Chunk> {
             };
         }
         let (first, last) = (text.byte_to_line(start) + 1, text.byte_to_line(end - 1) + 1);
-        out.push(Chunk {
-            id: chunk_id(ChunkKind::Window, &path, out.len() as u32),
-            kind: ChunkKind::Window,
-            name: Arc::from(format!("lines {first}-{last}")),
-            path: path.clone(),
-            parent: None,
-            range: start..end,
-            signature: start..start,
-            name_range: start..start,
-            hash: hash_slice(text.byte_slice(start..end)),
-        });
+        out.push(RelChunk::new(
+            ChunkKind::Window,
+            Arc::from(format!("lines {first}-{last}")),
+            path.clone(),
+            None,
+            start..end,
+            start..start,
+            hash_slice(text.byte_slice(start..end)),
+        ));
         start = end;
     }
     out
@@ -58,7 +56,8 @@ mod tests {
             ..Default::default()
         };
         let text = Rope::from_str(&format!("a\nb\nc\nd\n{}\né😀\n", "x".repeat(250)));
-        let windows = line_windows(&text, &config);
+        let windows =
+            crate::chunks::DocChunks::new(vec![(0, line_windows(&text, &config).into())]).to_vec();
         let mut at = 0;
         for w in &windows {
             assert_eq!(w.range.start, at);

@@ -6,4 +6,6 @@ mod store;
 mod syntax;
 
 pub use store::{Change, DocumentStore, Entry, SyncError};
-pub use syntax::{ParseStats, Parsed, Syntax};
+pub use syntax::{
+    HOT_SEGMENTS, ParseStats, Parsed, SEGMENT_MAX, SEGMENT_TARGET, Syntax, chunk_text,
+};

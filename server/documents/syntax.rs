@@ -1,14 +1,32 @@
-//! The parse state of one document: parser, last tree and chunker. It turns the text and the
-//! edits made since the last parse into a new tree and fresh chunks, reparsing incrementally.
+//! The parse state of one document, in segments.
+//!
+//! A document is parsed as a run of segments of about [`SEGMENT_TARGET`] bytes, each its own
+//! tree-sitter tree in the segment's own offsets, cut only before an item (with its doc comments)
+//! that follows a node without syntax errors — so for code that parses, the chunks are the same as
+//! from one tree over the whole file. An edit reparses one segment, however large the file, and
+//! only the few most recently edited segments keep their trees in memory.
+//!
+//! When an edit leaves a segment ending in a syntax error (an unclosed brace, string or comment),
+//! the segment grows over the next one, up to [`SEGMENT_MAX`], as a whole-file parse would let
+//! the error run on; a segment grown past that is cut again.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ropey::Rope;
-use tree_sitter::{InputEdit, Parser, Tree};
+use ropey::{Rope, RopeSlice};
+use tree_sitter::{InputEdit, Parser, Point, Tree};
 
-use crate::chunks::{Chunk, ChunkConfig, ChunkStats, Chunker};
-use crate::syntax::{Language, parse_rope};
+use crate::chunks::{
+    ChunkConfig, ChunkStats, Chunked, Chunker, DocChunks, NodeRecord, RelChunk, line_windows,
+};
+use crate::syntax::{Language, parse_rope, point_at};
+
+/// The size a segment is cut at, when the code allows.
+pub const SEGMENT_TARGET: usize = 32 * 1024;
+/// A segment does not grow past this to follow a syntax error; one grown past it is cut again.
+pub const SEGMENT_MAX: usize = 256 * 1024;
+/// Segments whose trees stay in memory between edits (the most recently edited ones).
+pub const HOT_SEGMENTS: usize = 4;
 
 /// A parsed state of a document: everything a request needs, consistent with itself.
 #[derive(Clone)]
@@ -16,8 +34,9 @@ pub struct Parsed {
     pub version: i32,
     pub text: Rope,
     pub language: Option<Language>,
-    pub tree: Option<Tree>,
-    pub chunks: Arc<Vec<Chunk>>,
+    pub chunks: DocChunks,
+    /// The trees kept in memory: (segment start, tree in the segment's own offsets).
+    pub trees: Vec<(usize, Tree)>,
     pub stats: ParseStats,
 }
 
@@ -26,18 +45,38 @@ pub struct ParseStats {
     pub chunk: ChunkStats,
     /// Edits folded into this parse (more than one when a burst coalesced).
     pub edits: usize,
-    pub incremental: bool,
+    /// Segments parsed for this update (all of them on open).
+    pub segments_parsed: usize,
     pub parse_time: Duration,
     pub chunk_time: Duration,
 }
 
-/// Parser, tree and chunker of one document.
+struct Segment {
+    start: usize,
+    /// Where the segment starts, as a tree-sitter point of the whole document.
+    start_point: Point,
+    len: usize,
+    /// In the segment's own offsets; `None` once evicted (the next edit parses it afresh).
+    tree: Option<Tree>,
+    /// One per top-level node of the last parse (kept when the tree is evicted).
+    records: Vec<NodeRecord>,
+    /// Edits since the last parse, in the segment's offsets.
+    pending: Vec<InputEdit>,
+    chunks: Arc<[RelChunk]>,
+    dirty: bool,
+    used: u64,
+}
+
+/// Parser, segments and chunker of one document.
 pub struct Syntax {
     language: Option<Language>,
     config: ChunkConfig,
-    parser: Option<Parser>,
-    tree: Option<Tree>,
-    chunker: Chunker,
+    parser: Option<(Parser, Chunker)>,
+    segments: Vec<Segment>,
+    /// Line windows, when the text is not parsed.
+    windows: Option<Arc<[RelChunk]>>,
+    clock: u64,
+    stats: ParseStats,
 }
 
 impl Syntax {
@@ -45,14 +84,16 @@ impl Syntax {
         let parser = language.and_then(|language| {
             let mut parser = Parser::new();
             parser.set_language(&language.grammar()).ok()?;
-            Some(parser)
+            Some((parser, Chunker::new(language, config)))
         });
         Syntax {
             language,
             config,
             parser,
-            tree: None,
-            chunker: Chunker::new(language, config),
+            segments: Vec::new(),
+            windows: None,
+            clock: 0,
+            stats: ParseStats::default(),
         }
     }
 
@@ -60,42 +101,371 @@ impl Syntax {
         self.language
     }
 
-    /// Brings the tree and chunks up to `text`. `edits` are the edits since the last update, in
-    /// order; `reset` says the text was replaced whole (the old tree is of no use).
+    /// Brings trees and chunks up to `text`. `edits` are the edits since the last update, in
+    /// order; `reset` says the text was replaced whole.
     pub fn update(&mut self, version: i32, text: Rope, edits: &[InputEdit], reset: bool) -> Parsed {
         let started = Instant::now();
-        let mut old = if reset { None } else { self.tree.take() };
-        if let Some(old) = &mut old {
-            for edit in edits {
-                old.edit(edit);
-            }
-        }
-        let tree = match &mut self.parser {
-            Some(parser) if self.config.parse.admits(&text) => {
-                parse_rope(parser, &text, old.as_ref(), &self.config.parse)
-            }
-            _ => None,
-        };
-        let parse_time = started.elapsed();
-        let chunks = match &tree {
-            Some(tree) => self.chunker.chunk(&text, tree, old.as_ref()),
-            None => self.chunker.windows(&text),
-        };
-        let stats = ParseStats {
-            chunk: self.chunker.stats(),
+        self.clock += 1;
+        self.stats = ParseStats {
             edits: edits.len(),
-            incremental: old.is_some(),
-            parse_time,
-            chunk_time: started.elapsed() - parse_time,
+            ..ParseStats::default()
         };
-        self.tree = tree.clone();
+        let parse = self.parser.is_some() && self.config.parse.admits(&text);
+        if !parse {
+            self.segments.clear();
+            self.windows = Some(line_windows(&text, &self.config).into());
+        } else if reset || self.windows.is_some() || self.segments.is_empty() {
+            self.windows = None;
+            self.segments = self.cut(text.slice(..), 0, Point::default());
+        } else {
+            for edit in edits {
+                self.apply(edit);
+            }
+            self.refresh(&text);
+        }
+        self.evict();
+        self.stats.chunk_time = started.elapsed().saturating_sub(self.stats.parse_time);
+        let chunks = match &self.windows {
+            Some(windows) => DocChunks::new(vec![(0, windows.clone())]),
+            None => DocChunks::new(
+                self.segments
+                    .iter()
+                    .map(|s| (s.start, s.chunks.clone()))
+                    .collect(),
+            ),
+        };
+        let trees = self
+            .segments
+            .iter()
+            .filter_map(|s| s.tree.as_ref().map(|t| (s.start, t.clone())))
+            .collect();
         Parsed {
             version,
             text,
             language: self.language,
-            tree,
-            chunks: Arc::new(chunks),
-            stats,
+            chunks,
+            trees,
+            stats: self.stats,
         }
     }
+
+    /// Applies one edit (in document offsets) to the segments: merges the segments it spans,
+    /// edits the tree of the one it lands in, and moves the ones after it.
+    fn apply(&mut self, edit: &InputEdit) {
+        let segments = &mut self.segments;
+        let (start, old_end) = (edit.start_byte, edit.old_end_byte);
+        // The segment holding the edit's start (an edit at a boundary belongs to the later one).
+        let i = segments
+            .partition_point(|s| s.start <= start)
+            .saturating_sub(1);
+        let j = segments
+            .partition_point(|s| s.start < old_end)
+            .saturating_sub(1)
+            .max(i);
+        if j > i {
+            let len: usize = segments[i..=j].iter().map(|s| s.len).sum();
+            segments.drain(i + 1..=j);
+            let merged = &mut segments[i];
+            merged.len = len;
+            merged.tree = None;
+            merged.records.clear();
+            merged.pending.clear();
+        }
+        let delta = edit.new_end_byte as isize - edit.old_end_byte as isize;
+        let segment = &mut segments[i];
+        let local = local_edit(edit, segment.start, segment.start_point);
+        if let Some(tree) = &mut segment.tree {
+            tree.edit(&local);
+        }
+        segment.pending.push(local);
+        segment.len = (segment.len as isize + delta) as usize;
+        segment.dirty = true;
+        for later in &mut segments[i + 1..] {
+            later.start = (later.start as isize + delta) as usize;
+            later.start_point = moved_point(later.start_point, edit);
+        }
+    }
+
+    /// Reparses and re-chunks the segments edits landed in.
+    fn refresh(&mut self, text: &Rope) {
+        let mut i = 0;
+        while i < self.segments.len() {
+            if !self.segments[i].dirty {
+                i += 1;
+                continue;
+            }
+            self.reparse(i, text.slice(..));
+            // A segment that ends in an error takes in the next one, as a whole-file parse would.
+            while i + 1 < self.segments.len()
+                && self.ends_in_error(i)
+                && self.segments[i].len + self.segments[i + 1].len <= SEGMENT_MAX
+            {
+                let next = self.segments.remove(i + 1);
+                let segment = &mut self.segments[i];
+                let old_len = segment.len;
+                segment.len += next.len;
+                let end = point_at(text.byte_slice(segment.start..), old_len);
+                let append = InputEdit {
+                    start_byte: old_len,
+                    old_end_byte: old_len,
+                    new_end_byte: segment.len,
+                    start_position: end,
+                    old_end_position: end,
+                    new_end_position: point_at(text.byte_slice(segment.start..), segment.len),
+                };
+                if let Some(tree) = &mut segment.tree {
+                    tree.edit(&append);
+                }
+                segment.pending.push(append);
+                self.reparse(i, text.slice(..));
+            }
+            if self.segments[i].len > SEGMENT_MAX {
+                let segment = self.segments.remove(i);
+                let range = segment.start..segment.start + segment.len;
+                let cut = self.cut(text.byte_slice(range), segment.start, segment.start_point);
+                let n = cut.len();
+                self.segments.splice(i..i, cut);
+                i += n;
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    fn ends_in_error(&self, i: usize) -> bool {
+        let segment = &self.segments[i];
+        segment.records.last().is_some_and(|r| r.error)
+    }
+
+    /// Parses segment `i` (incrementally when it kept its tree) and re-chunks it.
+    fn reparse(&mut self, i: usize, text: RopeSlice<'_>) {
+        let Some((parser, chunker)) = &mut self.parser else {
+            return;
+        };
+        let segment = &mut self.segments[i];
+        let slice = text.byte_slice(segment.start..segment.start + segment.len);
+        let started = Instant::now();
+        let old = segment.tree.take();
+        let tree = parse_rope(parser, slice, old.as_ref(), &self.config.parse);
+        self.stats.parse_time += started.elapsed();
+        self.stats.segments_parsed += 1;
+        segment.dirty = false;
+        segment.used = self.clock;
+        match tree {
+            Some(tree) => {
+                let Chunked { chunks, stats, .. } =
+                    chunker.chunk(slice, &tree, &segment.pending, &mut segment.records);
+                segment.pending.clear();
+                add_stats(&mut self.stats.chunk, stats);
+                segment.chunks = chunks.into();
+                segment.tree = Some(tree);
+            }
+            None => {
+                // The parse ran out of time: this segment gets windows until its next edit.
+                segment.records.clear();
+                segment.pending.clear();
+                segment.chunks = line_windows(&Rope::from(slice), &self.config).into();
+            }
+        }
+    }
+
+    /// Parses `text` (starting at document offset `base`) into segments cut before items.
+    fn cut(&mut self, text: RopeSlice<'_>, base: usize, base_point: Point) -> Vec<Segment> {
+        let mut segments = Vec::new();
+        let len = text.len_bytes();
+        let mut start = 0;
+        while start < len || segments.is_empty() {
+            let (segment, end) = self.cut_one(text, start);
+            let start_point = if start == 0 {
+                base_point
+            } else {
+                let local = point_at(text, start);
+                if local.row == 0 {
+                    Point::new(base_point.row, base_point.column + local.column)
+                } else {
+                    Point::new(base_point.row + local.row, local.column)
+                }
+            };
+            segments.push(Segment {
+                start: base + start,
+                start_point,
+                used: self.clock,
+                ..segment
+            });
+            if end <= start {
+                break;
+            }
+            start = end;
+        }
+        segments
+    }
+
+    /// The segment that starts at `start`: parses a window of about the target size, and cuts
+    /// it at its last cut point (growing the window while it has none).
+    fn cut_one(&mut self, text: RopeSlice<'_>, start: usize) -> (Segment, usize) {
+        let len = text.len_bytes();
+        let Some((parser, chunker)) = &mut self.parser else {
+            unreachable!("segments are cut only for parsed languages")
+        };
+        let mut window = line_end(text, (start + SEGMENT_TARGET).min(len));
+        loop {
+            let slice = text.byte_slice(start..window);
+            let started = Instant::now();
+            let tree = parse_rope(parser, slice, None, &self.config.parse);
+            self.stats.parse_time += started.elapsed();
+            self.stats.segments_parsed += 1;
+            let Some(mut tree) = tree else {
+                // Out of time: line windows for this stretch.
+                let chunks = line_windows(&Rope::from(slice), &self.config);
+                return (
+                    Segment::new(window - start, None, Vec::new(), chunks),
+                    window,
+                );
+            };
+            let mut records = Vec::new();
+            let chunked = chunker.chunk(slice, &tree, &[], &mut records);
+            add_stats(&mut self.stats.chunk, chunked.stats);
+            let last_cut = chunked.cuts.iter().rev().copied().find(|&c| c > 0);
+            if window == len || (last_cut.is_none() && window - start < SEGMENT_MAX) {
+                if window == len {
+                    return (
+                        Segment::new(window - start, Some(tree), records, chunked.chunks),
+                        window,
+                    );
+                }
+                window = line_end(text, (window + SEGMENT_TARGET).min(len));
+                continue;
+            }
+            let Some(cut) = last_cut else {
+                // No place to cut within the largest segment: cut at the window.
+                return (
+                    Segment::new(window - start, Some(tree), records, chunked.chunks),
+                    window,
+                );
+            };
+            // Drop the tail after the cut; the parse reuses everything before it.
+            let local = slice.len_bytes();
+            let truncate = InputEdit {
+                start_byte: cut,
+                old_end_byte: local,
+                new_end_byte: cut,
+                start_position: point_at(slice, cut),
+                old_end_position: point_at(slice, local),
+                new_end_position: point_at(slice, cut),
+            };
+            tree.edit(&truncate);
+            let slice = text.byte_slice(start..start + cut);
+            let started = Instant::now();
+            let Some(new) = parse_rope(parser, slice, Some(&tree), &self.config.parse) else {
+                let chunks = line_windows(&Rope::from(slice), &self.config);
+                return (Segment::new(cut, None, Vec::new(), chunks), start + cut);
+            };
+            self.stats.parse_time += started.elapsed();
+            let chunked = chunker.chunk(slice, &new, &[truncate], &mut records);
+            return (
+                Segment::new(cut, Some(new), records, chunked.chunks),
+                start + cut,
+            );
+        }
+    }
+
+    /// Drops the trees of all but the most recently edited segments.
+    fn evict(&mut self) {
+        let mut hot: Vec<u64> = self
+            .segments
+            .iter()
+            .filter(|s| s.tree.is_some())
+            .map(|s| s.used)
+            .collect();
+        if hot.len() <= HOT_SEGMENTS {
+            return;
+        }
+        hot.sort_unstable_by(|a, b| b.cmp(a));
+        let keep_from = hot[HOT_SEGMENTS - 1];
+        let mut kept = 0;
+        for segment in self.segments.iter_mut().rev() {
+            if segment.tree.is_some() {
+                if segment.used >= keep_from && kept < HOT_SEGMENTS {
+                    kept += 1;
+                } else {
+                    segment.tree = None;
+                }
+            }
+        }
+    }
+}
+
+impl Segment {
+    fn new(
+        len: usize,
+        tree: Option<Tree>,
+        records: Vec<NodeRecord>,
+        chunks: Vec<RelChunk>,
+    ) -> Segment {
+        Segment {
+            start: 0,
+            start_point: Point::default(),
+            len,
+            tree,
+            records,
+            pending: Vec::new(),
+            chunks: chunks.into(),
+            dirty: false,
+            used: 0,
+        }
+    }
+}
+
+fn add_stats(total: &mut ChunkStats, more: ChunkStats) {
+    total.top_level_nodes += more.top_level_nodes;
+    total.extracted += more.extracted;
+}
+
+/// The end of the line holding `at` (just after its line break), or the end of the text.
+fn line_end(text: RopeSlice<'_>, at: usize) -> usize {
+    if at >= text.len_bytes() {
+        return text.len_bytes();
+    }
+    let line = text.byte_to_line(at);
+    if line + 1 >= text.len_lines() {
+        text.len_bytes()
+    } else {
+        text.line_to_byte(line + 1)
+    }
+}
+
+/// A document edit in the offsets of a segment starting at `start` (`start_point`).
+fn local_edit(edit: &InputEdit, start: usize, start_point: Point) -> InputEdit {
+    let local = |p: Point| {
+        if p.row == start_point.row {
+            Point::new(0, p.column.saturating_sub(start_point.column))
+        } else {
+            Point::new(p.row.saturating_sub(start_point.row), p.column)
+        }
+    };
+    InputEdit {
+        start_byte: edit.start_byte - start,
+        old_end_byte: edit.old_end_byte - start,
+        new_end_byte: edit.new_end_byte - start,
+        start_position: local(edit.start_position),
+        old_end_position: local(edit.old_end_position),
+        new_end_position: local(edit.new_end_position),
+    }
+}
+
+/// Where a point after an edit's old end moves to.
+fn moved_point(p: Point, edit: &InputEdit) -> Point {
+    let (old, new) = (edit.old_end_position, edit.new_end_position);
+    if p.row == old.row {
+        Point::new(new.row, new.column + p.column.saturating_sub(old.column))
+    } else {
+        Point::new((p.row + new.row).saturating_sub(old.row), p.column)
+    }
+}
+
+/// Chunks of a whole text, from scratch: what opening the file computes.
+pub fn chunk_text(text: &Rope, language: Option<Language>, config: &ChunkConfig) -> DocChunks {
+    Syntax::new(language, *config)
+        .update(0, text.clone(), &[], true)
+        .chunks
 }

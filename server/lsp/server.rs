@@ -276,15 +276,15 @@ impl Backend {
             let parsed = self.parsed(&params.text_document.uri).await?;
             let encoding = self.encoding();
             let text = &parsed.text;
-            let chunks = parsed
-                .chunks
+            let all = parsed.chunks.to_vec();
+            let chunks = all
                 .iter()
                 .map(|c| ChunkInfo {
                     id: c.id.to_string(),
                     kind: c.kind.as_str(),
                     name: c.name.to_string(),
                     path: c.path.to_string(),
-                    parent: c.parent.map(|p| parsed.chunks[p].id.to_string()),
+                    parent: c.parent.map(|p| all[p].id.to_string()),
                     range: to_range(text, c.range.clone(), encoding),
                     signature_range: to_range(text, c.signature.clone(), encoding),
                     name_range: to_range(text, c.name_range.clone(), encoding),
@@ -342,8 +342,7 @@ fn is_symbol(chunk: &Chunk) -> bool {
 
 /// The symbol tree of a document: its chunks, less groups, parts and windows.
 fn symbols(parsed: &Parsed, encoding: Encoding) -> Vec<DocumentSymbol> {
-    let chunks = &parsed.chunks;
-    let text = &parsed.text;
+    let chunks = parsed.chunks.to_vec();
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); chunks.len()];
     let mut roots = Vec::new();
     for (i, c) in chunks.iter().enumerate().filter(|(_, c)| is_symbol(c)) {
@@ -354,12 +353,12 @@ fn symbols(parsed: &Parsed, encoding: Encoding) -> Vec<DocumentSymbol> {
     }
     fn build(
         i: usize,
-        parsed: &Parsed,
+        chunks: &[Chunk],
+        text: &Rope,
         children: &[Vec<usize>],
         encoding: Encoding,
     ) -> DocumentSymbol {
-        let c = &parsed.chunks[i];
-        let text = &parsed.text;
+        let c = &chunks[i];
         let detail = text
             .byte_slice(c.signature.clone())
             .lines()
@@ -367,7 +366,7 @@ fn symbols(parsed: &Parsed, encoding: Encoding) -> Vec<DocumentSymbol> {
             .map(|l| l.to_string());
         let kids: Vec<DocumentSymbol> = children[i]
             .iter()
-            .map(|&k| build(k, parsed, children, encoding))
+            .map(|&k| build(k, chunks, text, children, encoding))
             .collect();
         #[allow(deprecated)]
         DocumentSymbol {
@@ -383,10 +382,9 @@ fn symbols(parsed: &Parsed, encoding: Encoding) -> Vec<DocumentSymbol> {
             children: (!kids.is_empty()).then_some(kids),
         }
     }
-    let _ = text;
     roots
         .into_iter()
-        .map(|i| build(i, parsed, &children, encoding))
+        .map(|i| build(i, &chunks, &parsed.text, &children, encoding))
         .collect()
 }
 
@@ -406,7 +404,7 @@ fn folding_ranges(parsed: &Parsed) -> Vec<FoldingRange> {
             });
         }
     };
-    for c in parsed.chunks.iter() {
+    for c in parsed.chunks.to_vec() {
         let (first, last) = c.lines(text);
         let (first, last) = (first as u32, last as u32);
         match c.kind {

@@ -42,7 +42,7 @@ impl ParseLimits {
 /// Returns `None` when the parse ran past the timeout.
 pub fn parse_rope(
     parser: &mut Parser,
-    text: &Rope,
+    text: RopeSlice<'_>,
     old: Option<&Tree>,
     limits: &ParseLimits,
 ) -> Option<Tree> {
@@ -71,7 +71,7 @@ pub fn parse_rope(
 }
 
 /// The tree-sitter point of a byte offset: rope line and byte column.
-pub fn point_at(text: &Rope, byte: usize) -> Point {
+pub fn point_at(text: RopeSlice<'_>, byte: usize) -> Point {
     let row = text.byte_to_line(byte);
     Point::new(row, byte - text.line_to_byte(row))
 }
@@ -89,9 +89,9 @@ pub fn input_edit(
         start_byte: old_start,
         old_end_byte: old_end,
         new_end_byte: new_end,
-        start_position: point_at(before, old_start),
-        old_end_position: point_at(before, old_end),
-        new_end_position: point_at(after, new_end),
+        start_position: point_at(before.slice(..), old_start),
+        old_end_position: point_at(before.slice(..), old_end),
+        new_end_position: point_at(after.slice(..), new_end),
     }
 }
 
@@ -123,7 +123,7 @@ mod tests {
         let mut parser = Parser::new();
         parser.set_language(&Language::Rust.grammar()).unwrap();
         let limits = ParseLimits::default();
-        let mut tree = parse_rope(&mut parser, &rope, None, &limits).unwrap();
+        let mut tree = parse_rope(&mut parser, rope.slice(..), None, &limits).unwrap();
         assert!(!tree.root_node().has_error());
         assert_eq!(tree.root_node().named_child_count(), 2000);
 
@@ -131,8 +131,8 @@ mod tests {
         let before = rope.clone();
         rope.insert(rope.byte_to_char(at), "oo");
         tree.edit(&input_edit(&before, &rope, at, at, at + 2));
-        let new = parse_rope(&mut parser, &rope, Some(&tree), &limits).unwrap();
-        let fresh = parse_rope(&mut parser, &rope, None, &limits).unwrap();
+        let new = parse_rope(&mut parser, rope.slice(..), Some(&tree), &limits).unwrap();
+        let fresh = parse_rope(&mut parser, rope.slice(..), None, &limits).unwrap();
         assert_eq!(new.root_node().to_sexp(), fresh.root_node().to_sexp());
         let name = new
             .root_node()
