@@ -199,48 +199,11 @@ impl Extractor<'_> {
     }
 
     /// All `@chunk.*` matches inside `top`, with wrappers and attached comments applied.
+    /// All `@chunk.*` matches inside `top`, with wrappers and attached comments applied. Only
+    /// `top`, wrappers and the bodies of containers are searched: a function's body never is.
     fn matches<'t>(&mut self, top: Node<'t>) -> Vec<Found<'t>> {
-        let query = self.query;
-        let text = self.text;
-        let provider = |node: Node<'_>| {
-            let slice = text.byte_slice(node.byte_range());
-            slice
-                .chunks()
-                .map(str::as_bytes)
-                .collect::<Vec<_>>()
-                .into_iter()
-        };
-        self.cursor.set_byte_range(top.byte_range());
         let mut found: Vec<Found<'t>> = Vec::new();
-        let mut matches = self.cursor.matches(&query.query, top, provider);
-        while let Some(m) = matches.next() {
-            let mut chunk = None;
-            let (mut name, mut name_trait, mut body) = (None, None, None);
-            for capture in m.captures() {
-                let index = capture.index;
-                if let Some(Some(kind)) = query.kinds.get(index as usize) {
-                    chunk = Some((capture.node, *kind));
-                } else if Some(index) == query.name {
-                    name = Some(capture.node);
-                } else if Some(index) == query.name_trait {
-                    name_trait = Some(capture.node);
-                } else if Some(index) == query.body {
-                    body = Some(capture.node);
-                }
-            }
-            let Some((node, kind)) = chunk else { continue };
-            found.push(Found {
-                node,
-                outer: node.byte_range(),
-                decl_start: node.start_byte(),
-                kind,
-                pattern: m.pattern_index,
-                name,
-                name_trait,
-                body,
-            });
-        }
-        drop(matches);
+        self.collect(top, &mut found);
         for f in &mut found {
             let mut outer = f.node;
             while outer.id() != top.id() {
@@ -259,6 +222,83 @@ impl Extractor<'_> {
             f.outer = start..outer.end_byte();
         }
         found
+    }
+
+    /// Adds the chunk `node` is, if it is one, and the chunks in its body if it is a container;
+    /// looks through wrappers (`export …`).
+    fn collect<'t>(&mut self, node: Node<'t>, found: &mut Vec<Found<'t>>) {
+        match self.match_node(node) {
+            Some(f) => {
+                let body = f.body.filter(|_| f.kind.is_container());
+                found.push(f);
+                if let Some(body) = body {
+                    let mut walker = body.walk();
+                    let children: Vec<Node<'t>> = body.named_children(&mut walker).collect();
+                    for child in children {
+                        self.collect(child, found);
+                    }
+                }
+            }
+            None if self.language.wrapper_kinds().contains(&node.kind()) => {
+                let mut walker = node.walk();
+                let children: Vec<Node<'t>> = node.named_children(&mut walker).collect();
+                for child in children {
+                    self.collect(child, found);
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// The chunk pattern `node` itself matches (the first in the query file), if any.
+    fn match_node<'t>(&mut self, node: Node<'t>) -> Option<Found<'t>> {
+        let query = self.query;
+        let text = self.text;
+        let provider = |n: Node<'_>| {
+            let slice = text.byte_slice(n.byte_range());
+            slice
+                .chunks()
+                .map(str::as_bytes)
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
+        self.cursor.set_byte_range(node.byte_range());
+        self.cursor.set_max_start_depth(Some(0));
+        let mut best: Option<Found<'t>> = None;
+        let mut matches = self.cursor.matches(&query.query, node, provider);
+        while let Some(m) = matches.next() {
+            if best.as_ref().is_some_and(|b| b.pattern <= m.pattern_index) {
+                continue;
+            }
+            let mut chunk = None;
+            let (mut name, mut name_trait, mut body) = (None, None, None);
+            for capture in m.captures() {
+                let index = capture.index;
+                if let Some(Some(kind)) = query.kinds.get(index as usize) {
+                    chunk = Some((capture.node, *kind));
+                } else if Some(index) == query.name {
+                    name = Some(capture.node);
+                } else if Some(index) == query.name_trait {
+                    name_trait = Some(capture.node);
+                } else if Some(index) == query.body {
+                    body = Some(capture.node);
+                }
+            }
+            let Some((chunk_node, kind)) = chunk.filter(|(n, _)| n.id() == node.id()) else {
+                continue;
+            };
+            best = Some(Found {
+                node: chunk_node,
+                outer: chunk_node.byte_range(),
+                decl_start: chunk_node.start_byte(),
+                kind,
+                pattern: m.pattern_index,
+                name,
+                name_trait,
+                body,
+            });
+        }
+        best
     }
 
     /// Where the comments, attributes and decorators directly above `node` begin.

@@ -371,26 +371,19 @@ impl Syntax {
 
     /// Drops the trees of all but the most recently edited segments.
     fn evict(&mut self) {
-        let mut hot: Vec<u64> = self
+        let mut hot: Vec<(u64, usize)> = self
             .segments
             .iter()
-            .filter(|s| s.tree.is_some())
-            .map(|s| s.used)
+            .enumerate()
+            .filter(|(_, s)| s.tree.is_some())
+            .map(|(i, s)| (s.used, i))
             .collect();
         if hot.len() <= HOT_SEGMENTS {
             return;
         }
         hot.sort_unstable_by(|a, b| b.cmp(a));
-        let keep_from = hot[HOT_SEGMENTS - 1];
-        let mut kept = 0;
-        for segment in self.segments.iter_mut().rev() {
-            if segment.tree.is_some() {
-                if segment.used >= keep_from && kept < HOT_SEGMENTS {
-                    kept += 1;
-                } else {
-                    segment.tree = None;
-                }
-            }
+        for &(_, i) in &hot[HOT_SEGMENTS..] {
+            self.segments[i].tree = None;
         }
     }
 }

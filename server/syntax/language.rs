@@ -81,11 +81,16 @@ impl Language {
         }
     }
 
-    /// Wrappers that a declaration takes into its chunk (`export class …`, `declare module …`).
+    /// Wrappers that a declaration takes into its chunk (`export class …`, `declare module …`,
+    /// and the statement a TypeScript `namespace` parses as).
     pub fn wrapper_kinds(self) -> &'static [&'static str] {
         match self {
             Language::Rust => &[],
-            _ => &["export_statement", "ambient_declaration"],
+            _ => &[
+                "export_statement",
+                "ambient_declaration",
+                "expression_statement",
+            ],
         }
     }
 
