@@ -36,6 +36,15 @@ fn main() {
     if std::env::args().any(|a| a == "--list" || a == "--test") {
         return; // `cargo test --benches` asks benches to list or test themselves: nothing to do.
     }
+    // `cargo bench --bench keystroke -- memory` runs only the memory part.
+    let only_memory = std::env::args().any(|a| a == "memory");
+    if !only_memory {
+        latency();
+    }
+    memory();
+}
+
+fn latency() {
     let keystrokes = 300;
     println!(
         "## Keystroke → fresh chunks (ms, {keystrokes} keystrokes alternating insert/delete mid-file)\n"
@@ -97,7 +106,9 @@ fn main() {
             println!("| {language} {size} | {} |", ms(times[2]));
         }
     }
+}
 
+fn memory() {
     println!("\n## Server memory with a 2.4 MB Rust file open\n");
     let (_, source) = common::source("rust", 2400 * 1024);
     let mut lsp = support::Lsp::spawn();
@@ -114,8 +125,9 @@ fn main() {
     let idle = rss(&lsp, "VmRSS:");
     let uri = "file:///bench/big.rs";
     lsp.open(uri, "rust", 1, &source);
-    lsp.chunks(uri);
+    let stats = lsp.wait_parsed(uri, 1);
     let open = rss(&lsp, "VmRSS:");
+    let open_peak = rss(&lsp, "VmHWM:");
     let at = source.len() / 2;
     let line = source[..at].matches('\n').count();
     for v in 0..200 {
@@ -130,14 +142,19 @@ fn main() {
             json!({"textDocument": {"uri": uri, "version": v + 2}, "contentChanges": [change]}),
         );
     }
-    lsp.chunks(uri);
+    lsp.wait_parsed(uri, 201);
     let after = rss(&lsp, "VmRSS:");
     let peak = rss(&lsp, "VmHWM:");
     let to_mib = |kb: &str| format!("{:.1}", kb.parse::<f64>().unwrap_or(0.0) / 1024.0);
     println!("| state | RSS (MiB) |\n|---|---|");
     println!("| idle after initialize | {} |", to_mib(&idle));
     println!("| 2.4 MB file open and chunked | {} |", to_mib(&open));
+    println!("| peak while opening (VmHWM) | {} |", to_mib(&open_peak));
     println!("| after 200 keystrokes | {} |", to_mib(&after));
-    println!("| peak (VmHWM) | {} |", to_mib(&peak));
+    println!("| peak after typing (VmHWM) | {} |", to_mib(&peak));
+    println!(
+        "\n{} segments, {} chunks, {} trees held",
+        stats["segments"], stats["chunks"], stats["trees"]
+    );
     lsp.finish();
 }

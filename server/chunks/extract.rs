@@ -44,8 +44,6 @@ pub struct RelChunk {
     pub hash: u64,
     /// Hash of (kind, path): chunks with equal keys are told apart by an ordinal.
     pub key: u64,
-    /// The id this chunk has when it is the first with its key.
-    pub id0: Arc<str>,
 }
 
 impl RelChunk {
@@ -59,7 +57,6 @@ impl RelChunk {
         hash: u64,
     ) -> RelChunk {
         let key = chunk_key(kind, &path);
-        let id0 = chunk_id(kind, &path, 0);
         RelChunk {
             kind,
             name,
@@ -70,7 +67,6 @@ impl RelChunk {
             signature,
             hash,
             key,
-            id0,
         }
     }
 }

@@ -214,11 +214,7 @@ impl Ordinals {
         let n = self.seen.entry(rel.key).or_insert(0);
         let ordinal = *n;
         *n += 1;
-        if ordinal == 0 {
-            rel.id0.clone()
-        } else {
-            extract::chunk_id(rel.kind, &rel.path, ordinal)
-        }
+        extract::chunk_id(rel.kind, &rel.path, ordinal)
     }
 }
 

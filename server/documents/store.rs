@@ -55,6 +55,17 @@ pub struct Change<R> {
     pub text: String,
 }
 
+/// One open document, for `strata/stats`.
+pub struct DocumentStats {
+    pub key: String,
+    pub version: i32,
+    pub in_sync: bool,
+    pub language: Option<Language>,
+    pub bytes: usize,
+    /// The latest parse, which may be of an older version.
+    pub parsed: Option<Arc<Parsed>>,
+}
+
 /// What a request sees of a document at entry.
 pub struct Entry {
     pub version: i32,
@@ -249,8 +260,22 @@ impl DocumentStore {
         self.entry(key)?.parsed().await
     }
 
-    pub fn open_documents(&self) -> usize {
-        self.lock().len()
+    /// What is open and how far its parse has got; never waits for a parse.
+    pub fn stats(&self) -> Vec<DocumentStats> {
+        let documents = self.lock();
+        let mut stats: Vec<DocumentStats> = documents
+            .iter()
+            .map(|(key, doc)| DocumentStats {
+                key: key.to_string(),
+                version: doc.version,
+                in_sync: doc.in_sync,
+                language: doc.language,
+                bytes: doc.text.len_bytes(),
+                parsed: doc.parsed.borrow().clone(),
+            })
+            .collect();
+        stats.sort_by(|a, b| a.key.cmp(&b.key));
+        stats
     }
 
     fn take_job(&self, key: &str, generation: u64) -> Option<Option<Job>> {

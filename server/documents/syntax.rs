@@ -26,7 +26,7 @@ pub const SEGMENT_TARGET: usize = 32 * 1024;
 /// A segment does not grow past this to follow a syntax error; one grown past it is cut again.
 pub const SEGMENT_MAX: usize = 256 * 1024;
 /// Segments whose trees stay in memory between edits (the most recently edited ones).
-pub const HOT_SEGMENTS: usize = 4;
+pub const HOT_SEGMENTS: usize = 3;
 
 /// A parsed state of a document: everything a request needs, consistent with itself.
 #[derive(Clone)]
@@ -292,6 +292,11 @@ impl Syntax {
                 used: self.clock,
                 ..segment
             });
+            // Only the last few trees are worth keeping: parsing a large file must not hold
+            // all of its trees at once.
+            if let Some(done) = segments.len().checked_sub(HOT_SEGMENTS + 1) {
+                segments[done].tree = None;
+            }
             if end <= start {
                 break;
             }

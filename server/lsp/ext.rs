@@ -45,3 +45,30 @@ pub struct DebugTextResult {
     /// False once a change was refused; true again after a full-text change or a reopen.
     pub in_sync: bool,
 }
+
+/// `strata/stats` → what the server holds, without waiting for anything.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsResult {
+    pub version: &'static str,
+    pub documents: Vec<DocumentInfo>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DocumentInfo {
+    pub uri: String,
+    pub version: i32,
+    pub in_sync: bool,
+    pub language: Option<&'static str>,
+    pub bytes: usize,
+    /// The version of the latest parse (behind `version` while a parse is running).
+    pub parsed_version: Option<i32>,
+    pub chunks: usize,
+    pub segments: usize,
+    /// Segments whose syntax trees are held in memory.
+    pub trees: usize,
+    /// The latest parse: how long parsing and chunking took, in milliseconds.
+    pub parse_ms: f64,
+    pub chunk_ms: f64,
+}

@@ -19,6 +19,7 @@ pub const CONCURRENCY: usize = 64;
 pub async fn serve_stdio(config: ChunkConfig) {
     let (service, socket) = LspService::build(|client| Backend::new(client, config))
         .custom_method("strata/chunks", Backend::chunks)
+        .custom_method("strata/stats", Backend::stats)
         .custom_method("strata/debug/text", Backend::debug_text)
         .finish();
     Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)

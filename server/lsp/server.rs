@@ -7,7 +7,7 @@
 //! | `initialize`, `shutdown`                 | inline                                                |
 //! | `didOpen`, `didChange`, `didClose`       | sync: applied under the store mutex before any await  |
 //! | `documentSymbol`, `foldingRange`, `strata/chunks` | snapshot: wait for the parse of the version seen at entry, then compute |
-//! | `strata/debug/text`                      | snapshot of the text, no parse needed                 |
+//! | `strata/debug/text`, `strata/stats`      | snapshot of the store, no parse needed                |
 //!
 //! Requests run under [`Backend::guard`]: a panic becomes an internal error, and the client is
 //! told once. No handler awaits a server→client request.
@@ -23,7 +23,9 @@ use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
 
-use super::ext::{ChunkInfo, ChunksResult, DebugTextResult, TextDocumentParams};
+use super::ext::{
+    ChunkInfo, ChunksResult, DebugTextResult, DocumentInfo, StatsResult, TextDocumentParams,
+};
 use super::position::{Encoding, to_byte, to_range};
 use crate::chunks::{Chunk, ChunkConfig, ChunkKind};
 use crate::documents::{Change, DocumentStore, Parsed, SyncError};
@@ -168,7 +170,7 @@ impl LanguageServer for Backend {
                     .folding_ranges
                     .then_some(FoldingRangeProviderCapability::Simple(true)),
                 experimental: Some(serde_json::json!({
-                    "strata": { "chunks": true, "debugText": true }
+                    "strata": { "chunks": true, "stats": true, "debugText": true }
                 })),
                 ..Default::default()
             },
@@ -296,6 +298,37 @@ impl Backend {
                 version: parsed.version,
                 language: parsed.language.map(Language::name),
                 chunks,
+            })
+        })
+        .await
+    }
+
+    pub async fn stats(&self) -> Result<StatsResult> {
+        self.guard("strata/stats", async {
+            let documents = self
+                .store
+                .stats()
+                .into_iter()
+                .map(|d| {
+                    let parsed = d.parsed.as_deref();
+                    DocumentInfo {
+                        uri: d.key,
+                        version: d.version,
+                        in_sync: d.in_sync,
+                        language: d.language.map(Language::name),
+                        bytes: d.bytes,
+                        parsed_version: parsed.map(|p| p.version),
+                        chunks: parsed.map_or(0, |p| p.chunks.len()),
+                        segments: parsed.map_or(0, |p| p.chunks.segments()),
+                        trees: parsed.map_or(0, |p| p.trees.len()),
+                        parse_ms: parsed.map_or(0.0, |p| p.stats.parse_time.as_secs_f64() * 1e3),
+                        chunk_ms: parsed.map_or(0.0, |p| p.stats.chunk_time.as_secs_f64() * 1e3),
+                    }
+                })
+                .collect();
+            Ok(StatsResult {
+                version: env!("CARGO_PKG_VERSION"),
+                documents,
             })
         })
         .await

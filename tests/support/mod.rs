@@ -189,6 +189,26 @@ impl Lsp {
             .expect("strata/chunks")
     }
 
+    /// Waits (polling `strata/stats`) until the document's latest parse is of `version`;
+    /// returns that document's stats.
+    pub fn wait_parsed(&mut self, uri: &str, version: i64) -> Value {
+        loop {
+            let stats = self
+                .request("strata/stats", Value::Null)
+                .expect("strata/stats");
+            let doc = stats["documents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|d| d["uri"] == uri)
+                .cloned();
+            if let Some(doc) = doc.filter(|d| d["parsedVersion"] == version) {
+                return doc;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// `shutdown` and `exit`; the server must exit 0, having left no message unread and
     /// without a panic in its log.
     pub fn finish(mut self) {
