@@ -93,6 +93,43 @@ fn initialize_negotiates_encoding_and_advertises_only_what_is_implemented() {
     lsp.finish();
 }
 
+#[test]
+fn chunk_thresholds_come_from_initialization_options() {
+    let mut lsp = Lsp::spawn();
+    lsp.initialize(
+        json!({}),
+        json!({"chunks": {"maxChunkBytes": 256, "windowLines": "ten"}}),
+    );
+    let warning = lsp.notification("window/showMessage");
+    assert!(
+        warning["message"]
+            .as_str()
+            .unwrap()
+            .contains("windowLines must be a positive integer"),
+        "{warning}"
+    );
+    let body: String = (0..40).map(|i| format!("    let v{i} = {i};\n")).collect();
+    lsp.open(
+        "file:///w/big.rs",
+        "rust",
+        1,
+        &format!("fn big() {{\n{body}}}\n"),
+    );
+    let chunks = lsp.chunks("file:///w/big.rs");
+    let kinds: Vec<&str> = chunks["chunks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds[0], "function");
+    assert!(
+        kinds.len() > 3 && kinds[1..].iter().all(|k| *k == "part"),
+        "{kinds:?}"
+    );
+    lsp.finish();
+}
+
 const FRAGMENTS: &[&str] = &[
     "a",
     "x",

@@ -111,7 +111,7 @@ struct Job {
 
 pub struct DocumentStore {
     documents: Mutex<HashMap<Arc<str>, Document>>,
-    config: ChunkConfig,
+    config: Mutex<ChunkConfig>,
     next_generation: std::sync::atomic::AtomicU64,
 }
 
@@ -119,9 +119,18 @@ impl DocumentStore {
     pub fn new(config: ChunkConfig) -> Arc<DocumentStore> {
         Arc::new(DocumentStore {
             documents: Mutex::new(HashMap::new()),
-            config,
+            config: Mutex::new(config),
             next_generation: 1.into(),
         })
+    }
+
+    /// The chunking configuration for documents opened from now on.
+    pub fn set_config(&self, config: ChunkConfig) {
+        *self.config.lock().unwrap_or_else(|e| e.into_inner()) = config;
+    }
+
+    pub fn config(&self) -> ChunkConfig {
+        *self.config.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, Document>> {
@@ -154,7 +163,7 @@ impl DocumentStore {
         );
         wake.notify_one();
         let store = self.clone();
-        let syntax = Syntax::new(language, self.config);
+        let syntax = Syntax::new(language, self.config());
         tokio::spawn(store.work(key, generation, wake, syntax));
     }
 
@@ -338,7 +347,7 @@ impl DocumentStore {
                 Ok((state, Err(_))) => {
                     tracing::error!(document = %key, "parsing panicked; reparsing from scratch");
                     let language = state.language();
-                    syntax = Some(Syntax::new(language, self.config));
+                    syntax = Some(Syntax::new(language, self.config()));
                     self.force_reset(&key, generation, &wake);
                 }
                 Err(e) => {

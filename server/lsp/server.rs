@@ -129,6 +129,41 @@ impl Backend {
     }
 }
 
+/// Chunking thresholds from `initializationOptions.chunks`; a value that is not a positive
+/// integer is reported and the default kept.
+fn chunk_config(
+    options: Option<&serde_json::Value>,
+    mut config: ChunkConfig,
+) -> (ChunkConfig, Vec<String>) {
+    let mut problems = Vec::new();
+    let Some(options) = options else {
+        return (config, problems);
+    };
+    let Some(options) = options.as_object() else {
+        problems.push(format!("expected an object, got {options}"));
+        return (config, problems);
+    };
+    for (key, value) in options {
+        let Some(n) = value.as_u64().filter(|&n| n > 0).map(|n| n as usize) else {
+            problems.push(format!(
+                "{key} must be a positive integer, got {value}; keeping the default"
+            ));
+            continue;
+        };
+        match key.as_str() {
+            "maxChunkBytes" => config.max_chunk_bytes = n,
+            "windowLines" => config.window_lines = n,
+            "maxParseBytes" => config.parse.max_parse_bytes = n,
+            "maxAverageLineBytes" => config.parse.max_average_line_bytes = n,
+            "parseTimeoutMs" => {
+                config.parse.parse_timeout = std::time::Duration::from_millis(n as u64)
+            }
+            _ => problems.push(format!("unknown setting {key}")),
+        }
+    }
+    (config, problems)
+}
+
 fn not_open(uri: &Uri) -> Error {
     Error::invalid_params(format!("{} is not open", uri.as_str()))
 }
@@ -154,7 +189,16 @@ impl LanguageServer for Backend {
             folding_ranges: flag("foldingRanges"),
         };
         let _ = self.features.set(features);
-        tracing::info!(?encoding, ?features, "initialize");
+        let (config, problems) = chunk_config(options.get("chunks"), self.store.config());
+        for problem in problems {
+            tracing::warn!("initializationOptions.chunks: {problem}");
+            self.notify(
+                MessageType::WARNING,
+                format!("Strata: initializationOptions.chunks: {problem}"),
+            );
+        }
+        self.store.set_config(config);
+        tracing::info!(?encoding, ?features, ?config, "initialize");
         Ok(InitializeResult {
             capabilities: ServerCapabilities {
                 position_encoding: Some(encoding.kind()),
