@@ -290,6 +290,17 @@ fn unknown_languages_and_minified_files_get_line_windows() {
     let chunks = chunk_text(&text, None, &ChunkConfig::default());
     assert!(chunks.iter().all(|c| c.kind == ChunkKind::Window));
 
+    // Text that does not parse as its language at all.
+    let garbage: String = (0..500)
+        .map(|i| ["}}", ")))", "]", "=>", "::"][i % 5])
+        .collect();
+    let text = Rope::from_str(&garbage);
+    let chunks = chunk_text(&text, Some(Language::Rust), &ChunkConfig::default());
+    assert!(
+        chunks.iter().all(|c| c.kind == ChunkKind::Window),
+        "{chunks:?}"
+    );
+
     let minified = format!("function a(){{{}}}", "x();".repeat(5000));
     let text = Rope::from_str(&minified);
     let chunks = chunk_text(&text, Some(Language::JavaScript), &ChunkConfig::default());

@@ -17,7 +17,8 @@ use ropey::{Rope, RopeSlice};
 use tree_sitter::{InputEdit, Parser, Point, Tree};
 
 use crate::chunks::{
-    ChunkConfig, ChunkStats, Chunked, Chunker, DocChunks, NodeRecord, RelChunk, line_windows,
+    ChunkConfig, ChunkKind, ChunkStats, Chunked, Chunker, DocChunks, NodeRecord, RelChunk,
+    line_windows,
 };
 use crate::syntax::{Language, parse_rope, point_at};
 
@@ -257,7 +258,7 @@ impl Syntax {
                     chunker.chunk(slice, &tree, &segment.pending, &mut segment.records);
                 segment.pending.clear();
                 add_stats(&mut self.stats.chunk, stats);
-                segment.chunks = chunks.into();
+                segment.chunks = unparsed_as_windows(slice, &tree, chunks, &self.config).into();
                 segment.tree = Some(tree);
             }
             None => {
@@ -334,7 +335,12 @@ impl Syntax {
             if window == len || (last_cut.is_none() && window - start < SEGMENT_MAX) {
                 if window == len {
                     return (
-                        Segment::new(window - start, Some(tree), records, chunked.chunks),
+                        Segment::new(
+                            window - start,
+                            Some(tree.clone()),
+                            records,
+                            unparsed_as_windows(slice, &tree, chunked.chunks, &self.config),
+                        ),
                         window,
                     );
                 }
@@ -344,7 +350,12 @@ impl Syntax {
             let Some(cut) = last_cut else {
                 // No place to cut within the largest segment: cut at the window.
                 return (
-                    Segment::new(window - start, Some(tree), records, chunked.chunks),
+                    Segment::new(
+                        window - start,
+                        Some(tree.clone()),
+                        records,
+                        unparsed_as_windows(slice, &tree, chunked.chunks, &self.config),
+                    ),
                     window,
                 );
             };
@@ -368,7 +379,12 @@ impl Syntax {
             self.stats.parse_time += started.elapsed();
             let chunked = chunker.chunk(slice, &new, &[truncate], &mut records);
             return (
-                Segment::new(cut, Some(new), records, chunked.chunks),
+                Segment::new(
+                    cut,
+                    Some(new.clone()),
+                    records,
+                    unparsed_as_windows(slice, &new, chunked.chunks, &self.config),
+                ),
                 start + cut,
             );
         }
@@ -411,6 +427,21 @@ impl Segment {
             dirty: false,
             used: 0,
         }
+    }
+}
+
+/// Text that did not parse at all (the tree is one error, holding no chunk but fragments) gets
+/// line windows instead.
+fn unparsed_as_windows(
+    text: RopeSlice<'_>,
+    tree: &Tree,
+    chunks: Vec<RelChunk>,
+    config: &ChunkConfig,
+) -> Vec<RelChunk> {
+    if tree.root_node().is_error() && chunks.iter().all(|c| c.kind == ChunkKind::Group) {
+        line_windows(&Rope::from(text), config)
+    } else {
+        chunks
     }
 }
 
