@@ -1,13 +1,16 @@
 //! The `strata` command: `serve` speaks LSP on stdio; the other commands run the same code paths
 //! from a terminal. Nothing but LSP messages goes to stdout while serving; logs go to stderr.
 
-use std::path::PathBuf;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use ropey::Rope;
 use tracing_subscriber::EnvFilter;
 
+use strata::archive::{Archive, IndexConfig, SearchQuery};
 use strata::chunks::{ChunkConfig, render_table};
 use strata::documents::chunk_text;
 use strata::syntax::Language;
@@ -19,6 +22,9 @@ use strata::syntax::Language;
     about = "A language server that gives editors LLM agents which see the right code, fast."
 )]
 struct Cli {
+    /// Where the workspace databases live (default: $STRATA_CACHE_DIR, else $XDG_CACHE_HOME/strata).
+    #[arg(long, global = true, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,6 +36,25 @@ enum Command {
         /// Accepted for clients that pass it (vscode-languageclient); stdio is the only transport.
         #[arg(long)]
         stdio: bool,
+    },
+    /// Index the workspace at PATH (default: the one around the current directory) into its archive.
+    Index {
+        path: Option<PathBuf>,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search the archive of the workspace around the current directory (indexing what changed first).
+    Search {
+        query: String,
+        /// One JSON object per hit.
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// Only chunks of this kind (function, method, struct, class…); may be repeated.
+        #[arg(long = "kind")]
+        kinds: Vec<String>,
     },
     /// Print the semantic chunks of a file.
     Chunks {
@@ -64,6 +89,16 @@ fn main() -> ExitCode {
             runtime.block_on(strata::lsp::serve_stdio(ChunkConfig::default()));
             ExitCode::SUCCESS
         }
+        Command::Index { path, json } => {
+            let output = if json { Output::Json } else { Output::Summary };
+            report(index(path, cli.cache_dir.as_deref(), output).map(|_| ()))
+        }
+        Command::Search {
+            query,
+            json,
+            limit,
+            kinds,
+        } => report(search(&query, json, limit, kinds, cli.cache_dir.as_deref())),
         Command::Chunks { file, json } => match chunks(&file, json) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -72,6 +107,160 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+fn report(result: Result<(), String>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("strata: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace around `start`: the nearest directory holding `.git`, else `start` itself.
+fn workspace_root(start: &Path) -> Result<PathBuf, String> {
+    let start = start
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", start.display()))?;
+    Ok(start
+        .ancestors()
+        .find(|d| d.join(".git").exists())
+        .unwrap_or(&start)
+        .to_path_buf())
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Output {
+    Quiet,
+    Summary,
+    Json,
+}
+
+/// Indexes the workspace; prints a progress bar on a terminal and a summary.
+fn index(
+    path: Option<PathBuf>,
+    cache_dir: Option<&Path>,
+    output: Output,
+) -> Result<Archive, String> {
+    let start = path.unwrap_or_else(|| PathBuf::from("."));
+    let root = workspace_root(&start)?;
+    let (archive, warning) = Archive::open(&root, cache_dir).map_err(|e| e.to_string())?;
+    if let Some(warning) = warning {
+        eprintln!("strata: warning: {warning}");
+    }
+    let terminal = output == Output::Summary && std::io::stderr().is_terminal();
+    let last = std::sync::Mutex::new(Instant::now());
+    let progress = |done: usize, total: usize| {
+        if !terminal {
+            return;
+        }
+        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+        if done == total || last.elapsed().as_millis() >= 100 {
+            *last = Instant::now();
+            let width = 30;
+            let filled = width * done / total.max(1);
+            eprint!(
+                "\r[{}{}] {done}/{total} files",
+                "#".repeat(filled),
+                " ".repeat(width - filled)
+            );
+        }
+    };
+    let result = archive
+        .index(&IndexConfig::default(), &progress)
+        .map_err(|e| e.to_string())?;
+    if terminal {
+        eprintln!();
+    }
+    if let Some(error) = archive.last_error() {
+        return Err(error);
+    }
+    let (files, chunks) = archive.counts().map_err(|e| e.to_string())?;
+    if output == Output::Json {
+        let summary = serde_json::json!({
+            "root": root.display().to_string(),
+            "archive": archive.path().display().to_string(),
+            "files": result.files,
+            "indexed": result.indexed,
+            "unchanged": result.unchanged,
+            "removed": result.removed,
+            "skipped": result.skipped,
+            "chunksWritten": result.chunks,
+            "bytes": result.bytes,
+            "seconds": result.seconds,
+            "archiveFiles": files,
+            "archiveChunks": chunks,
+        });
+        println!("{summary}");
+    }
+    if output == Output::Summary {
+        println!(
+            "{}: {} files ({} parsed, {} unchanged, {} removed, {} skipped), {} chunks written, \
+             {:.1} MB in {:.2} s ({:.1} MB/s); the archive holds {files} files, {chunks} chunks ({})",
+            root.display(),
+            result.files,
+            result.indexed,
+            result.unchanged,
+            result.removed,
+            result.skipped,
+            result.chunks,
+            result.bytes as f64 / 1e6,
+            result.seconds,
+            result.megabytes_per_second(),
+            archive.path().display(),
+        );
+    }
+    Ok(archive)
+}
+
+fn search(
+    query: &str,
+    json: bool,
+    limit: usize,
+    kinds: Vec<String>,
+    cache_dir: Option<&Path>,
+) -> Result<(), String> {
+    let archive = index(None, cache_dir, Output::Quiet)?;
+    let query = SearchQuery {
+        text: query.to_string(),
+        limit,
+        kinds: (!kinds.is_empty()).then_some(kinds),
+    };
+    let hits = archive.search(&query).map_err(|e| e.to_string())?;
+    for hit in &hits {
+        if json {
+            let line = serde_json::json!({
+                "path": hit.path,
+                "line": hit.start.line + 1,
+                "column": hit.start.col32 + 1,
+                "endLine": hit.end.line + 1,
+                "id": hit.chunk_id,
+                "kind": hit.kind,
+                "name": hit.name,
+                "qualifiedName": hit.qualified,
+                "signature": hit.signature,
+                "score": (hit.score * 1000.0).round() / 1000.0,
+            });
+            println!("{line}");
+        } else {
+            println!(
+                "{}:{}:{}  {:<9} {}  ({:.2})\n    {}",
+                hit.path,
+                hit.start.line + 1,
+                hit.start.col32 + 1,
+                hit.kind,
+                hit.qualified,
+                hit.score,
+                hit.signature.lines().next().unwrap_or("")
+            );
+        }
+    }
+    if hits.is_empty() && !json {
+        eprintln!("no chunk matches {:?}", query.text);
+    }
+    Ok(())
 }
 
 fn chunks(file: &PathBuf, json: bool) -> Result<(), String> {

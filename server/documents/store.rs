@@ -264,6 +264,12 @@ impl DocumentStore {
         })
     }
 
+    /// Every parse of the document from now on, until it is closed or reopened (then the
+    /// receiver reports the channel closed).
+    pub fn subscribe(&self, key: &str) -> Option<watch::Receiver<Option<Arc<Parsed>>>> {
+        Some(self.lock().get(key)?.parsed.subscribe())
+    }
+
     /// The latest parse of the current version (waits for it).
     pub async fn parsed(&self, key: &str) -> Option<Arc<Parsed>> {
         self.entry(key)?.parsed().await

@@ -46,12 +46,57 @@ pub struct DebugTextResult {
     pub in_sync: bool,
 }
 
+/// `strata/search` params.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchParams {
+    pub query: String,
+    pub limit: Option<usize>,
+    pub kinds: Option<Vec<String>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchResult {
+    pub hits: Vec<SearchHit>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SearchHit {
+    pub uri: String,
+    /// Relative to the workspace root.
+    pub path: String,
+    pub range: Range,
+    pub id: String,
+    pub kind: String,
+    pub name: String,
+    pub qualified_name: String,
+    pub signature: String,
+    /// Higher is better.
+    pub score: f64,
+}
+
+/// The archive's part of `strata/stats`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ArchiveInfo {
+    pub path: String,
+    pub files: u64,
+    pub chunks: u64,
+    pub chunks_written: u64,
+    pub chunks_kept: u64,
+    pub last_error: Option<String>,
+}
+
 /// `strata/stats` → what the server holds, without waiting for anything.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StatsResult {
     pub version: &'static str,
     pub documents: Vec<DocumentInfo>,
+    /// `null` until the archive is open, or when it cannot be.
+    pub archive: Option<ArchiveInfo>,
 }
 
 #[derive(Debug, Serialize)]

@@ -4,6 +4,7 @@
 mod ext;
 mod position;
 mod server;
+mod workspace;
 
 pub use position::{Encoding, to_byte, to_byte_clamped, to_position};
 pub use server::Backend;
@@ -20,6 +21,7 @@ pub async fn serve_stdio(config: ChunkConfig) {
     let (service, socket) = LspService::build(|client| Backend::new(client, config))
         .custom_method("strata/chunks", Backend::chunks)
         .custom_method("strata/stats", Backend::stats)
+        .custom_method("strata/search", Backend::search)
         .custom_method("strata/debug/text", Backend::debug_text)
         .finish();
     Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)

@@ -8,12 +8,16 @@
 //! | `didOpen`, `didChange`, `didClose`       | sync: applied under the store mutex before any await  |
 //! | `documentSymbol`, `foldingRange`, `strata/chunks` | snapshot: wait for the parse of the version seen at entry, then compute |
 //! | `strata/debug/text`, `strata/stats`      | snapshot of the store, no parse needed                |
+//! | `workspace/symbol`, `strata/search`      | blocking pool: a read connection to the archive       |
+//! | `didSave`, `didChangeWatchedFiles`       | queue a re-index on the blocking pool, return at once  |
+//! | `initialized`                            | spawns: open the archive, index with `$/progress`     |
 //!
 //! Requests run under [`Backend::guard`]: a panic becomes an internal error, and the client is
 //! told once. No handler awaits a server→client request.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
@@ -24,9 +28,12 @@ use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
 
 use super::ext::{
-    ChunkInfo, ChunksResult, DebugTextResult, DocumentInfo, StatsResult, TextDocumentParams,
+    ArchiveInfo, ChunkInfo, ChunksResult, DebugTextResult, DocumentInfo, SearchHit, SearchParams,
+    SearchResult, StatsResult, TextDocumentParams,
 };
 use super::position::{Encoding, to_byte, to_range};
+use super::workspace::{self, WorkspaceSetup};
+use crate::archive::{Archive, Hit, IndexConfig, SearchQuery};
 use crate::chunks::{Chunk, ChunkConfig, ChunkKind};
 use crate::documents::{Change, DocumentStore, Parsed, SyncError};
 use crate::syntax::Language;
@@ -44,6 +51,9 @@ pub struct Backend {
     store: Arc<DocumentStore>,
     encoding: OnceLock<Encoding>,
     features: OnceLock<Features>,
+    workspace: OnceLock<WorkspaceSetup>,
+    /// Set once the archive is open (after `initialized`); never when it cannot be.
+    archive: Arc<OnceLock<Arc<Archive>>>,
     told_of_panic: AtomicBool,
 }
 
@@ -54,8 +64,24 @@ impl Backend {
             store: DocumentStore::new(config),
             encoding: OnceLock::new(),
             features: OnceLock::new(),
+            workspace: OnceLock::new(),
+            archive: Arc::new(OnceLock::new()),
             told_of_panic: AtomicBool::new(false),
         }
+    }
+
+    fn index_config(&self) -> IndexConfig {
+        IndexConfig {
+            chunk: self.store.config(),
+            ..IndexConfig::default()
+        }
+    }
+
+    /// The file path of a document inside the workspace, if the archive covers it.
+    fn workspace_path(&self, uri: &Uri) -> Option<PathBuf> {
+        let root = self.workspace.get()?.root.as_ref()?;
+        let path = uri.to_file_path()?.into_owned();
+        path.starts_with(root).then_some(path)
     }
 
     fn encoding(&self) -> Encoding {
@@ -164,6 +190,14 @@ fn chunk_config(
     (config, problems)
 }
 
+fn internal(message: String) -> Error {
+    Error {
+        code: ErrorCode::InternalError,
+        message: message.into(),
+        data: None,
+    }
+}
+
 fn not_open(uri: &Uri) -> Error {
     Error::invalid_params(format!("{} is not open", uri.as_str()))
 }
@@ -198,7 +232,37 @@ impl LanguageServer for Backend {
             );
         }
         self.store.set_config(config);
-        tracing::info!(?encoding, ?features, ?config, "initialize");
+        #[allow(deprecated)]
+        let root = params
+            .workspace_folders
+            .as_ref()
+            .and_then(|folders| folders.first())
+            .map(|folder| &folder.uri)
+            .or(params.root_uri.as_ref())
+            .and_then(|uri| uri.to_file_path())
+            .map(|path| path.into_owned());
+        let setup = WorkspaceSetup {
+            root,
+            cache_dir: options
+                .get("cacheDir")
+                .and_then(|v| v.as_str())
+                .map(PathBuf::from),
+            progress: params
+                .capabilities
+                .window
+                .as_ref()
+                .and_then(|w| w.work_done_progress)
+                == Some(true),
+            watch_files: params
+                .capabilities
+                .workspace
+                .as_ref()
+                .and_then(|w| w.did_change_watched_files.as_ref())
+                .and_then(|d| d.dynamic_registration)
+                == Some(true),
+        };
+        tracing::info!(?encoding, ?features, ?config, ?setup, "initialize");
+        let _ = self.workspace.set(setup);
         Ok(InitializeResult {
             capabilities: ServerCapabilities {
                 position_encoding: Some(encoding.kind()),
@@ -214,7 +278,7 @@ impl LanguageServer for Backend {
                     .folding_ranges
                     .then_some(FoldingRangeProviderCapability::Simple(true)),
                 experimental: Some(serde_json::json!({
-                    "strata": { "chunks": true, "stats": true, "debugText": true }
+                    "strata": { "chunks": true, "search": true, "stats": true, "debugText": true }
                 })),
                 ..Default::default()
             },
@@ -226,8 +290,83 @@ impl LanguageServer for Backend {
         })
     }
 
+    async fn initialized(&self, _: InitializedParams) {
+        let Some(setup) = self.workspace.get().cloned() else {
+            return;
+        };
+        let (client, cell, config) = (
+            self.client.clone(),
+            self.archive.clone(),
+            self.index_config(),
+        );
+        tokio::spawn(async move {
+            if let Some(archive) = workspace::start(client, setup, config).await {
+                let _ = cell.set(archive);
+            }
+        });
+    }
+
     async fn shutdown(&self) -> Result<()> {
         Ok(())
+    }
+
+    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+        if let (Some(archive), Some(path)) = (
+            self.archive.get(),
+            self.workspace_path(&params.text_document.uri),
+        ) {
+            workspace::reindex(archive.clone(), vec![path], self.index_config());
+        }
+    }
+
+    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+        let Some(archive) = self.archive.get() else {
+            return;
+        };
+        let paths: Vec<PathBuf> = params
+            .changes
+            .iter()
+            .filter_map(|change| self.workspace_path(&change.uri))
+            .collect();
+        if !paths.is_empty() {
+            workspace::reindex(archive.clone(), paths, self.index_config());
+        }
+    }
+
+    async fn symbol(
+        &self,
+        params: WorkspaceSymbolParams,
+    ) -> Result<Option<WorkspaceSymbolResponse>> {
+        self.guard("workspace/symbol", async {
+            let hits = self.search_archive(params.query, 100, None).await?;
+            let Some(root) = self.workspace.get().and_then(|w| w.root.clone()) else {
+                return Ok(None);
+            };
+            let encoding = self.encoding();
+            #[allow(deprecated)]
+            let symbols = hits
+                .iter()
+                .filter(|hit| !matches!(hit.kind.as_str(), "group" | "part" | "window"))
+                .filter_map(|hit| {
+                    Some(SymbolInformation {
+                        name: hit.name.clone(),
+                        kind: workspace::symbol_kind(&hit.kind),
+                        tags: None,
+                        deprecated: None,
+                        location: Location::new(
+                            workspace::hit_uri(&root, hit)?,
+                            workspace::hit_range(hit, encoding),
+                        ),
+                        container_name: hit
+                            .qualified
+                            .rsplit_once(['.', ':'])
+                            .map(|(c, _)| c.trim_end_matches(':').to_string()),
+                    })
+                })
+                .collect();
+            Ok(Some(WorkspaceSymbolResponse::Flat(symbols)))
+        })
+        .await
     }
 
     async fn did_open(&self, params: DidOpenTextDocumentParams) {
@@ -235,6 +374,15 @@ impl LanguageServer for Backend {
         let language = Language::from_language_id(&doc.language_id, doc.uri.as_str());
         self.store
             .open(doc.uri.as_str(), language, doc.version, &doc.text);
+        if let Some(path) = self.workspace_path(&doc.uri) {
+            workspace::feed_buffer(
+                &self.store,
+                doc.uri.as_str(),
+                path,
+                self.archive.clone(),
+                doc.version,
+            );
+        }
     }
 
     async fn did_change(&self, params: DidChangeTextDocumentParams) {
@@ -347,6 +495,66 @@ impl Backend {
         .await
     }
 
+    /// Searches the archive on a blocking thread.
+    async fn search_archive(
+        &self,
+        query: String,
+        limit: usize,
+        kinds: Option<Vec<String>>,
+    ) -> Result<Vec<Hit>> {
+        let Some(archive) = self.archive.get().cloned() else {
+            return Err(Error {
+                code: ErrorCode::InternalError,
+                message:
+                    "the archive is not open (no workspace folder, or it is still opening, or the \
+                          cache directory is unusable: see window/showMessage)"
+                        .into(),
+                data: None,
+            });
+        };
+        let query = SearchQuery {
+            text: query,
+            limit,
+            kinds,
+        };
+        tokio::task::spawn_blocking(move || archive.search(&query))
+            .await
+            .map_err(|e| internal(format!("search failed: {e}")))?
+            .map_err(|e| internal(e.to_string()))
+    }
+
+    pub async fn search(&self, params: SearchParams) -> Result<SearchResult> {
+        self.guard("strata/search", async {
+            let hits = self
+                .search_archive(params.query, params.limit.unwrap_or(20), params.kinds)
+                .await?;
+            let root = self
+                .workspace
+                .get()
+                .and_then(|w| w.root.clone())
+                .unwrap_or_default();
+            let encoding = self.encoding();
+            let hits = hits
+                .iter()
+                .map(|hit| SearchHit {
+                    uri: workspace::hit_uri(&root, hit)
+                        .map(|u| u.as_str().to_string())
+                        .unwrap_or_default(),
+                    path: hit.path.clone(),
+                    range: workspace::hit_range(hit, encoding),
+                    id: hit.chunk_id.clone(),
+                    kind: hit.kind.clone(),
+                    name: hit.name.clone(),
+                    qualified_name: hit.qualified.clone(),
+                    signature: hit.signature.clone(),
+                    score: (hit.score * 1000.0).round() / 1000.0,
+                })
+                .collect();
+            Ok(SearchResult { hits })
+        })
+        .await
+    }
+
     pub async fn stats(&self) -> Result<StatsResult> {
         self.guard("strata/stats", async {
             let documents = self
@@ -370,9 +578,27 @@ impl Backend {
                     }
                 })
                 .collect();
+            let archive = match self.archive.get().cloned() {
+                Some(archive) => tokio::task::spawn_blocking(move || {
+                    let (files, chunks) = archive.counts().unwrap_or_default();
+                    let stats = archive.writer_stats();
+                    ArchiveInfo {
+                        path: archive.path().display().to_string(),
+                        files,
+                        chunks,
+                        chunks_written: stats.chunks_written.load(Ordering::Relaxed),
+                        chunks_kept: stats.chunks_kept.load(Ordering::Relaxed),
+                        last_error: archive.last_error(),
+                    }
+                })
+                .await
+                .ok(),
+                None => None,
+            };
             Ok(StatsResult {
                 version: env!("CARGO_PKG_VERSION"),
                 documents,
+                archive,
             })
         })
         .await

@@ -33,6 +33,11 @@ impl Lsp {
 
     pub fn spawn_with_env(env: &[(&str, &str)]) -> Lsp {
         let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
+        // Never touch the real user cache from a test.
+        command.env(
+            "STRATA_CACHE_DIR",
+            std::env::temp_dir().join("strata-test-cache-unused"),
+        );
         command
             .args(["serve", "--stdio"])
             .stdin(Stdio::piped())
@@ -145,6 +150,41 @@ impl Lsp {
                 return message["params"].clone();
             }
             self.unread.push_back(message);
+        }
+    }
+
+    /// Waits for a request from the server with this method, answers it with `result`, and
+    /// returns its params.
+    pub fn answer(&mut self, method: &str, result: Value) -> Value {
+        let is_request = |m: &Value| m["method"] == method && m.get("id").is_some();
+        let message = match self.unread.iter().position(is_request) {
+            Some(i) => self.unread.remove(i).unwrap(),
+            None => loop {
+                let message = self.receive();
+                if is_request(&message) {
+                    break message;
+                }
+                self.unread.push_back(message);
+            },
+        };
+        self.send(&json!({"jsonrpc": "2.0", "id": message["id"], "result": result}));
+        message["params"].clone()
+    }
+
+    /// Polls `check` with fresh `strata/stats` until it returns `Some`; gives up after the hang
+    /// limit.
+    pub fn poll<T>(&mut self, what: &str, mut check: impl FnMut(&mut Lsp) -> Option<T>) -> T {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(value) = check(self) {
+                return value;
+            }
+            assert!(
+                started.elapsed() < HANG,
+                "gave up waiting for {what}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 

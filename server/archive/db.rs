@@ -1,0 +1,208 @@
+//! The archive database: where it lives, its schema and version, and what happens when the file
+//! is corrupt or from another version (it is a cache: moved aside and rebuilt, with a warning).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+
+/// Bump when the schema changes; older databases are rebuilt (they are caches).
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE files (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,          -- relative to the workspace root, '/'-separated
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,          -- -1 when indexed from an editor buffer
+    hash TEXT NOT NULL,                 -- xxh3 of the content, hex
+    language TEXT,
+    source TEXT NOT NULL                -- 'disk' or 'buffer'
+);
+CREATE TABLE chunks (
+    id INTEGER PRIMARY KEY,             -- also the rowid in chunks_fts
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    chunk_id TEXT NOT NULL,             -- stable within the file: kind:path#ordinal
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    qualified TEXT NOT NULL,
+    parent TEXT,
+    signature TEXT NOT NULL,
+    doc TEXT NOT NULL,
+    start_byte INTEGER NOT NULL, end_byte INTEGER NOT NULL,
+    start_line INTEGER NOT NULL, start_col8 INTEGER NOT NULL, start_col16 INTEGER NOT NULL, start_col32 INTEGER NOT NULL,
+    end_line INTEGER NOT NULL, end_col8 INTEGER NOT NULL, end_col16 INTEGER NOT NULL, end_col32 INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    tokens INTEGER NOT NULL,            -- estimate until the tokenizer arrives
+    UNIQUE (file_id, chunk_id)
+);
+CREATE INDEX chunks_by_name ON chunks (name COLLATE NOCASE);
+CREATE VIRTUAL TABLE chunks_fts USING fts5 (name, signature, doc, body, tokenize = 'unicode61', prefix = '2 3');
+INSERT INTO chunks_fts (chunks_fts, rank) VALUES ('rank', 'bm25(10.0, 4.0, 2.0, 1.0)');
+CREATE TRIGGER chunks_delete AFTER DELETE ON chunks BEGIN
+    DELETE FROM chunks_fts WHERE rowid = old.id;
+END;
+";
+
+#[derive(Debug)]
+pub enum ArchiveError {
+    /// The cache directory cannot be created or written.
+    CacheDir {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    Sqlite {
+        path: PathBuf,
+        error: rusqlite::Error,
+    },
+}
+
+impl std::fmt::Display for ArchiveError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ArchiveError::CacheDir { path, error } => write!(
+                f,
+                "cannot use the cache directory {}: {error} — set STRATA_CACHE_DIR or --cache-dir to a writable directory; \
+                 everything but search keeps working",
+                path.display()
+            ),
+            ArchiveError::Sqlite { path, error } => {
+                write!(f, "archive database {}: {error}", path.display())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ArchiveError {}
+
+/// The directory for one workspace's databases: `<cache>/strata/<hash of the root path>`, where
+/// `<cache>` is the override if given, else `$STRATA_CACHE_DIR`, else `$XDG_CACHE_HOME`, else
+/// `~/.cache`. With an override or `STRATA_CACHE_DIR`, no `strata/` level is added.
+pub fn workspace_dir(root: &Path, cache_dir: Option<&Path>) -> PathBuf {
+    let base = match cache_dir {
+        Some(dir) => dir.to_path_buf(),
+        None => match std::env::var_os("STRATA_CACHE_DIR").filter(|v| !v.is_empty()) {
+            Some(dir) => PathBuf::from(dir),
+            None => {
+                let xdg = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty());
+                let cache = xdg.map(PathBuf::from).unwrap_or_else(|| {
+                    std::env::var_os("HOME")
+                        .map_or_else(std::env::temp_dir, PathBuf::from)
+                        .join(".cache")
+                });
+                cache.join("strata")
+            }
+        },
+    };
+    let hash = crate::syntax::hash_bytes(root.to_string_lossy().as_bytes());
+    let name = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    base.join(format!("{name}-{hash:016x}"))
+}
+
+fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> ArchiveError + '_ {
+    move |error| ArchiveError::Sqlite {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
+fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(())
+}
+
+/// Opens (creating or rebuilding as needed) the database for writing. Returns it and, when an
+/// old or corrupt file was moved aside, a warning for the user.
+pub fn open_for_writing(path: &Path) -> Result<(Connection, Option<String>), ArchiveError> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|error| ArchiveError::CacheDir {
+            path: dir.to_path_buf(),
+            error,
+        })?;
+    }
+    match check(path) {
+        Ok(conn) => Ok((conn, None)),
+        Err(problem) => {
+            let warning = if path.exists() {
+                let aside = path.with_extension(format!(
+                    "sqlite.broken-{}",
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos())
+                ));
+                std::fs::rename(path, &aside).map_err(|error| ArchiveError::CacheDir {
+                    path: path.to_path_buf(),
+                    error,
+                })?;
+                for suffix in ["-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+                }
+                Some(format!(
+                    "the archive at {} {problem}; moved it to {} and rebuilding",
+                    path.display(),
+                    aside.display()
+                ))
+            } else {
+                None
+            };
+            let conn = Connection::open(path).map_err(sqlite(path))?;
+            configure(&conn).map_err(sqlite(path))?;
+            create(&conn).map_err(sqlite(path))?;
+            Ok((conn, warning))
+        }
+    }
+}
+
+/// Opens an existing database of the current schema; says what is wrong otherwise.
+fn check(path: &Path) -> Result<Connection, String> {
+    if !path.exists() {
+        return Err("does not exist".into());
+    }
+    let conn = Connection::open(path).map_err(|e| format!("cannot be opened ({e})"))?;
+    configure(&conn).map_err(|e| format!("is not a usable database ({e})"))?;
+    let version: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| format!("is corrupt or not an archive ({e})"))?;
+    match version.and_then(|v| v.parse::<i64>().ok()) {
+        Some(SCHEMA_VERSION) => {}
+        Some(other) => return Err(format!("has schema version {other}, not {SCHEMA_VERSION}")),
+        None => return Err("has no schema version".into()),
+    }
+    let ok: String = conn
+        .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
+        .map_err(|e| format!("is corrupt ({e})"))?;
+    if ok != "ok" {
+        return Err(format!("is corrupt ({ok})"));
+    }
+    Ok(conn)
+}
+
+fn create(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!(
+        "BEGIN; {SCHEMA} INSERT INTO meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}'); COMMIT;"
+    ))
+}
+
+/// A connection for reading, on its own (WAL lets it read while the writer writes).
+pub fn open_for_reading(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI,
+    )?;
+    conn.busy_timeout(Duration::from_secs(10))?;
+    Ok(conn)
+}

@@ -1,0 +1,328 @@
+//! The indexer: walks the workspace (ignore rules, size cap, binary detection), finds what
+//! changed since the archive last saw it (size and mtime, then content hash), and parses and
+//! chunks the changed files in parallel on a bounded pool, sending rows to the writer.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Instant, UNIX_EPOCH};
+
+use ropey::Rope;
+use rusqlite::Connection;
+
+use super::rows::{FileRecord, Source, chunk_rows};
+use super::writer::{Op, Writer};
+use crate::chunks::ChunkConfig;
+use crate::documents::chunk_text;
+use crate::syntax::{Language, hash_bytes};
+
+#[derive(Clone, Copy, Debug)]
+pub struct IndexConfig {
+    /// Parsing threads; by default one core is left for the editor.
+    pub threads: usize,
+    /// Larger files are not indexed.
+    pub max_file_bytes: u64,
+    pub chunk: ChunkConfig,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        IndexConfig {
+            threads: cores.saturating_sub(1).max(1),
+            max_file_bytes: 4 * 1024 * 1024,
+            chunk: ChunkConfig::default(),
+        }
+    }
+}
+
+/// What one indexing run did.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct IndexSummary {
+    /// Files the walk found.
+    pub files: usize,
+    /// Files parsed and stored.
+    pub indexed: usize,
+    /// Files whose size and mtime (or content) had not changed.
+    pub unchanged: usize,
+    /// Files the archive had that are gone or now ignored.
+    pub removed: usize,
+    /// Binary, unreadable or vanished files.
+    pub skipped: usize,
+    /// Chunks of the files indexed.
+    pub chunks: usize,
+    /// Bytes of the files indexed.
+    pub bytes: u64,
+    pub seconds: f64,
+}
+
+impl IndexSummary {
+    pub fn megabytes_per_second(&self) -> f64 {
+        self.bytes as f64 / 1e6 / self.seconds.max(1e-9)
+    }
+}
+
+/// A file the walk found.
+pub struct Found {
+    pub abs: PathBuf,
+    pub rel: String,
+    pub size: u64,
+    pub mtime_ns: i64,
+}
+
+/// Directories never worth indexing even without ignore files.
+fn skipped_dir(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    name == "node_modules" || name == ".git" || path.join("CACHEDIR.TAG").exists()
+}
+
+/// Files that are text but not worth indexing.
+fn skipped_file(name: &str) -> bool {
+    matches!(
+        name,
+        "Cargo.lock" | "package-lock.json" | "yarn.lock" | "pnpm-lock.yaml"
+    )
+}
+
+/// The workspace's files, in path order: `.gitignore`, `.ignore` and `.strataignore` honoured
+/// (with or without git), hidden files and files over the size cap left out.
+pub fn walk(root: &Path, config: &IndexConfig) -> Vec<Found> {
+    walk_to(root, root, None, config)
+}
+
+/// Whether the walk of `root` would list `abs`: no hidden or skipped directory on the way, and
+/// no ignore rule or size cap against it.
+pub fn admitted(root: &Path, abs: &Path, config: &IndexConfig) -> bool {
+    let (Some(rel), Some(dir)) = (relative(root, abs), abs.parent()) else {
+        return false;
+    };
+    let mut at = root.to_path_buf();
+    let parts: Vec<&str> = rel.split('/').collect();
+    for part in &parts[..parts.len() - 1] {
+        at.push(part);
+        if part.starts_with('.') || skipped_dir(&at) {
+            return false;
+        }
+    }
+    walk_to(root, dir, Some(1), config)
+        .iter()
+        .any(|f| f.abs == abs)
+}
+
+fn walk_to(root: &Path, dir: &Path, depth: Option<usize>, config: &IndexConfig) -> Vec<Found> {
+    let walker = ignore::WalkBuilder::new(dir)
+        .max_depth(depth)
+        .hidden(true)
+        .git_ignore(true)
+        .git_exclude(true)
+        .git_global(false)
+        .ignore(true)
+        .parents(true)
+        .require_git(false)
+        .add_custom_ignore_filename(".strataignore")
+        .max_filesize(Some(config.max_file_bytes))
+        .filter_entry(|e| {
+            !(e.file_type().is_some_and(|t| t.is_dir()) && e.depth() > 0 && skipped_dir(e.path()))
+        })
+        .build();
+    let mut found = Vec::new();
+    for entry in walker.flatten() {
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        if skipped_file(entry.file_name().to_str().unwrap_or("")) {
+            continue;
+        }
+        let Ok(meta) = entry.metadata() else { continue };
+        let Some(rel) = relative(root, entry.path()) else {
+            continue;
+        };
+        found.push(Found {
+            abs: entry.path().to_path_buf(),
+            rel,
+            size: meta.len(),
+            mtime_ns: mtime_ns(&meta),
+        });
+    }
+    found.sort_by(|a, b| a.rel.cmp(&b.rel));
+    found
+}
+
+pub fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos().min(i64::MAX as u128) as i64)
+}
+
+/// `path` relative to `root`, `/`-separated; `None` outside the root.
+pub fn relative(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("/"))
+}
+
+/// What the archive knows of each file: (size, mtime, hash).
+pub fn known_files(conn: &Connection) -> rusqlite::Result<HashMap<String, (u64, i64, String)>> {
+    let mut stmt = conn.prepare("SELECT path, size, mtime_ns, hash FROM files")?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            (r.get::<_, i64>(1)? as u64, r.get(2)?, r.get(3)?),
+        ))
+    })?;
+    rows.collect()
+}
+
+/// What became of one file.
+pub enum Outcome {
+    Indexed { chunks: usize, bytes: u64 },
+    Unchanged,
+    Skipped,
+}
+
+/// Reads, hashes, parses and chunks one file and sends the result to the writer. `known_hash`
+/// is the archive's hash of it, if any.
+pub fn index_file(
+    found: &Found,
+    known_hash: Option<&str>,
+    writer: &Writer,
+    config: &IndexConfig,
+) -> Outcome {
+    let bytes = match std::fs::read(&found.abs) {
+        Ok(bytes) => bytes,
+        Err(_) => {
+            // Vanished (or unreadable) since the walk.
+            writer.send(Op::Remove {
+                path: found.rel.clone(),
+            });
+            return Outcome::Skipped;
+        }
+    };
+    let sniff = &bytes[..bytes.len().min(8192)];
+    let Ok(source) = std::str::from_utf8(&bytes)
+        .map_err(|_| ())
+        .and_then(|s| if sniff.contains(&0) { Err(()) } else { Ok(s) })
+    else {
+        if known_hash.is_some() {
+            writer.send(Op::Remove {
+                path: found.rel.clone(),
+            });
+        }
+        return Outcome::Skipped;
+    };
+    let hash = hash_bytes(&bytes);
+    let size = bytes.len() as u64;
+    if known_hash == Some(format!("{hash:016x}").as_str()) {
+        writer.send(Op::Touch {
+            path: found.rel.clone(),
+            size,
+            mtime_ns: found.mtime_ns,
+        });
+        return Outcome::Unchanged;
+    }
+    let language = Language::from_path(&found.abs);
+    let text = Rope::from_str(source);
+    let chunks = chunk_text(&text, language, &config.chunk).to_vec();
+    let rows = chunk_rows(&text, &chunks);
+    let n = rows.len();
+    writer.send(Op::Upsert(FileRecord {
+        path: found.rel.clone(),
+        size,
+        mtime_ns: found.mtime_ns,
+        hash,
+        language,
+        source: Source::Disk,
+        chunks: rows,
+    }));
+    Outcome::Indexed {
+        chunks: n,
+        bytes: size,
+    }
+}
+
+/// Brings the archive up to date with the workspace. `progress(done, total)` is called as files
+/// are processed.
+pub fn index_workspace(
+    root: &Path,
+    reader: &Connection,
+    writer: &Writer,
+    config: &IndexConfig,
+    progress: &(dyn Fn(usize, usize) + Sync),
+) -> rusqlite::Result<IndexSummary> {
+    let started = Instant::now();
+    let found = walk(root, config);
+    let known = known_files(reader)?;
+    let mut summary = IndexSummary {
+        files: found.len(),
+        ..IndexSummary::default()
+    };
+
+    let present: std::collections::HashSet<&str> = found.iter().map(|f| f.rel.as_str()).collect();
+    for path in known.keys().filter(|p| !present.contains(p.as_str())) {
+        writer.send(Op::Remove { path: path.clone() });
+        summary.removed += 1;
+    }
+    let work: Vec<&Found> = found
+        .iter()
+        .filter(|f| match known.get(&f.rel) {
+            Some((size, mtime, _)) => *size != f.size || *mtime != f.mtime_ns,
+            None => true,
+        })
+        .collect();
+    summary.unchanged = found.len() - work.len();
+
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let (indexed, skipped, unchanged, chunks, bytes) = (
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicUsize::new(0),
+        AtomicU64::new(0),
+    );
+    let progress = Mutex::new(progress);
+    std::thread::scope(|scope| {
+        for _ in 0..config.threads.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(file) = work.get(i) else { break };
+                    let known_hash = known.get(&file.rel).map(|k| k.2.as_str());
+                    match index_file(file, known_hash, writer, config) {
+                        Outcome::Indexed {
+                            chunks: c,
+                            bytes: b,
+                        } => {
+                            indexed.fetch_add(1, Ordering::Relaxed);
+                            chunks.fetch_add(c, Ordering::Relaxed);
+                            bytes.fetch_add(b, Ordering::Relaxed);
+                        }
+                        Outcome::Unchanged => {
+                            unchanged.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Outcome::Skipped => {
+                            skipped.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                    if let Ok(report) = progress.lock() {
+                        report(n, work.len());
+                    }
+                }
+            });
+        }
+    });
+    writer.flush();
+    summary.indexed = indexed.into_inner();
+    summary.skipped = skipped.into_inner();
+    summary.unchanged += unchanged.into_inner();
+    summary.chunks = chunks.into_inner();
+    summary.bytes = bytes.into_inner();
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}

@@ -1,0 +1,182 @@
+//! The archive: every chunk of the workspace in SQLite with FTS5, searchable and never loaded
+//! whole. One database per workspace under the cache directory; one writer thread; readers on
+//! their own connections. It is a cache: a corrupt or outdated file is moved aside and rebuilt.
+//! Nothing here runs on the LSP task: callers use it from blocking threads.
+
+mod db;
+mod index;
+mod rows;
+mod search;
+mod terms;
+mod writer;
+
+use std::path::{Path, PathBuf};
+
+use ropey::Rope;
+use rusqlite::Connection;
+
+pub use db::{ArchiveError, SCHEMA_VERSION, workspace_dir};
+pub use index::{IndexConfig, IndexSummary, relative, walk};
+pub use rows::{ChunkRow, FileRecord, Point3, Source, chunk_rows};
+pub use search::{Hit, SearchQuery};
+pub use terms::split_identifier;
+pub use writer::{Op, WriterStats};
+
+use crate::chunks::Chunk;
+use crate::syntax::{Language, hash_slice};
+
+/// An open archive of one workspace.
+pub struct Archive {
+    root: PathBuf,
+    path: PathBuf,
+    writer: writer::Writer,
+}
+
+impl Archive {
+    /// Opens the archive of the workspace at `root` (creating or rebuilding it). Returns a
+    /// warning for the user when an old or corrupt database was moved aside.
+    pub fn open(
+        root: &Path,
+        cache_dir: Option<&Path>,
+    ) -> Result<(Archive, Option<String>), ArchiveError> {
+        let path = workspace_dir(root, cache_dir).join("archive.sqlite");
+        let (conn, warning) = db::open_for_writing(&path)?;
+        let writer = writer::Writer::start(conn, path.clone());
+        Ok((
+            Archive {
+                root: root.to_path_buf(),
+                path,
+                writer,
+            },
+            warning,
+        ))
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A new read-only connection.
+    pub fn reader(&self) -> Result<Connection, ArchiveError> {
+        db::open_for_reading(&self.path).map_err(|error| ArchiveError::Sqlite {
+            path: self.path.clone(),
+            error,
+        })
+    }
+
+    pub fn writer_stats(&self) -> &WriterStats {
+        &self.writer.stats
+    }
+
+    /// The last write that failed, if any (a full disk, a read-only directory…).
+    pub fn last_error(&self) -> Option<String> {
+        self.writer.last_error()
+    }
+
+    /// Waits until everything sent to the writer is committed.
+    pub fn flush(&self) {
+        self.writer.flush();
+    }
+
+    /// Brings the archive up to date with the files of the workspace.
+    pub fn index(
+        &self,
+        config: &IndexConfig,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<IndexSummary, ArchiveError> {
+        let reader = self.reader()?;
+        index::index_workspace(&self.root, &reader, &self.writer, config, progress).map_err(
+            |error| ArchiveError::Sqlite {
+                path: self.path.clone(),
+                error,
+            },
+        )
+    }
+
+    /// Re-reads the given files from disk (created, changed, saved or deleted).
+    pub fn index_paths(&self, paths: &[PathBuf], config: &IndexConfig) -> Result<(), ArchiveError> {
+        let reader = self.reader()?;
+        let known = index::known_files(&reader).map_err(|error| ArchiveError::Sqlite {
+            path: self.path.clone(),
+            error,
+        })?;
+        for abs in paths {
+            let Some(rel) = relative(&self.root, abs) else {
+                continue;
+            };
+            match std::fs::metadata(abs) {
+                Ok(meta) if meta.is_file() && index::admitted(&self.root, abs, config) => {
+                    let found = index::Found {
+                        abs: abs.clone(),
+                        rel: rel.clone(),
+                        size: meta.len(),
+                        mtime_ns: index::mtime_ns(&meta),
+                    };
+                    index::index_file(
+                        &found,
+                        known.get(&rel).map(|k| k.2.as_str()),
+                        &self.writer,
+                        config,
+                    );
+                }
+                _ => self.writer.send(Op::Remove { path: rel }),
+            }
+        }
+        self.writer.flush();
+        Ok(())
+    }
+
+    /// Indexes an editor's unsaved text of a file (its chunks already computed); only chunks
+    /// whose content changed are rewritten.
+    pub fn index_buffer(
+        &self,
+        abs: &Path,
+        text: &Rope,
+        language: Option<Language>,
+        chunks: &[Chunk],
+    ) {
+        let Some(rel) = relative(&self.root, abs) else {
+            return;
+        };
+        self.writer.send(Op::Upsert(FileRecord {
+            path: rel,
+            size: text.len_bytes() as u64,
+            mtime_ns: -1,
+            hash: hash_slice(text.slice(..)),
+            language,
+            source: Source::Buffer,
+            chunks: chunk_rows(text, chunks),
+        }));
+    }
+
+    pub fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>, ArchiveError> {
+        let reader = self.reader()?;
+        search::search(&reader, query).map_err(|error| ArchiveError::Sqlite {
+            path: self.path.clone(),
+            error,
+        })
+    }
+
+    /// Files and chunks stored.
+    pub fn counts(&self) -> Result<(u64, u64), ArchiveError> {
+        let reader = self.reader()?;
+        let count = |sql: &str| {
+            reader
+                .query_row(sql, [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+        };
+        let files = count("SELECT count(*) FROM files");
+        let chunks = count("SELECT count(*) FROM chunks");
+        files
+            .and_then(|f| chunks.map(|c| (f, c)))
+            .map_err(|error| ArchiveError::Sqlite {
+                path: self.path.clone(),
+                error,
+            })
+    }
+}

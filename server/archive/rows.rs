@@ -1,0 +1,181 @@
+//! What the archive stores of a file and its chunks, built from a text and its chunks. Pure:
+//! the same (text, chunks) give the same rows.
+
+use ropey::Rope;
+
+use super::terms::{body_terms, name_terms};
+use crate::chunks::{Chunk, ChunkKind};
+use crate::syntax::Language;
+
+/// Where a file's indexed text came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Source {
+    Disk,
+    /// An editor's unsaved buffer: its row never matches the file on disk, so the next start
+    /// re-reads the file.
+    Buffer,
+}
+
+/// One file to store, with all its chunks.
+#[derive(Clone, Debug)]
+pub struct FileRecord {
+    /// Relative to the workspace root, `/`-separated.
+    pub path: String,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub hash: u64,
+    pub language: Option<Language>,
+    pub source: Source,
+    pub chunks: Vec<ChunkRow>,
+}
+
+/// A position in the three LSP encodings.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Point3 {
+    pub line: u32,
+    pub col8: u32,
+    pub col16: u32,
+    pub col32: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChunkRow {
+    pub chunk_id: String,
+    pub kind: ChunkKind,
+    pub name: String,
+    pub qualified: String,
+    pub parent: Option<String>,
+    pub signature: String,
+    pub doc: String,
+    pub start_byte: usize,
+    pub end_byte: usize,
+    pub start: Point3,
+    pub end: Point3,
+    pub hash: u64,
+    pub tokens: u32,
+    /// FTS columns.
+    pub name_terms: String,
+    pub body_terms: String,
+}
+
+/// Most identifiers of a chunk's body that go to the search index.
+const BODY_TERMS: usize = 400;
+/// Longest signature kept.
+const SIGNATURE_BYTES: usize = 400;
+
+pub fn point3(text: &Rope, byte: usize) -> Point3 {
+    let byte = byte.min(text.len_bytes());
+    let line = text.byte_to_line(byte);
+    let line_start = text.line_to_byte(line);
+    let char_index = text.byte_to_char(byte);
+    let line_char = text.line_to_char(line);
+    Point3 {
+        line: line as u32,
+        col8: (byte - line_start) as u32,
+        col16: (text.char_to_utf16_cu(char_index) - text.char_to_utf16_cu(line_char)) as u32,
+        col32: (char_index - line_char) as u32,
+    }
+}
+
+/// The rows of a file's chunks.
+pub fn chunk_rows(text: &Rope, chunks: &[Chunk]) -> Vec<ChunkRow> {
+    chunks
+        .iter()
+        .map(|c| {
+            let signature = text.byte_slice(c.signature.clone()).to_string();
+            let signature = truncate(signature.trim(), SIGNATURE_BYTES);
+            let doc = doc_text(
+                &text
+                    .byte_slice(c.range.start..c.signature.start.max(c.range.start))
+                    .to_string(),
+            );
+            let body = text.byte_slice(c.range.clone()).to_string();
+            ChunkRow {
+                chunk_id: c.id.to_string(),
+                kind: c.kind,
+                name: c.name.to_string(),
+                qualified: c.path.to_string(),
+                parent: c.parent.map(|p| chunks[p].id.to_string()),
+                name_terms: name_terms(&[&c.name, &c.path]),
+                body_terms: body_terms(&body, BODY_TERMS),
+                signature,
+                doc,
+                start_byte: c.range.start,
+                end_byte: c.range.end,
+                start: point3(text, c.range.start),
+                end: point3(text, c.range.end),
+                hash: c.hash,
+                tokens: (c.range.len() / 4).max(1) as u32,
+            }
+        })
+        .collect()
+}
+
+/// The text of the comments above a declaration, without comment markers and attributes.
+fn doc_text(raw: &str) -> String {
+    let mut out = Vec::new();
+    for line in raw.lines() {
+        let line = line.trim();
+        if line.starts_with('#') || line.starts_with('@') {
+            continue; // attributes and decorators
+        }
+        let stripped = line
+            .trim_start_matches("///")
+            .trim_start_matches("//!")
+            .trim_start_matches("//")
+            .trim_start_matches("/**")
+            .trim_start_matches("/*")
+            .trim_end_matches("*/")
+            .trim_start_matches('*')
+            .trim();
+        if !stripped.is_empty() {
+            out.push(stripped);
+        }
+    }
+    truncate(&out.join(" "), 2000)
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s[..end].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunks::ChunkConfig;
+    use crate::documents::chunk_text;
+
+    #[test]
+    fn rows_carry_docs_signatures_positions_and_terms() {
+        let text = Rope::from_str(
+            "/// Parses 😀 ropes.\n#[inline]\npub fn parseRope(input: &str) -> Tree {\n    build_tree(input)\n}\n",
+        );
+        let chunks = chunk_text(&text, Some(Language::Rust), &ChunkConfig::default()).to_vec();
+        let rows = chunk_rows(&text, &chunks);
+        assert_eq!(rows.len(), 1);
+        let row = &rows[0];
+        assert_eq!(row.signature, "pub fn parseRope(input: &str) -> Tree");
+        assert_eq!(row.doc, "Parses 😀 ropes.");
+        assert_eq!(row.name_terms, "parse parserope rope");
+        assert!(row.body_terms.contains("build_tree") && row.body_terms.contains("build"));
+        assert_eq!(
+            row.start,
+            Point3 {
+                line: 0,
+                col8: 0,
+                col16: 0,
+                col32: 0
+            }
+        );
+        assert_eq!(row.end.line, 5);
+        let p = point3(&text, "/// Parses 😀".len());
+        assert_eq!((p.col8, p.col16, p.col32), (15, 13, 12));
+    }
+}

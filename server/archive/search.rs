@@ -1,0 +1,141 @@
+//! Search over the archive: FTS5 BM25 (name weighted over signature, doc and body), every word
+//! a prefix, with chunks whose name is the query, or starts with it, ranked first.
+
+use rusqlite::{Connection, params_from_iter};
+
+use super::rows::Point3;
+use super::terms::match_expression;
+use crate::chunks::ChunkKind;
+
+#[derive(Clone, Debug, Default)]
+pub struct SearchQuery {
+    pub text: String,
+    pub limit: usize,
+    /// Only chunks of these kinds (`function`, `struct`…) when given.
+    pub kinds: Option<Vec<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hit {
+    /// Relative to the workspace root.
+    pub path: String,
+    pub chunk_id: String,
+    pub kind: String,
+    pub name: String,
+    pub qualified: String,
+    pub signature: String,
+    pub start: Point3,
+    pub end: Point3,
+    /// Higher is better.
+    pub score: f64,
+}
+
+/// Score added for a chunk named exactly what was asked (case-insensitive), and for one whose
+/// name starts with it.
+const EXACT_NAME: f64 = 100.0;
+const NAME_PREFIX: f64 = 50.0;
+
+const COLUMNS: &str = "f.path, c.chunk_id, c.kind, c.name, c.qualified, c.signature,
+    c.start_line, c.start_col8, c.start_col16, c.start_col32,
+    c.end_line, c.end_col8, c.end_col16, c.end_col32";
+
+fn hit(r: &rusqlite::Row<'_>, score: f64) -> rusqlite::Result<Hit> {
+    let point = |at: usize| -> rusqlite::Result<Point3> {
+        Ok(Point3 {
+            line: r.get(at)?,
+            col8: r.get(at + 1)?,
+            col16: r.get(at + 2)?,
+            col32: r.get(at + 3)?,
+        })
+    };
+    Ok(Hit {
+        path: r.get(0)?,
+        chunk_id: r.get(1)?,
+        kind: r.get(2)?,
+        name: r.get(3)?,
+        qualified: r.get(4)?,
+        signature: r.get(5)?,
+        start: point(6)?,
+        end: point(10)?,
+        score,
+    })
+}
+
+pub fn search(conn: &Connection, query: &SearchQuery) -> rusqlite::Result<Vec<Hit>> {
+    let limit = query.limit.clamp(1, 1000);
+    let Some(expression) = match_expression(&query.text) else {
+        return Ok(Vec::new());
+    };
+    let kinds: Vec<String> = query
+        .kinds
+        .iter()
+        .flatten()
+        .filter(|k| {
+            ChunkKind::from_capture(k).is_some()
+                || matches!(k.as_str(), "group" | "part" | "window")
+        })
+        .cloned()
+        .collect();
+    if query.kinds.is_some() && kinds.is_empty() {
+        return Ok(Vec::new());
+    }
+    let kind_filter = if kinds.is_empty() {
+        String::new()
+    } else {
+        format!(" AND c.kind IN ({})", vec!["?"; kinds.len()].join(", "))
+    };
+
+    // Exact and prefix name matches, through the name index.
+    let name = query.text.trim();
+    let mut hits: Vec<Hit> = Vec::new();
+    if !name.is_empty() && !name.contains(char::is_whitespace) {
+        let sql = format!(
+            "SELECT {COLUMNS}, lower(c.name) = lower(?1) FROM chunks c JOIN files f ON f.id = c.file_id
+             WHERE c.name >= ?2 COLLATE NOCASE AND c.name < ?3 COLLATE NOCASE {kind_filter}
+             ORDER BY lower(c.name) = lower(?1) DESC, length(c.name), f.path, c.start_byte LIMIT {limit}"
+        );
+        // Names from `name` up to `name` followed by the highest character: those it prefixes.
+        let upper = format!("{name}\u{10FFFF}");
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let args = [name.to_string(), name.to_string(), upper]
+            .into_iter()
+            .chain(kinds.iter().cloned());
+        let rows = stmt.query_map(params_from_iter(args), |r| {
+            let exact: bool = r.get(14)?;
+            hit(r, if exact { EXACT_NAME } else { NAME_PREFIX })
+        })?;
+        for row in rows {
+            hits.push(row?);
+        }
+    }
+
+    let sql = format!(
+        "SELECT {COLUMNS}, -rank FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid
+         JOIN files f ON f.id = c.file_id
+         WHERE chunks_fts MATCH ?1 {kind_filter} ORDER BY rank LIMIT {limit}"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let args = std::iter::once(expression).chain(kinds.iter().cloned());
+    let rows = stmt.query_map(params_from_iter(args), |r| {
+        let score: f64 = r.get(14)?;
+        hit(r, score)
+    })?;
+    for row in rows {
+        let row = row?;
+        match hits
+            .iter_mut()
+            .find(|h| h.path == row.path && h.chunk_id == row.chunk_id)
+        {
+            Some(h) => h.score += row.score,
+            None => hits.push(row),
+        }
+    }
+    hits.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then_with(|| a.path.cmp(&b.path))
+            .then_with(|| a.start.line.cmp(&b.start.line))
+    });
+    hits.truncate(limit);
+    Ok(hits)
+}

@@ -1,0 +1,260 @@
+//! The one writer of an archive: a thread that owns the write connection and applies what it is
+//! sent in batched transactions. Senders never wait for SQLite; `flush` waits for everything sent
+//! before it to be committed.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, Transaction, params};
+
+use super::rows::{ChunkRow, FileRecord, Source};
+
+/// Most operations folded into one transaction.
+const BATCH: usize = 256;
+
+pub enum Op {
+    Upsert(FileRecord),
+    /// The file was seen unchanged but with a new mtime.
+    Touch {
+        path: String,
+        size: u64,
+        mtime_ns: i64,
+    },
+    Remove {
+        path: String,
+    },
+    Flush(Sender<()>),
+}
+
+/// What the writer has done, for stats and tests.
+#[derive(Debug, Default)]
+pub struct WriterStats {
+    pub chunks_written: AtomicU64,
+    pub chunks_kept: AtomicU64,
+    pub transactions: AtomicU64,
+    pub errors: AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    tx: Sender<Op>,
+    pub stats: Arc<WriterStats>,
+    last_error: Arc<Mutex<Option<String>>>,
+}
+
+impl Writer {
+    pub fn start(conn: Connection, path: PathBuf) -> Writer {
+        let (tx, rx) = channel();
+        let stats = Arc::new(WriterStats::default());
+        let last_error = Arc::new(Mutex::new(None));
+        let (s, e) = (stats.clone(), last_error.clone());
+        std::thread::Builder::new()
+            .name("strata-archive-writer".into())
+            .spawn(move || run(conn, rx, &s, &e, &path))
+            .expect("spawn the archive writer thread");
+        Writer {
+            tx,
+            stats,
+            last_error,
+        }
+    }
+
+    pub fn send(&self, op: Op) {
+        // The writer only stops when every sender is gone.
+        let _ = self.tx.send(op);
+    }
+
+    /// Waits until everything sent so far is committed.
+    pub fn flush(&self) {
+        let (tx, rx) = channel();
+        self.send(Op::Flush(tx));
+        let _ = rx.recv();
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+fn run(
+    mut conn: Connection,
+    rx: Receiver<Op>,
+    stats: &WriterStats,
+    last_error: &Mutex<Option<String>>,
+    path: &std::path::Path,
+) {
+    while let Ok(first) = rx.recv() {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        let mut flushes = Vec::new();
+        let result = conn.transaction().and_then(|tx| {
+            for op in batch {
+                match op {
+                    Op::Flush(done) => flushes.push(done),
+                    op => apply(&tx, op, stats)?,
+                }
+            }
+            tx.commit()
+        });
+        stats.transactions.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = result {
+            stats.errors.fetch_add(1, Ordering::Relaxed);
+            let message = format!("writing the archive at {} failed: {e}", path.display());
+            tracing::error!("{message}");
+            *last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+fn apply(tx: &Transaction<'_>, op: Op, stats: &WriterStats) -> rusqlite::Result<()> {
+    match op {
+        Op::Upsert(file) => upsert(tx, file, stats),
+        Op::Touch {
+            path,
+            size,
+            mtime_ns,
+        } => {
+            tx.execute(
+                "UPDATE files SET size = ?2, mtime_ns = ?3 WHERE path = ?1",
+                params![path, size as i64, mtime_ns],
+            )?;
+            Ok(())
+        }
+        Op::Remove { path } => {
+            tx.execute("DELETE FROM files WHERE path = ?1", params![path])?;
+            Ok(())
+        }
+        Op::Flush(_) => Ok(()),
+    }
+}
+
+/// Stores a file and its chunks, rewriting only the chunks whose content changed; chunks that
+/// only moved get their positions updated.
+fn upsert(tx: &Transaction<'_>, file: FileRecord, stats: &WriterStats) -> rusqlite::Result<()> {
+    let source = match file.source {
+        Source::Disk => "disk",
+        Source::Buffer => "buffer",
+    };
+    tx.execute(
+        "INSERT INTO files (path, size, mtime_ns, hash, language, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (path) DO UPDATE SET size = ?2, mtime_ns = ?3, hash = ?4, language = ?5, source = ?6",
+        params![
+            file.path,
+            file.size as i64,
+            file.mtime_ns,
+            format!("{:016x}", file.hash),
+            file.language.map(|l| l.name()),
+            source
+        ],
+    )?;
+    let file_id: i64 = tx.query_row("SELECT id FROM files WHERE path = ?1", [&file.path], |r| {
+        r.get(0)
+    })?;
+    let mut existing: HashMap<String, (i64, String)> = HashMap::new();
+    {
+        let mut stmt =
+            tx.prepare_cached("SELECT chunk_id, id, hash FROM chunks WHERE file_id = ?1")?;
+        let rows = stmt.query_map([file_id], |r| {
+            Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?)))
+        })?;
+        for row in rows {
+            let (chunk_id, value) = row?;
+            existing.insert(chunk_id, value);
+        }
+    }
+    let mut delete = tx.prepare_cached("DELETE FROM chunks WHERE id = ?1")?;
+    let mut moved = tx.prepare_cached(
+        "UPDATE chunks SET parent = ?2, start_byte = ?3, end_byte = ?4,
+            start_line = ?5, start_col8 = ?6, start_col16 = ?7, start_col32 = ?8,
+            end_line = ?9, end_col8 = ?10, end_col16 = ?11, end_col32 = ?12
+         WHERE id = ?1",
+    )?;
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO chunks (file_id, chunk_id, kind, name, qualified, parent, signature, doc,
+            start_byte, end_byte, start_line, start_col8, start_col16, start_col32,
+            end_line, end_col8, end_col16, end_col32, hash, tokens)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+    )?;
+    let mut fts = tx.prepare_cached(
+        "INSERT INTO chunks_fts (rowid, name, signature, doc, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    for chunk in &file.chunks {
+        let hash = format!("{:016x}", chunk.hash);
+        if let Some((id, old_hash)) = existing.remove(&chunk.chunk_id) {
+            if old_hash == hash {
+                moved.execute(params![
+                    id,
+                    chunk.parent,
+                    chunk.start_byte as i64,
+                    chunk.end_byte as i64,
+                    chunk.start.line,
+                    chunk.start.col8,
+                    chunk.start.col16,
+                    chunk.start.col32,
+                    chunk.end.line,
+                    chunk.end.col8,
+                    chunk.end.col16,
+                    chunk.end.col32
+                ])?;
+                stats.chunks_kept.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            delete.execute([id])?;
+        }
+        insert_chunk(tx, &mut insert, &mut fts, file_id, chunk, &hash)?;
+        stats.chunks_written.fetch_add(1, Ordering::Relaxed);
+    }
+    for (id, _) in existing.into_values() {
+        delete.execute([id])?;
+    }
+    Ok(())
+}
+
+fn insert_chunk(
+    tx: &Transaction<'_>,
+    insert: &mut rusqlite::CachedStatement<'_>,
+    fts: &mut rusqlite::CachedStatement<'_>,
+    file_id: i64,
+    c: &ChunkRow,
+    hash: &str,
+) -> rusqlite::Result<()> {
+    insert.execute(params![
+        file_id,
+        c.chunk_id,
+        c.kind.as_str(),
+        c.name,
+        c.qualified,
+        c.parent,
+        c.signature,
+        c.doc,
+        c.start_byte as i64,
+        c.end_byte as i64,
+        c.start.line,
+        c.start.col8,
+        c.start.col16,
+        c.start.col32,
+        c.end.line,
+        c.end.col8,
+        c.end.col16,
+        c.end.col32,
+        hash,
+        c.tokens
+    ])?;
+    let id = tx.last_insert_rowid();
+    fts.execute(params![id, c.name_terms, c.signature, c.doc, c.body_terms])?;
+    Ok(())
+}

@@ -1,0 +1,240 @@
+//! The workspace side of the server: opening the archive, indexing with `$/progress`, watching
+//! files, feeding it unsaved buffers, and answering searches. All SQLite work runs on blocking
+//! threads; nothing here runs inside a handler before its reply.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use tower_lsp_server::Client;
+use tower_lsp_server::ls_types::*;
+
+use super::position::Encoding;
+use crate::archive::{Archive, Hit, IndexConfig, Point3};
+use crate::documents::DocumentStore;
+
+/// How long an edited buffer waits for typing to pause before it is indexed.
+pub const BUFFER_DEBOUNCE: Duration = Duration::from_millis(300);
+
+/// What the client said at `initialize` that the workspace side needs.
+#[derive(Clone, Debug, Default)]
+pub struct WorkspaceSetup {
+    pub root: Option<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
+    pub progress: bool,
+    pub watch_files: bool,
+}
+
+/// Opens the archive and indexes the workspace, reporting progress; returns the archive once it
+/// is open (indexing goes on in the background).
+pub async fn start(
+    client: Client,
+    setup: WorkspaceSetup,
+    config: IndexConfig,
+) -> Option<Arc<Archive>> {
+    let root = setup.root.clone()?;
+    let cache_dir = setup.cache_dir.clone();
+    let opened =
+        tokio::task::spawn_blocking(move || Archive::open(&root, cache_dir.as_deref())).await;
+    let archive = match opened {
+        Ok(Ok((archive, warning))) => {
+            if let Some(warning) = warning {
+                tracing::warn!("{warning}");
+                client
+                    .show_message(MessageType::WARNING, format!("Strata: {warning}"))
+                    .await;
+            }
+            Arc::new(archive)
+        }
+        Ok(Err(e)) => {
+            tracing::error!("archive unavailable: {e}");
+            client
+                .show_message(MessageType::WARNING, format!("Strata: search is off: {e}"))
+                .await;
+            return None;
+        }
+        Err(e) => {
+            tracing::error!("archive open failed: {e}");
+            return None;
+        }
+    };
+    if setup.watch_files {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let options = DidChangeWatchedFilesRegistrationOptions {
+                watchers: vec![FileSystemWatcher {
+                    glob_pattern: GlobPattern::String("**/*".into()),
+                    kind: None,
+                }],
+            };
+            let registration = Registration {
+                id: "strata-watched-files".into(),
+                method: "workspace/didChangeWatchedFiles".into(),
+                register_options: serde_json::to_value(options).ok(),
+            };
+            if let Err(e) = client.register_capability(vec![registration]).await {
+                tracing::warn!("the client refused file watching: {e}");
+            }
+        });
+    }
+    tokio::spawn(index_with_progress(
+        client,
+        archive.clone(),
+        setup.progress,
+        config,
+    ));
+    Some(archive)
+}
+
+async fn index_with_progress(
+    client: Client,
+    archive: Arc<Archive>,
+    progress: bool,
+    config: IndexConfig,
+) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, usize)>();
+    let worker = archive.clone();
+    let job = tokio::task::spawn_blocking(move || {
+        worker.index(&config, &|done, total| {
+            let _ = tx.send((done, total));
+        })
+    });
+    let ongoing = if progress {
+        let token = ProgressToken::String("strata/index".into());
+        match client.create_work_done_progress(token.clone()).await {
+            Ok(()) => Some(
+                client
+                    .progress(token, "Indexing")
+                    .with_percentage(0)
+                    .begin()
+                    .await,
+            ),
+            Err(e) => {
+                tracing::debug!("no progress token: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut last = None;
+    while let Some((done, total)) = rx.recv().await {
+        // Report at most every percent.
+        let percent = (done * 100 / total.max(1)) as u32;
+        if let Some(ongoing) = &ongoing
+            && last != Some(percent)
+        {
+            last = Some(percent);
+            ongoing
+                .report_with_message(format!("{done}/{total} files"), percent)
+                .await;
+        }
+    }
+    let message = match job.await {
+        Ok(Ok(summary)) => {
+            tracing::info!(?summary, "indexed");
+            format!(
+                "{} files, {} parsed, {} chunks, {:.1} MB in {:.1} s",
+                summary.files,
+                summary.indexed,
+                summary.chunks,
+                summary.bytes as f64 / 1e6,
+                summary.seconds
+            )
+        }
+        Ok(Err(e)) => {
+            tracing::error!("indexing failed: {e}");
+            client
+                .show_message(
+                    MessageType::WARNING,
+                    format!("Strata: indexing failed: {e}"),
+                )
+                .await;
+            "failed".into()
+        }
+        Err(e) => {
+            tracing::error!("indexing panicked: {e}");
+            "failed".into()
+        }
+    };
+    if let Some(ongoing) = ongoing {
+        ongoing.finish_with_message(message).await;
+    }
+}
+
+/// Re-reads files from disk (saved, created, changed or deleted).
+pub fn reindex(archive: Arc<Archive>, paths: Vec<PathBuf>, config: IndexConfig) {
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = archive.index_paths(&paths, &config) {
+            tracing::error!("re-indexing {paths:?}: {e}");
+        }
+    });
+}
+
+/// Indexes the unsaved text of an open document each time typing pauses, until the document is
+/// closed or reopened. The text as opened (version `opened`) is left to the disk index.
+pub fn feed_buffer(
+    store: &DocumentStore,
+    key: &str,
+    path: PathBuf,
+    archive: Arc<OnceLock<Arc<Archive>>>,
+    opened: i32,
+) {
+    let Some(mut parses) = store.subscribe(key) else {
+        return;
+    };
+    tokio::spawn(async move {
+        let mut indexed = opened;
+        while parses.changed().await.is_ok() {
+            tokio::time::sleep(BUFFER_DEBOUNCE).await;
+            let Some(parsed) = parses.borrow_and_update().clone() else {
+                continue;
+            };
+            let Some(archive) = archive.get().cloned() else {
+                continue;
+            };
+            if parsed.version <= indexed {
+                continue;
+            }
+            indexed = parsed.version;
+            let path = path.clone();
+            let _ = tokio::task::spawn_blocking(move || {
+                let chunks = parsed.chunks.to_vec();
+                archive.index_buffer(&path, &parsed.text, parsed.language, &chunks);
+            })
+            .await;
+        }
+    });
+}
+
+fn position(point: &Point3, encoding: Encoding) -> Position {
+    let character = match encoding {
+        Encoding::Utf8 => point.col8,
+        Encoding::Utf16 => point.col16,
+        Encoding::Utf32 => point.col32,
+    };
+    Position::new(point.line, character)
+}
+
+pub fn hit_range(hit: &Hit, encoding: Encoding) -> Range {
+    Range::new(position(&hit.start, encoding), position(&hit.end, encoding))
+}
+
+pub fn hit_uri(root: &Path, hit: &Hit) -> Option<Uri> {
+    Uri::from_file_path(root.join(&hit.path))
+}
+
+pub fn symbol_kind(kind: &str) -> SymbolKind {
+    match kind {
+        "function" | "macro" => SymbolKind::FUNCTION,
+        "method" => SymbolKind::METHOD,
+        "impl" => SymbolKind::OBJECT,
+        "trait" | "interface" => SymbolKind::INTERFACE,
+        "struct" | "union" => SymbolKind::STRUCT,
+        "enum" => SymbolKind::ENUM,
+        "class" => SymbolKind::CLASS,
+        "type" => SymbolKind::TYPE_PARAMETER,
+        "module" => SymbolKind::MODULE,
+        _ => SymbolKind::NULL,
+    }
+}
