@@ -174,7 +174,7 @@ mod tests {
                 col32: 0
             }
         );
-        assert_eq!(row.end.line, 5);
+        assert_eq!(row.end.line, 4);
         let p = point3(&text, "/// Parses 😀".len());
         assert_eq!((p.col8, p.col16, p.col32), (15, 13, 12));
     }
