@@ -31,13 +31,29 @@ impl Rng {
     fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
-    fn word(&mut self) -> &'static str {
+    /// A word for a name: a few common ones, and a long tail of rarer ones (as in real code,
+    /// where most identifiers are specific to their corner of the project).
+    fn word(&mut self) -> String {
         const WORDS: &[&str] = &[
             "buffer", "cursor", "index", "value", "count", "total", "name", "path", "entry",
             "node", "range", "state", "limit", "offset", "token", "chunk", "cache", "query",
             "result", "item",
         ];
-        WORDS[self.below(WORDS.len())]
+        const SYLLABLES: &[&str] = &[
+            "ka", "lo", "mir", "zen", "tor", "ba", "vel", "quin", "dra", "fe", "gul", "ho", "ix",
+            "jo", "ne", "pra", "ru", "sil", "ta", "wy",
+        ];
+        if self.below(10) < 3 {
+            return WORDS[self.below(WORDS.len())].to_string();
+        }
+        // 8,000 rarer words, the lower-numbered ones more often.
+        let u = (self.next() % 10_000) as f64 / 10_000.0;
+        let n = (u * u * 8000.0) as usize;
+        let mut word = String::new();
+        for k in [n % 20, (n / 20) % 20, n / 400] {
+            word.push_str(SYLLABLES[k % SYLLABLES.len()]);
+        }
+        word
     }
 }
 
@@ -72,7 +88,7 @@ pub fn rust(size: usize, seed: u64) -> String {
     let mut n = 0;
     while out.len() < size {
         n += 1;
-        let ty = format!("{}{}{n}", camel(rng.word()), camel(rng.word()));
+        let ty = format!("{}{}{n}", camel(&rng.word()), camel(&rng.word()));
         match rng.below(5) {
             0 | 1 => {
                 writeln!(
@@ -104,9 +120,9 @@ pub fn rust(size: usize, seed: u64) -> String {
                 writeln!(
                     out,
                     "pub enum {ty} {{\n    {},\n    {}(u64),\n    {} {{ at: usize }},\n}}\n",
-                    camel(rng.word()),
-                    camel(rng.word()),
-                    camel(rng.word())
+                    camel(&rng.word()),
+                    camel(&rng.word()),
+                    camel(&rng.word())
                 )
                 .unwrap();
                 writeln!(out, "impl fmt::Display for {ty} {{\n    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {{\n        write!(f, \"{ty}\")\n    }}\n}}\n").unwrap();
@@ -146,7 +162,7 @@ pub fn typescript(size: usize, seed: u64) -> String {
     let mut n = 0;
     while out.len() < size {
         n += 1;
-        let ty = format!("{}{}{n}", camel(rng.word()), camel(rng.word()));
+        let ty = format!("{}{}{n}", camel(&rng.word()), camel(&rng.word()));
         match rng.below(4) {
             0 | 1 => {
                 writeln!(

@@ -38,7 +38,7 @@ CREATE TABLE chunks (
     UNIQUE (file_id, chunk_id)
 );
 CREATE INDEX chunks_by_name ON chunks (name COLLATE NOCASE);
-CREATE VIRTUAL TABLE chunks_fts USING fts5 (name, signature, doc, body, tokenize = 'unicode61', prefix = '2 3');
+CREATE VIRTUAL TABLE chunks_fts USING fts5 (name, signature, doc, body, tokenize = 'unicode61', prefix = '2 3', detail = column);
 INSERT INTO chunks_fts (chunks_fts, rank) VALUES ('rank', 'bm25(10.0, 4.0, 2.0, 1.0)');
 CREATE TRIGGER chunks_delete AFTER DELETE ON chunks BEGIN
     DELETE FROM chunks_fts WHERE rowid = old.id;

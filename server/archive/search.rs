@@ -61,6 +61,23 @@ fn hit(r: &rusqlite::Row<'_>, score: f64) -> rusqlite::Result<Hit> {
     })
 }
 
+/// Most full-text matches scored per pass.
+const SCORED: usize = 200;
+
+/// Chunk ids matching an FTS5 expression with their BM25 scores (higher is better), best
+/// first: at most [`SCORED`] of the matches, in index order, are scored.
+fn scored_matches(conn: &Connection, expression: &str) -> rusqlite::Result<Vec<(i64, f64)>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT rowid, -bm25(chunks_fts, 10.0, 4.0, 2.0, 1.0) FROM chunks_fts WHERE chunks_fts MATCH ?1 LIMIT {SCORED}"
+    ))?;
+    let rows = stmt.query_map([expression], |r| {
+        Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?))
+    })?;
+    let mut scored: Vec<(i64, f64)> = rows.collect::<rusqlite::Result<_>>()?;
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(scored)
+}
+
 pub fn search(conn: &Connection, query: &SearchQuery) -> rusqlite::Result<Vec<Hit>> {
     let limit = query.limit.clamp(1, 1000);
     let Some(expression) = match_expression(&query.text) else {
@@ -85,14 +102,23 @@ pub fn search(conn: &Connection, query: &SearchQuery) -> rusqlite::Result<Vec<Hi
         format!(" AND c.kind IN ({})", vec!["?"; kinds.len()].join(", "))
     };
 
+    // Candidates fetched before the kind filter and the merge.
+    let candidates = if kinds.is_empty() {
+        limit * 2
+    } else {
+        limit * 8
+    };
+
     // Exact and prefix name matches, through the name index.
     let name = query.text.trim();
     let mut hits: Vec<Hit> = Vec::new();
     if !name.is_empty() && !name.contains(char::is_whitespace) {
         let sql = format!(
-            "SELECT {COLUMNS}, lower(c.name) = lower(?1) FROM chunks c JOIN files f ON f.id = c.file_id
-             WHERE c.name >= ?2 COLLATE NOCASE AND c.name < ?3 COLLATE NOCASE {kind_filter}
-             ORDER BY lower(c.name) = lower(?1) DESC, length(c.name), f.path, c.start_byte LIMIT {limit}"
+            "SELECT {COLUMNS}, lower(c.name) = lower(?1)
+             FROM (SELECT id FROM chunks WHERE name >= ?2 COLLATE NOCASE AND name < ?3 COLLATE NOCASE
+                   LIMIT {candidates}) m
+             JOIN chunks c ON c.id = m.id JOIN files f ON f.id = c.file_id
+             WHERE 1 {kind_filter}"
         );
         // Names from `name` up to `name` followed by the highest character: those it prefixes.
         let upper = format!("{name}\u{10FFFF}");
@@ -102,32 +128,63 @@ pub fn search(conn: &Connection, query: &SearchQuery) -> rusqlite::Result<Vec<Hi
             .chain(kinds.iter().cloned());
         let rows = stmt.query_map(params_from_iter(args), |r| {
             let exact: bool = r.get(14)?;
-            hit(r, if exact { EXACT_NAME } else { NAME_PREFIX })
+            // Among prefix matches, the shorter name is the closer one.
+            let closeness = 1.0 / (1.0 + r.get::<_, String>(3)?.len() as f64);
+            hit(
+                r,
+                if exact {
+                    EXACT_NAME
+                } else {
+                    NAME_PREFIX + closeness
+                },
+            )
         })?;
         for row in rows {
             hits.push(row?);
         }
     }
 
-    let sql = format!(
-        "SELECT {COLUMNS}, -rank FROM chunks_fts JOIN chunks c ON c.id = chunks_fts.rowid
-         JOIN files f ON f.id = c.file_id
-         WHERE chunks_fts MATCH ?1 {kind_filter} ORDER BY rank LIMIT {limit}"
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let args = std::iter::once(expression).chain(kinds.iter().cloned());
-    let rows = stmt.query_map(params_from_iter(args), |r| {
-        let score: f64 = r.get(14)?;
-        hit(r, score)
-    })?;
-    for row in rows {
-        let row = row?;
-        match hits
-            .iter_mut()
-            .find(|h| h.path == row.path && h.chunk_id == row.chunk_id)
-        {
-            Some(h) => h.score += row.score,
-            None => hits.push(row),
+    // Full-text matches: names and signatures first; the doc and body too when those are not
+    // enough. Each pass scores at most SCORED matches, so a word found in half the workspace
+    // costs the same as a rare one.
+    for columns in ["{name signature}: ", ""] {
+        if columns.is_empty() && hits.len() >= limit {
+            break;
+        }
+        let ids = scored_matches(conn, &format!("{columns}({expression})"))?;
+        let ids: Vec<(i64, f64)> = ids.into_iter().take(candidates).collect();
+        if ids.is_empty() {
+            continue;
+        }
+        let placeholders = vec!["?"; ids.len()].join(", ");
+        let sql = format!(
+            "SELECT {COLUMNS}, c.id FROM chunks c JOIN files f ON f.id = c.file_id
+             WHERE c.id IN ({placeholders}) {kind_filter}"
+        );
+        let mut stmt = conn.prepare(&sql)?;
+        let args = ids
+            .iter()
+            .map(|(id, _)| rusqlite::types::Value::Integer(*id))
+            .chain(
+                kinds
+                    .iter()
+                    .map(|k| rusqlite::types::Value::Text(k.clone())),
+            );
+        let rows = stmt.query_map(params_from_iter(args), |r| {
+            let id: i64 = r.get(14)?;
+            let score = ids.iter().find(|(i, _)| *i == id).map_or(0.0, |(_, s)| *s);
+            hit(r, score)
+        })?;
+        for row in rows {
+            let row = row?;
+            match hits
+                .iter_mut()
+                .find(|h| h.path == row.path && h.chunk_id == row.chunk_id)
+            {
+                Some(h) if columns.is_empty() => h.score = h.score.max(row.score),
+                Some(h) => h.score += row.score,
+                None => hits.push(row),
+            }
         }
     }
     hits.sort_by(|a, b| {

@@ -72,7 +72,8 @@ pub fn identifiers(text: &str) -> impl Iterator<Item = &str> {
         })
 }
 
-/// An FTS5 query for what a user typed: every word as a prefix, all required.
+/// An FTS5 query for what a user typed: every word required, the last one as a prefix (it may
+/// still be being typed).
 /// `None` when there is nothing to search for.
 pub fn match_expression(query: &str) -> Option<String> {
     let mut words: Vec<String> = Vec::new();

@@ -1,0 +1,165 @@
+//! Archive benchmarks: cold index of a generated workspace (~2,000 files, ~50 MB of Rust and
+//! TypeScript), re-index after touching one file, and search latency over the archive (grown to
+//! at least 100,000 chunks). Run: `cargo bench --bench archive`.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use strata::archive::{Archive, IndexConfig, SearchQuery};
+
+fn generate(root: &Path, files: usize, bytes_per_file: usize) -> usize {
+    let mut total = 0;
+    for i in 0..files {
+        let dir = root.join(format!("crate{}/src/m{}", i % 7, i / 50));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (name, text) = if i % 2 == 0 {
+            (format!("f{i}.rs"), common::rust(bytes_per_file, i as u64))
+        } else {
+            (
+                format!("f{i}.ts"),
+                common::typescript(bytes_per_file, i as u64),
+            )
+        };
+        total += text.len();
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+    total
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1e3)
+}
+
+fn main() {
+    if std::env::args().any(|a| a == "--list" || a == "--test") {
+        return;
+    }
+    let threads: usize = std::env::var("STRATA_INDEX_THREADS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let ws = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    // STRATA_BENCH_CACHE keeps the archive for inspection (sqlite3, EXPLAIN QUERY PLAN).
+    let cache_dir = std::env::var_os("STRATA_BENCH_CACHE")
+        .map_or_else(|| cache.path().to_path_buf(), Into::into);
+    let bytes = generate(ws.path(), 2000, 25 * 1024);
+    let config = IndexConfig {
+        threads,
+        ..IndexConfig::default()
+    };
+    let (archive, _) = Archive::open(ws.path(), Some(&cache_dir)).unwrap();
+
+    let cold = archive.index(&config, &|_, _| {}).unwrap();
+    let (files, chunks) = archive.counts().unwrap();
+    println!("## Archive (threads = {threads})\n");
+    println!("| measure | value |\n|---|---|");
+    println!(
+        "| workspace | {} files, {:.1} MB |",
+        cold.files,
+        bytes as f64 / 1e6
+    );
+    println!(
+        "| cold index | {:.2} s, {:.1} MB/s, {files} files, {chunks} chunks |",
+        cold.seconds,
+        cold.megabytes_per_second()
+    );
+
+    // Re-index after touching one file: the walk, the change check, one parse, one write.
+    let mut times = Vec::new();
+    let target = ws.path().join("crate0/src/m0/f0.rs");
+    for round in 0..15 {
+        let mut text = std::fs::read_to_string(&target).unwrap();
+        text.push_str(&format!("\npub fn touched_{round}() {{}}\n"));
+        std::fs::write(&target, text).unwrap();
+        let started = Instant::now();
+        let summary = archive.index(&config, &|_, _| {}).unwrap();
+        times.push(started.elapsed());
+        assert_eq!(summary.indexed, 1);
+    }
+    times.sort();
+    println!(
+        "| re-index after touching one file (median of 15) | {} ms |",
+        ms(times[7])
+    );
+
+    // One file through the path the server uses for a saved file.
+    let mut times = Vec::new();
+    for round in 0..15 {
+        let mut text = std::fs::read_to_string(&target).unwrap();
+        text.push_str(&format!("\npub fn saved_{round}() {{}}\n"));
+        std::fs::write(&target, text).unwrap();
+        let started = Instant::now();
+        archive
+            .index_paths(std::slice::from_ref(&target), &config)
+            .unwrap();
+        times.push(started.elapsed());
+    }
+    times.sort();
+    println!(
+        "| re-index one saved file (`index_paths`, median of 15) | {} ms |",
+        ms(times[7])
+    );
+
+    // Grow the archive past 100,000 chunks with more files, then time searches.
+    let mut chunks_now = chunks;
+    let mut batch = 0;
+    while chunks_now < 100_000 {
+        let more = ws.path().join(format!("more{batch}"));
+        generate(&more, 1000, 25 * 1024);
+        archive.index(&config, &|_, _| {}).unwrap();
+        chunks_now = archive.counts().unwrap().1;
+        batch += 1;
+    }
+    // Common words (in a third of all names) and rarer ones, whole and half-typed.
+    let queries = [
+        "buffer",
+        "cursor index",
+        "readBuffer",
+        "TotalCache",
+        "Entry",
+        "limit offset",
+        "value_3",
+        "Query",
+        "kalomir",
+        "zentorba",
+        "Velquin",
+        "drafe",
+        "gulho_ix",
+        "nepra",
+        "rusil",
+        "tawy",
+    ];
+    let mut times = Vec::new();
+    for round in 0..20 {
+        for q in queries {
+            // Every other round, the query as it is being typed: its last two characters missing.
+            let text = if round % 2 == 0 {
+                q.to_string()
+            } else {
+                q[..q.len() - 2].to_string()
+            };
+            let query = SearchQuery {
+                text,
+                limit: 20,
+                kinds: None,
+            };
+            let started = Instant::now();
+            let hits = archive.search(&query).unwrap();
+            times.push(started.elapsed());
+            std::hint::black_box(hits);
+        }
+    }
+    times.sort();
+    let p = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
+    println!(
+        "| search over {chunks_now} chunks ({} queries) | p50 {} ms, p95 {} ms, p99 {} ms, max {} ms |",
+        times.len(),
+        ms(p(0.5)),
+        ms(p(0.95)),
+        ms(p(0.99)),
+        ms(*times.last().unwrap())
+    );
+}
