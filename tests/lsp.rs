@@ -331,7 +331,6 @@ fn changes_that_do_not_fit_are_refused_and_sync_recovers() {
 
     let cases = [
         (range(5, 0, 5, 1), "past the end of the document"),
-        (range(0, 3, 0, 200), "past the end of line"),
         (range(0, 22, 0, 22), "surrogate pair"), // between the two halves of 😀
         (range(0, 4, 0, 2), "ends before it starts"),
     ];
@@ -366,6 +365,20 @@ fn changes_that_do_not_fit_are_refused_and_sync_recovers() {
         assert_eq!(text["version"], version);
         good_version = version;
     }
+
+    // A character past the end of its line means the end of the line (LSP 3.17).
+    good_version += 1;
+    change(
+        &mut lsp,
+        uri,
+        good_version,
+        json!([{"range": range(0, 300, 0, 400), "text": " // end"}]),
+    );
+    let text = lsp.debug_text(uri);
+    assert_eq!(
+        (text["text"].clone(), text["inSync"].clone()),
+        (json!("fn main() { let s = \"😀\"; } // end\n"), json!(true))
+    );
 
     // A version that goes backwards.
     change(

@@ -71,6 +71,9 @@ impl RelChunk {
     }
 }
 
+/// Containers nested deeper than this have their inner items kept in their text.
+const MAX_NESTING: usize = 48;
+
 pub(crate) fn chunk_key(kind: ChunkKind, path: &str) -> u64 {
     hash_bytes(format!("{}:{path}", kind.as_str()).as_bytes())
 }
@@ -220,29 +223,26 @@ impl Extractor<'_> {
         found
     }
 
-    /// Adds the chunk `node` is, if it is one, and the chunks in its body if it is a container;
-    /// looks through wrappers (`export …`).
+    /// Adds the chunk `node` is, if it is one, and the chunks in the bodies of containers and
+    /// wrappers below it, down to [`MAX_NESTING`] levels (iteratively: nesting in a file must not
+    /// exhaust the stack).
     fn collect<'t>(&mut self, node: Node<'t>, found: &mut Vec<Found<'t>>) {
-        match self.match_node(node) {
-            Some(f) => {
-                let body = f.body.filter(|_| f.kind.is_container());
-                found.push(f);
-                if let Some(body) = body {
-                    let mut walker = body.walk();
-                    let children: Vec<Node<'t>> = body.named_children(&mut walker).collect();
-                    for child in children {
-                        self.collect(child, found);
-                    }
+        let mut pending = vec![(node, 0usize)];
+        while let Some((node, depth)) = pending.pop() {
+            let inside = match self.match_node(node) {
+                Some(f) => {
+                    let body = f.body.filter(|_| f.kind.is_container());
+                    found.push(f);
+                    body
                 }
+                None if self.language.wrapper_kinds().contains(&node.kind()) => Some(node),
+                None => None,
+            };
+            if let Some(inside) = inside.filter(|_| depth < MAX_NESTING) {
+                let mut walker = inside.walk();
+                let children: Vec<Node<'t>> = inside.named_children(&mut walker).collect();
+                pending.extend(children.into_iter().map(|child| (child, depth + 1)));
             }
-            None if self.language.wrapper_kinds().contains(&node.kind()) => {
-                let mut walker = node.walk();
-                let children: Vec<Node<'t>> = node.named_children(&mut walker).collect();
-                for child in children {
-                    self.collect(child, found);
-                }
-            }
-            None => {}
         }
     }
 

@@ -19,7 +19,7 @@ pub fn line_windows(text: &Rope, config: &ChunkConfig) -> Vec<RelChunk> {
     let mut start = 0;
     while start < len {
         let line = text.byte_to_line(start);
-        let mut end = text.line_to_byte((line + lines).min(text.len_lines()));
+        let mut end = text.line_to_byte(line.saturating_add(lines).min(text.len_lines()));
         if end <= start || end - start > max {
             // Back off to a character boundary, but always take at least one character.
             let cut = text.char_to_byte(text.byte_to_char(start + max.min(len - start)));

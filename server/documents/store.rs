@@ -147,7 +147,7 @@ impl DocumentStore {
         let wake = Arc::new(Notify::new());
         let (parsed, _) = watch::channel(None);
         let key: Arc<str> = Arc::from(key);
-        self.lock().insert(
+        let replaced = self.lock().insert(
             key.clone(),
             Document {
                 generation,
@@ -161,6 +161,9 @@ impl DocumentStore {
                 parsed,
             },
         );
+        if let Some(old) = replaced {
+            old.wake.notify_one(); // its worker sees a new generation and ends
+        }
         wake.notify_one();
         let store = self.clone();
         let syntax = Syntax::new(language, self.config());
@@ -338,6 +341,7 @@ impl DocumentStore {
             let Some(mut state) = syntax.take() else {
                 return;
             };
+            let (version, text) = (job.version, job.text.clone());
             let result = tokio::task::spawn_blocking(move || {
                 let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     state.update(job.version, job.text, &job.edits, job.reset)
@@ -351,28 +355,23 @@ impl DocumentStore {
                     self.publish(&key, generation, parsed);
                 }
                 Ok((state, Err(_))) => {
-                    tracing::error!(document = %key, "parsing panicked; reparsing from scratch");
-                    let language = state.language();
-                    syntax = Some(Syntax::new(language, self.config()));
-                    self.force_reset(&key, generation, &wake);
+                    // A parse that panics would panic again on the same text: publish line windows
+                    // for this version and start afresh at the next edit.
+                    tracing::error!(document = %key, version, "parsing panicked; line windows until the next edit");
+                    let config = self.config();
+                    syntax = Some(Syntax::new(state.language(), config));
+                    let fallback = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        Syntax::new(None, config).update(version, text, &[], true)
+                    }));
+                    if let Ok(parsed) = fallback {
+                        self.publish(&key, generation, parsed);
+                    }
                 }
                 Err(e) => {
                     tracing::error!(document = %key, "parse worker failed: {e}");
                     return;
                 }
             }
-        }
-    }
-
-    fn force_reset(&self, key: &str, generation: u64, wake: &Notify) {
-        let mut documents = self.lock();
-        if let Some(doc) = documents
-            .get_mut(key)
-            .filter(|d| d.generation == generation)
-        {
-            doc.reset = true;
-            doc.edits.clear();
-            wake.notify_one();
         }
     }
 }

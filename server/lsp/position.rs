@@ -52,11 +52,16 @@ fn terminator_len(text: &Rope, line: usize) -> usize {
     }
 }
 
-/// The byte offset of `position`, or why it does not fit the text: a line past the end, a
-/// character past the end of its line, or a position inside a character (or surrogate pair).
+/// The byte offset of `position`, or why it does not fit the text: a line past the end, or a
+/// position inside a character (or surrogate pair). A character past the end of its line means
+/// the end of the line, as the LSP says; the line after the last, at character 0, means the end
+/// of the text.
 pub fn to_byte(text: &Rope, position: Position, encoding: Encoding) -> Result<usize, String> {
     let line = position.line as usize;
     let ch = position.character as usize;
+    if line == text.len_lines() && ch == 0 {
+        return Ok(text.len_bytes());
+    }
     if line >= text.len_lines() {
         return Err(format!(
             "line {line} is past the end of the document ({} lines)",
@@ -69,38 +74,23 @@ pub fn to_byte(text: &Rope, position: Position, encoding: Encoding) -> Result<us
     let content = slice.byte_slice(..content_bytes);
     let byte = match encoding {
         Encoding::Utf8 => {
-            if ch > content_bytes {
-                return Err(past_line(line, ch, content_bytes));
-            }
+            let ch = ch.min(content_bytes);
             if content.char_to_byte(content.byte_to_char(ch)) != ch {
                 return Err(format!("{line}:{ch} is inside a UTF-8 character"));
             }
             ch
         }
         Encoding::Utf16 => {
-            let units = content.len_utf16_cu();
-            if ch > units {
-                return Err(past_line(line, ch, units));
-            }
+            let ch = ch.min(content.len_utf16_cu());
             let char_index = content.utf16_cu_to_char(ch);
             if content.char_to_utf16_cu(char_index) != ch {
                 return Err(format!("{line}:{ch} is inside a UTF-16 surrogate pair"));
             }
             content.char_to_byte(char_index)
         }
-        Encoding::Utf32 => {
-            let chars = content.len_chars();
-            if ch > chars {
-                return Err(past_line(line, ch, chars));
-            }
-            content.char_to_byte(ch)
-        }
+        Encoding::Utf32 => content.char_to_byte(ch.min(content.len_chars())),
     };
     Ok(start + byte)
-}
-
-fn past_line(line: usize, ch: usize, len: usize) -> String {
-    format!("character {ch} is past the end of line {line} ({len} long)")
 }
 
 /// Like [`to_byte`], but a position past the end of its line or of the text is moved back to
@@ -182,27 +172,16 @@ mod tests {
     #[test]
     fn refuses_positions_that_do_not_fit() {
         let text = Rope::from_str("a😀é\nx");
-        assert!(
-            to_byte(&text, pos(0, 2), Encoding::Utf16)
-                .unwrap_err()
-                .contains("surrogate")
-        );
-        assert!(
-            to_byte(&text, pos(0, 2), Encoding::Utf8)
-                .unwrap_err()
-                .contains("inside")
-        );
-        assert!(
-            to_byte(&text, pos(0, 5), Encoding::Utf16)
-                .unwrap_err()
-                .contains("past the end of line")
-        );
-        assert!(to_byte(&text, pos(1, 2), Encoding::Utf16).is_err());
-        assert!(
-            to_byte(&text, pos(2, 0), Encoding::Utf16)
-                .unwrap_err()
-                .contains("past the end of the document")
-        );
+        let error = |p: Position, e: Encoding| to_byte(&text, p, e).unwrap_err();
+        assert!(error(pos(0, 2), Encoding::Utf16).contains("surrogate"));
+        assert!(error(pos(0, 2), Encoding::Utf8).contains("inside"));
+        // Past the end of a line: the end of the line (LSP 3.17, Position).
+        assert_eq!(to_byte(&text, pos(0, 5), Encoding::Utf16), Ok(7));
+        assert_eq!(to_byte(&text, pos(1, 2), Encoding::Utf16), Ok(9));
+        // The line after the last: only its start, which is the end of the text.
+        assert_eq!(to_byte(&text, pos(2, 0), Encoding::Utf16), Ok(9));
+        assert!(error(pos(2, 1), Encoding::Utf16).contains("past the end of the document"));
+        assert!(error(pos(3, 0), Encoding::Utf16).contains("past the end of the document"));
         assert_eq!(to_byte_clamped(&text, pos(0, 99), Encoding::Utf16), 7);
         assert_eq!(to_byte_clamped(&text, pos(0, 2), Encoding::Utf16), 1);
         assert_eq!(to_byte_clamped(&text, pos(9, 0), Encoding::Utf16), 9);

@@ -176,13 +176,14 @@ fn chunk_config(
             ));
             continue;
         };
+        // Values are kept within sane bounds: a huge one must not overflow anything.
         match key.as_str() {
-            "maxChunkBytes" => config.max_chunk_bytes = n,
-            "windowLines" => config.window_lines = n,
-            "maxParseBytes" => config.parse.max_parse_bytes = n,
-            "maxAverageLineBytes" => config.parse.max_average_line_bytes = n,
+            "maxChunkBytes" => config.max_chunk_bytes = n.clamp(64, 1 << 24),
+            "windowLines" => config.window_lines = n.min(1 << 20),
+            "maxParseBytes" => config.parse.max_parse_bytes = n.min(1 << 30),
+            "maxAverageLineBytes" => config.parse.max_average_line_bytes = n.min(1 << 24),
             "parseTimeoutMs" => {
-                config.parse.parse_timeout = std::time::Duration::from_millis(n as u64)
+                config.parse.parse_timeout = std::time::Duration::from_millis(n.min(600_000) as u64)
             }
             _ => problems.push(format!("unknown setting {key}")),
         }
