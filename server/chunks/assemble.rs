@@ -22,11 +22,15 @@ pub struct ChunkStats {
 }
 
 /// The chunks of a stretch of text, and the offsets where the stretch could be cut in two
-/// without changing any chunk: before each item (with its doc comments) that no syntax error
-/// precedes.
+/// without changing any chunk: before each item (with its doc comments) whose preceding node
+/// parsed without error. When the parse failed at the top (the root itself is an error, as when
+/// a window ends inside an unclosed item), nothing after the first error is trusted.
 pub struct Chunked {
     pub chunks: Vec<RelChunk>,
     pub cuts: Vec<usize>,
+    /// Where to cut when there is no clean cut: before the last item, else the last top-level
+    /// node.
+    pub fallback_cut: Option<usize>,
     pub stats: ChunkStats,
 }
 
@@ -94,10 +98,12 @@ impl Chunker {
             .iter()
             .map(|n| (n.start_byte(), n.end_byte()))
             .collect();
-        let (chunks, cuts) = assemble(&self.config, text, &spans, records);
+        let (chunks, cuts, fallback_cut) =
+            assemble(&self.config, text, &spans, records, root.is_error());
         Chunked {
             chunks,
             cuts,
+            fallback_cut,
             stats: ChunkStats {
                 top_level_nodes: nodes.len(),
                 extracted,
@@ -133,15 +139,19 @@ fn assemble(
     text: RopeSlice<'_>,
     spans: &[(usize, usize)],
     records: &[NodeRecord],
-) -> (Vec<RelChunk>, Vec<usize>) {
+    root_is_error: bool,
+) -> (Vec<RelChunk>, Vec<usize>, Option<usize>) {
     let mut out: Vec<RelChunk> = Vec::with_capacity(records.len() * 2);
     let mut cuts = Vec::new();
-    // Past a syntax error the parse is not to be trusted to know where items begin (an unclosed
-    // brace may hold everything after it), so no cut is offered after the first one.
-    let first_error = records
-        .iter()
-        .position(|r| r.error)
-        .unwrap_or(records.len());
+    let mut fallback = None;
+    let first_error = if root_is_error {
+        records
+            .iter()
+            .position(|r| r.error)
+            .unwrap_or(records.len())
+    } else {
+        records.len()
+    };
     let mut run_start: Option<usize> = None;
     for (i, record) in records.iter().enumerate() {
         let Some(item) = &record.item else {
@@ -160,8 +170,11 @@ fn assemble(
             }
             attach = j;
         }
-        if attach > 0 && attach <= first_error {
-            cuts.push(spans[attach].0);
+        if attach > 0 {
+            fallback = Some(spans[attach].0);
+            if attach <= first_error && !records[attach - 1].error {
+                cuts.push(spans[attach].0);
+            }
         }
         if let Some(start) = run_start.take()
             && start < attach
@@ -179,7 +192,10 @@ fn assemble(
     if let Some(start) = run_start {
         push_groups(config, text, &spans[start..], &records[start..], &mut out);
     }
-    (out, cuts)
+    if fallback.is_none() && spans.len() > 1 {
+        fallback = spans.last().map(|s| s.0);
+    }
+    (out, cuts, fallback)
 }
 
 fn push_item(
@@ -231,7 +247,7 @@ fn push_groups(
         } else {
             "items"
         };
-        let range = spans[start].0..spans[end - 1].1;
+        let range = spans[start].0..without_line_break(text, spans[start].0, spans[end - 1].1);
         let name: Arc<str> = Arc::from(name);
         out.push(RelChunk::new(
             ChunkKind::Group,
@@ -244,6 +260,15 @@ fn push_groups(
         ));
         start = end;
     }
+}
+
+/// `end` moved back over a line break that a trailing line comment took in, so that no range
+/// ends between a `\r` and its `\n`.
+fn without_line_break(text: RopeSlice<'_>, start: usize, mut end: usize) -> usize {
+    while end > start && matches!(text.byte(end - 1), b'\n' | b'\r') {
+        end -= 1;
+    }
+    end
 }
 
 /// The sort of a group member: import, comment, or anything else.

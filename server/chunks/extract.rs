@@ -414,8 +414,9 @@ impl Extractor<'_> {
     }
 }
 
-/// Whether the text between two offsets holds an empty line.
-pub(crate) fn blank_line_between(text: RopeSlice<'_>, end: usize, start: usize) -> bool {
+/// Whether the text between two offsets holds an empty line (a doc comment above such a gap
+/// does not belong to the item below it).
+pub fn blank_line_between(text: RopeSlice<'_>, end: usize, start: usize) -> bool {
     if start <= end {
         return false;
     }

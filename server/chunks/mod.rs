@@ -20,7 +20,7 @@ use ropey::Rope;
 use serde::Serialize;
 
 pub use assemble::{ChunkStats, Chunked, Chunker};
-pub use extract::{NodeRecord, RelChunk};
+pub use extract::{NodeRecord, RelChunk, blank_line_between};
 pub use query::{ChunkQuery, QueryError, chunk_query, compile_query, query_source};
 pub use windows::line_windows;
 
@@ -171,6 +171,11 @@ impl DocChunks {
 
     pub fn is_empty(&self) -> bool {
         self.segments.iter().all(|(_, c)| c.is_empty())
+    }
+
+    /// Where each segment starts (byte offsets).
+    pub fn segment_starts(&self) -> Vec<usize> {
+        self.segments.iter().map(|s| s.0).collect()
     }
 
     /// The number of segments the document is parsed in.

@@ -467,6 +467,100 @@ fn large_files_are_parsed_in_segments() {
 }
 
 #[test]
+fn a_syntax_error_does_not_spoil_the_rest_of_a_large_file() {
+    let mut source: String = (0..6000)
+        .map(|i| format!("/// Doc {i}.\npub fn f{i}(x: u32) -> u32 {{\n    let y = x * {i};\n    y + 1\n}}\n\n"))
+        .collect();
+    source.insert_str(
+        source.find("/// Doc 20.").unwrap(),
+        "const BAD: u32 = ;\n\n",
+    );
+    let text = Rope::from_str(&source);
+    let chunks = chunk_text(&text, Some(Language::Rust), &ChunkConfig::default());
+    let functions = chunks
+        .iter()
+        .filter(|c| c.kind == ChunkKind::Function)
+        .count();
+    assert_eq!(functions, 6000, "every function survives the one error");
+}
+
+#[test]
+fn one_very_large_item_stays_whole() {
+    let body: String = (0..12000)
+        .map(|i| format!("    #[test]\n    fn t{i}() {{ assert_eq!({i}, {i}); }}\n\n"))
+        .collect();
+    let source =
+        format!("fn before() {{}}\n\n#[cfg(test)]\nmod tests {{\n{body}}}\n\nfn after() {{}}\n");
+    assert!(source.len() > 2 * crate::documents::SEGMENT_MAX);
+    let text = Rope::from_str(&source);
+    let chunks = chunk_text(&text, Some(Language::Rust), &ChunkConfig::default());
+    let module = chunks
+        .iter()
+        .find(|c| c.kind == ChunkKind::Module)
+        .expect("the module is one chunk");
+    let expected = format!("#[cfg(test)]\nmod tests {{\n{body}}}");
+    assert!(
+        text.byte_slice(module.range.clone()) == expected.as_str(),
+        "the module chunk is not the whole module"
+    );
+    assert_eq!(
+        chunks
+            .iter()
+            .filter(|c| c.kind == ChunkKind::Function && c.parent.is_some())
+            .count(),
+        12000
+    );
+    assert_eq!(chunks.last().unwrap().name.as_ref(), "after");
+}
+
+/// Edits next to a segment boundary that change what may be cut there.
+#[test]
+fn boundaries_that_no_longer_hold_are_merged_away() {
+    // A comment typed above the first item of a segment attaches to it.
+    let source: String = (0..3000)
+        .map(|i| format!("/// Doc {i}.\npub fn f{i}() -> u32 {{\n    {i}\n}}\n\n"))
+        .collect();
+    let (mut doc, _) = Editing::new(Language::Rust, &source);
+    let starts = doc
+        .syntax
+        .update(1, doc.text.clone(), &[], false)
+        .chunks
+        .segment_starts();
+    assert!(starts.len() > 2);
+    let boundary = starts[1];
+    let after: String = doc.text.byte_slice(boundary..boundary + 20).to_string();
+    doc.edit(&after, &format!("// note\n{after}"), false);
+
+    // A segment whose first item is deleted begins with a run of small items that continues
+    // the one before it.
+    let source: String = (0..1500)
+        .map(|i| format!("/// Doc {i}.\npub fn f{i}() {{}}\nconst C{i}: u32 = {i};\n\n"))
+        .collect();
+    let (mut doc, _) = Editing::new(Language::Rust, &source);
+    let starts = doc
+        .syntax
+        .update(1, doc.text.clone(), &[], false)
+        .chunks
+        .segment_starts();
+    let boundary = starts[1];
+    let tail = doc.text.byte_slice(boundary..).to_string();
+    let first_item = &tail[..tail.find("const").unwrap()];
+    doc.edit(first_item, "", false);
+}
+
+#[test]
+fn deeply_nested_containers_do_not_exhaust_the_stack() {
+    let source = format!(
+        "{}fn inner() {{}}\n{}",
+        "mod a {\n".repeat(5000),
+        "}\n".repeat(5000)
+    );
+    let text = Rope::from_str(&source);
+    let chunks = chunk_text(&text, Some(Language::Rust), &ChunkConfig::default());
+    assert!(!chunks.is_empty());
+}
+
+#[test]
 fn every_query_file_compiles() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("queries");
     let mut checked = 0;

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use ropey::{Rope, RopeSlice};
 use tree_sitter::{InputEdit, Parser, Point, Tree};
 
+use crate::chunks::blank_line_between;
 use crate::chunks::{
     ChunkConfig, ChunkKind, ChunkStats, Chunked, Chunker, DocChunks, NodeRecord, RelChunk,
     line_windows,
@@ -64,6 +65,8 @@ struct Segment {
     /// Edits since the last parse, in the segment's offsets.
     pending: Vec<InputEdit>,
     chunks: Arc<[RelChunk]>,
+    /// The last parse offered places to cut this segment.
+    cuts: bool,
     dirty: bool,
     used: u64,
 }
@@ -187,40 +190,42 @@ impl Syntax {
         }
     }
 
-    /// Reparses and re-chunks the segments edits landed in.
+    /// Reparses and re-chunks the segments edits landed in, then makes sure every boundary
+    /// next to them is still a place a fresh parse could cut.
     fn refresh(&mut self, text: &Rope) {
         let mut i = 0;
         while i < self.segments.len() {
+            if self.segments[i].len == 0 && self.segments.len() > 1 {
+                // Emptied by a deletion; its neighbours now meet.
+                self.segments.remove(i);
+                if let Some(next) = self.segments.get_mut(i) {
+                    next.dirty = true;
+                }
+                i = i.saturating_sub(1);
+                continue;
+            }
             if !self.segments[i].dirty {
                 i += 1;
                 continue;
             }
             self.reparse(i, text.slice(..));
-            // A segment that ends in an error takes in the next one, as a whole-file parse would.
-            while i + 1 < self.segments.len()
-                && self.ends_in_error(i)
-                && self.segments[i].len + self.segments[i + 1].len <= SEGMENT_MAX
-            {
-                let next = self.segments.remove(i + 1);
-                let segment = &mut self.segments[i];
-                let old_len = segment.len;
-                segment.len += next.len;
-                let end = point_at(text.byte_slice(segment.start..), old_len);
-                let append = InputEdit {
-                    start_byte: old_len,
-                    old_end_byte: old_len,
-                    new_end_byte: segment.len,
-                    start_position: end,
-                    old_end_position: end,
-                    new_end_position: point_at(text.byte_slice(segment.start..), segment.len),
-                };
-                if let Some(tree) = &mut segment.tree {
-                    tree.edit(&append);
+            loop {
+                if i > 0 && !self.boundary_holds(i - 1, text) {
+                    i -= 1;
+                    self.merge_next(i, text);
+                } else if i + 1 < self.segments.len()
+                    && (!self.boundary_holds(i, text)
+                        // A segment that ends in an error takes in the next one, as a whole-file
+                        // parse would, up to SEGMENT_MAX.
+                        || self.ends_in_error(i)
+                            && self.segments[i].len + self.segments[i + 1].len <= SEGMENT_MAX)
+                {
+                    self.merge_next(i, text);
+                } else {
+                    break;
                 }
-                segment.pending.push(append);
-                self.reparse(i, text.slice(..));
             }
-            if self.segments[i].len > SEGMENT_MAX {
+            if self.segments[i].len > SEGMENT_MAX && self.segments[i].cuts {
                 let segment = self.segments.remove(i);
                 let range = segment.start..segment.start + segment.len;
                 let cut = self.cut(text.byte_slice(range), segment.start, segment.start_point);
@@ -230,6 +235,60 @@ impl Syntax {
             } else {
                 i += 1;
             }
+        }
+    }
+
+    /// Segment `i` takes in segment `i + 1` and is reparsed.
+    fn merge_next(&mut self, i: usize, text: &Rope) {
+        let next = self.segments.remove(i + 1);
+        let segment = &mut self.segments[i];
+        let old_len = segment.len;
+        segment.len += next.len;
+        let end = point_at(text.byte_slice(segment.start..), old_len);
+        let append = InputEdit {
+            start_byte: old_len,
+            old_end_byte: old_len,
+            new_end_byte: segment.len,
+            start_position: end,
+            old_end_position: end,
+            new_end_position: point_at(text.byte_slice(segment.start..), segment.len),
+        };
+        if let Some(tree) = &mut segment.tree {
+            tree.edit(&append);
+        }
+        segment.pending.push(append);
+        self.reparse(i, text.slice(..));
+    }
+
+    /// Whether the boundary between segments `i` and `i + 1` is still one a fresh parse would
+    /// offer: either the second begins an item (with the comments above it) and nothing at the
+    /// end of the first would attach to it, or the first ends with an item, so no run of small
+    /// items continues across.
+    fn boundary_holds(&self, i: usize, text: &Rope) -> bool {
+        let (a, b) = (&self.segments[i], &self.segments[i + 1]);
+        let (Some(last), Some(first)) = (a.records.last(), b.records.first()) else {
+            return true;
+        };
+        let text = text.slice(..);
+        let adjacent = |end: usize, start: usize| !blank_line_between(text, end, start);
+        // Does `b` begin with an item, possibly behind comments and attributes that attach to it?
+        let mut unit = false;
+        for (k, record) in b.records.iter().enumerate() {
+            if record.item.is_some() {
+                unit = true;
+                break;
+            }
+            let next = b.records.get(k + 1);
+            if !record.attachable
+                || next.is_none_or(|n| !adjacent(b.start + record.end, b.start + n.start))
+            {
+                break;
+            }
+        }
+        if unit {
+            !(last.attachable && adjacent(a.start + last.end, b.start + first.start))
+        } else {
+            last.item.is_some()
         }
     }
 
@@ -254,9 +313,14 @@ impl Syntax {
         segment.used = self.clock;
         match tree {
             Some(tree) => {
-                let Chunked { chunks, stats, .. } =
-                    chunker.chunk(slice, &tree, &segment.pending, &mut segment.records);
+                let Chunked {
+                    chunks,
+                    cuts,
+                    stats,
+                    ..
+                } = chunker.chunk(slice, &tree, &segment.pending, &mut segment.records);
                 segment.pending.clear();
+                segment.cuts = !cuts.is_empty();
                 add_stats(&mut self.stats.chunk, stats);
                 segment.chunks = unparsed_as_windows(slice, &tree, chunks, &self.config).into();
                 segment.tree = Some(tree);
@@ -306,8 +370,11 @@ impl Syntax {
         segments
     }
 
-    /// The segment that starts at `start`: parses a window of about the target size, and cuts
-    /// it at its last cut point (growing the window while it has none).
+    /// The segment that starts at `start`: parses a window of about the target size and cuts it
+    /// at its last clean cut. A window without one grows (doubling): without limit while the only
+    /// error is in its last node (an item larger than the window, which stays whole), up to
+    /// SEGMENT_MAX when errors lie before that, and is then cut at its fallback (before its last
+    /// item or top-level node).
     fn cut_one(&mut self, text: RopeSlice<'_>, start: usize) -> (Segment, usize) {
         let len = text.len_bytes();
         let Some((parser, chunker)) = &mut self.parser else {
@@ -331,42 +398,35 @@ impl Syntax {
             let mut records = Vec::new();
             let chunked = chunker.chunk(slice, &tree, &[], &mut records);
             add_stats(&mut self.stats.chunk, chunked.stats);
-            let last_cut = chunked.cuts.iter().rev().copied().find(|&c| c > 0);
-            if window == len || (last_cut.is_none() && window - start < SEGMENT_MAX) {
-                if window == len {
-                    return (
-                        Segment::new(
-                            window - start,
-                            Some(tree.clone()),
-                            records,
-                            unparsed_as_windows(slice, &tree, chunked.chunks, &self.config),
-                        ),
-                        window,
-                    );
-                }
-                window = line_end(text, (window + SEGMENT_TARGET).min(len));
+            let size = window - start;
+            let clean = chunked.cuts.iter().rev().copied().find(|&c| c > 0);
+            let cut = if window == len {
+                None
+            } else if clean.is_some() {
+                clean
+            } else if !broken_before_end(&tree, &records) || size < SEGMENT_MAX {
+                window = line_end(text, (start + size * 2).min(len));
                 continue;
-            }
-            let Some(cut) = last_cut else {
-                // No place to cut within the largest segment: cut at the window.
-                return (
-                    Segment::new(
-                        window - start,
-                        Some(tree.clone()),
-                        records,
-                        unparsed_as_windows(slice, &tree, chunked.chunks, &self.config),
-                    ),
-                    window,
+            } else {
+                chunked.fallback_cut.filter(|&c| c > 0)
+            };
+            let Some(cut) = cut else {
+                let mut segment = Segment::new(
+                    size,
+                    Some(tree.clone()),
+                    records,
+                    unparsed_as_windows(slice, &tree, chunked.chunks, &self.config),
                 );
+                segment.cuts = clean.is_some();
+                return (segment, window);
             };
             // Drop the tail after the cut; the parse reuses everything before it.
-            let local = slice.len_bytes();
             let truncate = InputEdit {
                 start_byte: cut,
-                old_end_byte: local,
+                old_end_byte: size,
                 new_end_byte: cut,
                 start_position: point_at(slice, cut),
-                old_end_position: point_at(slice, local),
+                old_end_position: point_at(slice, size),
                 new_end_position: point_at(slice, cut),
             };
             tree.edit(&truncate);
@@ -378,15 +438,14 @@ impl Syntax {
             };
             self.stats.parse_time += started.elapsed();
             let chunked = chunker.chunk(slice, &new, &[truncate], &mut records);
-            return (
-                Segment::new(
-                    cut,
-                    Some(new.clone()),
-                    records,
-                    unparsed_as_windows(slice, &new, chunked.chunks, &self.config),
-                ),
-                start + cut,
+            let mut segment = Segment::new(
+                cut,
+                Some(new.clone()),
+                records,
+                unparsed_as_windows(slice, &new, chunked.chunks, &self.config),
             );
+            segment.cuts = !chunked.cuts.is_empty();
+            return (segment, start + cut);
         }
     }
 
@@ -424,6 +483,7 @@ impl Segment {
             records,
             pending: Vec::new(),
             chunks: chunks.into(),
+            cuts: false,
             dirty: false,
             used: 0,
         }
@@ -443,6 +503,12 @@ fn unparsed_as_windows(
     } else {
         chunks
     }
+}
+
+/// Whether a parse holds an error before its last top-level node (the last one may only be cut
+/// short by the end of the window).
+fn broken_before_end(tree: &Tree, records: &[NodeRecord]) -> bool {
+    tree.root_node().is_error() || records.iter().rev().skip(1).any(|r| r.error)
 }
 
 fn add_stats(total: &mut ChunkStats, more: ChunkStats) {
