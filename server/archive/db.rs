@@ -39,9 +39,11 @@ CREATE TABLE chunks (
 );
 CREATE INDEX chunks_by_name ON chunks (name COLLATE NOCASE);
 CREATE VIRTUAL TABLE chunks_fts USING fts5 (name, signature, doc, body, tokenize = 'unicode61', prefix = '2 3', detail = column);
-INSERT INTO chunks_fts (chunks_fts, rank) VALUES ('rank', 'bm25(10.0, 4.0, 2.0, 1.0)');
+-- Names alone, so that a name search reads only names' doclists.
+CREATE VIRTUAL TABLE names_fts USING fts5 (name, tokenize = 'unicode61', prefix = '2 3', detail = none);
 CREATE TRIGGER chunks_delete AFTER DELETE ON chunks BEGIN
     DELETE FROM chunks_fts WHERE rowid = old.id;
+    DELETE FROM names_fts WHERE rowid = old.id;
 END;
 ";
 

@@ -60,6 +60,8 @@ pub struct ChunkRow {
 
 /// Most identifiers of a chunk's body that go to the search index.
 const BODY_TERMS: usize = 400;
+/// Most bytes of a chunk whose identifiers are indexed.
+const BODY_BYTES: usize = 16 * 1024;
 /// Longest signature kept.
 const SIGNATURE_BYTES: usize = 400;
 
@@ -89,7 +91,11 @@ pub fn chunk_rows(text: &Rope, chunks: &[Chunk]) -> Vec<ChunkRow> {
                     .byte_slice(c.range.start..c.signature.start.max(c.range.start))
                     .to_string(),
             );
-            let body = text.byte_slice(c.range.clone()).to_string();
+            // The identifiers of a large chunk (an impl, a class) come mostly from its children,
+            // which are rows of their own: its first BODY_BYTES are enough.
+            let body_end = c.range.end.min(c.range.start + BODY_BYTES);
+            let body_end = text.char_to_byte(text.byte_to_char(body_end));
+            let body = text.byte_slice(c.range.start..body_end).to_string();
             ChunkRow {
                 chunk_id: c.id.to_string(),
                 kind: c.kind,
@@ -164,7 +170,7 @@ mod tests {
         assert_eq!(row.signature, "pub fn parseRope(input: &str) -> Tree");
         assert_eq!(row.doc, "Parses 😀 ropes.");
         assert_eq!(row.name_terms, "parse parserope rope");
-        assert!(row.body_terms.contains("build_tree") && row.body_terms.contains("build"));
+        assert!(row.body_terms.contains("build_tree") && row.body_terms.contains("input"));
         assert_eq!(
             row.start,
             Point3 {

@@ -64,12 +64,31 @@ fn hit(r: &rusqlite::Row<'_>, score: f64) -> rusqlite::Result<Hit> {
 /// Most full-text matches scored per pass.
 const SCORED: usize = 200;
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Table {
+    /// Names alone: small doclists, searched first.
+    Names,
+    /// Names, signatures, docs and bodies.
+    Chunks,
+}
+
 /// Chunk ids matching an FTS5 expression with their BM25 scores (higher is better), best
 /// first: at most [`SCORED`] of the matches, in index order, are scored.
-fn scored_matches(conn: &Connection, expression: &str) -> rusqlite::Result<Vec<(i64, f64)>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT rowid, -bm25(chunks_fts, 10.0, 4.0, 2.0, 1.0) FROM chunks_fts WHERE chunks_fts MATCH ?1 LIMIT {SCORED}"
-    ))?;
+fn scored_matches(
+    conn: &Connection,
+    table: Table,
+    expression: &str,
+) -> rusqlite::Result<Vec<(i64, f64)>> {
+    let sql = match table {
+        // Weighted as the name column is in the full table.
+        Table::Names => format!(
+            "SELECT rowid, -10.0 * bm25(names_fts) FROM names_fts WHERE names_fts MATCH ?1 LIMIT {SCORED}"
+        ),
+        Table::Chunks => format!(
+            "SELECT rowid, -bm25(chunks_fts, 10.0, 4.0, 2.0, 1.0) FROM chunks_fts WHERE chunks_fts MATCH ?1 LIMIT {SCORED}"
+        ),
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map([expression], |r| {
         Ok((r.get::<_, i64>(0)?, r.get::<_, f64>(1)?))
     })?;
@@ -144,14 +163,17 @@ pub fn search(conn: &Connection, query: &SearchQuery) -> rusqlite::Result<Vec<Hi
         }
     }
 
-    // Full-text matches: names and signatures first; the doc and body too when those are not
+    // Full-text matches: names first; signatures, docs and bodies too when those are not
     // enough. Each pass scores at most SCORED matches, so a word found in half the workspace
-    // costs the same as a rare one.
-    for columns in ["{name signature}: ", ""] {
-        if columns.is_empty() && hits.len() >= limit {
+    // costs about the same as a rare one.
+    for table in [Table::Names, Table::Chunks] {
+        // Name matches outscore any full-text match: enough of them settle the answer.
+        if hits.iter().filter(|h| h.score >= NAME_PREFIX).count() >= limit
+            || table == Table::Chunks && hits.len() >= limit
+        {
             break;
         }
-        let ids = scored_matches(conn, &format!("{columns}({expression})"))?;
+        let ids = scored_matches(conn, table, &expression)?;
         let ids: Vec<(i64, f64)> = ids.into_iter().take(candidates).collect();
         if ids.is_empty() {
             continue;
@@ -181,7 +203,7 @@ pub fn search(conn: &Connection, query: &SearchQuery) -> rusqlite::Result<Vec<Hi
                 .iter_mut()
                 .find(|h| h.path == row.path && h.chunk_id == row.chunk_id)
             {
-                Some(h) if columns.is_empty() => h.score = h.score.max(row.score),
+                Some(h) if table == Table::Chunks => h.score = h.score.max(row.score),
                 Some(h) => h.score += row.score,
                 None => hits.push(row),
             }

@@ -48,16 +48,23 @@ pub fn name_terms(names: &[&str]) -> String {
 
 /// The distinct identifiers of a text and their words, at most `cap` of them.
 pub fn body_terms(text: &str, cap: usize) -> String {
+    // Distinct identifiers first (most repeat), then their words: the tokenizer already splits
+    // snake_case at underscores, so only identifiers with capitals need splitting here.
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     let mut terms = BTreeSet::new();
     for ident in identifiers(text) {
         if terms.len() >= cap {
             break;
         }
-        if ident.len() < 2 || ident.len() > 64 {
+        if ident.len() < 2 || ident.len() > 64 || !seen.insert(ident) {
             continue;
         }
-        terms.insert(ident.to_lowercase());
-        terms.extend(split_identifier(ident).into_iter().filter(|w| w.len() > 1));
+        if ident.bytes().any(|b| b.is_ascii_uppercase()) || !ident.is_ascii() {
+            terms.insert(ident.to_lowercase());
+            terms.extend(split_identifier(ident).into_iter().filter(|w| w.len() > 1));
+        } else {
+            terms.insert(ident.to_string());
+        }
     }
     terms.into_iter().collect::<Vec<_>>().join(" ")
 }
@@ -117,8 +124,9 @@ mod tests {
         );
         assert_eq!(
             body_terms("let x = self.rope_len(); // a", 10),
-            "len let rope rope_len self"
+            "let rope_len self"
         );
+        assert_eq!(body_terms("parseRope(x)", 10), "parse parserope rope");
         assert_eq!(
             match_expression("parseRope"),
             Some("\"parse\"* \"rope\"*".into())

@@ -192,6 +192,7 @@ fn upsert(tx: &Transaction<'_>, file: FileRecord, stats: &WriterStats) -> rusqli
     let mut fts = tx.prepare_cached(
         "INSERT INTO chunks_fts (rowid, name, signature, doc, body) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
+    let mut names = tx.prepare_cached("INSERT INTO names_fts (rowid, name) VALUES (?1, ?2)")?;
     for chunk in &file.chunks {
         let hash = format!("{:016x}", chunk.hash);
         if let Some((id, old_hash)) = existing.remove(&chunk.chunk_id) {
@@ -215,7 +216,7 @@ fn upsert(tx: &Transaction<'_>, file: FileRecord, stats: &WriterStats) -> rusqli
             }
             delete.execute([id])?;
         }
-        insert_chunk(tx, &mut insert, &mut fts, file_id, chunk, &hash)?;
+        insert_chunk(tx, &mut insert, &mut fts, &mut names, file_id, chunk, &hash)?;
         stats.chunks_written.fetch_add(1, Ordering::Relaxed);
     }
     for (id, _) in existing.into_values() {
@@ -228,6 +229,7 @@ fn insert_chunk(
     tx: &Transaction<'_>,
     insert: &mut rusqlite::CachedStatement<'_>,
     fts: &mut rusqlite::CachedStatement<'_>,
+    names: &mut rusqlite::CachedStatement<'_>,
     file_id: i64,
     c: &ChunkRow,
     hash: &str,
@@ -256,5 +258,6 @@ fn insert_chunk(
     ])?;
     let id = tx.last_insert_rowid();
     fts.execute(params![id, c.name_terms, c.signature, c.doc, c.body_terms])?;
+    names.execute(params![id, c.name_terms])?;
     Ok(())
 }
