@@ -43,6 +43,9 @@ enum Command {
         /// Print the summary as one JSON object.
         #[arg(long)]
         json: bool,
+        /// Parsing threads (default: every core; the server leaves one to the editor).
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Search the archive of the workspace around the current directory (indexing what changed first).
     Search {
@@ -89,9 +92,13 @@ fn main() -> ExitCode {
             runtime.block_on(strata::lsp::serve_stdio(ChunkConfig::default()));
             ExitCode::SUCCESS
         }
-        Command::Index { path, json } => {
+        Command::Index {
+            path,
+            json,
+            threads,
+        } => {
             let output = if json { Output::Json } else { Output::Summary };
-            report(index(path, cli.cache_dir.as_deref(), output).map(|_| ()))
+            report(index(path, cli.cache_dir.as_deref(), output, threads).map(|_| ()))
         }
         Command::Search {
             query,
@@ -143,6 +150,7 @@ fn index(
     path: Option<PathBuf>,
     cache_dir: Option<&Path>,
     output: Output,
+    threads: Option<usize>,
 ) -> Result<Archive, String> {
     let start = path.unwrap_or_else(|| PathBuf::from("."));
     let root = workspace_root(&start)?;
@@ -169,7 +177,15 @@ fn index(
         }
     };
     let result = archive
-        .index(&IndexConfig::default(), &progress)
+        .index(
+            &IndexConfig {
+                threads: threads
+                    .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                    .max(1),
+                ..IndexConfig::default()
+            },
+            &progress,
+        )
         .map_err(|e| e.to_string())?;
     if terminal {
         eprintln!();
@@ -222,7 +238,7 @@ fn search(
     kinds: Vec<String>,
     cache_dir: Option<&Path>,
 ) -> Result<(), String> {
-    let archive = index(None, cache_dir, Output::Quiet)?;
+    let archive = index(None, cache_dir, Output::Quiet, None)?;
     let query = SearchQuery {
         text: query.to_string(),
         limit,

@@ -71,9 +71,12 @@ impl Backend {
     }
 
     fn index_config(&self) -> IndexConfig {
+        let default = IndexConfig::default();
+        let threads = self.workspace.get().and_then(|w| w.index_threads);
         IndexConfig {
             chunk: self.store.config(),
-            ..IndexConfig::default()
+            threads: threads.unwrap_or(default.threads),
+            ..default
         }
     }
 
@@ -248,6 +251,10 @@ impl LanguageServer for Backend {
                 .get("cacheDir")
                 .and_then(|v| v.as_str())
                 .map(PathBuf::from),
+            index_threads: options
+                .get("indexThreads")
+                .and_then(|v| v.as_u64())
+                .map(|n| (n as usize).clamp(1, 64)),
             progress: params
                 .capabilities
                 .window

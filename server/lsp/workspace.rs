@@ -21,6 +21,8 @@ pub const BUFFER_DEBOUNCE: Duration = Duration::from_millis(300);
 pub struct WorkspaceSetup {
     pub root: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
+    /// Parsing threads for indexing (default: all cores but one).
+    pub index_threads: Option<usize>,
     pub progress: bool,
     pub watch_files: bool,
 }
