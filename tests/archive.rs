@@ -433,6 +433,51 @@ fn the_server_indexes_searches_unsaved_buffers_and_follows_file_changes() {
             .then_some(())
     });
 
+    // A folder renamed: one event for the old name, one for the new.
+    std::fs::rename(root.join("src/m1"), root.join("src/moved")).unwrap();
+    lsp.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [
+            {"uri": format!("file://{}/src/m1", root.display()), "type": 3},
+            {"uri": format!("file://{}/src/moved", root.display()), "type": 1}
+        ]}),
+    );
+    let moved = lsp.poll("the renamed folder in search", |lsp| {
+        let hits = search(lsp, "compute_alpha_100");
+        hits.first()
+            .filter(|h| h["uri"].as_str().unwrap().contains("/src/moved/"))
+            .cloned()
+    });
+    assert_eq!(moved["name"], "compute_alpha_100");
+    assert!(
+        search(&mut lsp, "compute_alpha_100")
+            .iter()
+            .all(|h| !h["uri"].as_str().unwrap().contains("/src/m1/"))
+    );
+
+    // Events for ignored files index nothing; identifiers with digits are found by their words.
+    std::fs::write(root.join("ignored/new.rs"), "fn should_stay_out() {}\n").unwrap();
+    std::fs::write(
+        root.join("src/m0/hash.rs"),
+        "fn digest(data: &[u8]) -> Sha256 {\n    sha256_of(data)\n}\n",
+    )
+    .unwrap();
+    lsp.notify(
+        "workspace/didChangeWatchedFiles",
+        json!({"changes": [
+            {"uri": format!("file://{}/ignored/new.rs", root.display()), "type": 1},
+            {"uri": format!("file://{}/src/m0/hash.rs", root.display()), "type": 1}
+        ]}),
+    );
+    let digest = lsp.poll("the new file in search", |lsp| {
+        search(lsp, "sha256").into_iter().next()
+    });
+    assert_eq!(digest["name"], "digest");
+    assert!(
+        search(&mut lsp, "should_stay_out").is_empty(),
+        "an ignored file was indexed"
+    );
+
     // A second server on the same workspace and cache works beside the first.
     let mut second = serve(root, cache.path());
     assert_eq!(

@@ -38,9 +38,9 @@ CREATE TABLE chunks (
     UNIQUE (file_id, chunk_id)
 );
 CREATE INDEX chunks_by_name ON chunks (name COLLATE NOCASE);
-CREATE VIRTUAL TABLE chunks_fts USING fts5 (name, signature, doc, body, tokenize = 'unicode61', prefix = '2 3', detail = column, content = '', contentless_delete = 1);
+CREATE VIRTUAL TABLE chunks_fts USING fts5 (name, signature, doc, body, tokenize = 'unicode61', prefix = '2 3', content = '', contentless_delete = 1);
 -- Names alone, so that a name search reads only names' doclists.
-CREATE VIRTUAL TABLE names_fts USING fts5 (name, tokenize = 'unicode61', prefix = '2 3', detail = none, content = '', contentless_delete = 1);
+CREATE VIRTUAL TABLE names_fts USING fts5 (name, tokenize = 'unicode61', prefix = '2 3', content = '', contentless_delete = 1);
 CREATE TRIGGER chunks_delete AFTER DELETE ON chunks BEGIN
     DELETE FROM chunks_fts WHERE rowid = old.id;
     DELETE FROM names_fts WHERE rowid = old.id;

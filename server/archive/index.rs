@@ -88,42 +88,53 @@ fn skipped_file(name: &str) -> bool {
 /// The workspace's files, in path order: `.gitignore`, `.ignore` and `.strataignore` honoured
 /// (with or without git), hidden files and files over the size cap left out.
 pub fn walk(root: &Path, config: &IndexConfig) -> Vec<Found> {
-    walk_to(root, root, None, config)
+    walk_under(root, root, config)
 }
 
-/// Whether the walk of `root` would list `abs`: no hidden or skipped directory on the way, and
-/// no ignore rule or size cap against it.
+/// The files the walk of `root` finds under `dir` (a folder of the workspace, or `root`).
+pub fn walk_under(root: &Path, dir: &Path, config: &IndexConfig) -> Vec<Found> {
+    let dir = dir.to_path_buf();
+    walk_filtered(root, config, move |path| {
+        path.starts_with(&dir) || dir.starts_with(path)
+    })
+}
+
+/// Whether the walk of `root` would list `abs`: the same walk, descending only the folders on
+/// the way to it, so every ignore rule, hidden folder and symlink on the way counts.
 pub fn admitted(root: &Path, abs: &Path, config: &IndexConfig) -> bool {
-    let (Some(rel), Some(dir)) = (relative(root, abs), abs.parent()) else {
+    if relative(root, abs).is_none() {
         return false;
-    };
-    let mut at = root.to_path_buf();
-    let parts: Vec<&str> = rel.split('/').collect();
-    for part in &parts[..parts.len() - 1] {
-        at.push(part);
-        if part.starts_with('.') || skipped_dir(&at) {
-            return false;
-        }
     }
-    walk_to(root, dir, Some(1), config)
+    let target = abs.to_path_buf();
+    walk_filtered(root, config, move |path| target.starts_with(path))
         .iter()
         .any(|f| f.abs == abs)
 }
 
-fn walk_to(root: &Path, dir: &Path, depth: Option<usize>, config: &IndexConfig) -> Vec<Found> {
-    let walker = ignore::WalkBuilder::new(dir)
-        .max_depth(depth)
+/// Ignore files above the workspace count only inside the same git repository (as with git).
+fn parent_rules(root: &Path) -> bool {
+    !root.join(".git").exists() && root.ancestors().skip(1).any(|a| a.join(".git").exists())
+}
+
+fn walk_filtered(
+    root: &Path,
+    config: &IndexConfig,
+    keep: impl Fn(&Path) -> bool + Send + Sync + 'static,
+) -> Vec<Found> {
+    let walker = ignore::WalkBuilder::new(root)
         .hidden(true)
         .git_ignore(true)
         .git_exclude(true)
         .git_global(false)
         .ignore(true)
-        .parents(true)
+        .parents(parent_rules(root))
         .require_git(false)
+        .follow_links(false)
         .add_custom_ignore_filename(".strataignore")
         .max_filesize(Some(config.max_file_bytes))
-        .filter_entry(|e| {
-            !(e.file_type().is_some_and(|t| t.is_dir()) && e.depth() > 0 && skipped_dir(e.path()))
+        .filter_entry(move |e| {
+            let dir = e.file_type().is_some_and(|t| t.is_dir());
+            e.depth() == 0 || (keep(e.path()) && !(dir && skipped_dir(e.path())))
         })
         .build();
     let mut found = Vec::new();
@@ -245,6 +256,23 @@ pub fn index_file(
     }
 }
 
+/// [`index_file`], with a parser panic turned into a skipped file (it would otherwise fail every
+/// indexing run of the workspace).
+pub fn index_file_guarded(
+    found: &Found,
+    known_hash: Option<&str>,
+    writer: &Writer,
+    config: &IndexConfig,
+) -> Outcome {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        index_file(found, known_hash, writer, config)
+    }))
+    .unwrap_or_else(|_| {
+        tracing::error!(path = %found.rel, "indexing this file panicked; skipped");
+        Outcome::Skipped
+    })
+}
+
 /// Brings the archive up to date with the workspace. `progress(done, total)` is called as files
 /// are processed.
 pub fn index_workspace(
@@ -293,7 +321,7 @@ pub fn index_workspace(
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(file) = work.get(i) else { break };
                     let known_hash = known.get(&file.rel).map(|k| k.2.as_str());
-                    match index_file(file, known_hash, writer, config) {
+                    match index_file_guarded(file, known_hash, writer, config) {
                         Outcome::Indexed {
                             chunks: c,
                             bytes: b,

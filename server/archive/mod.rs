@@ -5,6 +5,7 @@
 
 mod db;
 mod index;
+mod lookup;
 mod rows;
 mod search;
 mod terms;
@@ -16,10 +17,11 @@ use ropey::Rope;
 use rusqlite::Connection;
 
 pub use db::{ArchiveError, SCHEMA_VERSION, workspace_dir};
-pub use index::{IndexConfig, IndexSummary, relative, walk};
+pub use index::{IndexConfig, IndexSummary, admitted, relative, walk};
+pub use lookup::Located;
 pub use rows::{ChunkRow, FileRecord, Point3, Source, chunk_rows};
 pub use search::{Hit, SearchQuery};
-pub use terms::split_identifier;
+pub use terms::{identifiers, split_identifier};
 pub use writer::{Op, WriterStats};
 
 use crate::chunks::Chunk;
@@ -98,7 +100,8 @@ impl Archive {
         )
     }
 
-    /// Re-reads the given files from disk (created, changed, saved or deleted).
+    /// Re-reads the given paths from disk: files or folders, created, changed, saved, renamed
+    /// or deleted. What is gone or now ignored leaves the archive.
     pub fn index_paths(&self, paths: &[PathBuf], config: &IndexConfig) -> Result<(), ArchiveError> {
         let reader = self.reader()?;
         let known = index::known_files(&reader).map_err(|error| ArchiveError::Sqlite {
@@ -109,7 +112,27 @@ impl Archive {
             let Some(rel) = relative(&self.root, abs) else {
                 continue;
             };
-            match std::fs::metadata(abs) {
+            match std::fs::symlink_metadata(abs) {
+                Ok(meta) if meta.is_dir() => {
+                    let found = index::walk_under(&self.root, abs, config);
+                    let present: std::collections::HashSet<&str> =
+                        found.iter().map(|f| f.rel.as_str()).collect();
+                    let prefix = format!("{rel}/");
+                    for gone in known
+                        .keys()
+                        .filter(|p| p.starts_with(&prefix) && !present.contains(p.as_str()))
+                    {
+                        self.writer.send(Op::Remove { path: gone.clone() });
+                    }
+                    for file in &found {
+                        index::index_file_guarded(
+                            file,
+                            known.get(&file.rel).map(|k| k.2.as_str()),
+                            &self.writer,
+                            config,
+                        );
+                    }
+                }
                 Ok(meta) if meta.is_file() && index::admitted(&self.root, abs, config) => {
                     let found = index::Found {
                         abs: abs.clone(),
@@ -117,14 +140,14 @@ impl Archive {
                         size: meta.len(),
                         mtime_ns: index::mtime_ns(&meta),
                     };
-                    index::index_file(
+                    index::index_file_guarded(
                         &found,
                         known.get(&rel).map(|k| k.2.as_str()),
                         &self.writer,
                         config,
                     );
                 }
-                _ => self.writer.send(Op::Remove { path: rel }),
+                _ => self.writer.send(Op::RemoveTree { path: rel }),
             }
         }
         self.writer.flush();
@@ -143,6 +166,10 @@ impl Archive {
         let Some(rel) = relative(&self.root, abs) else {
             return;
         };
+        // A buffer of a file the walk leaves out (ignored, hidden, in node_modules…) stays out.
+        if !index::admitted(&self.root, abs, &IndexConfig::default()) {
+            return;
+        }
         self.writer.send(Op::Upsert(FileRecord {
             path: rel,
             size: text.len_bytes() as u64,
@@ -157,6 +184,33 @@ impl Archive {
     pub fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>, ArchiveError> {
         let reader = self.reader()?;
         search::search(&reader, query).map_err(|error| ArchiveError::Sqlite {
+            path: self.path.clone(),
+            error,
+        })
+    }
+
+    /// Chunks named exactly `name`.
+    pub fn definitions(&self, name: &str, limit: usize) -> Result<Vec<Located>, ArchiveError> {
+        let reader = self.reader()?;
+        lookup::definitions(&reader, name, limit).map_err(|error| ArchiveError::Sqlite {
+            path: self.path.clone(),
+            error,
+        })
+    }
+
+    /// The chunks of one file (relative path), in order.
+    pub fn outline(&self, path: &str) -> Result<Vec<Located>, ArchiveError> {
+        let reader = self.reader()?;
+        lookup::outline(&reader, path).map_err(|error| ArchiveError::Sqlite {
+            path: self.path.clone(),
+            error,
+        })
+    }
+
+    /// Top-level folders and their indexed file counts.
+    pub fn top_folders(&self) -> Result<Vec<(String, usize)>, ArchiveError> {
+        let reader = self.reader()?;
+        lookup::top_folders(&reader).map_err(|error| ArchiveError::Sqlite {
             path: self.path.clone(),
             error,
         })

@@ -218,3 +218,50 @@ pub fn search(conn: &Connection, query: &SearchQuery) -> rusqlite::Result<Vec<Hi
     hits.truncate(limit);
     Ok(hits)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::{Archive, IndexConfig};
+
+    #[test]
+    fn full_text_matches_are_scored_and_names_outrank_bodies() {
+        let ws = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        std::fs::write(
+            ws.path().join("a.rs"),
+            "/// Builds a tree.\npub fn build_tree() {}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            ws.path().join("b.rs"),
+            "fn caller() {\n    build_tree();\n    other_tree();\n}\n",
+        )
+        .unwrap();
+        std::fs::write(ws.path().join("c.rs"), "fn unrelated() {}\n").unwrap();
+        let (archive, _) = Archive::open(ws.path(), Some(cache.path())).unwrap();
+        archive.index(&IndexConfig::default(), &|_, _| {}).unwrap();
+        let hits = archive
+            .search(&SearchQuery {
+                text: "build tree".into(),
+                limit: 10,
+                kinds: None,
+            })
+            .unwrap();
+        let names: Vec<&str> = hits.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["build_tree", "caller"], "{hits:#?}");
+        assert!(hits.iter().all(|h| h.score > 0.0), "{hits:#?}");
+        assert!(hits[0].score > hits[1].score);
+        // Only body text: still found, still scored.
+        let hits = archive
+            .search(&SearchQuery {
+                text: "other_tree".into(),
+                limit: 10,
+                kinds: None,
+            })
+            .unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].name, "caller");
+        assert!(hits[0].score > 0.0, "{hits:#?}");
+    }
+}

@@ -59,7 +59,12 @@ pub fn body_terms(text: &str, cap: usize) -> String {
         if ident.len() < 2 || ident.len() > 64 || !seen.insert(ident) {
             continue;
         }
-        if ident.bytes().any(|b| b.is_ascii_uppercase()) || !ident.is_ascii() {
+        // The query splits words at capitals and digits; the tokenizer does neither.
+        if ident
+            .bytes()
+            .any(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+            || !ident.is_ascii()
+        {
             terms.insert(ident.to_lowercase());
             terms.extend(split_identifier(ident).into_iter().filter(|w| w.len() > 1));
         } else {

@@ -26,6 +26,10 @@ pub enum Op {
     Remove {
         path: String,
     },
+    /// A file or a folder and everything under it.
+    RemoveTree {
+        path: String,
+    },
     Flush(Sender<()>),
 }
 
@@ -136,6 +140,14 @@ fn apply(tx: &Transaction<'_>, op: Op, stats: &WriterStats) -> rusqlite::Result<
         }
         Op::Remove { path } => {
             tx.execute("DELETE FROM files WHERE path = ?1", params![path])?;
+            Ok(())
+        }
+        Op::RemoveTree { path } => {
+            // `path/` up to `path0`: every path under the folder ('0' follows '/').
+            tx.execute(
+                "DELETE FROM files WHERE path = ?1 OR (path >= ?1 || '/' AND path < ?1 || '0')",
+                params![path],
+            )?;
             Ok(())
         }
         Op::Flush(_) => Ok(()),

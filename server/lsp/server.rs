@@ -81,10 +81,20 @@ impl Backend {
     }
 
     /// The file path of a document inside the workspace, if the archive covers it.
+    /// Only `file:` URIs count (not `git:`, `untitled:`…), and no `..` may lead out of the root.
     fn workspace_path(&self, uri: &Uri) -> Option<PathBuf> {
         let root = self.workspace.get()?.root.as_ref()?;
+        if !uri.as_str().starts_with("file:") {
+            return None;
+        }
         let path = uri.to_file_path()?.into_owned();
-        path.starts_with(root).then_some(path)
+        let plain = path.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::RootDir
+            )
+        });
+        (plain && path.starts_with(root)).then_some(path)
     }
 
     fn encoding(&self) -> Encoding {
@@ -434,6 +444,13 @@ impl LanguageServer for Backend {
     }
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
+        // Unsaved text indexed from the buffer gives way to the file on disk.
+        if let (Some(archive), Some(path)) = (
+            self.archive.get(),
+            self.workspace_path(&params.text_document.uri),
+        ) {
+            workspace::reindex(archive.clone(), vec![path], self.index_config());
+        }
         if !self.store.close(params.text_document.uri.as_str()) {
             tracing::warn!(
                 document = params.text_document.uri.as_str(),
