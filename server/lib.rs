@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod chunks;
+pub mod context;
 pub mod documents;
 pub mod lsp;
 pub mod syntax;

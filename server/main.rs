@@ -12,6 +12,9 @@ use tracing_subscriber::EnvFilter;
 
 use strata::archive::{Archive, IndexConfig, SearchQuery};
 use strata::chunks::{ChunkConfig, render_table};
+use strata::context::{
+    ArchiveWorkspace, Budgets, Encoding, Request, Tokenizer, assemble, is_secret_file,
+};
 use strata::documents::chunk_text;
 use strata::syntax::Language;
 
@@ -58,6 +61,18 @@ enum Command {
         /// Only chunks of this kind (function, method, struct, class…); may be repeated.
         #[arg(long = "kind")]
         kinds: Vec<String>,
+    },
+    /// Show the context an agent would send for a position: each tier, its items, their scores
+    /// and token counts, then the rendered text. Indexes the workspace first (no model, no server).
+    Context {
+        /// FILE:LINE[:COL], 1-based.
+        position: String,
+        /// The question the context is for (searches the archive).
+        #[arg(long)]
+        query: Option<String>,
+        /// The pack as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the semantic chunks of a file.
     Chunks {
@@ -106,6 +121,16 @@ fn main() -> ExitCode {
             limit,
             kinds,
         } => report(search(&query, json, limit, kinds, cli.cache_dir.as_deref())),
+        Command::Context {
+            position,
+            query,
+            json,
+        } => report(context(
+            &position,
+            query.as_deref(),
+            json,
+            cli.cache_dir.as_deref(),
+        )),
         Command::Chunks { file, json } => match chunks(&file, json) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -276,6 +301,140 @@ fn search(
     if hits.is_empty() && !json {
         eprintln!("no chunk matches {:?}", query.text);
     }
+    Ok(())
+}
+
+/// `FILE:LINE[:COL]` → (file, zero-based line, zero-based column in characters).
+fn parse_position(position: &str) -> Result<(PathBuf, usize, usize), String> {
+    let bad = || format!("{position:?} is not FILE:LINE[:COL] (1-based)");
+    let mut parts = position.rsplitn(3, ':').collect::<Vec<_>>();
+    parts.reverse();
+    let number = |s: &str| s.parse::<usize>().ok().filter(|&n| n > 0).map(|n| n - 1);
+    match parts.as_slice() {
+        [file, line, col] if number(line).is_some() && number(col).is_some() => Ok((
+            PathBuf::from(file),
+            number(line).ok_or_else(bad)?,
+            number(col).ok_or_else(bad)?,
+        )),
+        [file, line, col] => {
+            // A path with a colon in it, and no column.
+            let file = format!("{file}:{line}");
+            Ok((PathBuf::from(file), number(col).ok_or_else(bad)?, 0))
+        }
+        [file, line] => Ok((PathBuf::from(file), number(line).ok_or_else(bad)?, 0)),
+        _ => Err(bad()),
+    }
+}
+
+fn context(
+    position: &str,
+    query: Option<&str>,
+    json: bool,
+    cache_dir: Option<&Path>,
+) -> Result<(), String> {
+    let (file, line, col) = parse_position(position)?;
+    let abs = file
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let root = workspace_root(abs.parent().unwrap_or(Path::new(".")))?;
+    let archive = index(Some(root.clone()), cache_dir, Output::Quiet, None)?;
+    let rel = strata::archive::relative(&root, &abs).unwrap_or_else(|| abs.display().to_string());
+    let source = std::fs::read(&abs).map_err(|e| format!("{}: {e}", abs.display()))?;
+    let text = Rope::from_str(&String::from_utf8_lossy(&source));
+    if line >= text.len_lines() {
+        return Err(format!("{} has {} lines", file.display(), text.len_lines()));
+    }
+    let line_start = text.line_to_char(line);
+    let line_chars = text.line(line).len_chars();
+    let cursor = text.char_to_byte(line_start + col.min(line_chars));
+    let config = IndexConfig::default();
+    let workspace = ArchiveWorkspace {
+        archive: &archive,
+        config,
+        buffers: Default::default(),
+    };
+    let tokenizer = Tokenizer::new(Encoding::default());
+    let pack = if is_secret_file(&abs) || !strata::archive::admitted(&root, &abs, &config) {
+        let mut pack = assemble(
+            &Request {
+                path: &rel,
+                text: &Rope::new(),
+                chunks: &[],
+                selection: 0..0,
+                query,
+                diagnostics: &[],
+                messages: &[],
+                budgets: Budgets::default(),
+            },
+            &workspace,
+            &tokenizer,
+        );
+        pack.notes.push(format!(
+            "{rel} is ignored or holds secrets: none of it leaves the machine"
+        ));
+        pack
+    } else {
+        let language = Language::from_path(&abs);
+        let chunks = chunk_text(&text, language, &config.chunk).to_vec();
+        let request = Request {
+            path: &rel,
+            text: &text,
+            chunks: &chunks,
+            selection: cursor..cursor,
+            query,
+            diagnostics: &[],
+            messages: &[],
+            budgets: Budgets::default(),
+        };
+        assemble(&request, &workspace, &tokenizer)
+    };
+    if json {
+        let mut value = serde_json::to_value(&pack).map_err(|e| e.to_string())?;
+        value["rendered"] = serde_json::Value::String(pack.render());
+        println!("{value}");
+        return Ok(());
+    }
+    for note in &pack.notes {
+        println!("note: {note}");
+    }
+    for tier in &pack.tiers {
+        let budget = if tier.budget == 0 {
+            "∞".to_string()
+        } else {
+            tier.budget.to_string()
+        };
+        println!(
+            "\n{} — {} of {budget} tokens, {} items, {} dropped",
+            tier.tier.name(),
+            tier.tokens,
+            tier.items.len(),
+            tier.dropped.len()
+        );
+        for item in &tier.items {
+            let lines = item
+                .lines
+                .map(|(a, b)| format!(":{}-{}", a + 1, b + 1))
+                .unwrap_or_default();
+            println!(
+                "  {:<9} {:>6} {:>8.2}  {}{lines}  {} {}  — {}",
+                format!("{:?}", item.fidelity).to_lowercase(),
+                item.tokens,
+                item.score,
+                item.source,
+                item.kind,
+                item.name,
+                item.reason
+            );
+        }
+    }
+    if pack.redactions > 0 {
+        println!("\n{} secrets redacted", pack.redactions);
+    }
+    println!(
+        "\n--- rendered ({} encoding) ---\n{}",
+        pack.encoding,
+        pack.render()
+    );
     Ok(())
 }
 

@@ -1,0 +1,15 @@
+//! Context: for a position or selection, and an optional question, exactly what an agent will
+//! send — tiers of code under token budgets, secrets redacted, ignored files never included.
+//! Assembly is pure; the workspace it reads is behind a trait, implemented at the edges.
+
+mod assemble;
+mod pack;
+mod redact;
+mod sources;
+mod tokens;
+
+pub use assemble::{Diagnostic, Message, Request, Workspace, assemble};
+pub use pack::{Budgets, ContextPack, Dropped, Fidelity, Item, Tier, TierPack};
+pub use redact::{Redaction, is_secret_file, redact};
+pub use sources::ArchiveWorkspace;
+pub use tokens::{Encoding, Tokenizer};

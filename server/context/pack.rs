@@ -1,0 +1,133 @@
+//! The context pack: what an agent will send, tier by tier, with every item's source, range,
+//! fidelity, tokens, score and the reason it is there; and its rendering to prompt text.
+
+use serde::Serialize;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Immediate,
+    Working,
+    Background,
+    Archive,
+}
+
+impl Tier {
+    pub fn name(self) -> &'static str {
+        match self {
+            Tier::Immediate => "immediate",
+            Tier::Working => "working",
+            Tier::Background => "background",
+            Tier::Archive => "archive",
+        }
+    }
+}
+
+/// How much of an item is kept: tiers degrade fidelity before they drop anything.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fidelity {
+    Full,
+    /// Signature and doc comment.
+    Signature,
+    /// Kind and qualified name.
+    Name,
+}
+
+/// Token budgets per tier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct Budgets {
+    pub immediate: u32,
+    pub working: u32,
+    pub background: u32,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Budgets {
+            immediate: 4096,
+            working: 8192,
+            background: 16384,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Item {
+    /// Workspace-relative path, or a label (`manifest`, `folders`, `conversation`).
+    pub source: String,
+    /// Zero-based first and last line, when the item is a stretch of a file.
+    pub lines: Option<(u32, u32)>,
+    pub chunk_id: Option<String>,
+    pub kind: String,
+    pub name: String,
+    pub fidelity: Fidelity,
+    pub tokens: u32,
+    pub score: f64,
+    pub reason: String,
+    /// The text sent, at this fidelity, secrets redacted.
+    pub text: String,
+}
+
+/// An item left out because the tier's budget ran out even at the lowest fidelity.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dropped {
+    pub source: String,
+    pub chunk_id: Option<String>,
+    pub name: String,
+    pub score: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TierPack {
+    pub tier: Tier,
+    pub budget: u32,
+    pub tokens: u32,
+    pub items: Vec<Item>,
+    pub dropped: Vec<Dropped>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContextPack {
+    /// The tokenizer the counts come from.
+    pub encoding: &'static str,
+    pub tiers: Vec<TierPack>,
+    /// Secrets replaced by `[redacted:<kind>]` across the pack.
+    pub redactions: usize,
+    /// Why the pack is empty or partial, when it is (an ignored file, no archive…).
+    pub notes: Vec<String>,
+}
+
+impl ContextPack {
+    pub fn tier(&self, tier: Tier) -> Option<&TierPack> {
+        self.tiers.iter().find(|t| t.tier == tier)
+    }
+
+    /// The prompt text: each tier under a heading, each item under a line naming its source.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        for tier in &self.tiers {
+            if tier.items.is_empty() {
+                continue;
+            }
+            out.push_str(&format!("## {} context\n\n", tier.tier.name()));
+            for item in &tier.items {
+                let place = match item.lines {
+                    Some((a, b)) => format!("{}:{}-{}", item.source, a + 1, b + 1),
+                    None => item.source.clone(),
+                };
+                out.push_str(&format!("### {place} ({} {})\n", item.kind, item.name));
+                out.push_str(&item.text);
+                if !item.text.ends_with('\n') {
+                    out.push('\n');
+                }
+                out.push('\n');
+            }
+        }
+        out
+    }
+}

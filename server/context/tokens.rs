@@ -1,0 +1,112 @@
+//! Token counts from a real tokenizer whose tables ship inside the binary (tiktoken's o200k_base
+//! by default, cl100k_base selectable), loaded once on first use, and cached per content hash.
+//! Load it off the LSP task ([`Tokenizer::warm_up`]) before the first request needs it.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use tiktoken_rs::CoreBPE;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Encoding {
+    #[default]
+    O200kBase,
+    Cl100kBase,
+}
+
+impl Encoding {
+    pub fn from_name(name: &str) -> Option<Encoding> {
+        match name {
+            "o200k_base" => Some(Encoding::O200kBase),
+            "cl100k_base" => Some(Encoding::Cl100kBase),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::O200kBase => "o200k_base",
+            Encoding::Cl100kBase => "cl100k_base",
+        }
+    }
+
+    fn bpe(self) -> &'static CoreBPE {
+        match self {
+            Encoding::O200kBase => tiktoken_rs::o200k_base_singleton(),
+            Encoding::Cl100kBase => tiktoken_rs::cl100k_base_singleton(),
+        }
+    }
+}
+
+/// Counts tokens, remembering the count of every text by its hash.
+pub struct Tokenizer {
+    encoding: Encoding,
+    cache: Mutex<HashMap<u64, u32>>,
+}
+
+/// Entries kept before the cache is cleared (a count is cheap to redo; memory is not free).
+const CACHE_ENTRIES: usize = 200_000;
+
+impl Tokenizer {
+    pub fn new(encoding: Encoding) -> Tokenizer {
+        Tokenizer {
+            encoding,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    /// Loads the tables (about 0.1 s the first time); call it on a blocking thread.
+    pub fn warm_up(&self) {
+        let _ = self.encoding.bpe();
+    }
+
+    /// Tokens of `text`, without caching.
+    pub fn count(&self, text: &str) -> u32 {
+        self.encoding.bpe().count_ordinary(text) as u32
+    }
+
+    /// Tokens of a text whose content hash is `hash` (a chunk's hash, say): counted once.
+    pub fn count_cached(&self, hash: u64, text: &str) -> u32 {
+        let key = hash ^ (self.encoding as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        if let Some(&n) = self.lock().get(&key) {
+            return n;
+        }
+        let n = self.count(text);
+        let mut cache = self.lock();
+        if cache.len() >= CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, n);
+        n
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, u32>> {
+        self.cache.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_with_both_encodings_and_caches_by_hash() {
+        let o200k = Tokenizer::new(Encoding::O200kBase);
+        let cl100k = Tokenizer::new(Encoding::Cl100kBase);
+        let text = "fn main() { println!(\"hello, world\"); }";
+        let (a, b) = (o200k.count(text), cl100k.count(text));
+        assert!((8..20).contains(&a) && (8..20).contains(&b), "{a} {b}");
+        assert_eq!(o200k.count(""), 0);
+        // The cache answers by hash: a different text under the same hash gives the cached count.
+        assert_eq!(o200k.count_cached(42, text), a);
+        assert_eq!(o200k.count_cached(42, "x"), a);
+        assert_eq!(
+            Encoding::from_name("cl100k_base"),
+            Some(Encoding::Cl100kBase)
+        );
+    }
+}
