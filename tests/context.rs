@@ -186,3 +186,61 @@ fn secrets_are_redacted_and_ignored_files_never_enter() {
     );
     assert!(!pack["rendered"].as_str().unwrap().contains("secret_plans"));
 }
+
+#[path = "support/mod.rs"]
+mod support;
+
+#[test]
+fn the_server_answers_strata_context_for_an_open_buffer() {
+    use serde_json::json;
+    let ws = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    std::fs::create_dir(ws.path().join(".git")).unwrap();
+    fixture(ws.path());
+    let root = ws.path();
+    let mut lsp = support::Lsp::spawn();
+    lsp.request(
+        "initialize",
+        json!({
+            "processId": null,
+            "rootUri": format!("file://{}", root.display()),
+            "capabilities": {"general": {"positionEncodings": ["utf-16"]}},
+            "initializationOptions": {"cacheDir": cache.path()}
+        }),
+    )
+    .unwrap();
+    lsp.notify("initialized", json!({}));
+    lsp.poll("the index", |lsp| {
+        let stats = lsp.request("strata/stats", Value::Null).unwrap();
+        (stats["archive"]["files"].as_u64() == Some(9)).then_some(())
+    });
+    let uri = format!("file://{}/src/main.rs", root.display());
+    let text = std::fs::read_to_string(root.join("src/main.rs")).unwrap();
+    // Unsaved: main_flow now also calls Record::from_line.
+    let edited = text.replace(
+        "    let summary",
+        "    let first = Record::from_line(\"a,b\");\n    let summary",
+    );
+    lsp.open(&uri, "rust", 1, &edited);
+    let pack = lsp
+        .request("strata/context", json!({"textDocument": {"uri": uri}, "position": {"line": 6, "character": 4}, "query": "records"}))
+        .unwrap();
+    assert_eq!(pack["version"], 1);
+    assert_eq!(pack["tiers"][0]["items"][0]["name"], "main_flow");
+    let names = names_in(&pack);
+    for callee in ["parse_input", "render_output", "from_line", "Config"] {
+        assert!(
+            names.contains(callee),
+            "{callee} missing:\n{}",
+            pack["rendered"]
+        );
+    }
+    let error = lsp
+        .request("strata/context", json!({"textDocument": {"uri": uri}}))
+        .unwrap_err();
+    assert!(
+        error["message"].as_str().unwrap().contains("position"),
+        "{error}"
+    );
+    lsp.finish();
+}

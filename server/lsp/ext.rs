@@ -117,3 +117,17 @@ pub struct DocumentInfo {
     pub parse_ms: f64,
     pub chunk_ms: f64,
 }
+
+/// `strata/context` params.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContextParams {
+    pub text_document: TextDocumentIdentifier,
+    /// The cursor; or give `range` for a selection.
+    pub position: Option<tower_lsp_server::ls_types::Position>,
+    pub range: Option<Range>,
+    pub query: Option<String>,
+    /// Diagnostics in the range, as the client has them (from a code action's context, say).
+    #[serde(default)]
+    pub diagnostics: Vec<tower_lsp_server::ls_types::Diagnostic>,
+}

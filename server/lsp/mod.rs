@@ -22,6 +22,7 @@ pub async fn serve_stdio(config: ChunkConfig) {
         .custom_method("strata/chunks", Backend::chunks)
         .custom_method("strata/stats", Backend::stats)
         .custom_method("strata/search", Backend::search)
+        .custom_method("strata/context", Backend::context)
         .custom_method("strata/debug/text", Backend::debug_text)
         .finish();
     Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)

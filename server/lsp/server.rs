@@ -9,6 +9,7 @@
 //! | `documentSymbol`, `foldingRange`, `strata/chunks` | snapshot: wait for the parse of the version seen at entry, then compute |
 //! | `strata/debug/text`, `strata/stats`      | snapshot of the store, no parse needed                |
 //! | `workspace/symbol`, `strata/search`      | blocking pool: a read connection to the archive       |
+//! | `strata/context`                         | snapshot, then assembly on the blocking pool          |
 //! | `didSave`, `didChangeWatchedFiles`       | queue a re-index on the blocking pool, return at once  |
 //! | `initialized`                            | spawns: open the archive, index with `$/progress`     |
 //!
@@ -28,13 +29,17 @@ use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
 
 use super::ext::{
-    ArchiveInfo, ChunkInfo, ChunksResult, DebugTextResult, DocumentInfo, SearchHit, SearchParams,
-    SearchResult, StatsResult, TextDocumentParams,
+    ArchiveInfo, ChunkInfo, ChunksResult, ContextParams, DebugTextResult, DocumentInfo, SearchHit,
+    SearchParams, SearchResult, StatsResult, TextDocumentParams,
 };
-use super::position::{Encoding, to_byte, to_range};
+use super::position::{Encoding, to_byte, to_byte_clamped, to_range};
 use super::workspace::{self, WorkspaceSetup};
-use crate::archive::{Archive, Hit, IndexConfig, SearchQuery};
+use crate::archive::{Archive, Hit, IndexConfig, Located, SearchQuery};
 use crate::chunks::{Chunk, ChunkConfig, ChunkKind};
+use crate::context::{
+    ArchiveWorkspace, Budgets, Diagnostic as ContextDiagnostic, Encoding as TokenEncoding,
+    Request as ContextRequest, Tokenizer, Workspace, assemble, is_secret_file,
+};
 use crate::documents::{Change, DocumentStore, Parsed, SyncError};
 use crate::syntax::Language;
 
@@ -54,7 +59,29 @@ pub struct Backend {
     workspace: OnceLock<WorkspaceSetup>,
     /// Set once the archive is open (after `initialized`); never when it cannot be.
     archive: Arc<OnceLock<Arc<Archive>>>,
+    tokenizer: Arc<Tokenizer>,
     told_of_panic: AtomicBool,
+}
+
+/// A workspace with nothing in it, for a pack of one file when there is no archive.
+struct NoWorkspace;
+
+impl Workspace for NoWorkspace {
+    fn definitions(&self, _: &str) -> Vec<Located> {
+        Vec::new()
+    }
+    fn outline(&self, _: &str) -> Vec<Located> {
+        Vec::new()
+    }
+    fn search(&self, _: &str) -> Vec<Located> {
+        Vec::new()
+    }
+    fn text(&self, _: &str) -> Option<ropey::Rope> {
+        None
+    }
+    fn folders(&self) -> Vec<(String, usize)> {
+        Vec::new()
+    }
 }
 
 impl Backend {
@@ -66,6 +93,7 @@ impl Backend {
             features: OnceLock::new(),
             workspace: OnceLock::new(),
             archive: Arc::new(OnceLock::new()),
+            tokenizer: Arc::new(Tokenizer::new(TokenEncoding::default())),
             told_of_panic: AtomicBool::new(false),
         }
     }
@@ -296,7 +324,7 @@ impl LanguageServer for Backend {
                     .folding_ranges
                     .then_some(FoldingRangeProviderCapability::Simple(true)),
                 experimental: Some(serde_json::json!({
-                    "strata": { "chunks": true, "search": true, "stats": true, "debugText": true }
+                    "strata": { "chunks": true, "context": true, "search": true, "stats": true, "debugText": true }
                 })),
                 ..Default::default()
             },
@@ -309,6 +337,9 @@ impl LanguageServer for Backend {
     }
 
     async fn initialized(&self, _: InitializedParams) {
+        // The tokenizer's tables load once, off the LSP task, before the first pack needs them.
+        let tokenizer = self.tokenizer.clone();
+        tokio::task::spawn_blocking(move || tokenizer.warm_up());
         let Some(setup) = self.workspace.get().cloned() else {
             return;
         };
@@ -576,6 +607,111 @@ impl Backend {
                 })
                 .collect();
             Ok(SearchResult { hits })
+        })
+        .await
+    }
+
+    /// The context pack for a position or selection: what an agent would send.
+    pub async fn context(&self, params: ContextParams) -> Result<serde_json::Value> {
+        self.guard("strata/context", async {
+            let uri = params.text_document.uri.clone();
+            let parsed = self.parsed(&uri).await?;
+            let encoding = self.encoding();
+            let text = parsed.text.clone();
+            let selection = match (params.range, params.position) {
+                (Some(range), _) => {
+                    to_byte_clamped(&text, range.start, encoding)
+                        ..to_byte_clamped(&text, range.end, encoding)
+                }
+                (None, Some(position)) => {
+                    let at = to_byte_clamped(&text, position, encoding);
+                    at..at
+                }
+                (None, None) => return Err(Error::invalid_params("give `position` or `range`")),
+            };
+            let diagnostics: Vec<ContextDiagnostic> = params
+                .diagnostics
+                .iter()
+                .map(|d| ContextDiagnostic {
+                    range: to_byte_clamped(&text, d.range.start, encoding)
+                        ..to_byte_clamped(&text, d.range.end, encoding),
+                    severity: format!("{:?}", d.severity.unwrap_or(DiagnosticSeverity::ERROR))
+                        .to_lowercase(),
+                    message: d.message.clone(),
+                })
+                .collect();
+            let archive = self.archive.get().cloned();
+            let root = self.workspace.get().and_then(|w| w.root.clone());
+            let path = self.workspace_path(&uri);
+            let config = self.index_config();
+            let tokenizer = self.tokenizer.clone();
+            let query = params.query.clone();
+            let version = parsed.version;
+            let pack = tokio::task::spawn_blocking(move || {
+                let rel = match (&root, &path) {
+                    (Some(root), Some(path)) => crate::archive::relative(root, path),
+                    _ => None,
+                }
+                .unwrap_or_else(|| uri.as_str().to_string());
+                let chunks = parsed.chunks.to_vec();
+                let request = ContextRequest {
+                    path: &rel,
+                    text: &parsed.text,
+                    chunks: &chunks,
+                    selection,
+                    query: query.as_deref(),
+                    diagnostics: &diagnostics,
+                    messages: &[],
+                    budgets: Budgets::default(),
+                };
+                let ignored = match (&root, &path) {
+                    (Some(root), Some(path)) => {
+                        is_secret_file(path) || !crate::archive::admitted(root, path, &config)
+                    }
+                    _ => false,
+                };
+                match archive {
+                    Some(archive) => {
+                        let mut buffers = std::collections::HashMap::new();
+                        buffers.insert(rel.clone(), parsed.text.clone());
+                        let workspace = ArchiveWorkspace {
+                            archive: &archive,
+                            config,
+                            buffers,
+                        };
+                        if ignored {
+                            let mut pack = assemble(
+                                &ContextRequest {
+                                    text: &ropey::Rope::new(),
+                                    chunks: &[],
+                                    selection: 0..0,
+                                    ..request
+                                },
+                                &workspace,
+                                &tokenizer,
+                            );
+                            pack.notes.push(format!(
+                                "{rel} is ignored or holds secrets: none of it leaves the machine"
+                            ));
+                            pack
+                        } else {
+                            assemble(&request, &workspace, &tokenizer)
+                        }
+                    }
+                    None => {
+                        let mut pack = assemble(&request, &NoWorkspace, &tokenizer);
+                        pack.notes
+                            .push("no archive: the pack holds this file only".into());
+                        pack
+                    }
+                }
+            })
+            .await
+            .map_err(|e| internal(format!("assembling context failed: {e}")))?;
+            let mut value = serde_json::to_value(&pack).map_err(|e| internal(e.to_string()))?;
+            value["version"] = version.into();
+            value["rendered"] = pack.render().into();
+            Ok(value)
         })
         .await
     }
