@@ -348,11 +348,7 @@ fn context(
     let line_chars = text.line(line).len_chars();
     let cursor = text.char_to_byte(line_start + col.min(line_chars));
     let config = IndexConfig::default();
-    let workspace = ArchiveWorkspace {
-        archive: &archive,
-        config,
-        buffers: Default::default(),
-    };
+    let workspace = ArchiveWorkspace::new(&archive, config, Default::default());
     let tokenizer = Tokenizer::new(Encoding::default());
     let pack = if is_secret_file(&abs) || !strata::archive::admitted(&root, &abs, &config) {
         let mut pack = assemble(

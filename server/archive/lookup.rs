@@ -40,11 +40,12 @@ fn located(r: &rusqlite::Row<'_>) -> rusqlite::Result<Located> {
     })
 }
 
-/// Chunks named exactly `name` (not groups, parts or windows), in path order.
+/// Chunks named exactly `name` (not groups, parts or windows), in path order. (The NOCASE
+/// comparison lets SQLite use the name index; the plain one keeps the case exact.)
 pub fn definitions(conn: &Connection, name: &str, limit: usize) -> rusqlite::Result<Vec<Located>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {LOCATED} FROM chunks c JOIN files f ON f.id = c.file_id
-         WHERE c.name = ?1 AND c.kind NOT IN ('group', 'part', 'window')
+         WHERE c.name = ?1 COLLATE NOCASE AND c.name = ?1 AND c.kind NOT IN ('group', 'part', 'window')
          ORDER BY f.path, c.start_byte LIMIT ?2"
     ))?;
     let rows = stmt.query_map(rusqlite::params![name, limit as i64], located)?;

@@ -19,6 +19,12 @@ use rusqlite::Connection;
 pub use db::{ArchiveError, SCHEMA_VERSION, workspace_dir};
 pub use index::{IndexConfig, IndexSummary, admitted, relative, walk};
 pub use lookup::Located;
+
+/// Lookups on a reader connection of one's own (see [`Archive::reader`]).
+pub mod on {
+    pub use super::lookup::{definitions, outline, top_folders};
+    pub use super::search::search;
+}
 pub use rows::{ChunkRow, FileRecord, Point3, Source, chunk_rows};
 pub use search::{Hit, SearchQuery};
 pub use terms::{identifiers, split_identifier};

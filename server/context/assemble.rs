@@ -157,6 +157,10 @@ const KEYWORDS: &[&str] = &[
 
 /// Most identifiers of the immediate chunk whose definitions are looked up.
 const LOOKUPS: usize = 64;
+/// Bytes at the top of a file searched for the names of the modules it imports.
+const HEAD_BYTES: usize = 16 * 1024;
+/// Chunks of the current file, nearest to the cursor, ranked for the working tier.
+const NEARBY: usize = 300;
 
 pub fn assemble(
     request: &Request<'_>,
@@ -240,6 +244,9 @@ pub fn assemble(
         taken.insert((request.path.to_string(), chunks[i].id.to_string()));
     }
     let mut related_files: Vec<String> = Vec::new();
+    // Imports sit at the top of a file.
+    let head_end = text.char_to_byte(text.byte_to_char(text.len_bytes().min(HEAD_BYTES)));
+    let head = text.byte_slice(..head_end).to_string();
     for (rank, name) in used.iter().enumerate() {
         let closeness = 1.0 - rank as f64 / (LOOKUPS as f64 * 2.0);
         // Same file first.
@@ -264,7 +271,7 @@ pub fn assemble(
         // Then the workspace: files this one mentions first, then the rest by path.
         let mut found = workspace.definitions(name);
         found.retain(|d| d.path != request.path);
-        found.sort_by_key(|d| (!mentions(text, &d.path), d.path.clone(), d.start_byte));
+        found.sort_by_key(|d| (!mentions(&head, &d.path), d.path.clone(), d.start_byte));
         for d in found.into_iter().take(3) {
             if !taken.insert((d.path.clone(), d.chunk_id.clone())) {
                 continue;
@@ -312,7 +319,17 @@ pub fn assemble(
             has_children[p] = true;
         }
     }
-    for (ci, c) in chunks.iter().enumerate() {
+    // The rest of the file, nearest first: only the NEARBY closest chunks are candidates (the
+    // working budget holds a few hundred lines; ranking thousands would only cost time).
+    let mut nearby: Vec<(usize, usize)> = chunks
+        .iter()
+        .enumerate()
+        .map(|(ci, c)| (text.byte_to_line(c.range.start).abs_diff(focus_line), ci))
+        .collect();
+    nearby.sort_unstable();
+    nearby.truncate(NEARBY);
+    nearby.sort_unstable_by_key(|&(_, ci)| ci);
+    for (ci, c) in nearby.into_iter().map(|(_, ci)| (ci, &chunks[ci])) {
         if in_focus(c)
             || c.kind == ChunkKind::Part
             || c.parent
@@ -508,7 +525,7 @@ fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
 }
 
 /// Whether `text` names the module of `path` (its file stem), as an import would.
-fn mentions(text: &Rope, path: &str) -> bool {
+fn mentions(head: &str, path: &str) -> bool {
     let stem = path
         .rsplit('/')
         .next()
@@ -516,7 +533,7 @@ fn mentions(text: &Rope, path: &str) -> bool {
         .split('.')
         .next()
         .unwrap_or("");
-    stem.len() > 1 && text.chunks().any(|c| c.contains(stem))
+    stem.len() > 1 && head.contains(stem)
 }
 
 /// The chunks the pack centres on: the smallest chunk holding the cursor, or the smallest chunks
@@ -620,7 +637,8 @@ fn manifest_facts(name: &str, text: &str) -> Option<String> {
 
 /// Fits candidates into a budget. All start at full fidelity; while the tier is over budget, the
 /// lowest-scored items are lowered to signature and doc, then to names, and only then dropped,
-/// lowest first.
+/// lowest first. The plan is made on estimates (bytes / 3) and then checked with exact counts of
+/// what is kept, so only kept items are redacted and tokenized.
 fn fit(
     tier: Tier,
     budget: u32,
@@ -634,48 +652,80 @@ fn fit(
             .then_with(|| a.source.cmp(&b.source))
             .then_with(|| a.lines.cmp(&b.lines))
     });
-    // (fidelity, text, tokens, secrets redacted); `None` once dropped.
-    let render = |c: &Candidate, fidelity: Fidelity| -> (Fidelity, String, u32, usize) {
-        let raw = match fidelity {
+    let raw = |c: &Candidate, fidelity: Fidelity| -> String {
+        match fidelity {
             Fidelity::Full => c.full.clone(),
             Fidelity::Signature => c.signature.clone(),
             Fidelity::Name => format!("{} {}", c.kind, c.name),
+        }
+    };
+    let estimate = |c: &Candidate, fidelity: Fidelity| -> u64 {
+        let bytes = match fidelity {
+            Fidelity::Full => c.full.len(),
+            Fidelity::Signature => c.signature.len(),
+            Fidelity::Name => c.kind.len() + c.name.len() + 1,
         };
-        let (text, found) = redact(&raw);
+        (bytes as u64).div_ceil(3)
+    };
+    let exact = |c: &Candidate, fidelity: Fidelity| -> (String, u64, usize) {
+        let (text, found) = redact(&raw(c, fidelity));
         let tokens = tokenizer.count_cached(hash_bytes(text.as_bytes()), &text);
-        (fidelity, text, tokens, found.len())
+        (text, u64::from(tokens), found.len())
     };
-    let mut items: Vec<Option<(Fidelity, String, u32, usize)>> = candidates
+    // Each item: its fidelity (None once dropped) and its cost, estimated or exact.
+    let mut plan: Vec<(Option<Fidelity>, u64, Option<(String, usize)>)> = candidates
         .iter()
-        .map(|c| Some(render(c, Fidelity::Full)))
+        .map(|c| (Some(Fidelity::Full), estimate(c, Fidelity::Full), None))
         .collect();
-    let total = |items: &[Option<(Fidelity, String, u32, usize)>]| -> u64 {
-        items.iter().flatten().map(|i| u64::from(i.2)).sum()
-    };
-    for step in [Some(Fidelity::Signature), Some(Fidelity::Name), None] {
-        for i in (0..candidates.len()).rev() {
-            if total(&items) <= u64::from(budget) {
-                break;
-            }
-            match (step, &items[i]) {
-                (Some(fidelity), Some(current)) if current.0 < fidelity => {
-                    let lowered = render(&candidates[i], fidelity);
-                    // Keep the cheaper of the two: a short body can be smaller than its signature.
-                    if lowered.2 < current.2 {
-                        items[i] = Some(lowered);
-                    }
+    let lower = |plan: &mut Vec<(Option<Fidelity>, u64, Option<(String, usize)>)>,
+                 exact_costs: bool| {
+        let total = |plan: &[(Option<Fidelity>, u64, Option<(String, usize)>)]| -> u64 {
+            plan.iter().filter(|p| p.0.is_some()).map(|p| p.1).sum()
+        };
+        let mut sum = total(plan);
+        for step in [Some(Fidelity::Signature), Some(Fidelity::Name), None] {
+            for i in (0..candidates.len()).rev() {
+                if sum <= u64::from(budget) {
+                    return;
                 }
-                (None, Some(_)) => items[i] = None,
-                _ => {}
+                match (step, plan[i].0) {
+                    (Some(fidelity), Some(current)) if current < fidelity => {
+                        let (cost, rendered) = if exact_costs {
+                            let (text, tokens, found) = exact(&candidates[i], fidelity);
+                            (tokens, Some((text, found)))
+                        } else {
+                            (estimate(&candidates[i], fidelity), None)
+                        };
+                        // Keep the cheaper of the two: a short body can be smaller than its signature.
+                        if cost < plan[i].1 {
+                            sum = sum - plan[i].1 + cost;
+                            plan[i] = (Some(fidelity), cost, rendered);
+                        }
+                    }
+                    (None, Some(_)) => {
+                        sum -= plan[i].1;
+                        plan[i].0 = None;
+                    }
+                    _ => {}
+                }
             }
         }
+    };
+    lower(&mut plan, false);
+    // Exact counts for what the estimate kept; then lower again if the estimate was short.
+    for (i, entry) in plan.iter_mut().enumerate() {
+        if let (Some(fidelity), None) = (entry.0, &entry.2) {
+            let (text, tokens, found) = exact(&candidates[i], fidelity);
+            *entry = (Some(fidelity), tokens, Some((text, found)));
+        }
     }
+    lower(&mut plan, true);
     let mut kept = Vec::new();
     let mut dropped = Vec::new();
-    for (c, item) in candidates.iter().zip(items) {
+    for (c, (fidelity, tokens, rendered)) in candidates.iter().zip(plan) {
         let score = (c.score * 1000.0).round() / 1000.0;
-        match item {
-            Some((fidelity, text, tokens, found)) => {
+        match (fidelity, rendered) {
+            (Some(fidelity), Some((text, found))) => {
                 *redactions += found;
                 kept.push(Item {
                     source: c.source.clone(),
@@ -684,13 +734,13 @@ fn fit(
                     kind: c.kind.clone(),
                     name: c.name.clone(),
                     fidelity,
-                    tokens,
+                    tokens: tokens as u32,
                     score,
                     reason: c.reason.clone(),
                     text,
                 });
             }
-            None => dropped.push(Dropped {
+            _ => dropped.push(Dropped {
                 source: c.source.clone(),
                 chunk_id: c.chunk_id.clone(),
                 name: c.name.clone(),

@@ -4,18 +4,54 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::Mutex;
 
 use ropey::Rope;
 
 use super::assemble::Workspace;
 use super::redact::is_secret_file;
-use crate::archive::{Archive, IndexConfig, Located, SearchQuery, admitted};
+use crate::archive::{Archive, IndexConfig, Located, SearchQuery, admitted, on};
 
 pub struct ArchiveWorkspace<'a> {
     pub archive: &'a Archive,
     pub config: IndexConfig,
     /// Open documents' text by workspace-relative path: used instead of the file on disk.
     pub buffers: HashMap<String, Rope>,
+    /// Files read (or refused) during this assembly.
+    read: Mutex<HashMap<String, Option<Rope>>>,
+    /// One read connection for all the lookups of an assembly.
+    reader: Mutex<Option<rusqlite::Connection>>,
+}
+
+impl<'a> ArchiveWorkspace<'a> {
+    pub fn new(
+        archive: &'a Archive,
+        config: IndexConfig,
+        buffers: HashMap<String, Rope>,
+    ) -> ArchiveWorkspace<'a> {
+        ArchiveWorkspace {
+            archive,
+            config,
+            buffers,
+            read: Mutex::new(HashMap::new()),
+            reader: Mutex::new(None),
+        }
+    }
+
+    /// Runs a lookup on the assembly's reader; nothing when the archive cannot be read.
+    fn with_reader<T: Default>(
+        &self,
+        f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> T {
+        let mut reader = self.reader.lock().unwrap_or_else(|e| e.into_inner());
+        if reader.is_none() {
+            *reader = self.archive.reader().ok();
+        }
+        reader
+            .as_ref()
+            .and_then(|conn| f(conn).ok())
+            .unwrap_or_default()
+    }
 }
 
 impl ArchiveWorkspace<'_> {
@@ -26,11 +62,11 @@ impl ArchiveWorkspace<'_> {
 
 impl Workspace for ArchiveWorkspace<'_> {
     fn definitions(&self, name: &str) -> Vec<Located> {
-        self.archive.definitions(name, 16).unwrap_or_default()
+        self.with_reader(|conn| on::definitions(conn, name, 16))
     }
 
     fn outline(&self, path: &str) -> Vec<Located> {
-        self.archive.outline(path).unwrap_or_default()
+        self.with_reader(|conn| on::outline(conn, path))
     }
 
     fn search(&self, query: &str) -> Vec<Located> {
@@ -60,6 +96,19 @@ impl Workspace for ArchiveWorkspace<'_> {
         if let Some(buffer) = self.buffers.get(path) {
             return Some(buffer.clone());
         }
+        let mut read = self.read.lock().unwrap_or_else(|e| e.into_inner());
+        read.entry(path.to_string())
+            .or_insert_with(|| self.read_file(path))
+            .clone()
+    }
+
+    fn folders(&self) -> Vec<(String, usize)> {
+        self.with_reader(on::top_folders)
+    }
+}
+
+impl ArchiveWorkspace<'_> {
+    fn read_file(&self, path: &str) -> Option<Rope> {
         let abs = self.abs(path);
         if is_secret_file(&abs) || !abs.is_file() {
             return None;
@@ -71,9 +120,5 @@ impl Workspace for ArchiveWorkspace<'_> {
         }
         let text = std::fs::read_to_string(abs).ok()?;
         Some(Rope::from_str(&text))
-    }
-
-    fn folders(&self) -> Vec<(String, usize)> {
-        self.archive.top_folders().unwrap_or_default()
     }
 }

@@ -674,11 +674,7 @@ impl Backend {
                     Some(archive) => {
                         let mut buffers = std::collections::HashMap::new();
                         buffers.insert(rel.clone(), parsed.text.clone());
-                        let workspace = ArchiveWorkspace {
-                            archive: &archive,
-                            config,
-                            buffers,
-                        };
+                        let workspace = ArchiveWorkspace::new(&archive, config, buffers);
                         if ignored {
                             let mut pack = assemble(
                                 &ContextRequest {
