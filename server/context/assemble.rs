@@ -635,6 +635,10 @@ fn manifest_facts(name: &str, text: &str) -> Option<String> {
     }
 }
 
+/// An item's place in the plan: its fidelity (`None` once dropped), its cost in tokens
+/// (estimated or exact), and its rendering once made (text, secrets redacted).
+type Planned = (Option<Fidelity>, u64, Option<(String, usize)>);
+
 /// Fits candidates into a budget. All start at full fidelity; while the tier is over budget, the
 /// lowest-scored items are lowered to signature and doc, then to names, and only then dropped,
 /// lowest first. The plan is made on estimates (bytes / 3) and then checked with exact counts of
@@ -673,15 +677,13 @@ fn fit(
         (text, u64::from(tokens), found.len())
     };
     // Each item: its fidelity (None once dropped) and its cost, estimated or exact.
-    let mut plan: Vec<(Option<Fidelity>, u64, Option<(String, usize)>)> = candidates
+    let mut plan: Vec<Planned> = candidates
         .iter()
         .map(|c| (Some(Fidelity::Full), estimate(c, Fidelity::Full), None))
         .collect();
-    let lower = |plan: &mut Vec<(Option<Fidelity>, u64, Option<(String, usize)>)>,
-                 exact_costs: bool| {
-        let total = |plan: &[(Option<Fidelity>, u64, Option<(String, usize)>)]| -> u64 {
-            plan.iter().filter(|p| p.0.is_some()).map(|p| p.1).sum()
-        };
+    let lower = |plan: &mut Vec<Planned>, exact_costs: bool| {
+        let total =
+            |plan: &[Planned]| -> u64 { plan.iter().filter(|p| p.0.is_some()).map(|p| p.1).sum() };
         let mut sum = total(plan);
         for step in [Some(Fidelity::Signature), Some(Fidelity::Name), None] {
             for i in (0..candidates.len()).rev() {
