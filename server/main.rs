@@ -105,6 +105,8 @@ fn main() -> ExitCode {
                 }
             };
             runtime.block_on(strata::lsp::serve_stdio(ChunkConfig::default()));
+            // Background work (indexing) must not hold up the exit the client asked for.
+            runtime.shutdown_timeout(std::time::Duration::from_millis(200));
             ExitCode::SUCCESS
         }
         Command::Index {

@@ -233,6 +233,7 @@ pub fn index_file(
             path: found.rel.clone(),
             size,
             mtime_ns: found.mtime_ns,
+            hash,
         });
         return Outcome::Unchanged;
     }
@@ -283,8 +284,10 @@ pub fn index_workspace(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> rusqlite::Result<IndexSummary> {
     let started = Instant::now();
-    let found = walk(root, config);
+    // What the archive knows is read first: a file added by an event during the walk is then
+    // never taken for a deleted one.
     let known = known_files(reader)?;
+    let found = walk(root, config);
     let mut summary = IndexSummary {
         files: found.len(),
         ..IndexSummary::default()

@@ -111,6 +111,8 @@ pub fn search(conn: &Connection, query: &SearchQuery) -> rusqlite::Result<Vec<Hi
                 || matches!(k.as_str(), "group" | "part" | "window")
         })
         .cloned()
+        .collect::<std::collections::BTreeSet<String>>() // each kind once
+        .into_iter()
         .collect();
     if query.kinds.is_some() && kinds.is_empty() {
         return Ok(Vec::new());

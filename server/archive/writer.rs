@@ -15,13 +15,15 @@ use super::rows::{ChunkRow, FileRecord, Source};
 /// Most operations folded into one transaction.
 const BATCH: usize = 256;
 
+#[derive(Clone)]
 pub enum Op {
     Upsert(FileRecord),
-    /// The file was seen unchanged but with a new mtime.
+    /// The file was seen unchanged (this content hash) but with a new mtime.
     Touch {
         path: String,
         size: u64,
         mtime_ns: i64,
+        hash: u64,
     },
     Remove {
         path: String,
@@ -102,21 +104,38 @@ fn run(
             }
         }
         let mut flushes = Vec::new();
-        let result = conn.transaction().and_then(|tx| {
-            for op in batch {
-                match op {
-                    Op::Flush(done) => flushes.push(done),
-                    op => apply(&tx, op, stats)?,
+        let ops: Vec<Op> = batch
+            .into_iter()
+            .filter_map(|op| match op {
+                Op::Flush(done) => {
+                    flushes.push(done);
+                    None
                 }
+                op => Some(op),
+            })
+            .collect();
+        let result = conn.transaction().and_then(|tx| {
+            for op in &ops {
+                apply(&tx, op.clone(), stats)?;
             }
             tx.commit()
         });
         stats.transactions.fetch_add(1, Ordering::Relaxed);
-        if let Err(e) = result {
-            stats.errors.fetch_add(1, Ordering::Relaxed);
-            let message = format!("writing the archive at {} failed: {e}", path.display());
-            tracing::error!("{message}");
-            *last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+        if result.is_err() {
+            // One bad operation (or a lock held too long) must not cost the others: each again,
+            // on its own.
+            for op in ops {
+                let result = conn.transaction().and_then(|tx| {
+                    apply(&tx, op, stats)?;
+                    tx.commit()
+                });
+                if let Err(e) = result {
+                    stats.errors.fetch_add(1, Ordering::Relaxed);
+                    let message = format!("writing the archive at {} failed: {e}", path.display());
+                    tracing::error!("{message}");
+                    *last_error.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
+                }
+            }
         }
         for done in flushes {
             let _ = done.send(());
@@ -131,10 +150,12 @@ fn apply(tx: &Transaction<'_>, op: Op, stats: &WriterStats) -> rusqlite::Result<
             path,
             size,
             mtime_ns,
+            hash,
         } => {
+            // Only if the row still holds that content (a buffer may have replaced it meanwhile).
             tx.execute(
-                "UPDATE files SET size = ?2, mtime_ns = ?3 WHERE path = ?1",
-                params![path, size as i64, mtime_ns],
+                "UPDATE files SET size = ?2, mtime_ns = ?3, source = 'disk' WHERE path = ?1 AND hash = ?4",
+                params![path, size as i64, mtime_ns, format!("{hash:016x}")],
             )?;
             Ok(())
         }
