@@ -73,6 +73,12 @@ enum Command {
         /// The pack as JSON.
         #[arg(long)]
         json: bool,
+        /// Tier budgets in tokens: immediate,working,background.
+        #[arg(long, value_name = "I,W,B")]
+        budgets: Option<String>,
+        /// The tokenizer: o200k_base (default) or cl100k_base.
+        #[arg(long, default_value = "o200k_base")]
+        encoding: String,
     },
     /// Print the semantic chunks of a file.
     Chunks {
@@ -127,10 +133,14 @@ fn main() -> ExitCode {
             position,
             query,
             json,
+            budgets,
+            encoding,
         } => report(context(
             &position,
             query.as_deref(),
             json,
+            budgets.as_deref(),
+            &encoding,
             cli.cache_dir.as_deref(),
         )),
         Command::Chunks { file, json } => match chunks(&file, json) {
@@ -332,8 +342,32 @@ fn context(
     position: &str,
     query: Option<&str>,
     json: bool,
+    budgets: Option<&str>,
+    encoding: &str,
     cache_dir: Option<&Path>,
 ) -> Result<(), String> {
+    let budgets = match budgets {
+        None => Budgets::default(),
+        Some(spec) => {
+            let n: Vec<u32> = spec
+                .split(',')
+                .map(|p| p.trim().parse::<u32>())
+                .collect::<Result<_, _>>()
+                .map_err(|e| format!("--budgets {spec:?}: {e}"))?;
+            let [immediate, working, background] = n[..] else {
+                return Err(format!(
+                    "--budgets {spec:?}: give three numbers, immediate,working,background"
+                ));
+            };
+            Budgets {
+                immediate,
+                working,
+                background,
+            }
+        }
+    };
+    let encoding = Encoding::from_name(encoding)
+        .ok_or_else(|| format!("--encoding {encoding:?}: use o200k_base or cl100k_base"))?;
     let (file, line, col) = parse_position(position)?;
     let abs = file
         .canonicalize()
@@ -351,7 +385,7 @@ fn context(
     let cursor = text.char_to_byte(line_start + col.min(line_chars));
     let config = IndexConfig::default();
     let workspace = ArchiveWorkspace::new(&archive, config, Default::default());
-    let tokenizer = Tokenizer::new(Encoding::default());
+    let tokenizer = Tokenizer::new(encoding);
     let pack = if is_secret_file(&abs) || !strata::archive::admitted(&root, &abs, &config) {
         let mut pack = assemble(
             &Request {
@@ -362,7 +396,7 @@ fn context(
                 query,
                 diagnostics: &[],
                 messages: &[],
-                budgets: Budgets::default(),
+                budgets,
             },
             &workspace,
             &tokenizer,
@@ -382,7 +416,7 @@ fn context(
             query,
             diagnostics: &[],
             messages: &[],
-            budgets: Budgets::default(),
+            budgets,
         };
         assemble(&request, &workspace, &tokenizer)
     };

@@ -244,3 +244,50 @@ fn the_server_answers_strata_context_for_an_open_buffer() {
     );
     lsp.finish();
 }
+
+#[test]
+fn small_budgets_degrade_fidelity_before_dropping() {
+    let ws = tempfile::tempdir().unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    std::fs::create_dir(ws.path().join(".git")).unwrap();
+    fixture(ws.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("--cache-dir")
+        .arg(cache.path())
+        .args([
+            "context",
+            "src/main.rs:7:5",
+            "--json",
+            "--budgets",
+            "200,60,40",
+            "--encoding",
+            "cl100k_base",
+        ])
+        .current_dir(ws.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pack: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(pack["encoding"], "cl100k_base");
+    let working = &pack["tiers"][1];
+    assert_eq!(working["budget"], 60);
+    assert!(working["tokens"].as_u64().unwrap() <= 60);
+    let fidelities: Vec<&str> = working["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["fidelity"].as_str().unwrap())
+        .collect();
+    assert!(
+        fidelities.iter().any(|f| *f != "full"),
+        "nothing was degraded: {fidelities:?}"
+    );
+    // Items are dropped only once everything left is at its lowest fidelity that helps.
+    if !working["dropped"].as_array().unwrap().is_empty() {
+        assert!(fidelities.iter().all(|f| *f != "full"), "{fidelities:?}");
+    }
+}

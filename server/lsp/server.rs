@@ -59,7 +59,8 @@ pub struct Backend {
     workspace: OnceLock<WorkspaceSetup>,
     /// Set once the archive is open (after `initialized`); never when it cannot be.
     archive: Arc<OnceLock<Arc<Archive>>>,
-    tokenizer: Arc<Tokenizer>,
+    tokenizer: OnceLock<Arc<Tokenizer>>,
+    budgets: OnceLock<Budgets>,
     told_of_panic: AtomicBool,
 }
 
@@ -93,7 +94,8 @@ impl Backend {
             features: OnceLock::new(),
             workspace: OnceLock::new(),
             archive: Arc::new(OnceLock::new()),
-            tokenizer: Arc::new(Tokenizer::new(TokenEncoding::default())),
+            tokenizer: OnceLock::new(),
+            budgets: OnceLock::new(),
             told_of_panic: AtomicBool::new(false),
         }
     }
@@ -123,6 +125,12 @@ impl Backend {
             )
         });
         (plain && path.starts_with(root)).then_some(path)
+    }
+
+    fn tokenizer(&self) -> Arc<Tokenizer> {
+        self.tokenizer
+            .get_or_init(|| Arc::new(Tokenizer::new(TokenEncoding::default())))
+            .clone()
     }
 
     fn encoding(&self) -> Encoding {
@@ -194,6 +202,48 @@ impl Backend {
             .ok_or_else(|| not_open(uri))?;
         entry.parsed().await.ok_or_else(|| not_open(uri))
     }
+}
+
+/// Tier budgets and the tokenizer from `initializationOptions.context`; a bad value is reported
+/// and the default kept.
+fn context_settings(options: Option<&serde_json::Value>) -> (Budgets, TokenEncoding, Vec<String>) {
+    let (mut budgets, mut encoding, mut problems) =
+        (Budgets::default(), TokenEncoding::default(), Vec::new());
+    let Some(options) = options else {
+        return (budgets, encoding, problems);
+    };
+    let Some(options) = options.as_object() else {
+        problems.push(format!("expected an object, got {options}"));
+        return (budgets, encoding, problems);
+    };
+    for (key, value) in options {
+        if key == "encoding" {
+            match value.as_str().and_then(TokenEncoding::from_name) {
+                Some(e) => encoding = e,
+                None => problems.push(format!(
+                    "encoding must be \"o200k_base\" or \"cl100k_base\", got {value}"
+                )),
+            }
+            continue;
+        }
+        let Some(n) = value
+            .as_u64()
+            .filter(|&n| (1..=1_000_000).contains(&n))
+            .map(|n| n as u32)
+        else {
+            problems.push(format!(
+                "{key} must be a number of tokens from 1 to 1000000, got {value}"
+            ));
+            continue;
+        };
+        match key.as_str() {
+            "immediate" => budgets.immediate = n,
+            "working" => budgets.working = n,
+            "background" => budgets.background = n,
+            _ => problems.push(format!("unknown setting {key}")),
+        }
+    }
+    (budgets, encoding, problems)
 }
 
 /// Chunking thresholds from `initializationOptions.chunks`; a value that is not a positive
@@ -274,6 +324,16 @@ impl LanguageServer for Backend {
             );
         }
         self.store.set_config(config);
+        let (budgets, token_encoding, problems) = context_settings(options.get("context"));
+        for problem in problems {
+            tracing::warn!("initializationOptions.context: {problem}");
+            self.notify(
+                MessageType::WARNING,
+                format!("Strata: initializationOptions.context: {problem}"),
+            );
+        }
+        let _ = self.budgets.set(budgets);
+        let _ = self.tokenizer.set(Arc::new(Tokenizer::new(token_encoding)));
         #[allow(deprecated)]
         let root = params
             .workspace_folders
@@ -338,7 +398,7 @@ impl LanguageServer for Backend {
 
     async fn initialized(&self, _: InitializedParams) {
         // The tokenizer's tables load once, off the LSP task, before the first pack needs them.
-        let tokenizer = self.tokenizer.clone();
+        let tokenizer = self.tokenizer();
         tokio::task::spawn_blocking(move || tokenizer.warm_up());
         let Some(setup) = self.workspace.get().cloned() else {
             return;
@@ -644,7 +704,8 @@ impl Backend {
             let root = self.workspace.get().and_then(|w| w.root.clone());
             let path = self.workspace_path(&uri);
             let config = self.index_config();
-            let tokenizer = self.tokenizer.clone();
+            let tokenizer = self.tokenizer();
+            let budgets = self.budgets.get().copied().unwrap_or_default();
             let query = params.query.clone();
             let version = parsed.version;
             let pack = tokio::task::spawn_blocking(move || {
@@ -662,7 +723,7 @@ impl Backend {
                     query: query.as_deref(),
                     diagnostics: &diagnostics,
                     messages: &[],
-                    budgets: Budgets::default(),
+                    budgets,
                 };
                 let ignored = match (&root, &path) {
                     (Some(root), Some(path)) => {
