@@ -205,6 +205,7 @@ fn main() {
             query: None,
             diagnostics: &[],
             messages: &[],
+            recent: &[],
             budgets: strata::context::Budgets::default(),
         };
         let started = Instant::now();

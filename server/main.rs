@@ -396,6 +396,7 @@ fn context(
                 query,
                 diagnostics: &[],
                 messages: &[],
+                recent: &[],
                 budgets,
             },
             &workspace,
@@ -416,6 +417,7 @@ fn context(
             query,
             diagnostics: &[],
             messages: &[],
+            recent: &[],
             budgets,
         };
         assemble(&request, &workspace, &tokenizer)

@@ -31,6 +31,9 @@ pub struct Chunked {
     /// Where to cut when there is no clean cut: before the last item, else the last top-level
     /// node.
     pub fallback_cut: Option<usize>,
+    /// Kind and qualified path of the chunks in the nodes extracted afresh (the edited ones,
+    /// when there were records to reuse).
+    pub changed: Vec<(ChunkKind, Arc<str>)>,
     pub stats: ChunkStats,
 }
 
@@ -80,6 +83,7 @@ impl Chunker {
             cursor: &mut self.cursor,
         };
         let mut extracted = 0;
+        let mut changed = Vec::new();
         for node in &nodes {
             while old.peek().is_some_and(|r| r.start < node.start_byte()) {
                 old.next();
@@ -91,7 +95,13 @@ impl Chunker {
             });
             records.push(reused.unwrap_or_else(|| {
                 extracted += 1;
-                extractor.record(*node)
+                let record = extractor.record(*node);
+                for chunk in record.item.iter().flat_map(|item| item.iter()) {
+                    if chunk.kind != ChunkKind::Part {
+                        changed.push((chunk.kind, chunk.path.clone()));
+                    }
+                }
+                record
             }));
         }
         let spans: Vec<(usize, usize)> = nodes
@@ -104,6 +114,7 @@ impl Chunker {
             chunks,
             cuts,
             fallback_cut,
+            changed,
             stats: ChunkStats {
                 top_level_nodes: nodes.len(),
                 extracted,

@@ -44,6 +44,19 @@ pub struct Message {
     pub text: String,
 }
 
+/// A chunk edited recently elsewhere (or in this file), resolved by the caller.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecentChunk {
+    /// Workspace-relative path of its file.
+    pub path: String,
+    pub lines: (u32, u32),
+    pub chunk_id: String,
+    pub kind: String,
+    pub name: String,
+    pub text: String,
+    pub signature: String,
+}
+
 pub struct Request<'a> {
     /// Workspace-relative path of the document.
     pub path: &'a str,
@@ -54,6 +67,8 @@ pub struct Request<'a> {
     pub query: Option<&'a str>,
     pub diagnostics: &'a [Diagnostic],
     pub messages: &'a [Message],
+    /// Chunks edited recently, newest first.
+    pub recent: &'a [RecentChunk],
     pub budgets: Budgets,
 }
 
@@ -303,6 +318,22 @@ pub fn assemble(
                 signature,
             });
         }
+    }
+    for (rank, r) in request.recent.iter().enumerate() {
+        if !taken.insert((r.path.clone(), r.chunk_id.clone())) {
+            continue;
+        }
+        working.push(Candidate {
+            source: r.path.clone(),
+            lines: Some(r.lines),
+            chunk_id: Some(r.chunk_id.clone()),
+            kind: r.kind.clone(),
+            name: r.name.clone(),
+            score: 45.0 - rank as f64 / 10.0,
+            reason: "edited recently".into(),
+            full: r.text.clone(),
+            signature: r.signature.clone(),
+        });
     }
     let focus_lines: Vec<usize> = at
         .iter()

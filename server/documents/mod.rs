@@ -5,7 +5,7 @@
 mod store;
 mod syntax;
 
-pub use store::{Change, DocumentStats, DocumentStore, Entry, SyncError};
+pub use store::{Change, DocumentStats, DocumentStore, Entry, RecentEdit, SyncError};
 pub use syntax::{
     HOT_SEGMENTS, ParseStats, Parsed, SEGMENT_MAX, SEGMENT_TARGET, Syntax, chunk_text,
 };

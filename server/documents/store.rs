@@ -12,7 +12,7 @@ use tokio::sync::{Notify, watch};
 use tree_sitter::InputEdit;
 
 use super::syntax::{Parsed, Syntax};
-use crate::chunks::ChunkConfig;
+use crate::chunks::{ChunkConfig, ChunkKind};
 use crate::syntax::{Language, input_edit};
 
 /// Why a change was refused. The document keeps its last good text and, except for a change to
@@ -109,8 +109,21 @@ struct Job {
     reset: bool,
 }
 
+/// A chunk an edit changed, newest first in [`DocumentStore::recent_edits`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecentEdit {
+    pub key: Arc<str>,
+    pub kind: ChunkKind,
+    /// The chunk's qualified path (`Type::method`).
+    pub path: Arc<str>,
+}
+
+/// Chunks remembered as recently edited.
+const RECENT_EDITS: usize = 32;
+
 pub struct DocumentStore {
     documents: Mutex<HashMap<Arc<str>, Document>>,
+    recent: Mutex<std::collections::VecDeque<RecentEdit>>,
     config: Mutex<ChunkConfig>,
     next_generation: std::sync::atomic::AtomicU64,
 }
@@ -119,6 +132,7 @@ impl DocumentStore {
     pub fn new(config: ChunkConfig) -> Arc<DocumentStore> {
         Arc::new(DocumentStore {
             documents: Mutex::new(HashMap::new()),
+            recent: Mutex::new(std::collections::VecDeque::new()),
             config: Mutex::new(config),
             next_generation: 1.into(),
         })
@@ -314,7 +328,35 @@ impl DocumentStore {
         Some(Some(job))
     }
 
+    /// The latest parse of a document, whatever its version; never waits.
+    pub fn latest(&self, key: &str) -> Option<Arc<Parsed>> {
+        self.lock().get(key)?.parsed.borrow().clone()
+    }
+
+    /// The chunks edits changed most recently, in any document, newest first.
+    pub fn recent_edits(&self) -> Vec<RecentEdit> {
+        self.recent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     fn publish(&self, key: &str, generation: u64, parsed: Parsed) {
+        if !parsed.changed.is_empty() {
+            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            for (kind, path) in parsed.changed.iter().rev() {
+                let edit = RecentEdit {
+                    key: Arc::from(key),
+                    kind: *kind,
+                    path: path.clone(),
+                };
+                recent.retain(|e| *e != edit);
+                recent.push_front(edit);
+            }
+            recent.truncate(RECENT_EDITS);
+        }
         let documents = self.lock();
         if let Some(doc) = documents.get(key).filter(|d| d.generation == generation) {
             doc.parsed.send_replace(Some(Arc::new(parsed)));

@@ -39,6 +39,8 @@ pub struct Parsed {
     pub chunks: DocChunks,
     /// The trees kept in memory: (segment start, tree in the segment's own offsets).
     pub trees: Vec<(usize, Tree)>,
+    /// Kind and qualified path of the chunks this update's edits changed (empty on open).
+    pub changed: Vec<(ChunkKind, Arc<str>)>,
     pub stats: ParseStats,
 }
 
@@ -81,6 +83,7 @@ pub struct Syntax {
     windows: Option<Arc<[RelChunk]>>,
     clock: u64,
     stats: ParseStats,
+    changed: Vec<(ChunkKind, Arc<str>)>,
 }
 
 impl Syntax {
@@ -98,6 +101,7 @@ impl Syntax {
             windows: None,
             clock: 0,
             stats: ParseStats::default(),
+            changed: Vec::new(),
         }
     }
 
@@ -110,6 +114,7 @@ impl Syntax {
     pub fn update(&mut self, version: i32, text: Rope, edits: &[InputEdit], reset: bool) -> Parsed {
         let started = Instant::now();
         self.clock += 1;
+        self.changed.clear();
         self.stats = ParseStats {
             edits: edits.len(),
             ..ParseStats::default()
@@ -149,6 +154,7 @@ impl Syntax {
             language: self.language,
             chunks,
             trees,
+            changed: std::mem::take(&mut self.changed),
             stats: self.stats,
         }
     }
@@ -317,8 +323,13 @@ impl Syntax {
                     chunks,
                     cuts,
                     stats,
+                    changed,
                     ..
                 } = chunker.chunk(slice, &tree, &segment.pending, &mut segment.records);
+                // A fresh parse of a segment re-extracts everything: only edits count as changes.
+                if !segment.pending.is_empty() {
+                    self.changed.extend(changed);
+                }
                 segment.pending.clear();
                 segment.cuts = !cuts.is_empty();
                 add_stats(&mut self.stats.chunk, stats);

@@ -38,7 +38,7 @@ use crate::archive::{Archive, Hit, IndexConfig, Located, SearchQuery};
 use crate::chunks::{Chunk, ChunkConfig, ChunkKind};
 use crate::context::{
     ArchiveWorkspace, Budgets, Diagnostic as ContextDiagnostic, Encoding as TokenEncoding,
-    Request as ContextRequest, Tokenizer, Workspace, assemble, is_secret_file,
+    RecentChunk, Request as ContextRequest, Tokenizer, Workspace, assemble, is_secret_file,
 };
 use crate::documents::{Change, DocumentStore, Parsed, SyncError};
 use crate::syntax::Language;
@@ -671,6 +671,58 @@ impl Backend {
         .await
     }
 
+    /// The chunks edited most recently in open documents of the workspace, resolved to text
+    /// (at most 8; documents that are ignored or hold secrets are left out).
+    fn recent_chunks(&self, config: &IndexConfig) -> Vec<RecentChunk> {
+        let Some(root) = self.workspace.get().and_then(|w| w.root.clone()) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut resolved: std::collections::HashMap<
+            Arc<str>,
+            Option<(String, Arc<Parsed>, Vec<Chunk>)>,
+        > = std::collections::HashMap::new();
+        for edit in self.store.recent_edits() {
+            if out.len() >= 8 {
+                break;
+            }
+            let doc = resolved.entry(edit.key.clone()).or_insert_with(|| {
+                let uri: Uri = edit.key.parse().ok()?;
+                let path = self.workspace_path(&uri)?;
+                if is_secret_file(&path) || !crate::archive::admitted(&root, &path, config) {
+                    return None;
+                }
+                let rel = crate::archive::relative(&root, &path)?;
+                let parsed = self.store.latest(&edit.key)?;
+                let chunks = parsed.chunks.to_vec();
+                Some((rel, parsed, chunks))
+            });
+            let Some((rel, parsed, chunks)) = doc else {
+                continue;
+            };
+            let Some(c) = chunks
+                .iter()
+                .find(|c| c.kind == edit.kind && c.path == edit.path)
+            else {
+                continue;
+            };
+            let text = &parsed.text;
+            let (first, last) = c.lines(text);
+            out.push(RecentChunk {
+                path: rel.clone(),
+                lines: (first as u32, last as u32),
+                chunk_id: c.id.to_string(),
+                kind: c.kind.as_str().to_string(),
+                name: c.path.to_string(),
+                text: text.byte_slice(c.range.clone()).to_string(),
+                signature: text
+                    .byte_slice(c.range.start..c.signature.end.max(c.range.start))
+                    .to_string(),
+            });
+        }
+        out
+    }
+
     /// The context pack for a position or selection: what an agent would send.
     pub async fn context(&self, params: ContextParams) -> Result<serde_json::Value> {
         self.guard("strata/context", async {
@@ -706,6 +758,7 @@ impl Backend {
             let config = self.index_config();
             let tokenizer = self.tokenizer();
             let budgets = self.budgets.get().copied().unwrap_or_default();
+            let recent = self.recent_chunks(&config);
             let query = params.query.clone();
             let version = parsed.version;
             let pack = tokio::task::spawn_blocking(move || {
@@ -723,6 +776,7 @@ impl Backend {
                     query: query.as_deref(),
                     diagnostics: &diagnostics,
                     messages: &[],
+                    recent: &recent,
                     budgets,
                 };
                 let ignored = match (&root, &path) {
