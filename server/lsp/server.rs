@@ -64,6 +64,9 @@ pub struct Backend {
     told_of_panic: AtomicBool,
 }
 
+/// An open document as the context sees it: relative path, latest parse, its chunks.
+type ResolvedDoc = (String, Arc<Parsed>, Vec<Chunk>);
+
 /// A workspace with nothing in it, for a pack of one file when there is no archive.
 struct NoWorkspace;
 
@@ -678,10 +681,8 @@ impl Backend {
             return Vec::new();
         };
         let mut out = Vec::new();
-        let mut resolved: std::collections::HashMap<
-            Arc<str>,
-            Option<(String, Arc<Parsed>, Vec<Chunk>)>,
-        > = std::collections::HashMap::new();
+        let mut resolved: std::collections::HashMap<Arc<str>, Option<ResolvedDoc>> =
+            std::collections::HashMap::new();
         for edit in self.store.recent_edits() {
             if out.len() >= 8 {
                 break;
