@@ -207,6 +207,7 @@ fn main() {
             messages: &[],
             recent: &[],
             budgets: strata::context::Budgets::default(),
+            withheld: false,
         };
         let started = Instant::now();
         let pack = strata::context::assemble(&request, &workspace, &tokenizer);

@@ -386,42 +386,26 @@ fn context(
     let config = IndexConfig::default();
     let workspace = ArchiveWorkspace::new(&archive, config, Default::default());
     let tokenizer = Tokenizer::new(encoding);
-    let pack = if is_secret_file(&abs) || !strata::archive::admitted(&root, &abs, &config) {
-        let mut pack = assemble(
-            &Request {
-                path: &rel,
-                text: &Rope::new(),
-                chunks: &[],
-                selection: 0..0,
-                query,
-                diagnostics: &[],
-                messages: &[],
-                recent: &[],
-                budgets,
-            },
-            &workspace,
-            &tokenizer,
-        );
-        pack.notes.push(format!(
-            "{rel} is ignored or holds secrets: none of it leaves the machine"
-        ));
-        pack
+    let withheld = is_secret_file(&abs) || !strata::archive::admitted(&root, &abs, &config);
+    let language = Language::from_path(&abs);
+    let chunks = if withheld {
+        Vec::new()
     } else {
-        let language = Language::from_path(&abs);
-        let chunks = chunk_text(&text, language, &config.chunk).to_vec();
-        let request = Request {
-            path: &rel,
-            text: &text,
-            chunks: &chunks,
-            selection: cursor..cursor,
-            query,
-            diagnostics: &[],
-            messages: &[],
-            recent: &[],
-            budgets,
-        };
-        assemble(&request, &workspace, &tokenizer)
+        chunk_text(&text, language, &config.chunk).to_vec()
     };
+    let request = Request {
+        path: &rel,
+        text: &text,
+        chunks: &chunks,
+        selection: cursor..cursor,
+        query,
+        diagnostics: &[],
+        messages: &[],
+        recent: &[],
+        budgets,
+        withheld,
+    };
+    let pack = assemble(&request, &workspace, &tokenizer);
     if json {
         let mut value = serde_json::to_value(&pack).map_err(|e| e.to_string())?;
         value["rendered"] = serde_json::Value::String(pack.render());

@@ -70,6 +70,9 @@ pub struct Request<'a> {
     /// Chunks edited recently, newest first.
     pub recent: &'a [RecentChunk],
     pub budgets: Budgets,
+    /// The document may not leave the machine (ignored, or a secrets file): none of its text is
+    /// used, and the pack says so.
+    pub withheld: bool,
 }
 
 /// A candidate for a tier, before budgets.

@@ -769,6 +769,12 @@ impl Backend {
                 }
                 .unwrap_or_else(|| uri.as_str().to_string());
                 let chunks = parsed.chunks.to_vec();
+                let withheld = match (&root, &path) {
+                    (Some(root), Some(path)) => {
+                        is_secret_file(path) || !crate::archive::admitted(root, path, &config)
+                    }
+                    _ => false,
+                };
                 let request = ContextRequest {
                     path: &rel,
                     text: &parsed.text,
@@ -779,36 +785,14 @@ impl Backend {
                     messages: &[],
                     recent: &recent,
                     budgets,
-                };
-                let ignored = match (&root, &path) {
-                    (Some(root), Some(path)) => {
-                        is_secret_file(path) || !crate::archive::admitted(root, path, &config)
-                    }
-                    _ => false,
+                    withheld,
                 };
                 match archive {
                     Some(archive) => {
                         let mut buffers = std::collections::HashMap::new();
                         buffers.insert(rel.clone(), parsed.text.clone());
                         let workspace = ArchiveWorkspace::new(&archive, config, buffers);
-                        if ignored {
-                            let mut pack = assemble(
-                                &ContextRequest {
-                                    text: &ropey::Rope::new(),
-                                    chunks: &[],
-                                    selection: 0..0,
-                                    ..request
-                                },
-                                &workspace,
-                                &tokenizer,
-                            );
-                            pack.notes.push(format!(
-                                "{rel} is ignored or holds secrets: none of it leaves the machine"
-                            ));
-                            pack
-                        } else {
-                            assemble(&request, &workspace, &tokenizer)
-                        }
+                        assemble(&request, &workspace, &tokenizer)
                     }
                     None => {
                         let mut pack = assemble(&request, &NoWorkspace, &tokenizer);
