@@ -185,6 +185,27 @@ pub fn assemble(
     workspace: &dyn Workspace,
     tokenizer: &Tokenizer,
 ) -> ContextPack {
+    if request.withheld {
+        let empty = Rope::new();
+        let without = Request {
+            path: request.path,
+            text: &empty,
+            chunks: &[],
+            selection: 0..0,
+            query: request.query,
+            diagnostics: &[],
+            messages: request.messages,
+            recent: request.recent,
+            budgets: request.budgets,
+            withheld: false,
+        };
+        let mut pack = assemble(&without, workspace, tokenizer);
+        pack.notes.push(format!(
+            "{} is ignored or holds secrets: none of it leaves the machine",
+            request.path
+        ));
+        return pack;
+    }
     let mut redactions = 0;
     let text = request.text;
     let chunks = request.chunks;
