@@ -133,6 +133,15 @@ pub fn open_for_writing(path: &Path) -> Result<(Connection, Option<String>), Arc
         Ok(conn) => Ok((conn, None)),
         Err(problem) => {
             let warning = if path.exists() {
+                // One copy kept aside is enough: older ones go.
+                if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
+                    let prefix = format!("{}.broken-", name.to_string_lossy());
+                    for old in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                        if old.file_name().to_string_lossy().starts_with(&prefix) {
+                            let _ = std::fs::remove_file(old.path());
+                        }
+                    }
+                }
                 let aside = path.with_extension(format!(
                     "sqlite.broken-{}",
                     std::time::SystemTime::now()

@@ -91,8 +91,20 @@ pub fn walk(root: &Path, config: &IndexConfig) -> Vec<Found> {
     walk_under(root, root, config)
 }
 
+/// A walk, and whether it saw everything (an unreadable folder makes it incomplete: what it
+/// did not see must not be taken for deleted).
+pub struct Walk {
+    pub found: Vec<Found>,
+    pub complete: bool,
+}
+
 /// The files the walk of `root` finds under `dir` (a folder of the workspace, or `root`).
 pub fn walk_under(root: &Path, dir: &Path, config: &IndexConfig) -> Vec<Found> {
+    walk_checked(root, dir, config).found
+}
+
+/// [`walk_under`], saying whether the walk was complete.
+pub fn walk_checked(root: &Path, dir: &Path, config: &IndexConfig) -> Walk {
     let dir = dir.to_path_buf();
     walk_filtered(root, config, move |path| {
         path.starts_with(&dir) || dir.starts_with(path)
@@ -107,6 +119,7 @@ pub fn admitted(root: &Path, abs: &Path, config: &IndexConfig) -> bool {
     }
     let target = abs.to_path_buf();
     walk_filtered(root, config, move |path| target.starts_with(path))
+        .found
         .iter()
         .any(|f| f.abs == abs)
 }
@@ -120,7 +133,7 @@ fn walk_filtered(
     root: &Path,
     config: &IndexConfig,
     keep: impl Fn(&Path) -> bool + Send + Sync + 'static,
-) -> Vec<Found> {
+) -> Walk {
     let walker = ignore::WalkBuilder::new(root)
         .hidden(true)
         .git_ignore(true)
@@ -138,7 +151,16 @@ fn walk_filtered(
         })
         .build();
     let mut found = Vec::new();
-    for entry in walker.flatten() {
+    let mut complete = true;
+    for entry in walker {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                tracing::warn!("walking the workspace: {e}");
+                complete = false;
+                continue;
+            }
+        };
         if !entry.file_type().is_some_and(|t| t.is_file()) {
             continue;
         }
@@ -157,7 +179,7 @@ fn walk_filtered(
         });
     }
     found.sort_by(|a, b| a.rel.cmp(&b.rel));
-    found
+    Walk { found, complete }
 }
 
 pub fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
@@ -287,14 +309,17 @@ pub fn index_workspace(
     // What the archive knows is read first: a file added by an event during the walk is then
     // never taken for a deleted one.
     let known = known_files(reader)?;
-    let found = walk(root, config);
+    let Walk { found, complete } = walk_checked(root, root, config);
     let mut summary = IndexSummary {
         files: found.len(),
         ..IndexSummary::default()
     };
 
     let present: std::collections::HashSet<&str> = found.iter().map(|f| f.rel.as_str()).collect();
-    for path in known.keys().filter(|p| !present.contains(p.as_str())) {
+    for path in known
+        .keys()
+        .filter(|p| complete && !present.contains(p.as_str()))
+    {
         writer.send(Op::Remove { path: path.clone() });
         summary.removed += 1;
     }

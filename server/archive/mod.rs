@@ -120,14 +120,14 @@ impl Archive {
             };
             match std::fs::symlink_metadata(abs) {
                 Ok(meta) if meta.is_dir() => {
-                    let found = index::walk_under(&self.root, abs, config);
+                    let index::Walk { found, complete } =
+                        index::walk_checked(&self.root, abs, config);
                     let present: std::collections::HashSet<&str> =
                         found.iter().map(|f| f.rel.as_str()).collect();
                     let prefix = format!("{rel}/");
-                    for gone in known
-                        .keys()
-                        .filter(|p| p.starts_with(&prefix) && !present.contains(p.as_str()))
-                    {
+                    for gone in known.keys().filter(|p| {
+                        complete && p.starts_with(&prefix) && !present.contains(p.as_str())
+                    }) {
                         self.writer.send(Op::Remove { path: gone.clone() });
                     }
                     for file in &found {

@@ -345,7 +345,8 @@ impl LanguageServer for Backend {
             .map(|folder| &folder.uri)
             .or(params.root_uri.as_ref())
             .and_then(|uri| uri.to_file_path())
-            .map(|path| path.into_owned());
+            // As the CLI does, so that both find the same archive through a symlinked path.
+            .map(|path| path.canonicalize().unwrap_or_else(|_| path.into_owned()));
         let setup = WorkspaceSetup {
             root,
             cache_dir: options
