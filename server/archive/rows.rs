@@ -81,9 +81,17 @@ pub fn point3(text: &Rope, byte: usize) -> Point3 {
 
 /// The rows of a file's chunks.
 pub fn chunk_rows(text: &Rope, chunks: &[Chunk]) -> Vec<ChunkRow> {
+    let mut children: std::collections::HashMap<usize, Vec<usize>> =
+        std::collections::HashMap::new();
+    for (i, c) in chunks.iter().enumerate() {
+        if let Some(p) = c.parent {
+            children.entry(p).or_default().push(i);
+        }
+    }
     chunks
         .iter()
-        .map(|c| {
+        .enumerate()
+        .map(|(i, c)| {
             let signature = text.byte_slice(c.signature.clone()).to_string();
             let signature = truncate(signature.trim(), SIGNATURE_BYTES);
             let doc = doc_text(
@@ -91,11 +99,28 @@ pub fn chunk_rows(text: &Rope, chunks: &[Chunk]) -> Vec<ChunkRow> {
                     .byte_slice(c.range.start..c.signature.start.max(c.range.start))
                     .to_string(),
             );
-            // The identifiers of a large chunk (an impl, a class) come mostly from its children,
-            // which are rows of their own: its first BODY_BYTES are enough.
-            let body_end = c.range.end.min(c.range.start + BODY_BYTES);
-            let body_end = text.char_to_byte(text.byte_to_char(body_end));
-            let body = text.byte_slice(c.range.start..body_end).to_string();
+            // A container's children are rows of their own: its identifiers are those of its own
+            // text between them, and of at most BODY_BYTES of it.
+            let mut body = String::new();
+            let mut at = c.range.start;
+            for child in children.get(&i).into_iter().flatten() {
+                let child = &chunks[*child].range;
+                if child.start > at {
+                    body.push_str(&text.byte_slice(at..child.start).to_string());
+                    body.push('\n');
+                }
+                at = at.max(child.end);
+            }
+            if at < c.range.end {
+                body.push_str(&text.byte_slice(at..c.range.end).to_string());
+            }
+            if body.len() > BODY_BYTES {
+                let mut end = BODY_BYTES;
+                while !body.is_char_boundary(end) {
+                    end -= 1;
+                }
+                body.truncate(end);
+            }
             ChunkRow {
                 chunk_id: c.id.to_string(),
                 kind: c.kind,
@@ -183,5 +208,30 @@ mod tests {
         assert_eq!(row.end.line, 4);
         let p = point3(&text, "/// Parses 😀".len());
         assert_eq!((p.col8, p.col16, p.col32), (15, 13, 12));
+    }
+
+    #[test]
+    fn a_container_indexes_its_own_text_not_its_childrens() {
+        let text = Rope::from_str(
+            "impl Store {\n    const LIMIT: usize = 8;\n    fn load(&self) {\n        read_everything();\n    }\n}\n",
+        );
+        let chunks = chunk_text(&text, Some(Language::Rust), &ChunkConfig::default()).to_vec();
+        let rows = chunk_rows(&text, &chunks);
+        let (container, method) = (&rows[0], &rows[1]);
+        assert_eq!(
+            (container.name.as_str(), method.name.as_str()),
+            ("Store", "load")
+        );
+        assert!(
+            container.body_terms.contains("limit"),
+            "{}",
+            container.body_terms
+        );
+        assert!(
+            !container.body_terms.contains("read_everything"),
+            "{}",
+            container.body_terms
+        );
+        assert!(method.body_terms.contains("read_everything"));
     }
 }
