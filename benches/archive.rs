@@ -206,6 +206,7 @@ fn main() {
             diagnostics: &[],
             messages: &[],
             recent: &[],
+            summary: None,
             budgets: strata::context::Budgets::default(),
             withheld: false,
         };

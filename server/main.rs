@@ -402,6 +402,7 @@ fn context(
         diagnostics: &[],
         messages: &[],
         recent: &[],
+        summary: None,
         budgets,
         withheld,
     };

@@ -69,6 +69,8 @@ pub struct Request<'a> {
     pub messages: &'a [Message],
     /// Chunks edited recently, newest first.
     pub recent: &'a [RecentChunk],
+    /// The summary of the conversation older than `messages`, when there is one.
+    pub summary: Option<&'a str>,
     pub budgets: Budgets,
     /// The document may not leave the machine (ignored, or a secrets file): none of its text is
     /// used, and the pack says so.
@@ -196,6 +198,7 @@ pub fn assemble(
             diagnostics: &[],
             messages: request.messages,
             recent: request.recent,
+            summary: request.summary,
             budgets: request.budgets,
             withheld: false,
         };
@@ -505,6 +508,19 @@ pub fn assemble(
             });
         }
     }
+    if let Some(summary) = request.summary.filter(|s| !s.trim().is_empty()) {
+        background.push(Candidate {
+            source: "conversation".into(),
+            lines: None,
+            chunk_id: None,
+            kind: "summary".into(),
+            name: "earlier conversation".into(),
+            score: 25.0,
+            reason: "summary of the older conversation".into(),
+            signature: summary.lines().next().unwrap_or("").to_string(),
+            full: summary.to_string(),
+        });
+    }
     let folders = workspace.folders();
     if !folders.is_empty() {
         let full = folders
@@ -812,5 +828,84 @@ fn fit(
         tokens,
         items: kept,
         dropped,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chunks::ChunkConfig;
+    use crate::documents::chunk_text;
+    use crate::syntax::Language;
+
+    struct Empty;
+
+    impl Workspace for Empty {
+        fn definitions(&self, _: &str) -> Vec<Located> {
+            Vec::new()
+        }
+        fn outline(&self, _: &str) -> Vec<Located> {
+            Vec::new()
+        }
+        fn search(&self, _: &str) -> Vec<Located> {
+            Vec::new()
+        }
+        fn text(&self, _: &str) -> Option<Rope> {
+            None
+        }
+        fn folders(&self) -> Vec<(String, usize)> {
+            Vec::new()
+        }
+    }
+
+    #[test]
+    fn conversation_diagnostics_and_summary_take_their_tiers() {
+        let text =
+            Rope::from_str("fn helper() -> u32 { 1 }\n\nfn main() {\n    let x = helper();\n}\n");
+        let chunks = chunk_text(&text, Some(Language::Rust), &ChunkConfig::default()).to_vec();
+        let cursor = text.line_to_byte(3) + 8;
+        let diagnostics = [Diagnostic {
+            range: cursor..cursor + 6,
+            severity: "warning".into(),
+            message: "unused variable `x`".into(),
+        }];
+        let messages = [Message {
+            role: "user".into(),
+            text: "why is x unused?".into(),
+        }];
+        let request = Request {
+            path: "src/main.rs",
+            text: &text,
+            chunks: &chunks,
+            selection: cursor..cursor,
+            query: None,
+            diagnostics: &diagnostics,
+            messages: &messages,
+            recent: &[],
+            summary: Some("Earlier we renamed helper."),
+            budgets: Budgets::default(),
+            withheld: false,
+        };
+        let tokenizer = Tokenizer::new(super::super::Encoding::default());
+        let pack = assemble(&request, &Empty, &tokenizer);
+        let kinds = |tier: Tier| -> Vec<String> {
+            pack.tier(tier)
+                .unwrap()
+                .items
+                .iter()
+                .map(|i| format!("{} {}", i.kind, i.name))
+                .collect()
+        };
+        assert_eq!(
+            kinds(Tier::Immediate),
+            ["function main", "diagnostic warning", "message user"]
+        );
+        assert_eq!(kinds(Tier::Working), ["function helper"]);
+        assert_eq!(kinds(Tier::Background), ["summary earlier conversation"]);
+        assert_eq!(
+            pack,
+            assemble(&request, &Empty, &tokenizer),
+            "deterministic"
+        );
     }
 }

@@ -785,6 +785,7 @@ impl Backend {
                     diagnostics: &diagnostics,
                     messages: &[],
                     recent: &recent,
+                    summary: None,
                     budgets,
                     withheld,
                 };
