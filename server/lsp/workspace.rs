@@ -189,6 +189,10 @@ pub fn feed_buffer(
         let mut indexed = opened;
         while parses.changed().await.is_ok() {
             tokio::time::sleep(BUFFER_DEBOUNCE).await;
+            if parses.has_changed().is_err() {
+                // Closed (or reopened) meanwhile: the disk copy, re-read on close, stands.
+                break;
+            }
             let Some(parsed) = parses.borrow_and_update().clone() else {
                 continue;
             };
