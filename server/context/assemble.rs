@@ -29,6 +29,27 @@ pub trait Workspace {
     fn folders(&self) -> Vec<(String, usize)>;
 }
 
+/// A workspace with nothing in it: a pack of one file, when there is no archive.
+pub struct NoWorkspace;
+
+impl Workspace for NoWorkspace {
+    fn definitions(&self, _: &str) -> Vec<Located> {
+        Vec::new()
+    }
+    fn outline(&self, _: &str) -> Vec<Located> {
+        Vec::new()
+    }
+    fn search(&self, _: &str) -> Vec<Located> {
+        Vec::new()
+    }
+    fn text(&self, _: &str) -> Option<Rope> {
+        None
+    }
+    fn folders(&self) -> Vec<(String, usize)> {
+        Vec::new()
+    }
+}
+
 /// A diagnostic the client reported in the range.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Diagnostic {
@@ -838,26 +859,6 @@ mod tests {
     use crate::documents::chunk_text;
     use crate::syntax::Language;
 
-    struct Empty;
-
-    impl Workspace for Empty {
-        fn definitions(&self, _: &str) -> Vec<Located> {
-            Vec::new()
-        }
-        fn outline(&self, _: &str) -> Vec<Located> {
-            Vec::new()
-        }
-        fn search(&self, _: &str) -> Vec<Located> {
-            Vec::new()
-        }
-        fn text(&self, _: &str) -> Option<Rope> {
-            None
-        }
-        fn folders(&self) -> Vec<(String, usize)> {
-            Vec::new()
-        }
-    }
-
     #[test]
     fn conversation_diagnostics_and_summary_take_their_tiers() {
         let text =
@@ -887,7 +888,7 @@ mod tests {
             withheld: false,
         };
         let tokenizer = Tokenizer::new(super::super::Encoding::default());
-        let pack = assemble(&request, &Empty, &tokenizer);
+        let pack = assemble(&request, &NoWorkspace, &tokenizer);
         let kinds = |tier: Tier| -> Vec<String> {
             pack.tier(tier)
                 .unwrap()
@@ -904,7 +905,7 @@ mod tests {
         assert_eq!(kinds(Tier::Background), ["summary earlier conversation"]);
         assert_eq!(
             pack,
-            assemble(&request, &Empty, &tokenizer),
+            assemble(&request, &NoWorkspace, &tokenizer),
             "deterministic"
         );
     }

@@ -8,7 +8,7 @@ mod redact;
 mod sources;
 mod tokens;
 
-pub use assemble::{Diagnostic, Message, RecentChunk, Request, Workspace, assemble};
+pub use assemble::{Diagnostic, Message, NoWorkspace, RecentChunk, Request, Workspace, assemble};
 pub use pack::{Budgets, ContextPack, Dropped, Fidelity, Item, Tier, TierPack};
 pub use redact::{Redaction, is_secret_file, redact};
 pub use sources::ArchiveWorkspace;

@@ -34,11 +34,11 @@ use super::ext::{
 };
 use super::position::{Encoding, to_byte, to_byte_clamped, to_range};
 use super::workspace::{self, WorkspaceSetup};
-use crate::archive::{Archive, Hit, IndexConfig, Located, SearchQuery};
+use crate::archive::{Archive, Hit, IndexConfig, SearchQuery};
 use crate::chunks::{Chunk, ChunkConfig, ChunkKind};
 use crate::context::{
     ArchiveWorkspace, Budgets, Diagnostic as ContextDiagnostic, Encoding as TokenEncoding,
-    RecentChunk, Request as ContextRequest, Tokenizer, Workspace, assemble, is_secret_file,
+    NoWorkspace, RecentChunk, Request as ContextRequest, Tokenizer, assemble, is_secret_file,
 };
 use crate::documents::{Change, DocumentStore, Parsed, SyncError};
 use crate::syntax::Language;
@@ -66,27 +66,6 @@ pub struct Backend {
 
 /// An open document as the context sees it: relative path, latest parse, its chunks.
 type ResolvedDoc = (String, Arc<Parsed>, Vec<Chunk>);
-
-/// A workspace with nothing in it, for a pack of one file when there is no archive.
-struct NoWorkspace;
-
-impl Workspace for NoWorkspace {
-    fn definitions(&self, _: &str) -> Vec<Located> {
-        Vec::new()
-    }
-    fn outline(&self, _: &str) -> Vec<Located> {
-        Vec::new()
-    }
-    fn search(&self, _: &str) -> Vec<Located> {
-        Vec::new()
-    }
-    fn text(&self, _: &str) -> Option<ropey::Rope> {
-        None
-    }
-    fn folders(&self) -> Vec<(String, usize)> {
-        Vec::new()
-    }
-}
 
 impl Backend {
     pub fn new(client: Client, config: ChunkConfig) -> Backend {
