@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod fake_model;
+
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
