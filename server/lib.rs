@@ -8,5 +8,6 @@ pub mod archive;
 pub mod chunks;
 pub mod context;
 pub mod documents;
+pub mod llm;
 pub mod lsp;
 pub mod syntax;

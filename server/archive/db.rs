@@ -10,7 +10,6 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 pub const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE files (
     id INTEGER PRIMARY KEY,
     path TEXT NOT NULL UNIQUE,          -- relative to the workspace root, '/'-separated
@@ -80,11 +79,21 @@ impl std::fmt::Display for ArchiveError {
 
 impl std::error::Error for ArchiveError {}
 
-/// The directory for one workspace's databases: `<cache>/strata/<hash of the root path>`, where
-/// `<cache>` is the override if given, else `$STRATA_CACHE_DIR`, else `$XDG_CACHE_HOME`, else
-/// `~/.cache`. With an override or `STRATA_CACHE_DIR`, no `strata/` level is added.
+/// The directory for one workspace's databases: `<cache>/<name>-<hash of the root path>`.
 pub fn workspace_dir(root: &Path, cache_dir: Option<&Path>) -> PathBuf {
-    let base = match cache_dir {
+    let base = cache_base(cache_dir);
+    let hash = crate::syntax::hash_bytes(root.to_string_lossy().as_bytes());
+    let name = root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    base.join(format!("{name}-{hash:016x}"))
+}
+
+/// Strata's cache directory: the override if given, else `$STRATA_CACHE_DIR`, else
+/// `$XDG_CACHE_HOME/strata`, else `~/.cache/strata`.
+pub fn cache_base(cache_dir: Option<&Path>) -> PathBuf {
+    match cache_dir {
         Some(dir) => dir.to_path_buf(),
         None => match std::env::var_os("STRATA_CACHE_DIR").filter(|v| !v.is_empty()) {
             Some(dir) => PathBuf::from(dir),
@@ -98,13 +107,7 @@ pub fn workspace_dir(root: &Path, cache_dir: Option<&Path>) -> PathBuf {
                 cache.join("strata")
             }
         },
-    };
-    let hash = crate::syntax::hash_bytes(root.to_string_lossy().as_bytes());
-    let name = root
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    base.join(format!("{name}-{hash:016x}"))
+    }
 }
 
 fn sqlite(path: &Path) -> impl Fn(rusqlite::Error) -> ArchiveError + '_ {
@@ -125,13 +128,24 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 /// Opens (creating or rebuilding as needed) the database for writing. Returns it and, when an
 /// old or corrupt file was moved aside, a warning for the user.
 pub fn open_for_writing(path: &Path) -> Result<(Connection, Option<String>), ArchiveError> {
+    open_versioned(path, "the archive", SCHEMA, SCHEMA_VERSION)
+}
+
+/// Opens a cache database whose schema is `schema` at `version`, creating it, or moving aside a
+/// corrupt or outdated one and creating a new one (returning a warning that names `what`).
+pub fn open_versioned(
+    path: &Path,
+    what: &str,
+    schema: &str,
+    version: i64,
+) -> Result<(Connection, Option<String>), ArchiveError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|error| ArchiveError::CacheDir {
             path: dir.to_path_buf(),
             error,
         })?;
     }
-    match check(path) {
+    match check(path, version) {
         Ok(conn) => Ok((conn, None)),
         Err(problem) => {
             let warning = if path.exists() {
@@ -158,7 +172,7 @@ pub fn open_for_writing(path: &Path) -> Result<(Connection, Option<String>), Arc
                     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
                 }
                 Some(format!(
-                    "the archive at {} {problem}; moved it to {} and rebuilding",
+                    "{what} at {} {problem}; moved it to {} and rebuilding",
                     path.display(),
                     aside.display()
                 ))
@@ -167,14 +181,14 @@ pub fn open_for_writing(path: &Path) -> Result<(Connection, Option<String>), Arc
             };
             let conn = Connection::open(path).map_err(sqlite(path))?;
             configure(&conn).map_err(sqlite(path))?;
-            create(&conn).map_err(sqlite(path))?;
+            create(&conn, schema, version).map_err(sqlite(path))?;
             Ok((conn, warning))
         }
     }
 }
 
 /// Opens an existing database of the current schema; says what is wrong otherwise.
-fn check(path: &Path) -> Result<Connection, String> {
+fn check(path: &Path, expected: i64) -> Result<Connection, String> {
     if !path.exists() {
         return Err("does not exist".into());
     }
@@ -187,10 +201,10 @@ fn check(path: &Path) -> Result<Connection, String> {
             |r| r.get(0),
         )
         .optional()
-        .map_err(|e| format!("is corrupt or not an archive ({e})"))?;
+        .map_err(|e| format!("is corrupt or not a Strata database ({e})"))?;
     match version.and_then(|v| v.parse::<i64>().ok()) {
-        Some(SCHEMA_VERSION) => {}
-        Some(other) => return Err(format!("has schema version {other}, not {SCHEMA_VERSION}")),
+        Some(v) if v == expected => {}
+        Some(other) => return Err(format!("has schema version {other}, not {expected}")),
         None => return Err("has no schema version".into()),
     }
     let ok: String = conn
@@ -202,9 +216,10 @@ fn check(path: &Path) -> Result<Connection, String> {
     Ok(conn)
 }
 
-fn create(conn: &Connection) -> rusqlite::Result<()> {
+fn create(conn: &Connection, schema: &str, version: i64) -> rusqlite::Result<()> {
     conn.execute_batch(&format!(
-        "BEGIN; {SCHEMA} INSERT INTO meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}'); COMMIT;"
+        "BEGIN; CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL); {schema} \
+         INSERT INTO meta (key, value) VALUES ('schema_version', '{version}'); COMMIT;"
     ))
 }
 

@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use ropey::Rope;
 use rusqlite::Connection;
 
-pub use db::{ArchiveError, SCHEMA_VERSION, workspace_dir};
+pub use db::{
+    ArchiveError, SCHEMA_VERSION, cache_base, open_for_reading, open_versioned, workspace_dir,
+};
 pub use index::{IndexConfig, IndexSummary, admitted, relative, walk};
 pub use lookup::Located;
 

@@ -1,0 +1,1190 @@
+//! The gateway: the one door to models. A call is looked up in the answer cache (L1 in memory,
+//! then L2 on disk), joined to an identical call already in flight, or sent along its route —
+//! provider by provider, each behind its limiter and circuit breaker, retried on 429, 5xx and
+//! broken connections with backoff — and its answer streamed to every subscriber. Dropping the
+//! last subscriber cancels the call, which drops the HTTP request.
+//!
+//! Every call leaves a row in the audit (never the content), and its tokens count against the
+//! provider's and the agent's daily budgets. Time comes from the injected clock, so tests drive
+//! limits, backoff and timeouts without sleeping.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::clock::Clock;
+use super::config::{Config, Strategy};
+use super::limits::Priority;
+use super::provider::{Attempt, Failure, Provider, ProviderStats, Sink};
+use super::retry::{MAX_RETRY_AFTER, backoff};
+use super::store::{AuditRecord, Store};
+use super::wire::{self, Finish, Params, Prompt};
+
+/// One request for a model's answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CallRequest {
+    /// Who asks (an agent's name): for budgets, cache TTL and the audit.
+    pub agent: String,
+    /// A route name from `[routes]`; default: the agent's route, else `completion` for
+    /// interactive calls, else `default`, else every provider.
+    pub route: Option<String>,
+    pub priority: Priority,
+    pub prompt: Prompt,
+    pub params: Params,
+    /// Changes when the prompt template does, so old answers are not reused.
+    pub template_version: String,
+    /// How long the answer may be reused; `None` = the agent's or the config's TTL; zero = never.
+    pub cache_ttl: Option<Duration>,
+    /// What went out, for the audit: workspace-relative paths and chunk ids.
+    pub files: Vec<String>,
+    pub chunks: Vec<String>,
+}
+
+impl CallRequest {
+    pub fn new(agent: &str, priority: Priority, prompt: Prompt) -> CallRequest {
+        CallRequest {
+            agent: agent.to_owned(),
+            route: None,
+            priority,
+            prompt,
+            params: Params::default(),
+            template_version: "1".to_owned(),
+            cache_ttl: None,
+            files: Vec::new(),
+            chunks: Vec::new(),
+        }
+    }
+}
+
+/// Where an answer came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// A model answered this call.
+    Model,
+    /// The in-memory cache.
+    L1,
+    /// The on-disk cache.
+    L2,
+    /// An identical call already in flight answered it.
+    Coalesced,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    pub text: String,
+    pub provider: String,
+    pub model: String,
+    /// The model ran out of `max_tokens`: complete as a response, perhaps cut short as text.
+    pub truncated: bool,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    /// Token counts are estimates (the provider reported none).
+    pub estimated: bool,
+    pub source: Source,
+    pub first_token_ms: Option<u64>,
+    pub total_ms: u64,
+}
+
+/// Why a call produced no answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum GatewayError {
+    /// The route names no configured provider.
+    NoProvider {
+        route: String,
+    },
+    /// A daily budget is spent.
+    BudgetSpent {
+        scope: String,
+        budget: u64,
+        spent: u64,
+    },
+    /// Every provider on the route failed; one line per provider.
+    Unavailable {
+        tried: Vec<(String, String)>,
+    },
+    /// The provider failed after part of the answer had arrived; the part is not an answer.
+    Interrupted {
+        provider: String,
+        message: String,
+    },
+    Cancelled,
+}
+
+impl std::fmt::Display for GatewayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GatewayError::NoProvider { route } => write!(
+                f,
+                "the route `{route}` names no configured provider — check [providers] and [routes] in your config"
+            ),
+            GatewayError::BudgetSpent {
+                scope,
+                budget,
+                spent,
+            } => write!(
+                f,
+                "the daily token budget of {scope} is spent ({spent} of {budget} tokens); it resets at 00:00 UTC"
+            ),
+            GatewayError::Unavailable { tried } => {
+                f.write_str("no model answered: ")?;
+                for (i, (provider, why)) in tried.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str("; ")?;
+                    }
+                    write!(f, "{provider}: {why}")?;
+                }
+                Ok(())
+            }
+            GatewayError::Interrupted { provider, message } => write!(
+                f,
+                "{provider} stopped in the middle of its answer ({message}); nothing partial was used"
+            ),
+            GatewayError::Cancelled => f.write_str("cancelled"),
+        }
+    }
+}
+
+impl std::error::Error for GatewayError {}
+
+/// What a call is doing, for progress reports.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "kebab-case")]
+pub enum Status {
+    Queued,
+    WaitingForLimit { provider: String },
+    Requesting { provider: String, attempt: u32 },
+    Retrying { provider: String, after_ms: u64 },
+    Streaming { provider: String },
+}
+
+#[derive(Debug)]
+struct Progress {
+    text: String,
+    pieces: u32,
+    status: Status,
+    outcome: Option<Result<Answer, GatewayError>>,
+}
+
+/// One event of a call, as its subscriber sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    Status(Status),
+    /// More text (streamed calls; a cached answer arrives as one piece).
+    Text(String),
+    Done(Answer),
+    Failed(GatewayError),
+}
+
+/// A subscription to one call. Dropping every subscription of a call cancels it.
+#[derive(Debug)]
+pub struct Reply {
+    rx: watch::Receiver<Progress>,
+    sent: usize,
+    last_status: Option<Status>,
+    finished: bool,
+    coalesced: bool,
+}
+
+impl Reply {
+    fn new(rx: watch::Receiver<Progress>, coalesced: bool) -> Reply {
+        Reply {
+            rx,
+            sent: 0,
+            last_status: None,
+            finished: false,
+            coalesced,
+        }
+    }
+
+    /// The next event; `None` after `Done` or `Failed`.
+    pub async fn next(&mut self) -> Option<Event> {
+        if self.finished {
+            return None;
+        }
+        loop {
+            {
+                let p = self.rx.borrow_and_update();
+                if p.text.len() > self.sent {
+                    let delta = p.text[self.sent..].to_owned();
+                    self.sent = p.text.len();
+                    return Some(Event::Text(delta));
+                }
+                if let Some(outcome) = &p.outcome {
+                    self.finished = true;
+                    return Some(match outcome.clone() {
+                        Ok(mut answer) => {
+                            if self.coalesced && answer.source == Source::Model {
+                                answer.source = Source::Coalesced;
+                            }
+                            Event::Done(answer)
+                        }
+                        Err(e) => Event::Failed(e),
+                    });
+                }
+                if self.last_status.as_ref() != Some(&p.status) {
+                    self.last_status = Some(p.status.clone());
+                    return Some(Event::Status(p.status.clone()));
+                }
+            }
+            if self.rx.changed().await.is_err() {
+                self.finished = true;
+                return Some(Event::Failed(GatewayError::Cancelled));
+            }
+        }
+    }
+
+    /// Waits for the whole answer.
+    pub async fn answer(mut self) -> Result<Answer, GatewayError> {
+        while let Some(event) = self.next().await {
+            match event {
+                Event::Done(answer) => return Ok(answer),
+                Event::Failed(e) => return Err(e),
+                _ => {}
+            }
+        }
+        Err(GatewayError::Cancelled)
+    }
+
+    /// The text received so far and whether the call has ended, without waiting.
+    pub fn peek(&self) -> (String, bool) {
+        let p = self.rx.borrow();
+        (p.text.clone(), p.outcome.is_some())
+    }
+
+    /// Pieces of text streamed so far.
+    pub fn pieces(&self) -> u32 {
+        self.rx.borrow().pieces
+    }
+}
+
+/// What the cache keeps of an answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Cached {
+    answer: Answer,
+    expires_ms: i64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    l1_hits: AtomicU64,
+    l1_misses: AtomicU64,
+    l2_hits: AtomicU64,
+    l2_misses: AtomicU64,
+    coalesced: AtomicU64,
+    refused: AtomicU64,
+    cancelled: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct Spend {
+    day: i64,
+    providers: HashMap<String, u64>,
+    agents: HashMap<String, u64>,
+}
+
+/// The configured providers and routes; replaced whole when the configuration changes.
+#[derive(Debug)]
+struct Setup {
+    config: Config,
+    providers: BTreeMap<String, Arc<Provider>>,
+}
+
+struct Inner {
+    setup: RwLock<Arc<Setup>>,
+    clock: Arc<dyn Clock>,
+    /// Wall time at `epoch` on the clock, so cache expiry and budgets follow the injected clock.
+    epoch: (Instant, SystemTime),
+    l1: moka::sync::Cache<u128, Arc<Cached>>,
+    store: RwLock<Option<Arc<Store>>>,
+    inflight: Mutex<HashMap<u128, Weak<watch::Sender<Progress>>>>,
+    counters: Counters,
+    spend: Mutex<Spend>,
+    spend_loaded: std::sync::atomic::AtomicBool,
+    rng: Mutex<u64>,
+    workspace: RwLock<Option<String>>,
+}
+
+/// The LLM gateway. Cheap to clone; all clones share one state.
+#[derive(Clone)]
+pub struct Gateway {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway").finish_non_exhaustive()
+    }
+}
+
+/// The gateway's figures for `strata/stats`.
+#[derive(Clone, Debug, Serialize)]
+pub struct GatewayStats {
+    pub providers: BTreeMap<String, ProviderStats>,
+    pub cache: CacheStats,
+    pub coalesced: u64,
+    pub refused: u64,
+    pub cancelled: u64,
+    pub in_flight: usize,
+    pub spent_today: SpentToday,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct CacheStats {
+    pub l1_hits: u64,
+    pub l1_misses: u64,
+    pub l1_entries: u64,
+    pub l1_bytes: u64,
+    pub l2_hits: u64,
+    pub l2_misses: u64,
+    pub l2_entries: u64,
+    pub l2_bytes: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SpentToday {
+    pub providers: BTreeMap<String, u64>,
+    pub agents: BTreeMap<String, u64>,
+}
+
+impl Gateway {
+    pub fn new(config: Config, clock: Arc<dyn Clock>) -> Gateway {
+        let l1_bytes = config.cache.memory_mb.saturating_mul(1 << 20);
+        let setup = Arc::new(build_setup(config, &clock, None));
+        let seed = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0x9e37_79b9, |d| d.as_nanos() as u64)
+            | 1;
+        Gateway {
+            inner: Arc::new(Inner {
+                setup: RwLock::new(setup),
+                epoch: (clock.now(), SystemTime::now()),
+                clock,
+                l1: moka::sync::Cache::builder()
+                    .max_capacity(l1_bytes)
+                    .weigher(|_, v: &Arc<Cached>| {
+                        (v.answer.text.len() + v.answer.provider.len() + 128).min(u32::MAX as usize)
+                            as u32
+                    })
+                    .build(),
+                store: RwLock::new(None),
+                inflight: Mutex::new(HashMap::new()),
+                counters: Counters::default(),
+                spend: Mutex::new(Spend::default()),
+                spend_loaded: std::sync::atomic::AtomicBool::new(false),
+                rng: Mutex::new(seed),
+                workspace: RwLock::new(None),
+            }),
+        }
+    }
+
+    /// Connects the on-disk cache and the audit. Blocking (reads today's spending): call it off
+    /// the LSP task.
+    pub fn attach_store(&self, store: Arc<Store>) {
+        let day_start = self.day(self.wall_ms()) * 86_400_000;
+        let (providers, agents) = store.spent_since(day_start);
+        {
+            let mut spend = lock(&self.inner.spend);
+            spend.day = self.day(self.wall_ms());
+            for (p, t) in providers {
+                *spend.providers.entry(p).or_default() += t;
+            }
+            for (a, t) in agents {
+                *spend.agents.entry(a).or_default() += t;
+            }
+        }
+        self.inner
+            .spend_loaded
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        *write(&self.inner.store) = Some(store);
+    }
+
+    pub fn store(&self) -> Option<Arc<Store>> {
+        read(&self.inner.store).clone()
+    }
+
+    /// Names the workspace in audit rows.
+    pub fn set_workspace(&self, workspace: Option<String>) {
+        *write(&self.inner.workspace) = workspace;
+    }
+
+    /// Replaces the configuration. Providers whose settings did not change keep their state
+    /// (circuit, moving averages, limiter, counters).
+    pub fn reconfigure(&self, config: Config) {
+        let old = self.setup();
+        let setup = build_setup(config, &self.inner.clock, Some(&old));
+        *write(&self.inner.setup) = Arc::new(setup);
+    }
+
+    pub fn config(&self) -> Config {
+        self.setup().config.clone()
+    }
+
+    fn setup(&self) -> Arc<Setup> {
+        read(&self.inner.setup).clone()
+    }
+
+    fn wall_ms(&self) -> i64 {
+        let (instant, wall) = self.inner.epoch;
+        let now = wall + self.inner.clock.now().saturating_duration_since(instant);
+        now.duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+
+    fn wall_now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(self.wall_ms().max(0) as u64)
+    }
+
+    fn day(&self, wall_ms: i64) -> i64 {
+        wall_ms.div_euclid(86_400_000)
+    }
+
+    /// The providers a call tries, in order.
+    pub fn route(&self, request: &CallRequest) -> Result<Vec<Arc<Provider>>, GatewayError> {
+        route(&self.setup(), request)
+    }
+
+    /// Starts a call (or joins an identical one, or answers from the cache) and returns at once.
+    pub fn call(&self, request: CallRequest) -> Result<Reply, GatewayError> {
+        let started = self.inner.clock.now();
+        let setup = self.setup();
+        let providers = route(&setup, &request)?;
+        let ttl = self.ttl(&setup.config, &request);
+        let keys: Vec<(Arc<Provider>, u128)> = providers
+            .iter()
+            .map(|p| (p.clone(), cache_key(p, &request)))
+            .collect();
+        let now_ms = self.wall_ms();
+        if !ttl.is_zero() {
+            for (_, key) in &keys {
+                if let Some(hit) = self.inner.l1.get(key) {
+                    if hit.expires_ms > now_ms {
+                        self.inner.counters.l1_hits.fetch_add(1, Ordering::Relaxed);
+                        let mut answer = hit.answer.clone();
+                        answer.source = Source::L1;
+                        answer.first_token_ms = Some(0);
+                        answer.total_ms = 0;
+                        self.audit(
+                            &request,
+                            &answer.provider,
+                            &answer.model,
+                            "l1",
+                            0,
+                            Ok(&answer),
+                            started,
+                        );
+                        return Ok(ready(answer));
+                    }
+                    self.inner.l1.invalidate(key);
+                }
+            }
+            self.inner
+                .counters
+                .l1_misses
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        self.check_agent_budget(&setup.config, &request)?;
+
+        let flight = flight_key(&keys, &request);
+        let mut inflight = lock(&self.inner.inflight);
+        if let Some(sender) = inflight.get(&flight).and_then(Weak::upgrade) {
+            let joined = sender.borrow().outcome.is_none();
+            if joined {
+                self.inner
+                    .counters
+                    .coalesced
+                    .fetch_add(1, Ordering::Relaxed);
+                let provider = providers
+                    .first()
+                    .map(|p| p.name.clone())
+                    .unwrap_or_default();
+                self.audit_row(
+                    &request,
+                    Some(&provider),
+                    None,
+                    "coalesced",
+                    0,
+                    0,
+                    (0, 0),
+                    "ok",
+                    None,
+                    None,
+                    started,
+                );
+                return Ok(Reply::new(sender.subscribe(), true));
+            }
+        }
+        let (tx, rx) = watch::channel(Progress {
+            text: String::new(),
+            pieces: 0,
+            status: Status::Queued,
+            outcome: None,
+        });
+        let tx = Arc::new(tx);
+        inflight.insert(flight, Arc::downgrade(&tx));
+        drop(inflight);
+        let gateway = self.clone();
+        tokio::spawn(async move {
+            let outcome = tokio::select! {
+                outcome = gateway.run(&request, &keys, ttl, &tx, started) => Some(outcome),
+                () = tx.closed() => None,
+            };
+            {
+                let mut inflight = lock(&gateway.inner.inflight);
+                if inflight
+                    .get(&flight)
+                    .is_some_and(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(&tx)))
+                {
+                    inflight.remove(&flight);
+                }
+            }
+            match outcome {
+                Some(outcome) => tx.send_modify(|p| p.outcome = Some(outcome)),
+                None => {
+                    gateway
+                        .inner
+                        .counters
+                        .cancelled
+                        .fetch_add(1, Ordering::Relaxed);
+                    for (provider, _) in &keys {
+                        provider.release();
+                    }
+                    gateway.audit_row(
+                        &request,
+                        None,
+                        None,
+                        "miss",
+                        0,
+                        0,
+                        (0, 0),
+                        "cancelled",
+                        None,
+                        None,
+                        started,
+                    );
+                }
+            }
+        });
+        Ok(Reply::new(rx, false))
+    }
+
+    /// Calls and waits for the whole answer.
+    pub async fn complete(&self, request: CallRequest) -> Result<Answer, GatewayError> {
+        self.call(request)?.answer().await
+    }
+
+    fn ttl(&self, config: &Config, request: &CallRequest) -> Duration {
+        request.cache_ttl.unwrap_or_else(|| {
+            let secs = config
+                .agents
+                .get(&request.agent)
+                .and_then(|a| a.cache_ttl_secs)
+                .unwrap_or(config.cache.ttl_secs);
+            Duration::from_secs(secs)
+        })
+    }
+
+    fn roll_day(&self, spend: &mut Spend) {
+        let today = self.day(self.wall_ms());
+        if spend.day != today {
+            spend.day = today;
+            spend.providers.clear();
+            spend.agents.clear();
+        }
+    }
+
+    fn check_agent_budget(
+        &self,
+        config: &Config,
+        request: &CallRequest,
+    ) -> Result<(), GatewayError> {
+        let Some(budget) = config
+            .agents
+            .get(&request.agent)
+            .and_then(|a| a.daily_tokens)
+        else {
+            return Ok(());
+        };
+        let mut spend = lock(&self.inner.spend);
+        self.roll_day(&mut spend);
+        let spent = spend.agents.get(&request.agent).copied().unwrap_or(0);
+        if spent >= budget {
+            self.inner.counters.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(GatewayError::BudgetSpent {
+                scope: format!("agent `{}`", request.agent),
+                budget,
+                spent,
+            });
+        }
+        Ok(())
+    }
+
+    fn provider_budget(&self, provider: &Provider) -> Result<(), Failure> {
+        let Some(budget) = provider.config.daily_tokens else {
+            return Ok(());
+        };
+        let mut spend = lock(&self.inner.spend);
+        self.roll_day(&mut spend);
+        let spent = spend.providers.get(&provider.name).copied().unwrap_or(0);
+        if spent >= budget {
+            self.inner.counters.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(Failure::Refused {
+                message: format!(
+                    "its daily token budget is spent ({spent} of {budget} tokens; resets at 00:00 UTC)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn spend(&self, provider: &str, agent: &str, tokens: u64) {
+        let mut spend = lock(&self.inner.spend);
+        self.roll_day(&mut spend);
+        *spend.providers.entry(provider.to_owned()).or_default() += tokens;
+        *spend.agents.entry(agent.to_owned()).or_default() += tokens;
+    }
+
+    fn jitter(&self) -> f64 {
+        let mut state = lock(&self.inner.rng);
+        // xorshift64*
+        let mut x = *state;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        *state = x;
+        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    async fn run(
+        &self,
+        request: &CallRequest,
+        keys: &[(Arc<Provider>, u128)],
+        ttl: Duration,
+        tx: &watch::Sender<Progress>,
+        started: Instant,
+    ) -> Result<Answer, GatewayError> {
+        let clock = &*self.inner.clock;
+        if !ttl.is_zero()
+            && let Some(store) = self.store()
+        {
+            let hexes: Vec<String> = keys.iter().map(|(_, k)| format!("{k:032x}")).collect();
+            let now_ms = self.wall_ms();
+            let found = tokio::task::spawn_blocking(move || {
+                hexes
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, h)| store.get(h, now_ms).map(|s| (i, s)))
+            })
+            .await
+            .ok()
+            .flatten();
+            match found
+                .and_then(|(i, s)| Some((i, serde_json::from_str::<Cached>(&s.answer).ok()?)))
+            {
+                Some((i, cached)) => {
+                    self.inner.counters.l2_hits.fetch_add(1, Ordering::Relaxed);
+                    self.inner.l1.insert(keys[i].1, Arc::new(cached.clone()));
+                    let mut answer = cached.answer;
+                    answer.source = Source::L2;
+                    answer.first_token_ms = Some(0);
+                    answer.total_ms =
+                        clock.now().saturating_duration_since(started).as_millis() as u64;
+                    tx.send_modify(|p| p.text = answer.text.clone());
+                    self.audit(
+                        request,
+                        &answer.provider,
+                        &answer.model,
+                        "l2",
+                        0,
+                        Ok(&answer),
+                        started,
+                    );
+                    return Ok(answer);
+                }
+                None => {
+                    self.inner
+                        .counters
+                        .l2_misses
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+
+        let estimate = estimate_tokens(request);
+        let mut tried: Vec<(String, String)> = Vec::new();
+        for (provider, key) in keys {
+            let wire = wire::request(&provider.config, &request.prompt, &request.params, true);
+            let body_len = serde_json::to_vec(&wire.body).map_or(0, |b| b.len()) as u64;
+            let api_key = match provider.key() {
+                Ok(k) => k,
+                Err(failure) => {
+                    tried.push((provider.name.clone(), failure.to_string()));
+                    continue;
+                }
+            };
+            if let Err(failure) = self.provider_budget(provider) {
+                tried.push((provider.name.clone(), failure.to_string()));
+                continue;
+            }
+            let mut attempt_no = 0u32;
+            let outcome: Result<Attempt, Failure> = loop {
+                if !provider.allow(clock.now()) {
+                    break Err(Failure::CircuitOpen);
+                }
+                tx.send_modify(|p| {
+                    p.status = Status::WaitingForLimit {
+                        provider: provider.name.clone(),
+                    }
+                });
+                let permit = match provider.limiter.acquire(request.priority, estimate).await {
+                    Ok(permit) => permit,
+                    Err(e) => {
+                        provider.release();
+                        break Err(Failure::Refused {
+                            message: e.to_string(),
+                        });
+                    }
+                };
+                tx.send_modify(|p| {
+                    p.status = Status::Requesting {
+                        provider: provider.name.clone(),
+                        attempt: attempt_no,
+                    }
+                });
+                let sink = ProgressSink {
+                    tx,
+                    provider: &provider.name,
+                };
+                let result = provider
+                    .attempt(&wire, api_key.as_deref(), clock, self.wall_now(), &sink)
+                    .await;
+                match result {
+                    Ok(done) => {
+                        let used = done.input_tokens.unwrap_or(0) + done.output_tokens.unwrap_or(0);
+                        permit.settle(if used > 0 { used } else { estimate });
+                        break Ok(done);
+                    }
+                    Err(error) => {
+                        permit.settle(0);
+                        provider.record_failure(&error.failure, clock.now());
+                        self.audit_row(
+                            request,
+                            Some(&provider.name),
+                            Some(&provider.config.model),
+                            "miss",
+                            body_len,
+                            error.bytes_in,
+                            (0, 0),
+                            "error",
+                            Some(error.failure.to_string()),
+                            None,
+                            started,
+                        );
+                        if error.streamed {
+                            return Err(GatewayError::Interrupted {
+                                provider: provider.name.clone(),
+                                message: error.failure.to_string(),
+                            });
+                        }
+                        let asked = error.retry_after.filter(|d| !d.is_zero());
+                        if !error.failure.retryable()
+                            || attempt_no >= provider.config.retries
+                            || asked.is_some_and(|d| d > MAX_RETRY_AFTER)
+                        {
+                            break Err(error.failure);
+                        }
+                        if let Some(pause) = asked {
+                            provider.limiter.pause_until(clock.now() + pause);
+                        }
+                        let delay =
+                            backoff(attempt_no, self.jitter()).max(asked.unwrap_or_default());
+                        provider.retries.fetch_add(1, Ordering::Relaxed);
+                        tx.send_modify(|p| {
+                            p.status = Status::Retrying {
+                                provider: provider.name.clone(),
+                                after_ms: delay.as_millis() as u64,
+                            }
+                        });
+                        tracing::info!(
+                            "{}: {} — retrying in {} ms",
+                            provider.name,
+                            error.failure,
+                            delay.as_millis()
+                        );
+                        clock.sleep(delay).await;
+                        attempt_no += 1;
+                    }
+                }
+            };
+            match outcome {
+                Ok(done) => {
+                    let total = clock.now().saturating_duration_since(started);
+                    provider.record_success(done.ttft, total);
+                    let estimated = done.input_tokens.is_none() && done.output_tokens.is_none();
+                    let input = done
+                        .input_tokens
+                        .map_or_else(|| request.prompt.len() as u64 / 4, u64::from);
+                    let output = done
+                        .output_tokens
+                        .map_or_else(|| done.text.len() as u64 / 4, u64::from);
+                    provider.tokens_in.fetch_add(input, Ordering::Relaxed);
+                    provider.tokens_out.fetch_add(output, Ordering::Relaxed);
+                    self.spend(&provider.name, &request.agent, input + output);
+                    let answer = Answer {
+                        text: done.text,
+                        provider: provider.name.clone(),
+                        model: provider.config.model.clone(),
+                        truncated: done.finish == Finish::Length,
+                        input_tokens: input,
+                        output_tokens: output,
+                        estimated,
+                        source: Source::Model,
+                        first_token_ms: Some(done.ttft.as_millis() as u64),
+                        total_ms: total.as_millis() as u64,
+                    };
+                    self.audit_row(
+                        request,
+                        Some(&provider.name),
+                        Some(&provider.config.model),
+                        "miss",
+                        body_len,
+                        done.bytes_in,
+                        (input, output),
+                        "ok",
+                        None,
+                        answer.first_token_ms,
+                        started,
+                    );
+                    if !ttl.is_zero() {
+                        self.remember(*key, &answer, ttl);
+                    }
+                    return Ok(answer);
+                }
+                Err(failure) => {
+                    if matches!(failure, Failure::CircuitOpen) {
+                        tracing::info!("{}: circuit open, falling back", provider.name);
+                    }
+                    let url = &provider.config.url;
+                    let hint = match failure {
+                        Failure::Connect { .. } => format!(" — is the server at {url} running?"),
+                        _ => String::new(),
+                    };
+                    tried.push((provider.name.clone(), format!("{failure}{hint}")));
+                }
+            }
+        }
+        Err(GatewayError::Unavailable { tried })
+    }
+
+    fn remember(&self, key: u128, answer: &Answer, ttl: Duration) {
+        let now_ms = self.wall_ms();
+        let expires_ms = now_ms.saturating_add(ttl.as_millis().min(i64::MAX as u128) as i64);
+        let cached = Cached {
+            answer: answer.clone(),
+            expires_ms,
+        };
+        if let Some(store) = self.store()
+            && let Ok(json) = serde_json::to_string(&cached)
+        {
+            store.put(
+                &format!("{key:032x}"),
+                &answer.provider,
+                &answer.model,
+                json,
+                now_ms,
+                expires_ms,
+            );
+        }
+        self.inner.l1.insert(key, Arc::new(cached));
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn audit_row(
+        &self,
+        request: &CallRequest,
+        provider: Option<&str>,
+        model: Option<&str>,
+        cache: &str,
+        bytes_out: u64,
+        bytes_in: u64,
+        tokens: (u64, u64),
+        outcome: &str,
+        error: Option<String>,
+        ttft_ms: Option<u64>,
+        started: Instant,
+    ) {
+        let Some(store) = self.store() else { return };
+        store.audit(AuditRecord {
+            at_ms: self.wall_ms(),
+            workspace: read(&self.inner.workspace).clone(),
+            agent: request.agent.clone(),
+            priority: format!("{:?}", request.priority).to_lowercase(),
+            provider: provider.map(str::to_owned),
+            model: model.map(str::to_owned),
+            cache: cache.to_owned(),
+            bytes_out,
+            bytes_in,
+            tokens_in: tokens.0,
+            tokens_out: tokens.1,
+            files: request.files.clone(),
+            chunks: request.chunks.clone(),
+            outcome: outcome.to_owned(),
+            error,
+            ttft_ms,
+            total_ms: self
+                .inner
+                .clock
+                .now()
+                .saturating_duration_since(started)
+                .as_millis() as u64,
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn audit(
+        &self,
+        request: &CallRequest,
+        provider: &str,
+        model: &str,
+        cache: &str,
+        bytes_out: u64,
+        answer: Result<&Answer, &GatewayError>,
+        started: Instant,
+    ) {
+        match answer {
+            Ok(a) => self.audit_row(
+                request,
+                Some(provider),
+                Some(model),
+                cache,
+                bytes_out,
+                0,
+                (0, 0),
+                "ok",
+                None,
+                a.first_token_ms,
+                started,
+            ),
+            Err(e) => self.audit_row(
+                request,
+                Some(provider),
+                Some(model),
+                cache,
+                bytes_out,
+                0,
+                (0, 0),
+                "error",
+                Some(e.to_string()),
+                None,
+                started,
+            ),
+        }
+    }
+
+    pub fn stats(&self) -> GatewayStats {
+        let setup = self.setup();
+        let now = self.inner.clock.now();
+        let c = &self.inner.counters;
+        let (l2_entries, l2_bytes) = self.store().map_or((0, 0), |s| s.cached());
+        self.inner.l1.run_pending_tasks();
+        let spent = {
+            let mut spend = lock(&self.inner.spend);
+            self.roll_day(&mut spend);
+            SpentToday {
+                providers: spend
+                    .providers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), *v))
+                    .collect(),
+                agents: spend.agents.iter().map(|(k, v)| (k.clone(), *v)).collect(),
+            }
+        };
+        GatewayStats {
+            providers: setup
+                .providers
+                .iter()
+                .map(|(name, p)| (name.clone(), p.stats(now)))
+                .collect(),
+            cache: CacheStats {
+                l1_hits: c.l1_hits.load(Ordering::Relaxed),
+                l1_misses: c.l1_misses.load(Ordering::Relaxed),
+                l1_entries: self.inner.l1.entry_count(),
+                l1_bytes: self.inner.l1.weighted_size(),
+                l2_hits: c.l2_hits.load(Ordering::Relaxed),
+                l2_misses: c.l2_misses.load(Ordering::Relaxed),
+                l2_entries,
+                l2_bytes,
+            },
+            coalesced: c.coalesced.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
+            cancelled: c.cancelled.load(Ordering::Relaxed),
+            in_flight: lock(&self.inner.inflight)
+                .values()
+                .filter(|w| w.strong_count() > 0)
+                .count(),
+            spent_today: spent,
+        }
+    }
+
+    /// Calls in flight right now.
+    pub fn in_flight(&self) -> usize {
+        lock(&self.inner.inflight)
+            .values()
+            .filter(|w| w.strong_count() > 0)
+            .count()
+    }
+}
+
+struct ProgressSink<'a> {
+    tx: &'a watch::Sender<Progress>,
+    provider: &'a str,
+}
+
+impl Sink for ProgressSink<'_> {
+    fn text(&self, text: &str) {
+        self.tx.send_modify(|p| {
+            p.text.push_str(text);
+            p.pieces += 1;
+            if !matches!(p.status, Status::Streaming { .. }) {
+                p.status = Status::Streaming {
+                    provider: self.provider.to_owned(),
+                };
+            }
+        });
+    }
+}
+
+fn ready(answer: Answer) -> Reply {
+    let (_tx, rx) = watch::channel(Progress {
+        text: answer.text.clone(),
+        pieces: 1,
+        status: Status::Queued,
+        outcome: Some(Ok(answer)),
+    });
+    Reply::new(rx, false)
+}
+
+fn build_setup(config: Config, clock: &Arc<dyn Clock>, old: Option<&Setup>) -> Setup {
+    let providers = config
+        .providers
+        .iter()
+        .map(|(name, pc)| {
+            let kept = old
+                .and_then(|o| o.providers.get(name))
+                .filter(|p| p.config == *pc)
+                .cloned();
+            (
+                name.clone(),
+                kept.unwrap_or_else(|| Arc::new(Provider::new(name, pc.clone(), clock.clone()))),
+            )
+        })
+        .collect();
+    Setup { config, providers }
+}
+
+fn route(setup: &Setup, request: &CallRequest) -> Result<Vec<Arc<Provider>>, GatewayError> {
+    let config = &setup.config;
+    let name = request
+        .route
+        .clone()
+        .or_else(|| {
+            config
+                .agents
+                .get(&request.agent)
+                .and_then(|a| a.route.clone())
+        })
+        .or_else(|| {
+            (request.priority == Priority::Interactive && config.routes.contains_key("completion"))
+                .then(|| "completion".to_owned())
+        })
+        .or_else(|| {
+            config
+                .routes
+                .contains_key("default")
+                .then(|| "default".to_owned())
+        });
+    let (strategy, names): (Strategy, Vec<String>) =
+        match name.as_deref().map(|n| (n, config.routes.get(n))) {
+            Some((_, Some(route))) => {
+                let names = if route.providers.is_empty() {
+                    setup.providers.keys().cloned().collect()
+                } else {
+                    route.providers.clone()
+                };
+                (route.strategy.clone(), names)
+            }
+            Some((n, None)) if n != "default" && n != "completion" => {
+                return Err(GatewayError::NoProvider {
+                    route: n.to_owned(),
+                });
+            }
+            _ => (Strategy::Ordered, setup.providers.keys().cloned().collect()),
+        };
+    let mut providers: Vec<Arc<Provider>> = names
+        .iter()
+        .filter_map(|n| setup.providers.get(n).cloned())
+        .collect();
+    match strategy {
+        Strategy::Ordered => {}
+        Strategy::LocalFirst => providers.sort_by_key(|p| !p.config.is_local()),
+        Strategy::CloudFirst => providers.sort_by_key(|p| p.config.is_local()),
+        Strategy::Fastest => providers.sort_by(|a, b| {
+            let (a, b) = (a.ewma_ttft().unwrap_or(0.0), b.ewma_ttft().unwrap_or(0.0));
+            a.total_cmp(&b)
+        }),
+    }
+    if providers.is_empty() {
+        return Err(GatewayError::NoProvider {
+            route: name.unwrap_or_else(|| "default".to_owned()),
+        });
+    }
+    Ok(providers)
+}
+
+/// Tokens a call may use, for the limiter: the prompt at ~4 bytes a token plus the most it may
+/// write.
+fn estimate_tokens(request: &CallRequest) -> u32 {
+    let prompt = (request.prompt.len() / 4 + 1).min(u32::MAX as usize) as u32;
+    prompt.saturating_add(request.params.max_tokens)
+}
+
+/// The cache key: provider, model, parameters, template version and the rendered prompt.
+fn cache_key(provider: &Provider, request: &CallRequest) -> u128 {
+    let material = serde_json::to_vec(&(
+        provider.config.kind.as_str(),
+        &provider.config.url,
+        &provider.config.model,
+        &request.params,
+        &request.template_version,
+        &request.prompt,
+    ))
+    .unwrap_or_default();
+    xxhash_rust::xxh3::xxh3_128(&material)
+}
+
+/// Identical calls in flight share this key: the same providers, parameters and prompt.
+fn flight_key(keys: &[(Arc<Provider>, u128)], request: &CallRequest) -> u128 {
+    let mut material = Vec::with_capacity(keys.len() * 16 + 8);
+    for (_, key) in keys {
+        material.extend_from_slice(&key.to_le_bytes());
+    }
+    material.push(request.priority as u8);
+    xxhash_rust::xxh3::xxh3_128(&material)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    m.read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn write<T>(m: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    m.write().unwrap_or_else(|e| e.into_inner())
+}
