@@ -42,6 +42,8 @@ pub struct CallRequest {
     /// What went out, for the audit: workspace-relative paths and chunk ids.
     pub files: Vec<String>,
     pub chunks: Vec<String>,
+    /// Ask the provider to stream (text arrives as it is written); otherwise one JSON answer.
+    pub stream: bool,
 }
 
 impl CallRequest {
@@ -56,6 +58,7 @@ impl CallRequest {
             cache_ttl: None,
             files: Vec::new(),
             chunks: Vec::new(),
+            stream: true,
         }
     }
 }
@@ -718,7 +721,12 @@ impl Gateway {
         let estimate = estimate_tokens(request);
         let mut tried: Vec<(String, String)> = Vec::new();
         for (provider, key) in keys {
-            let wire = wire::request(&provider.config, &request.prompt, &request.params, true);
+            let wire = wire::request(
+                &provider.config,
+                &request.prompt,
+                &request.params,
+                request.stream,
+            );
             let body_len = serde_json::to_vec(&wire.body).map_or(0, |b| b.len()) as u64;
             let api_key = match provider.key() {
                 Ok(k) => k,

@@ -1,0 +1,630 @@
+//! The gateway against the loopback fake model server, over real HTTP: every provider's wire
+//! format streamed and whole, the two cache levels, coalescing, limits and priorities, budgets,
+//! retries, timeouts, the circuit breaker, routes and fallback, cancellation, the audit and the
+//! stats. Time is a `ManualClock`: the tests move it; nothing here sleeps to make time pass, and
+//! no test asserts how long anything took.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use strata::llm::config::{ConfigBuilder, Trust};
+use strata::llm::{
+    CallRequest, Event, Gateway, GatewayError, ManualClock, Priority, Prompt, Source, Store,
+};
+use support::fake_model::{FakeModel, Fault, Reply};
+
+const HANG: Duration = Duration::from_secs(60);
+
+/// Polls `condition` until it holds (a hang guard, not a measurement).
+async fn until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + HANG;
+    while !condition() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+fn gateway(toml: &str) -> (Gateway, Arc<ManualClock>) {
+    let mut builder = ConfigBuilder::new();
+    builder.text(toml, "test.toml", Trust::User);
+    assert!(builder.warnings.is_empty(), "{:?}", builder.warnings);
+    let clock = ManualClock::new();
+    (Gateway::new(builder.build(), clock.clone()), clock)
+}
+
+fn provider(name: &str, kind: &str, url: &str) -> String {
+    let url = if kind == "openai" {
+        format!("{url}/v1")
+    } else {
+        url.to_owned()
+    };
+    format!(
+        "[providers.{name}]\nkind = \"{kind}\"\nurl = \"{url}\"\nmodel = \"m-{name}\"\nretries = 2\n\
+         first_token_timeout_ms = 5000\ntotal_timeout_ms = 20000\n"
+    )
+}
+
+fn chat(agent: &str, question: &str) -> CallRequest {
+    CallRequest::new(
+        agent,
+        Priority::OnDemand,
+        Prompt::chat(Some("be brief"), question),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_provider_streamed_and_whole() {
+    let fake = FakeModel::start();
+    for kind in ["openai", "ollama", "anthropic"] {
+        for stream in [true, false] {
+            let (gw, _) = gateway(&provider("p", kind, &fake.url()));
+            fake.script(Reply::text("fn main() {}").tokens(11, 4));
+            let mut request = chat("explain", &format!("{kind} {stream}"));
+            request.stream = stream;
+            let mut reply = gw.call(request).unwrap();
+            let mut streamed = String::new();
+            let answer = loop {
+                match reply.next().await.unwrap() {
+                    Event::Text(t) => streamed.push_str(&t),
+                    Event::Done(a) => break a,
+                    Event::Failed(e) => panic!("{kind} {stream}: {e}"),
+                    Event::Status(_) => {}
+                }
+            };
+            assert_eq!(answer.text, "fn main() {}", "{kind} {stream}");
+            assert_eq!(streamed, answer.text);
+            assert_eq!(
+                (answer.input_tokens, answer.output_tokens),
+                (11, 4),
+                "{kind} {stream}"
+            );
+            assert!(!answer.estimated && !answer.truncated);
+            assert_eq!(answer.source, Source::Model);
+            let call = fake.calls().pop().unwrap();
+            let body = call.json.unwrap();
+            assert_eq!(body["stream"], stream, "{kind}");
+            assert_eq!(body["model"], "m-p");
+            let path = match kind {
+                "openai" => "/v1/chat/completions",
+                "ollama" => "/api/chat",
+                _ => "/v1/messages",
+            };
+            assert_eq!(call.path, path);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fill_in_the_middle_uses_each_providers_endpoint() {
+    let fake = FakeModel::start();
+    for (kind, path) in [
+        ("openai", "/v1/completions"),
+        ("ollama", "/api/generate"),
+        ("anthropic", "/v1/messages"),
+    ] {
+        let (gw, _) = gateway(&provider("p", kind, &fake.url()));
+        fake.script(Reply::text("x + 1"));
+        let prompt = Prompt::Fim {
+            prefix: "let y = ".into(),
+            suffix: ";\n".into(),
+        };
+        let answer = gw
+            .complete(CallRequest::new(
+                "completion",
+                Priority::Interactive,
+                prompt,
+            ))
+            .await
+            .unwrap();
+        assert_eq!(answer.text, "x + 1");
+        let call = fake.calls().pop().unwrap();
+        assert_eq!(call.path, path);
+        let body = call.json.unwrap();
+        if kind == "anthropic" {
+            assert_eq!(body["messages"][0]["content"], "let y = <CURSOR>;\n");
+        } else {
+            assert_eq!(
+                (body["prompt"].as_str(), body["suffix"].as_str()),
+                (Some("let y = "), Some(";\n"))
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn l1_then_l2_across_a_restart_with_ttl_and_opt_out() {
+    let fake = FakeModel::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = provider("p", "openai", &fake.url());
+    {
+        let (gw, _) = gateway(&config);
+        let (store, _) = Store::open(dir.path(), 1 << 20).unwrap();
+        gw.attach_store(store.clone());
+        fake.set_default(Reply::text("cached answer"));
+        let first = gw.complete(chat("explain", "q")).await.unwrap();
+        assert_eq!(first.source, Source::Model);
+        let second = gw.complete(chat("explain", "q")).await.unwrap();
+        assert_eq!(
+            (second.source, second.text.as_str()),
+            (Source::L1, "cached answer")
+        );
+        assert_eq!(fake.call_count(), 1);
+        // A different prompt, template version or parameter is a different key.
+        let mut other = chat("explain", "q");
+        other.template_version = "2".into();
+        assert_eq!(gw.complete(other).await.unwrap().source, Source::Model);
+        assert_eq!(fake.call_count(), 2);
+        // An agent may opt out.
+        let mut fresh = chat("explain", "q");
+        fresh.cache_ttl = Some(Duration::ZERO);
+        assert_eq!(gw.complete(fresh).await.unwrap().source, Source::Model);
+        assert_eq!(fake.call_count(), 3);
+        let stats = gw.stats();
+        assert_eq!(stats.cache.l1_hits, 1);
+        store.flush();
+    }
+    // A new process: L1 is empty, L2 on disk answers.
+    let (gw, clock) = gateway(&config);
+    let (store, _) = Store::open(dir.path(), 1 << 20).unwrap();
+    gw.attach_store(store);
+    let answer = gw.complete(chat("explain", "q")).await.unwrap();
+    assert_eq!(
+        (answer.source, answer.text.as_str()),
+        (Source::L2, "cached answer")
+    );
+    assert_eq!(
+        gw.complete(chat("explain", "q")).await.unwrap().source,
+        Source::L1
+    );
+    assert_eq!(fake.call_count(), 3);
+    let stats = gw.stats();
+    assert_eq!((stats.cache.l2_hits, stats.cache.l1_hits), (1, 1));
+    // Past the TTL (a week by default) both levels miss.
+    clock.advance(Duration::from_secs(8 * 24 * 3600));
+    assert_eq!(
+        gw.complete(chat("explain", "q")).await.unwrap().source,
+        Source::Model
+    );
+    assert_eq!(fake.call_count(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identical_calls_in_flight_share_one_upstream_call() {
+    let fake = FakeModel::start();
+    let (gw, _) = gateway(&provider("p", "ollama", &fake.url()));
+    fake.script(Reply::text("shared words here").first_token(300).drip(20));
+    let a = gw.call(chat("explain", "same")).unwrap();
+    let b = gw.call(chat("explain", "same")).unwrap();
+    let c = gw.call(chat("explain", "same")).unwrap();
+    let (a, b, c) = tokio::join!(a.answer(), b.answer(), c.answer());
+    let (a, b, c) = (a.unwrap(), b.unwrap(), c.unwrap());
+    assert_eq!(fake.call_count(), 1);
+    assert_eq!(a.text, "shared words here");
+    assert_eq!(
+        (b.text.as_str(), b.source),
+        ("shared words here", Source::Coalesced)
+    );
+    assert_eq!(c.source, Source::Coalesced);
+    assert_eq!(gw.stats().coalesced, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_reply_closes_the_upstream_connection() {
+    let fake = FakeModel::start();
+    let (gw, _) = gateway(&provider("p", "anthropic", &fake.url()));
+    fake.script(
+        Reply::text("never ending")
+            .fault(Fault::EndlessDrip)
+            .drip(10),
+    );
+    let mut reply = gw.call(chat("chat", "go on")).unwrap();
+    // Some text arrives, then the user cancels.
+    loop {
+        if let Event::Text(_) = reply.next().await.unwrap() {
+            break;
+        }
+    }
+    drop(reply);
+    assert!(
+        fake.wait_for_closed(0, HANG),
+        "the upstream request was not dropped"
+    );
+    until("the flight to end", || gw.in_flight() == 0).await;
+    assert_eq!(gw.stats().cancelled, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_honour_retry_after_on_the_injected_clock() {
+    let fake = FakeModel::start();
+    let (gw, clock) = gateway(&provider("p", "openai", &fake.url()));
+    fake.script(Reply::error(429).header("retry-after", "20"));
+    fake.script(Reply::error(503));
+    fake.script(Reply::text("third time"));
+    let call = tokio::spawn({
+        let gw = gw.clone();
+        async move { gw.complete(chat("fix", "q")).await }
+    });
+    // The gateway now waits 20 s on the clock (and the limiter is paused as long).
+    let retries = |gw: &Gateway| gw.stats().providers["p"].retries;
+    until("the first retry to wait", || {
+        retries(&gw) == 1 && clock.sleepers() > 0
+    })
+    .await;
+    clock.advance(Duration::from_secs(19));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(fake.call_count(), 1, "retried before Retry-After");
+    clock.advance(Duration::from_secs(1));
+    assert!(fake.wait_for_calls(2, HANG));
+    // After the 503: backoff with full jitter, at most 1 s before the second retry.
+    until("the second retry to wait", || {
+        retries(&gw) == 2 && clock.sleepers() > 0
+    })
+    .await;
+    clock.advance(Duration::from_secs(1));
+    let answer = call.await.unwrap().unwrap();
+    assert_eq!(answer.text, "third time");
+    assert_eq!(fake.call_count(), 3);
+    assert_eq!(gw.stats().providers["p"].retries, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_that_retrying_cannot_fix_fall_back_at_once() {
+    let fake = FakeModel::start();
+    let config = format!(
+        "{}{}[routes]\ndefault = [\"a\", \"b\"]\n",
+        provider("a", "openai", &fake.url()),
+        provider("b", "ollama", &fake.url())
+    );
+    let (gw, _) = gateway(&config);
+    fake.script(Reply::error(400).body("{\"error\":{\"message\":\"bad model\"}}"));
+    fake.script(Reply::text("from b"));
+    let answer = gw.complete(chat("fix", "q")).await.unwrap();
+    assert_eq!(
+        (answer.provider.as_str(), answer.text.as_str()),
+        ("b", "from b")
+    );
+    assert_eq!(fake.call_count(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeouts_for_first_token_and_total_end_in_clear_errors() {
+    let fake = FakeModel::start();
+    let (gw, clock) =
+        gateway(&provider("p", "openai", &fake.url()).replace("retries = 2", "retries = 0"));
+    // Headers, then nothing: the first-token deadline (5 s) ends it.
+    fake.script(Reply::text("x").fault(Fault::Hang));
+    let call = tokio::spawn({
+        let gw = gw.clone();
+        async move { gw.complete(chat("explain", "hang")).await }
+    });
+    assert!(fake.wait_for_calls(1, HANG));
+    until("the deadline to be armed", || clock.sleepers() > 0).await;
+    clock.advance(Duration::from_secs(5));
+    let error = call.await.unwrap().unwrap_err();
+    assert!(
+        error.to_string().contains("no answer within 5 s"),
+        "{error}"
+    );
+    assert!(fake.wait_for_closed(0, HANG));
+
+    // An endless drip: text keeps coming, the total deadline (20 s) ends it, and the partial
+    // text is not an answer.
+    fake.script(Reply::text("drip").fault(Fault::EndlessDrip).drip(5));
+    let mut reply = gw.call(chat("explain", "drip")).unwrap();
+    let mut got_text = false;
+    let error = loop {
+        match reply.next().await.unwrap() {
+            Event::Text(_) if !got_text => {
+                got_text = true;
+                clock.advance(Duration::from_secs(21));
+            }
+            Event::Failed(e) => break e,
+            Event::Done(a) => panic!("a partial answer was completed: {a:?}"),
+            _ => {}
+        }
+    };
+    assert!(matches!(error, GatewayError::Interrupted { .. }), "{error}");
+    assert!(error.to_string().contains("longer than 20 s"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_cut_answers_are_errors_never_answers() {
+    let fake = FakeModel::start();
+    for kind in ["openai", "ollama", "anthropic"] {
+        let (gw, _) =
+            gateway(&provider("p", kind, &fake.url()).replace("retries = 2", "retries = 0"));
+        fake.script(Reply::text("one two three four").fault(Fault::Cut { after: 2 }));
+        let error = gw
+            .complete(chat("explain", &format!("cut {kind}")))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(error, GatewayError::Interrupted { .. }),
+            "{kind}: {error}"
+        );
+        fake.script(Reply::text("one two three").fault(Fault::Malformed { after: 0 }));
+        let error = gw
+            .complete(chat("explain", &format!("bad {kind}")))
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("not valid"), "{kind}: {error}");
+        // A whole (non-streamed) body that is not JSON.
+        fake.script(Reply::text("x").body("<html>502 Bad Gateway</html>"));
+        let mut request = chat("explain", &format!("html {kind}"));
+        request.stream = false;
+        let error = gw.complete(request).await.unwrap_err();
+        assert!(error.to_string().contains("not valid"), "{kind}: {error}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_circuit_opens_after_repeated_failures_and_routes_fall_back() {
+    let fake = FakeModel::start();
+    let config = format!(
+        "{}{}[routes]\ndefault = [\"flaky\", \"steady\"]\n",
+        provider("flaky", "openai", &fake.url()).replace("retries = 2", "retries = 0"),
+        provider("steady", "ollama", &fake.url())
+    );
+    let (gw, clock) = gateway(&config);
+    for i in 0..5 {
+        fake.script(Reply::error(500));
+        fake.script(Reply::text("steady answer"));
+        let answer = gw
+            .complete(chat("explain", &format!("q{i}")))
+            .await
+            .unwrap();
+        assert_eq!(answer.provider, "steady");
+    }
+    assert_eq!(fake.call_count(), 10);
+    // Open: the flaky provider is skipped without a call.
+    fake.script(Reply::text("steady again"));
+    let answer = gw.complete(chat("explain", "q5")).await.unwrap();
+    assert_eq!(answer.provider, "steady");
+    assert_eq!(fake.call_count(), 11);
+    assert_eq!(fake.calls()[10].path, "/api/chat");
+    let stats = serde_json::to_value(gw.stats()).unwrap();
+    assert_eq!(stats["providers"]["flaky"]["circuit"], "open");
+    // After the cooldown one trial call goes through; it succeeds and the circuit closes.
+    clock.advance(Duration::from_secs(30));
+    fake.script(Reply::text("flaky is back"));
+    let answer = gw.complete(chat("explain", "q6")).await.unwrap();
+    assert_eq!(answer.provider, "flaky");
+    let stats = serde_json::to_value(gw.stats()).unwrap();
+    assert_eq!(stats["providers"]["flaky"]["circuit"], "closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_first_cloud_first_and_fastest() {
+    let fake = FakeModel::start();
+    let cloud = format!(
+        "[providers.cloud]\nkind = \"openai\"\nurl = \"{}/v1\"\nmodel = \"c\"\nlocal = false\n",
+        fake.url()
+    );
+    let local = provider("local", "ollama", &fake.url());
+    let config = format!(
+        "{cloud}{local}[routes]\nlocal = \"local-first\"\ncloud = \"cloud-first\"\nfast = \"fastest\"\n"
+    );
+    let (gw, clock) = gateway(&config);
+    let order = |route: &str| -> Vec<String> {
+        let mut r = chat("explain", "q");
+        r.route = Some(route.into());
+        gw.route(&r)
+            .unwrap()
+            .iter()
+            .map(|p| p.name.clone())
+            .collect()
+    };
+    assert_eq!(order("local"), ["local", "cloud"]);
+    assert_eq!(order("cloud"), ["cloud", "local"]);
+    // Fastest: untried first (name order), then by moving average of time to first token.
+    fake.script(Reply::text("c"));
+    let mut r = chat("explain", "warm cloud");
+    r.route = Some("cloud".into());
+    let call = tokio::spawn({
+        let gw = gw.clone();
+        async move { gw.complete(r).await }
+    });
+    // The clock stands still unless moved: make the cloud's first token take 400 ms.
+    assert!(fake.wait_for_calls(1, HANG));
+    clock.advance(Duration::from_millis(400));
+    call.await.unwrap().unwrap();
+    fake.script(Reply::text("l"));
+    let mut r = chat("explain", "warm local");
+    r.route = Some("local".into());
+    gw.complete(r).await.unwrap();
+    assert_eq!(order("fast"), ["local", "cloud"]);
+    let mut r = chat("explain", "q");
+    r.route = Some("nowhere".into());
+    assert!(matches!(gw.call(r), Err(GatewayError::NoProvider { .. })));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completion_never_waits_behind_background_work() {
+    let fake = FakeModel::start();
+    let (gw, _) = gateway(&format!(
+        "{}max_concurrent = 2\n",
+        provider("p", "ollama", &fake.url())
+    ));
+    fake.set_default(Reply::text("slow background").first_token(200_000));
+    // Background work may hold only one of the two slots.
+    let _b1 = gw
+        .call(CallRequest::new(
+            "review",
+            Priority::Background,
+            Prompt::chat(None, "b1"),
+        ))
+        .unwrap();
+    let b2 = gw
+        .call(CallRequest::new(
+            "review",
+            Priority::Background,
+            Prompt::chat(None, "b2"),
+        ))
+        .unwrap();
+    assert!(fake.wait_for_calls(1, HANG));
+    until("the second background call to queue", || {
+        gw.stats().providers["p"].limiter.waiting[2] == 1
+    })
+    .await;
+    fake.script(Reply::text("completion"));
+    let answer = gw
+        .complete(CallRequest::new(
+            "completion",
+            Priority::Interactive,
+            Prompt::chat(None, "i"),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(answer.text, "completion");
+    assert_eq!(
+        fake.call_count(),
+        2,
+        "the completion went out while background work waited"
+    );
+    drop(b2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daily_budgets_refuse_clearly() {
+    let fake = FakeModel::start();
+    let config = format!(
+        "{}daily_tokens = 100\n[agents.tests]\ndaily_tokens = 30\n",
+        provider("p", "openai", &fake.url())
+    );
+    let (gw, clock) = gateway(&config);
+    fake.set_default(Reply::text("ok").tokens(20, 15));
+    gw.complete(chat("tests", "a")).await.unwrap();
+    let error = gw.complete(chat("tests", "b")).await.unwrap_err();
+    assert!(matches!(error, GatewayError::BudgetSpent { .. }), "{error}");
+    assert!(error.to_string().contains("agent `tests`"), "{error}");
+    gw.complete(chat("explain", "c")).await.unwrap();
+    gw.complete(chat("explain", "d")).await.unwrap();
+    let error = gw.complete(chat("explain", "e")).await.unwrap_err();
+    assert!(
+        error.to_string().contains("daily token budget is spent"),
+        "{error}"
+    );
+    assert_eq!(fake.call_count(), 3);
+    // The next day (UTC) the budgets are fresh.
+    clock.advance(Duration::from_secs(86_400));
+    gw.complete(chat("tests", "f")).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_records_what_went_out_and_never_the_key_or_content() {
+    let fake = FakeModel::start();
+    let dir = tempfile::tempdir().unwrap();
+    // SAFETY: set before any thread of this test reads the environment; the name is unique.
+    unsafe { std::env::set_var("STRATA_TEST_KEY_AUDIT", "sk-very-secret-1234") };
+    let config = format!(
+        "{}api_key_env = \"STRATA_TEST_KEY_AUDIT\"\n",
+        provider("p", "anthropic", &fake.url()).replace("retries = 2", "retries = 0")
+    );
+    let (gw, _) = gateway(&config);
+    let (store, _) = Store::open(dir.path(), 1 << 20).unwrap();
+    gw.attach_store(store.clone());
+    let mut request = chat("explain", "SECRET-PROMPT-CONTENT");
+    request.files = vec!["src/lib.rs".into()];
+    request.chunks = vec!["function:src/lib.rs#3".into()];
+    fake.script(Reply::text("answer text"));
+    gw.complete(request.clone()).await.unwrap();
+    assert_eq!(
+        fake.calls()[0].header("x-api-key"),
+        Some("sk-very-secret-1234")
+    );
+    gw.complete(request).await.unwrap(); // an L1 hit, audited as such
+    // A provider that echoes the key in its error.
+    fake.script(Reply::error(401).body(
+        "{\"type\":\"error\",\"error\":{\"type\":\"authentication_error\",\"message\":\"invalid x-api-key sk-very-secret-1234\"}}",
+    ));
+    let error = gw.complete(chat("explain", "other")).await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("401") && !message.contains("sk-very-secret"),
+        "{message}"
+    );
+    store.flush();
+    let rows = store.recent_audit(10, 0);
+    assert_eq!(rows.len(), 3, "{rows:#?}");
+    assert_eq!(
+        (rows[0].cache.as_str(), rows[0].outcome.as_str()),
+        ("miss", "ok")
+    );
+    assert_eq!(rows[0].files, ["src/lib.rs"]);
+    assert_eq!(rows[0].chunks, ["function:src/lib.rs#3"]);
+    assert!(rows[0].bytes_out > 0 && rows[0].tokens_in > 0);
+    assert_eq!(rows[1].cache, "l1");
+    assert_eq!(rows[2].outcome, "error");
+    let stats = serde_json::to_string(&gw.stats()).unwrap();
+    assert!(!stats.contains("sk-very-secret"));
+    drop(store);
+    drop(gw);
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(
+            !text.contains("sk-very-secret"),
+            "the key reached the database"
+        );
+        assert!(
+            !text.contains("SECRET-PROMPT-CONTENT"),
+            "the prompt reached the database"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_key_or_a_dead_server_says_what_to_do() {
+    let fake = FakeModel::start();
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        drop(listener);
+        url
+    };
+    let config = format!(
+        "{}api_key_env = \"STRATA_TEST_KEY_THAT_IS_NOT_SET\"\n{}[routes]\ndefault = [\"keyless\", \"dead\"]\n",
+        provider("keyless", "anthropic", &fake.url()),
+        provider("dead", "ollama", &dead).replace("retries = 2", "retries = 0"),
+    );
+    let (gw, _) = gateway(&config);
+    let error = gw.complete(chat("explain", "q")).await.unwrap_err();
+    let message = error.to_string();
+    assert!(
+        message.contains("set the environment variable STRATA_TEST_KEY_THAT_IS_NOT_SET"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("is the server at {dead} running?")),
+        "{message}"
+    );
+    assert_eq!(fake.call_count(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stats_have_latency_and_limiter_figures() {
+    let fake = FakeModel::start();
+    let (gw, _) = gateway(&format!(
+        "{}requests_per_minute = 60\n",
+        provider("p", "openai", &fake.url())
+    ));
+    for i in 0..3 {
+        gw.complete(chat("explain", &format!("q{i}")))
+            .await
+            .unwrap();
+    }
+    let stats = serde_json::to_value(gw.stats()).unwrap();
+    let p = &stats["providers"]["p"];
+    assert_eq!(p["calls"], 3);
+    assert_eq!(p["first_token"]["count"], 3);
+    assert_eq!(p["total"]["count"], 3);
+    assert_eq!(p["circuit"], "closed");
+    assert!(p["tokens_in"].as_u64().unwrap() > 0);
+    assert!(p["limiter"]["requests_available"].as_f64().unwrap() <= 57.0);
+    assert_eq!(stats["cache"]["l1_misses"], 3);
+}
