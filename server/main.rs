@@ -28,6 +28,9 @@ struct Cli {
     /// Where the workspace databases live (default: $STRATA_CACHE_DIR, else $XDG_CACHE_HOME/strata).
     #[arg(long, global = true, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+    /// The user's config file (default: $STRATA_CONFIG, else $XDG_CONFIG_HOME/strata/config.toml).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -110,7 +113,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            runtime.block_on(strata::lsp::serve_stdio(ChunkConfig::default()));
+            runtime.block_on(strata::lsp::serve_stdio(ChunkConfig::default(), cli.config));
             // Background work (indexing) must not hold up the exit the client asked for.
             runtime.shutdown_timeout(std::time::Duration::from_millis(200));
             ExitCode::SUCCESS

@@ -24,7 +24,8 @@ const ERROR_BODY: usize = 64 * 1024;
 pub struct Provider {
     pub name: String,
     pub config: ProviderConfig,
-    client: reqwest::Client,
+    /// Built on the first call: loading TLS roots has no place on the path to `initialize`.
+    client: std::sync::OnceLock<reqwest::Client>,
     pub limiter: Limiter,
     breaker: Mutex<Breaker>,
     ttft: Mutex<Ewma>,
@@ -182,7 +183,7 @@ impl Provider {
         };
         Provider {
             name: name.to_owned(),
-            client: client(&config),
+            client: std::sync::OnceLock::new(),
             limiter: Limiter::new(limits, clock),
             config,
             breaker: Mutex::new(Breaker::new()),
@@ -301,6 +302,7 @@ impl Provider {
 
         let mut builder = self
             .client
+            .get_or_init(|| client(&self.config))
             .post(&request.url)
             .body(serde_json::to_vec(&request.body).unwrap_or_default());
         for (name, value) in wire::headers(&self.config, key) {

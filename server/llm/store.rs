@@ -12,7 +12,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::archive::{ArchiveError, open_for_reading, open_versioned};
+use crate::archive::{ArchiveError, open_versioned};
 
 const SCHEMA_VERSION: i64 = 1;
 const SCHEMA: &str = "
@@ -107,8 +107,21 @@ const QUEUE: usize = 4096;
 #[derive(Debug)]
 pub struct Store {
     path: PathBuf,
-    writes: SyncSender<Write>,
+    /// `None` only while dropping.
+    writes: Option<SyncSender<Write>>,
+    writer: Option<std::thread::JoinHandle<()>>,
     reader: Mutex<Connection>,
+}
+
+impl Drop for Store {
+    /// Finishes the queued writes and closes the writer's connection before returning, so the
+    /// next process (or test) opens a quiet file.
+    fn drop(&mut self) {
+        drop(self.writes.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
 }
 
 impl std::fmt::Debug for Write {
@@ -123,12 +136,20 @@ impl Store {
     pub fn open(dir: &Path, max_bytes: u64) -> Result<(Arc<Store>, Option<String>), ArchiveError> {
         let path = dir.join("gateway.sqlite");
         let (conn, warning) = open_versioned(&path, "the gateway cache", SCHEMA, SCHEMA_VERSION)?;
-        let reader = open_for_reading(&path).map_err(|error| ArchiveError::Sqlite {
-            path: path.clone(),
-            error,
-        })?;
+        // Read-write flags with `query_only`: a read-only connection cannot rebuild the WAL index
+        // when another process has just closed the file, and fails instead of waiting.
+        let reader = rusqlite::Connection::open(&path)
+            .and_then(|c| {
+                c.busy_timeout(Duration::from_secs(10))?;
+                c.pragma_update(None, "query_only", true)?;
+                Ok(c)
+            })
+            .map_err(|error| ArchiveError::Sqlite {
+                path: path.clone(),
+                error,
+            })?;
         let (writes, queue) = sync_channel(QUEUE);
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("strata-gateway-db".into())
             .spawn(move || writer(conn, queue, max_bytes))
             .map_err(|error| ArchiveError::CacheDir {
@@ -138,7 +159,8 @@ impl Store {
         Ok((
             Arc::new(Store {
                 path,
-                writes,
+                writes: Some(writes),
+                writer: Some(writer),
                 reader: Mutex::new(reader),
             }),
             warning,
@@ -150,7 +172,8 @@ impl Store {
     }
 
     fn send(&self, write: Write) {
-        match self.writes.try_send(write) {
+        let Some(writes) = &self.writes else { return };
+        match writes.try_send(write) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
                 tracing::warn!("the gateway database is behind; a cache or audit write was dropped")

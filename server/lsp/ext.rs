@@ -97,6 +97,21 @@ pub struct StatsResult {
     pub documents: Vec<DocumentInfo>,
     /// `null` until the archive is open, or when it cannot be.
     pub archive: Option<ArchiveInfo>,
+    /// Handling time per LSP method (requests and notifications), since start.
+    pub methods: std::collections::BTreeMap<String, crate::llm::Summary>,
+    /// Providers, caches, limiters, circuits and tokens spent.
+    pub gateway: crate::llm::GatewayStats,
+    pub config: ConfigReport,
+}
+
+/// Where the configuration came from and what was wrong with it.
+#[derive(Clone, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigReport {
+    /// The layers in use, lowest first.
+    pub sources: Vec<String>,
+    pub warnings: Vec<String>,
+    pub providers: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]

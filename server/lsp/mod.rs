@@ -4,29 +4,42 @@
 mod ext;
 mod position;
 mod server;
+mod settings;
+mod timing;
 mod workspace;
 
 pub use position::{Encoding, to_byte, to_byte_clamped, to_position};
 pub use server::Backend;
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use tower_lsp_server::{LspService, Server};
 
 use crate::chunks::ChunkConfig;
+pub use timing::MethodTimes;
 
 /// Enough concurrent requests that slow ones never hold up edits or `$/cancelRequest`.
 pub const CONCURRENCY: usize = 64;
 
 /// Serves LSP on stdin/stdout until the client says `exit` or closes the stream.
-pub async fn serve_stdio(config: ChunkConfig) {
-    let (service, socket) = LspService::build(|client| Backend::new(client, config))
-        .custom_method("strata/chunks", Backend::chunks)
-        .custom_method("strata/stats", Backend::stats)
-        .custom_method("strata/search", Backend::search)
-        .custom_method("strata/context", Backend::context)
-        .custom_method("strata/debug/text", Backend::debug_text)
-        .finish();
+/// `config_file` is the user's config file given on the command line (else `STRATA_CONFIG`, else
+/// the XDG location).
+pub async fn serve_stdio(config: ChunkConfig, config_file: Option<PathBuf>) {
+    let times = Arc::new(MethodTimes::default());
+    let (service, socket) =
+        LspService::build(|client| Backend::new(client, config, config_file, times.clone()))
+            .custom_method("strata/chunks", Backend::chunks)
+            .custom_method("strata/stats", Backend::stats)
+            .custom_method("strata/search", Backend::search)
+            .custom_method("strata/context", Backend::context)
+            .custom_method("strata/debug/text", Backend::debug_text)
+            .finish();
     Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
         .concurrency_level(CONCURRENCY)
-        .serve(service)
+        .serve(timing::Timed {
+            inner: service,
+            times,
+        })
         .await;
 }

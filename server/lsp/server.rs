@@ -33,6 +33,8 @@ use super::ext::{
     SearchParams, SearchResult, StatsResult, TextDocumentParams,
 };
 use super::position::{Encoding, to_byte, to_byte_clamped, to_range};
+use super::settings::Settings;
+use super::timing::MethodTimes;
 use super::workspace::{self, WorkspaceSetup};
 use crate::archive::{Archive, Hit, IndexConfig, SearchQuery};
 use crate::chunks::{Chunk, ChunkConfig, ChunkKind};
@@ -41,6 +43,7 @@ use crate::context::{
     NoWorkspace, RecentChunk, Request as ContextRequest, Tokenizer, assemble, is_secret_file,
 };
 use crate::documents::{Change, DocumentStore, Parsed, SyncError};
+use crate::llm::{Config, Gateway, Store, SystemClock};
 use crate::syntax::Language;
 
 /// Features a client may switch off in `initializationOptions` (for clients that merge symbols
@@ -62,14 +65,27 @@ pub struct Backend {
     tokenizer: OnceLock<Arc<Tokenizer>>,
     budgets: OnceLock<Budgets>,
     told_of_panic: AtomicBool,
+    /// The only door to models; configured in `initialize`, reconfigured when settings change.
+    gateway: Gateway,
+    settings: Arc<Settings>,
+    times: Arc<MethodTimes>,
 }
 
 /// An open document as the context sees it: relative path, latest parse, its chunks.
 type ResolvedDoc = (String, Arc<Parsed>, Vec<Chunk>);
 
 impl Backend {
-    pub fn new(client: Client, config: ChunkConfig) -> Backend {
+    pub fn new(
+        client: Client,
+        config: ChunkConfig,
+        config_file: Option<PathBuf>,
+        times: Arc<MethodTimes>,
+    ) -> Backend {
+        let gateway = Gateway::new(Config::default(), Arc::new(SystemClock));
         Backend {
+            gateway: gateway.clone(),
+            settings: Arc::new(Settings::new(client.clone(), gateway, config_file)),
+            times,
             client,
             store: DocumentStore::new(config),
             encoding: OnceLock::new(),
@@ -352,6 +368,15 @@ impl LanguageServer for Backend {
         };
         tracing::info!(?encoding, ?features, ?config, ?setup, "initialize");
         let _ = self.workspace.set(setup);
+        let pull = params
+            .capabilities
+            .workspace
+            .as_ref()
+            .and_then(|w| w.configuration)
+            == Some(true);
+        let root = self.workspace.get().and_then(|w| w.root.clone());
+        self.settings
+            .initialize(root, options.get("config").cloned(), pull);
         Ok(InitializeResult {
             capabilities: ServerCapabilities {
                 position_encoding: Some(encoding.kind()),
@@ -383,9 +408,57 @@ impl LanguageServer for Backend {
         // The tokenizer's tables load once, off the LSP task, before the first pack needs them.
         let tokenizer = self.tokenizer();
         tokio::task::spawn_blocking(move || tokenizer.warm_up());
+        self.settings.clone().pull();
         let Some(setup) = self.workspace.get().cloned() else {
             return;
         };
+        self.gateway
+            .set_workspace(setup.root.as_ref().map(|r| r.display().to_string()));
+        let (gateway, client, cache_dir) = (
+            self.gateway.clone(),
+            self.client.clone(),
+            setup.cache_dir.clone(),
+        );
+        tokio::spawn(async move {
+            let max_bytes = gateway.config().cache.disk_mb.saturating_mul(1 << 20);
+            let opened = tokio::task::spawn_blocking(move || {
+                let dir = crate::archive::cache_base(cache_dir.as_deref());
+                let opened = Store::open(&dir, max_bytes);
+                if let Ok((store, _)) = &opened {
+                    gateway.attach_store(store.clone());
+                }
+                opened
+            })
+            .await;
+            match opened {
+                Ok(Ok((_, Some(warning)))) => {
+                    tracing::warn!("{warning}");
+                    client
+                        .show_message(MessageType::WARNING, format!("Strata: {warning}"))
+                        .await;
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => {
+                    tracing::error!("{e}");
+                    let why = match e {
+                        crate::archive::ArchiveError::CacheDir { path, error } => {
+                            format!("cannot use {}: {error}", path.display())
+                        }
+                        other => other.to_string(),
+                    };
+                    client
+                        .show_message(
+                            MessageType::WARNING,
+                            format!(
+                                "Strata: model answers are not cached on disk and calls are not \
+                                 audited ({why}); set STRATA_CACHE_DIR or --cache-dir to a writable directory"
+                            ),
+                        )
+                        .await;
+                }
+                Err(e) => tracing::error!("opening the gateway database panicked: {e}"),
+            }
+        });
         let (client, cell, config) = (
             self.client.clone(),
             self.archive.clone(),
@@ -400,6 +473,11 @@ impl LanguageServer for Backend {
 
     async fn shutdown(&self) -> Result<()> {
         Ok(())
+    }
+
+    async fn did_change_configuration(&self, _: DidChangeConfigurationParams) {
+        // Settings pushed in the notification vary by client; pulling the section is uniform.
+        self.settings.clone().pull();
     }
 
     async fn did_save(&self, params: DidSaveTextDocumentParams) {
@@ -837,6 +915,9 @@ impl Backend {
                 version: env!("CARGO_PKG_VERSION"),
                 documents,
                 archive,
+                methods: self.times.summaries(),
+                gateway: self.gateway.stats(),
+                config: self.settings.report(),
             })
         })
         .await
@@ -982,8 +1063,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_handler_answers_an_internal_error_and_tells_the_client_once() {
-        let (service, mut socket) =
-            LspService::new(|client| Backend::new(client, ChunkConfig::default()));
+        let (service, mut socket) = LspService::new(|client| {
+            Backend::new(client, ChunkConfig::default(), None, Default::default())
+        });
         let backend = service.inner();
         for _ in 0..2 {
             let result: Result<()> = backend.guard("test/method", async { panic!("boom") }).await;

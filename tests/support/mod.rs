@@ -40,6 +40,11 @@ impl Lsp {
             "STRATA_CACHE_DIR",
             std::env::temp_dir().join("strata-test-cache-unused"),
         );
+        // Nor the user's real config.
+        command.env(
+            "STRATA_CONFIG",
+            std::env::temp_dir().join("strata-test-no-such-config.toml"),
+        );
         command
             .args(["serve", "--stdio"])
             .stdin(Stdio::piped())

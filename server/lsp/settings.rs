@@ -1,0 +1,140 @@
+//! The configuration as the server sees it: the user's file, the editor's settings
+//! (`initializationOptions.config`, then the `config` object of the `strata` section pulled with
+//! `workspace/configuration`), and the repository's file, rebuilt whenever one of them may have
+//! changed and handed to the gateway. Problems are shown to the user once each.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tower_lsp_server::Client;
+use tower_lsp_server::ls_types::{ConfigurationItem, MessageType};
+
+use super::ext::ConfigReport;
+use crate::llm::Gateway;
+use crate::llm::config::{
+    ConfigBuilder, ConfigWarning, Trust, repository_config_path, user_config_path,
+};
+
+pub struct Settings {
+    client: Client,
+    gateway: Gateway,
+    /// `--config` from the command line.
+    config_file: Option<PathBuf>,
+    root: OnceLock<Option<PathBuf>>,
+    /// The client answers `workspace/configuration`.
+    pull: OnceLock<bool>,
+    editor: Mutex<serde_json::Value>,
+    report: Mutex<ConfigReport>,
+}
+
+impl Settings {
+    pub fn new(client: Client, gateway: Gateway, config_file: Option<PathBuf>) -> Settings {
+        Settings {
+            client,
+            gateway,
+            config_file,
+            root: OnceLock::new(),
+            pull: OnceLock::new(),
+            editor: Mutex::new(serde_json::Value::Null),
+            report: Mutex::new(ConfigReport::default()),
+        }
+    }
+
+    /// From `initialize`: the workspace root, `initializationOptions.config`, and whether the
+    /// client can be asked for settings later.
+    pub fn initialize(&self, root: Option<PathBuf>, editor: Option<serde_json::Value>, pull: bool) {
+        let _ = self.root.set(root);
+        let _ = self.pull.set(pull);
+        *self.editor.lock().unwrap_or_else(|e| e.into_inner()) = editor.unwrap_or_default();
+        self.load();
+    }
+
+    pub fn report(&self) -> ConfigReport {
+        self.report
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Asks the client for the `strata` section (when it can answer) and reloads. Spawned: no
+    /// handler waits on the client.
+    pub fn pull(self: Arc<Self>) {
+        if self.pull.get() != Some(&true) {
+            // The files may still have changed.
+            self.load();
+            return;
+        }
+        tokio::spawn(async move {
+            let item = ConfigurationItem {
+                scope_uri: None,
+                section: Some("strata".into()),
+            };
+            match self.client.configuration(vec![item]).await {
+                Ok(values) => {
+                    if let Some(config) = values
+                        .into_iter()
+                        .next()
+                        .and_then(|v| v.get("config").cloned())
+                    {
+                        *self.editor.lock().unwrap_or_else(|e| e.into_inner()) = config;
+                    }
+                    self.load();
+                }
+                Err(e) => tracing::info!("workspace/configuration: {e}"),
+            }
+        });
+    }
+
+    /// Rebuilds the configuration from its layers and hands it to the gateway.
+    pub fn load(&self) {
+        let mut builder = ConfigBuilder::new();
+        if let Some(path) = user_config_path(self.config_file.as_deref()) {
+            if self.config_file.is_some() && !path.exists() {
+                builder.warnings.push(ConfigWarning {
+                    source: path.display().to_string(),
+                    message: "no such file".into(),
+                });
+            }
+            builder.file(&path, Trust::User);
+        }
+        let editor = self
+            .editor
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        builder.json(&editor, "editor settings (strata.config)");
+        if let Some(Some(root)) = self.root.get() {
+            builder.file(&repository_config_path(root), Trust::Repository);
+        }
+        let config = builder.build();
+        let warnings: Vec<String> = builder.warnings.iter().map(|w| w.to_string()).collect();
+        let report = ConfigReport {
+            sources: builder.sources.clone(),
+            warnings: warnings.clone(),
+            providers: config.providers.keys().cloned().collect(),
+        };
+        let new_warnings: Vec<String> = {
+            let mut old = self.report.lock().unwrap_or_else(|e| e.into_inner());
+            let fresh = warnings
+                .iter()
+                .filter(|w| !old.warnings.contains(w))
+                .cloned()
+                .collect();
+            *old = report;
+            fresh
+        };
+        for warning in new_warnings {
+            tracing::warn!("config: {warning}");
+            let client = self.client.clone();
+            tokio::spawn(async move {
+                client
+                    .show_message(
+                        MessageType::WARNING,
+                        format!("Strata config: {warning}. Strata keeps running without it."),
+                    )
+                    .await
+            });
+        }
+        self.gateway.reconfigure(config);
+    }
+}
