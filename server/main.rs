@@ -83,6 +83,19 @@ enum Command {
         #[arg(long, default_value = "o200k_base")]
         encoding: String,
     },
+    /// What went to models: one line per call (when, agent, provider and model, cache, bytes,
+    /// tokens, files) from the local egress audit — never the content — and today's totals.
+    Audit {
+        /// One JSON object per call.
+        #[arg(long)]
+        json: bool,
+        /// The most recent calls to show.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Only calls made for the workspace around the current directory.
+        #[arg(long)]
+        here: bool,
+    },
     /// Print the semantic chunks of a file.
     Chunks {
         file: PathBuf,
@@ -146,6 +159,9 @@ fn main() -> ExitCode {
             &encoding,
             cli.cache_dir.as_deref(),
         )),
+        Command::Audit { json, limit, here } => {
+            report(audit(json, limit, here, cli.cache_dir.as_deref()))
+        }
         Command::Chunks { file, json } => match chunks(&file, json) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -154,6 +170,85 @@ fn main() -> ExitCode {
             }
         },
     }
+}
+
+fn audit(json: bool, limit: usize, here: bool, cache_dir: Option<&Path>) -> Result<(), String> {
+    use strata::llm::store::utc;
+    let dir = strata::archive::cache_base(cache_dir);
+    let (store, warning) = strata::llm::Store::open(&dir, u64::MAX).map_err(|e| e.to_string())?;
+    if let Some(warning) = warning {
+        eprintln!("strata: {warning}");
+    }
+    let workspace = if here {
+        let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+        Some(workspace_root(&cwd)?.display().to_string())
+    } else {
+        None
+    };
+    let rows: Vec<_> = store
+        .recent_audit(limit, 0)
+        .into_iter()
+        .filter(|r| workspace.is_none() || r.workspace == workspace)
+        .collect();
+    if json {
+        for row in &rows {
+            println!("{}", serde_json::to_string(row).map_err(|e| e.to_string())?);
+        }
+        return Ok(());
+    }
+    if rows.is_empty() {
+        println!("No calls recorded in {}.", store.path().display());
+        return Ok(());
+    }
+    println!(
+        "{:<20} {:<10} {:<24} {:<9} {:<9} {:>8} {:>8} {:>7} {:>7}  files",
+        "time (UTC)",
+        "agent",
+        "provider/model",
+        "cache",
+        "outcome",
+        "sent",
+        "received",
+        "tok in",
+        "tok out"
+    );
+    for r in &rows {
+        let target = match (&r.provider, &r.model) {
+            (Some(p), Some(m)) => format!("{p}/{m}"),
+            (Some(p), None) => p.clone(),
+            _ => "-".into(),
+        };
+        let files = match r.files.len() {
+            0 => "-".to_owned(),
+            1..=3 => r.files.join(", "),
+            n => format!("{}, … ({n} files)", r.files[..2].join(", ")),
+        };
+        println!(
+            "{:<20} {:<10} {:<24} {:<9} {:<9} {:>8} {:>8} {:>7} {:>7}  {files}",
+            utc(r.at_ms),
+            r.agent,
+            target,
+            r.cache,
+            r.outcome,
+            r.bytes_out,
+            r.bytes_in,
+            r.tokens_in,
+            r.tokens_out,
+        );
+    }
+    let upstream = rows
+        .iter()
+        .filter(|r| r.cache == "miss" && r.outcome != "cancelled")
+        .count();
+    let tokens: u64 = rows.iter().map(|r| r.tokens_in + r.tokens_out).sum();
+    let sent: u64 = rows.iter().map(|r| r.bytes_out).sum();
+    println!(
+        "{} calls shown: {upstream} went to a model ({sent} bytes sent, {tokens} tokens), the rest were answered locally. \
+         Audit: {}",
+        rows.len(),
+        store.path().display()
+    );
+    Ok(())
 }
 
 fn report(result: Result<(), String>) -> ExitCode {
