@@ -784,3 +784,57 @@ async fn strata_audit_lists_calls_without_their_content() {
         "{table}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_connection_is_retried() {
+    let fake = FakeModel::start();
+    let (gw, clock) = gateway(&provider("p", "ollama", &fake.url()));
+    fake.script(Reply::text("x").fault(Fault::Reset));
+    fake.script(Reply::text("after the reset"));
+    let call = tokio::spawn({
+        let gw = gw.clone();
+        async move { gw.complete(chat("fix", "q")).await }
+    });
+    until("the retry to wait", || {
+        gw.stats().providers["p"].retries == 1 && clock.sleepers() > 0
+    })
+    .await;
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(call.await.unwrap().unwrap().text, "after the reset");
+    assert_eq!(fake.call_count(), 2);
+}
+
+#[test]
+fn settings_pulled_with_workspace_configuration_reconfigure_the_gateway() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut lsp = Lsp::spawn_with_env(&[("STRATA_CACHE_DIR", dir.path().to_str().unwrap())]);
+    lsp.initialize(json!({"workspace": {"configuration": true}}), json!({}));
+    let params = lsp.answer(
+        "workspace/configuration",
+        json!([{"config": {"providers": {"pulled": {"kind": "openai", "url": "http://127.0.0.1:9/v1", "model": "m"}}}}]),
+    );
+    assert_eq!(params["items"][0]["section"], "strata");
+    let providers = lsp.poll("the pulled settings", |lsp| {
+        let stats = lsp
+            .request("strata/stats", serde_json::Value::Null)
+            .unwrap();
+        let providers = stats["config"]["providers"].clone();
+        (providers != json!(["local"])).then_some(providers)
+    });
+    assert_eq!(providers, json!(["pulled"]));
+    // A change notification pulls again.
+    lsp.notify(
+        "workspace/didChangeConfiguration",
+        json!({"settings": null}),
+    );
+    lsp.answer("workspace/configuration", json!([{"config": {}}]));
+    let providers = lsp.poll("the default again", |lsp| {
+        let stats = lsp
+            .request("strata/stats", serde_json::Value::Null)
+            .unwrap();
+        let providers = stats["config"]["providers"].clone();
+        (providers == json!(["local"])).then_some(providers)
+    });
+    assert_eq!(providers, json!(["local"]));
+    lsp.finish();
+}

@@ -101,6 +101,8 @@ pub struct StatsResult {
     pub methods: std::collections::BTreeMap<String, crate::llm::Summary>,
     /// Providers, caches, limiters, circuits and tokens spent.
     pub gateway: crate::llm::GatewayStats,
+    /// The most recent calls from the egress audit (never their content), oldest first.
+    pub recent_calls: Vec<crate::llm::AuditRecord>,
     pub config: ConfigReport,
 }
 

@@ -911,7 +911,14 @@ impl Backend {
                 .ok(),
                 None => None,
             };
+            let recent_calls = match self.gateway.store() {
+                Some(store) => tokio::task::spawn_blocking(move || store.recent_audit(20, 0))
+                    .await
+                    .unwrap_or_default(),
+                None => Vec::new(),
+            };
             Ok(StatsResult {
+                recent_calls,
                 version: env!("CARGO_PKG_VERSION"),
                 documents,
                 archive,
