@@ -308,7 +308,6 @@ struct Inner {
     inflight: Mutex<HashMap<u128, Weak<watch::Sender<Progress>>>>,
     counters: Counters,
     spend: Mutex<Spend>,
-    spend_loaded: std::sync::atomic::AtomicBool,
     rng: Mutex<u64>,
     workspace: RwLock<Option<String>>,
 }
@@ -379,7 +378,6 @@ impl Gateway {
                 inflight: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
                 spend: Mutex::new(Spend::default()),
-                spend_loaded: std::sync::atomic::AtomicBool::new(false),
                 rng: Mutex::new(seed),
                 workspace: RwLock::new(None),
             }),
@@ -401,9 +399,6 @@ impl Gateway {
                 *spend.agents.entry(a).or_default() += t;
             }
         }
-        self.inner
-            .spend_loaded
-            .store(true, std::sync::atomic::Ordering::Relaxed);
         *write(&self.inner.store) = Some(store);
     }
 
@@ -994,6 +989,7 @@ impl Gateway {
         }
     }
 
+    /// The gateway's figures. Reads the on-disk cache's size: call it off the LSP task.
     pub fn stats(&self) -> GatewayStats {
         let setup = self.setup();
         let now = self.inner.clock.now();

@@ -911,19 +911,24 @@ impl Backend {
                 .ok(),
                 None => None,
             };
-            let recent_calls = match self.gateway.store() {
-                Some(store) => tokio::task::spawn_blocking(move || store.recent_audit(20, 0))
-                    .await
-                    .unwrap_or_default(),
-                None => Vec::new(),
-            };
+            // Both read SQLite: off the LSP task.
+            let gateway = self.gateway.clone();
+            let (gateway, recent_calls) = tokio::task::spawn_blocking(move || {
+                let recent = gateway
+                    .store()
+                    .map(|store| store.recent_audit(20, 0))
+                    .unwrap_or_default();
+                (gateway.stats(), recent)
+            })
+            .await
+            .map_err(|e| internal(format!("gateway statistics: {e}")))?;
             Ok(StatsResult {
                 recent_calls,
                 version: env!("CARGO_PKG_VERSION"),
                 documents,
                 archive,
                 methods: self.times.summaries(),
-                gateway: self.gateway.stats(),
+                gateway,
                 config: self.settings.report(),
             })
         })
