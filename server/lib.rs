@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod chunks;
+pub mod completion;
 pub mod context;
 pub mod documents;
 pub mod llm;

@@ -249,6 +249,44 @@ impl Default for CacheConfig {
     }
 }
 
+/// Completion settings (`[completion]` in the config).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompletionConfig {
+    /// `auto` (inlineCompletion when the client has it, else completion items), `inline`,
+    /// `items`, or `off`.
+    pub mode: String,
+    /// Every request is answered within this many milliseconds.
+    pub budget_ms: u64,
+    /// The pause that starts a call adapts to typing speed between these bounds.
+    pub debounce_min_ms: u64,
+    pub debounce_max_ms: u64,
+    /// During continuous typing, at most one new call this often.
+    pub refresh_ms: u64,
+    pub max_tokens: u32,
+    /// Bytes of text before and after the cursor in the prompt.
+    pub prefix_bytes: usize,
+    pub suffix_bytes: usize,
+    /// Tokens of related code (working and background tiers) in the prompt.
+    pub context_tokens: u32,
+}
+
+impl Default for CompletionConfig {
+    fn default() -> Self {
+        CompletionConfig {
+            mode: "auto".into(),
+            budget_ms: 50,
+            debounce_min_ms: 40,
+            debounce_max_ms: 250,
+            refresh_ms: 300,
+            max_tokens: 128,
+            prefix_bytes: 6000,
+            suffix_bytes: 2000,
+            context_tokens: 1024,
+        }
+    }
+}
+
 /// An agent as declared in config. Unknown keys are kept for the agent layer to read.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct AgentConfig {
@@ -284,6 +322,8 @@ pub struct Config {
     #[serde(default)]
     pub cache: CacheConfig,
     #[serde(default)]
+    pub completion: CompletionConfig,
+    #[serde(default)]
     pub agents: BTreeMap<String, AgentConfig>,
     #[serde(default)]
     pub workflows: BTreeMap<String, toml::Value>,
@@ -302,6 +342,7 @@ impl Default for Config {
             routes: BTreeMap::new(),
             context: ContextConfig::default(),
             cache: CacheConfig::default(),
+            completion: CompletionConfig::default(),
             agents: BTreeMap::new(),
             workflows: BTreeMap::new(),
             ignore: Vec::new(),

@@ -423,6 +423,10 @@ impl Gateway {
         self.setup().config.clone()
     }
 
+    pub fn completion_config(&self) -> super::config::CompletionConfig {
+        self.setup().config.completion.clone()
+    }
+
     fn setup(&self) -> Arc<Setup> {
         read(&self.inner.setup).clone()
     }

@@ -103,6 +103,8 @@ pub struct StatsResult {
     pub gateway: crate::llm::GatewayStats,
     /// The most recent calls from the egress audit (never their content), oldest first.
     pub recent_calls: Vec<crate::llm::AuditRecord>,
+    /// Completion requests and how they were answered; model calls started and cancelled.
+    pub completion: crate::completion::CompletionStats,
     pub config: ConfigReport,
 }
 

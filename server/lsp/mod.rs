@@ -1,7 +1,9 @@
 //! The protocol edge: the only module that names LSP types or UTF-16. It converts positions to
 //! byte offsets on the way in and back on the way out, and dispatches to the core.
 
+mod completion;
 mod ext;
+mod packs;
 mod position;
 mod server;
 mod settings;
@@ -34,6 +36,7 @@ pub async fn serve_stdio(config: ChunkConfig, config_file: Option<PathBuf>) {
             .custom_method("strata/search", Backend::search)
             .custom_method("strata/context", Backend::context)
             .custom_method("strata/debug/text", Backend::debug_text)
+            .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
             .finish();
     Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
         .concurrency_level(CONCURRENCY)

@@ -28,19 +28,21 @@ use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
 
+use super::completion::{LspPrompter, ask};
 use super::ext::{
     ArchiveInfo, ChunkInfo, ChunksResult, ContextParams, DebugTextResult, DocumentInfo, SearchHit,
     SearchParams, SearchResult, StatsResult, TextDocumentParams,
 };
+use super::packs::{Packs, workspace_path};
 use super::position::{Encoding, to_byte, to_byte_clamped, to_range};
 use super::settings::Settings;
 use super::timing::MethodTimes;
 use super::workspace::{self, WorkspaceSetup};
 use crate::archive::{Archive, Hit, IndexConfig, SearchQuery};
 use crate::chunks::{Chunk, ChunkConfig, ChunkKind};
+use crate::completion::Engine;
 use crate::context::{
-    ArchiveWorkspace, Budgets, Diagnostic as ContextDiagnostic, Encoding as TokenEncoding,
-    NoWorkspace, RecentChunk, Request as ContextRequest, Tokenizer, assemble, is_secret_file,
+    Budgets, Diagnostic as ContextDiagnostic, Encoding as TokenEncoding, Tokenizer,
 };
 use crate::documents::{Change, DocumentStore, Parsed, SyncError};
 use crate::llm::{Config, Gateway, Store, SystemClock};
@@ -69,10 +71,19 @@ pub struct Backend {
     gateway: Gateway,
     settings: Arc<Settings>,
     times: Arc<MethodTimes>,
+    completion: Engine,
+    /// Set in `initialize`: what completion prompts are built from.
+    packs: Arc<OnceLock<Packs>>,
+    /// Which completion requests are served, decided in `initialize`.
+    completion_mode: OnceLock<CompletionMode>,
 }
 
-/// An open document as the context sees it: relative path, latest parse, its chunks.
-type ResolvedDoc = (String, Arc<Parsed>, Vec<Chunk>);
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum CompletionMode {
+    Inline,
+    Items,
+    Off,
+}
 
 impl Backend {
     pub fn new(
@@ -82,7 +93,17 @@ impl Backend {
         times: Arc<MethodTimes>,
     ) -> Backend {
         let gateway = Gateway::new(Config::default(), Arc::new(SystemClock));
+        let packs = Arc::new(OnceLock::new());
+        let completion = Engine::new(
+            gateway.clone(),
+            Arc::new(LspPrompter {
+                packs: packs.clone(),
+            }),
+        );
         Backend {
+            completion,
+            packs,
+            completion_mode: OnceLock::new(),
             gateway: gateway.clone(),
             settings: Arc::new(Settings::new(client.clone(), gateway, config_file)),
             times,
@@ -111,18 +132,18 @@ impl Backend {
     /// The file path of a document inside the workspace, if the archive covers it.
     /// Only `file:` URIs count (not `git:`, `untitled:`…), and no `..` may lead out of the root.
     fn workspace_path(&self, uri: &Uri) -> Option<PathBuf> {
-        let root = self.workspace.get()?.root.as_ref()?;
-        if !uri.as_str().starts_with("file:") {
-            return None;
+        workspace_path(self.workspace.get()?.root.as_deref(), uri)
+    }
+
+    /// What context packs are built from; `None` before `initialize`.
+    fn packs(&self) -> Packs {
+        Packs {
+            store: self.store.clone(),
+            archive: self.archive.clone(),
+            root: self.workspace.get().and_then(|w| w.root.clone()),
+            config: self.index_config(),
+            tokenizer: self.tokenizer(),
         }
-        let path = uri.to_file_path()?.into_owned();
-        let plain = path.components().all(|c| {
-            matches!(
-                c,
-                std::path::Component::Normal(_) | std::path::Component::RootDir
-            )
-        });
-        (plain && path.starts_with(root)).then_some(path)
     }
 
     fn tokenizer(&self) -> Arc<Tokenizer> {
@@ -377,6 +398,21 @@ impl LanguageServer for Backend {
         let root = self.workspace.get().and_then(|w| w.root.clone());
         self.settings
             .initialize(root, options.get("config").cloned(), pull);
+        let _ = self.packs.set(self.packs());
+        let client_inline = params
+            .capabilities
+            .text_document
+            .as_ref()
+            .and_then(|t| t.inline_completion.as_ref())
+            .is_some();
+        let mode = match self.gateway.completion_config().mode.as_str() {
+            "off" => CompletionMode::Off,
+            "items" => CompletionMode::Items,
+            "inline" => CompletionMode::Inline,
+            _ if client_inline => CompletionMode::Inline,
+            _ => CompletionMode::Items,
+        };
+        let _ = self.completion_mode.set(mode);
         Ok(InitializeResult {
             capabilities: ServerCapabilities {
                 position_encoding: Some(encoding.kind()),
@@ -388,6 +424,12 @@ impl LanguageServer for Backend {
                     },
                 )),
                 document_symbol_provider: features.document_symbols.then_some(OneOf::Left(true)),
+                inline_completion_provider: (mode == CompletionMode::Inline)
+                    .then_some(OneOf::Left(true)),
+                completion_provider: (mode == CompletionMode::Items).then(|| CompletionOptions {
+                    resolve_provider: Some(false),
+                    ..Default::default()
+                }),
                 folding_range_provider: features
                     .folding_ranges
                     .then_some(FoldingRangeProviderCapability::Simple(true)),
@@ -473,6 +515,26 @@ impl LanguageServer for Backend {
 
     async fn shutdown(&self) -> Result<()> {
         Ok(())
+    }
+
+    async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
+        self.guard("textDocument/completion", async {
+            let position = params.text_document_position.position;
+            let encoding = self.encoding();
+            let ask = ask(
+                &self.store,
+                &params.text_document_position.text_document.uri,
+                position,
+                encoding,
+            );
+            if self.completion_mode.get() != Some(&CompletionMode::Items) {
+                return Ok(None);
+            }
+            Ok(Some(
+                super::completion::items(&self.completion, ask, encoding).await,
+            ))
+        })
+        .await
     }
 
     async fn did_change_configuration(&self, _: DidChangeConfigurationParams) {
@@ -603,6 +665,7 @@ impl LanguageServer for Backend {
         ) {
             workspace::reindex(archive.clone(), vec![path], self.index_config());
         }
+        self.completion.close(params.text_document.uri.as_str());
         if !self.store.close(params.text_document.uri.as_str()) {
             tracing::warn!(
                 document = params.text_document.uri.as_str(),
@@ -734,54 +797,6 @@ impl Backend {
 
     /// The chunks edited most recently in open documents of the workspace, resolved to text
     /// (at most 8; documents that are ignored or hold secrets are left out).
-    fn recent_chunks(&self, config: &IndexConfig) -> Vec<RecentChunk> {
-        let Some(root) = self.workspace.get().and_then(|w| w.root.clone()) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        let mut resolved: std::collections::HashMap<Arc<str>, Option<ResolvedDoc>> =
-            std::collections::HashMap::new();
-        for edit in self.store.recent_edits() {
-            if out.len() >= 8 {
-                break;
-            }
-            let doc = resolved.entry(edit.key.clone()).or_insert_with(|| {
-                let uri: Uri = edit.key.parse().ok()?;
-                let path = self.workspace_path(&uri)?;
-                if is_secret_file(&path) || !crate::archive::admitted(&root, &path, config) {
-                    return None;
-                }
-                let rel = crate::archive::relative(&root, &path)?;
-                let parsed = self.store.latest(&edit.key)?;
-                let chunks = parsed.chunks.to_vec();
-                Some((rel, parsed, chunks))
-            });
-            let Some((rel, parsed, chunks)) = doc else {
-                continue;
-            };
-            let Some(c) = chunks
-                .iter()
-                .find(|c| c.kind == edit.kind && c.path == edit.path)
-            else {
-                continue;
-            };
-            let text = &parsed.text;
-            let (first, last) = c.lines(text);
-            out.push(RecentChunk {
-                path: rel.clone(),
-                lines: (first as u32, last as u32),
-                chunk_id: c.id.to_string(),
-                kind: c.kind.as_str().to_string(),
-                name: c.path.to_string(),
-                text: text.byte_slice(c.range.clone()).to_string(),
-                signature: text
-                    .byte_slice(c.range.start..c.signature.end.max(c.range.start))
-                    .to_string(),
-            });
-        }
-        out
-    }
-
     /// The context pack for a position or selection: what an agent would send.
     pub async fn context(&self, params: ContextParams) -> Result<serde_json::Value> {
         self.guard("strata/context", async {
@@ -811,55 +826,21 @@ impl Backend {
                     message: d.message.clone(),
                 })
                 .collect();
-            let archive = self.archive.get().cloned();
-            let root = self.workspace.get().and_then(|w| w.root.clone());
-            let path = self.workspace_path(&uri);
-            let config = self.index_config();
-            let tokenizer = self.tokenizer();
+            let packs = self.packs();
             let budgets = self.budgets.get().copied().unwrap_or_default();
-            let recent = self.recent_chunks(&config);
             let query = params.query.clone();
             let version = parsed.version;
             let pack = tokio::task::spawn_blocking(move || {
-                let rel = match (&root, &path) {
-                    (Some(root), Some(path)) => crate::archive::relative(root, path),
-                    _ => None,
-                }
-                .unwrap_or_else(|| uri.as_str().to_string());
-                let chunks = parsed.chunks.to_vec();
-                let withheld = match (&root, &path) {
-                    (Some(root), Some(path)) => {
-                        is_secret_file(path) || !crate::archive::admitted(root, path, &config)
-                    }
-                    _ => false,
-                };
-                let request = ContextRequest {
-                    path: &rel,
-                    text: &parsed.text,
-                    chunks: &chunks,
-                    selection,
-                    query: query.as_deref(),
-                    diagnostics: &diagnostics,
-                    messages: &[],
-                    recent: &recent,
-                    summary: None,
-                    budgets,
-                    withheld,
-                };
-                match archive {
-                    Some(archive) => {
-                        let mut buffers = std::collections::HashMap::new();
-                        buffers.insert(rel.clone(), parsed.text.clone());
-                        let workspace = ArchiveWorkspace::new(&archive, config, buffers);
-                        assemble(&request, &workspace, &tokenizer)
-                    }
-                    None => {
-                        let mut pack = assemble(&request, &NoWorkspace, &tokenizer);
-                        pack.notes
-                            .push("no archive: the pack holds this file only".into());
-                        pack
-                    }
-                }
+                packs
+                    .pack(
+                        &uri,
+                        &parsed,
+                        selection,
+                        query.as_deref(),
+                        &diagnostics,
+                        budgets,
+                    )
+                    .0
             })
             .await
             .map_err(|e| internal(format!("assembling context failed: {e}")))?;
@@ -929,8 +910,33 @@ impl Backend {
                 archive,
                 methods: self.times.summaries(),
                 gateway,
+                completion: self.completion.stats(),
                 config: self.settings.report(),
             })
+        })
+        .await
+    }
+
+    /// `textDocument/inlineCompletion` (LSP 3.18), registered as a custom method: the protocol
+    /// library does not route it yet.
+    pub async fn inline_completion(
+        &self,
+        params: InlineCompletionParams,
+    ) -> Result<Option<InlineCompletionResponse>> {
+        self.guard("textDocument/inlineCompletion", async {
+            if self.completion_mode.get() != Some(&CompletionMode::Inline) {
+                return Ok(None);
+            }
+            let position = params.text_document_position.position;
+            let ask = ask(
+                &self.store,
+                &params.text_document_position.text_document.uri,
+                position,
+                self.encoding(),
+            );
+            Ok(Some(
+                super::completion::inline(&self.completion, ask, position).await,
+            ))
         })
         .await
     }

@@ -1,0 +1,227 @@
+//! Completion at the protocol edge: `textDocument/inlineCompletion` (clients that have it) and
+//! `textDocument/completion` items (the rest), both answered by the completion engine within its
+//! budget; and the prompt builder the engine calls in the background: the text around the cursor,
+//! related code from the working and background tiers, all of it through the redactor.
+
+use std::sync::{Arc, OnceLock};
+
+use ropey::Rope;
+use tower_lsp_server::ls_types::*;
+
+use super::packs::Packs;
+use super::position::{Encoding, to_byte, to_position};
+use crate::completion::{Anchor, Ask, Built, CompletionConfig, Engine, Prompter, shape};
+use crate::context::{Budgets, Tier, redact};
+
+/// Builds completion prompts once `initialize` has said where the workspace is.
+pub struct LspPrompter {
+    pub packs: Arc<OnceLock<Packs>>,
+}
+
+/// The largest char boundary at or below `byte`.
+fn floor(text: &Rope, byte: usize) -> usize {
+    let byte = byte.min(text.len_bytes());
+    text.char_to_byte(text.byte_to_char(byte))
+}
+
+impl Prompter for LspPrompter {
+    fn build(
+        &self,
+        uri: &str,
+        version: i32,
+        text: &Rope,
+        cursor: usize,
+        config: &CompletionConfig,
+    ) -> Option<Built> {
+        let packs = self.packs.get()?;
+        let parsed_uri: Uri = uri.parse().ok()?;
+        let (rel, withheld) = packs.locate(&parsed_uri);
+        if withheld {
+            return None;
+        }
+        let cursor = floor(text, cursor);
+        let start = floor(text, cursor.saturating_sub(config.prefix_bytes));
+        let end = floor(text, cursor.saturating_add(config.suffix_bytes));
+        let line = text.byte_to_line(cursor);
+        let line_start = text.line_to_byte(line);
+        let line_end = if line + 1 < text.len_lines() {
+            text.line_to_byte(line + 1)
+        } else {
+            text.len_bytes()
+        };
+        let parsed = packs.store.latest(uri);
+        let tree = parsed
+            .as_ref()
+            .filter(|p| p.version == version)
+            .and_then(|p| {
+                p.trees.iter().rev().find_map(|(offset, tree)| {
+                    let inside =
+                        cursor >= *offset && cursor - offset <= tree.root_node().end_byte();
+                    inside.then_some((tree, cursor - offset))
+                })
+            });
+        let shape = shape(
+            &text.byte_slice(line_start..cursor).to_string(),
+            &text.byte_slice(cursor..line_end).to_string(),
+            tree,
+        );
+        // Related code from the tiers, as comments above the file's own text.
+        let mut files = vec![rel.clone()];
+        let mut chunks = Vec::new();
+        let mut related = String::new();
+        if config.context_tokens > 0
+            && let Some(parsed) = parsed.as_ref()
+        {
+            let budgets = Budgets {
+                immediate: 1,
+                working: config.context_tokens / 2,
+                background: config.context_tokens / 2,
+            };
+            let selection =
+                cursor.min(parsed.text.len_bytes())..cursor.min(parsed.text.len_bytes());
+            let (pack, _) = packs.pack(&parsed_uri, parsed, selection, None, &[], budgets);
+            for tier in &pack.tiers {
+                if !matches!(tier.tier, Tier::Working | Tier::Background) {
+                    continue;
+                }
+                for item in &tier.items {
+                    if item.source == rel || item.text.is_empty() {
+                        continue;
+                    }
+                    related.push_str(&format!(
+                        "// {} ({} {}):\n",
+                        item.source, item.kind, item.name
+                    ));
+                    for l in item.text.lines() {
+                        related.push_str("// ");
+                        related.push_str(l);
+                        related.push('\n');
+                    }
+                    if !files.contains(&item.source) {
+                        files.push(item.source.clone());
+                    }
+                    chunks.extend(item.chunk_id.clone());
+                }
+            }
+        }
+        let (prefix, _) = redact(&text.byte_slice(start..cursor).to_string());
+        let (suffix, _) = redact(&text.byte_slice(cursor..end).to_string());
+        let prefix = if related.is_empty() {
+            prefix
+        } else {
+            format!("{related}\n{prefix}")
+        };
+        Some(Built {
+            prefix,
+            suffix,
+            shape,
+            files,
+            chunks,
+        })
+    }
+}
+
+/// Reads one completion request: the document's newest text and the cursor. `None` when the
+/// document is not open, out of sync, or the position does not fit it.
+pub fn ask(
+    store: &crate::documents::DocumentStore,
+    uri: &Uri,
+    position: Position,
+    encoding: Encoding,
+) -> Option<Ask> {
+    let entry = store.entry(uri.as_str())?;
+    if !entry.in_sync {
+        return None;
+    }
+    let cursor = to_byte(&entry.text, position, encoding).ok()?;
+    Some(Ask {
+        uri: uri.as_str().to_owned(),
+        version: entry.version,
+        anchor: Anchor::at(&entry.text, cursor),
+        text: entry.text,
+        cursor,
+    })
+}
+
+/// The suggestion as inline completion items (an empty list when nothing is ready).
+pub async fn inline(
+    engine: &Engine,
+    ask: Option<Ask>,
+    position: Position,
+) -> InlineCompletionResponse {
+    let Some(ask) = ask else {
+        return InlineCompletionResponse::List(InlineCompletionList { items: Vec::new() });
+    };
+    let outcome = engine.complete(ask).await;
+    let items = outcome
+        .text
+        .map(|text| InlineCompletionItem {
+            insert_text: text,
+            filter_text: None,
+            range: Some(Range::new(position, position)),
+            command: None,
+            insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
+        })
+        .into_iter()
+        .collect();
+    InlineCompletionResponse::List(InlineCompletionList { items })
+}
+
+/// The suggestion as one completion item that replaces the word before the cursor with that word
+/// plus the suggestion (so the client's filter keeps it); always `isIncomplete`, so the client
+/// asks again on the next keystroke and gets what has arrived since.
+pub async fn items(engine: &Engine, ask: Option<Ask>, encoding: Encoding) -> CompletionResponse {
+    let empty = CompletionResponse::List(CompletionList {
+        is_incomplete: true,
+        items: Vec::new(),
+    });
+    let Some(ask) = ask else { return empty };
+    let text = ask.text.clone();
+    let cursor = ask.cursor;
+    let word: String = {
+        let before = &ask.anchor.before;
+        let start = before
+            .char_indices()
+            .rev()
+            .take_while(|(_, c)| c.is_alphanumeric() || *c == '_' || *c == '$')
+            .last()
+            .map_or(before.len(), |(i, _)| i);
+        before[start..].to_owned()
+    };
+    let Some(suggestion) = engine.complete(ask).await.text else {
+        return empty;
+    };
+    let new_text = format!("{word}{suggestion}");
+    let first_line = new_text.lines().next().unwrap_or("").trim();
+    let label = if first_line.chars().count() > 60 || new_text.contains('\n') {
+        let short: String = first_line.chars().take(57).collect();
+        format!("{short}…")
+    } else {
+        first_line.to_owned()
+    };
+    let start = to_position(&text, cursor - word.len(), encoding);
+    let end = to_position(&text, cursor, encoding);
+    CompletionResponse::List(CompletionList {
+        is_incomplete: true,
+        items: vec![CompletionItem {
+            label,
+            kind: Some(CompletionItemKind::TEXT),
+            detail: Some("Strata: model suggestion".into()),
+            documentation: new_text.contains('\n').then(|| {
+                Documentation::MarkupContent(MarkupContent {
+                    kind: MarkupKind::Markdown,
+                    value: format!("```\n{new_text}\n```"),
+                })
+            }),
+            preselect: Some(true),
+            sort_text: Some("0".into()),
+            filter_text: Some(new_text.clone()),
+            insert_text_format: Some(InsertTextFormat::PLAIN_TEXT),
+            text_edit: Some(CompletionTextEdit::Edit(TextEdit {
+                range: Range::new(start, end),
+                new_text,
+            })),
+            ..Default::default()
+        }],
+    })
+}

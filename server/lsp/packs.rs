@@ -1,0 +1,158 @@
+//! Context packs for a place in an open document: the one path `strata/context`, completion
+//! prompts and agents take from (document, selection, question) to a `ContextPack`, over the open
+//! buffers and the archive. Blocking: callers run it on the blocking pool.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use tower_lsp_server::ls_types::Uri;
+
+use crate::archive::{Archive, IndexConfig};
+use crate::context::{
+    ArchiveWorkspace, Budgets, ContextPack, Diagnostic, NoWorkspace, RecentChunk, Request,
+    Tokenizer, assemble, is_secret_file,
+};
+use crate::documents::{DocumentStore, Parsed};
+
+/// The path of a `file:` URI inside `root`, if it has no `..` and lies inside.
+pub fn workspace_path(root: Option<&Path>, uri: &Uri) -> Option<PathBuf> {
+    let root = root?;
+    if !uri.as_str().starts_with("file:") {
+        return None;
+    }
+    let path = uri.to_file_path()?.into_owned();
+    let plain = path.components().all(|c| {
+        matches!(
+            c,
+            std::path::Component::Normal(_) | std::path::Component::RootDir
+        )
+    });
+    (plain && path.starts_with(root)).then_some(path)
+}
+
+/// Everything a pack is built from; cheap to clone.
+#[derive(Clone)]
+pub struct Packs {
+    pub store: Arc<DocumentStore>,
+    pub archive: Arc<OnceLock<Arc<Archive>>>,
+    pub root: Option<PathBuf>,
+    pub config: IndexConfig,
+    pub tokenizer: Arc<Tokenizer>,
+}
+
+/// An open document as the context sees it: relative path, latest parse, its chunks.
+type ResolvedDoc = (String, Arc<Parsed>, Vec<crate::chunks::Chunk>);
+
+impl Packs {
+    /// The workspace-relative path of a document (its URI when outside), and whether its text
+    /// must stay on this machine (ignored, or a secrets file).
+    pub fn locate(&self, uri: &Uri) -> (String, bool) {
+        let path = workspace_path(self.root.as_deref(), uri);
+        let rel = match (&self.root, &path) {
+            (Some(root), Some(path)) => crate::archive::relative(root, path),
+            _ => None,
+        }
+        .unwrap_or_else(|| uri.as_str().to_string());
+        let withheld = match (&self.root, &path) {
+            (Some(root), Some(path)) => {
+                is_secret_file(path) || !crate::archive::admitted(root, path, &self.config)
+            }
+            _ => is_secret_file(Path::new(uri.path().as_str())),
+        };
+        (rel, withheld)
+    }
+
+    /// The pack for `selection` (bytes) of `parsed`, and the document's relative path.
+    pub fn pack(
+        &self,
+        uri: &Uri,
+        parsed: &Parsed,
+        selection: Range<usize>,
+        query: Option<&str>,
+        diagnostics: &[Diagnostic],
+        budgets: Budgets,
+    ) -> (ContextPack, String) {
+        let (rel, withheld) = self.locate(uri);
+        let chunks = parsed.chunks.to_vec();
+        let recent = self.recent_chunks();
+        let request = Request {
+            path: &rel,
+            text: &parsed.text,
+            chunks: &chunks,
+            selection,
+            query,
+            diagnostics,
+            messages: &[],
+            recent: &recent,
+            summary: None,
+            budgets,
+            withheld,
+        };
+        let pack = match self.archive.get() {
+            Some(archive) => {
+                let mut buffers = HashMap::new();
+                buffers.insert(rel.clone(), parsed.text.clone());
+                let workspace = ArchiveWorkspace::new(archive, self.config, buffers);
+                assemble(&request, &workspace, &self.tokenizer)
+            }
+            None => {
+                let mut pack = assemble(&request, &NoWorkspace, &self.tokenizer);
+                pack.notes
+                    .push("no archive: the pack holds this file only".into());
+                pack
+            }
+        };
+        (pack, rel)
+    }
+
+    /// Chunks edited recently across open documents (newest first, at most 8), for the working
+    /// tier; documents that may not leave the machine are skipped.
+    pub fn recent_chunks(&self) -> Vec<RecentChunk> {
+        let Some(root) = self.root.clone() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut resolved: HashMap<Arc<str>, Option<ResolvedDoc>> = HashMap::new();
+        for edit in self.store.recent_edits() {
+            if out.len() >= 8 {
+                break;
+            }
+            let doc = resolved.entry(edit.key.clone()).or_insert_with(|| {
+                let uri: Uri = edit.key.parse().ok()?;
+                let path = workspace_path(Some(&root), &uri)?;
+                if is_secret_file(&path) || !crate::archive::admitted(&root, &path, &self.config) {
+                    return None;
+                }
+                let rel = crate::archive::relative(&root, &path)?;
+                let parsed = self.store.latest(&edit.key)?;
+                let chunks = parsed.chunks.to_vec();
+                Some((rel, parsed, chunks))
+            });
+            let Some((rel, parsed, chunks)) = doc else {
+                continue;
+            };
+            let Some(c) = chunks
+                .iter()
+                .find(|c| c.kind == edit.kind && c.path == edit.path)
+            else {
+                continue;
+            };
+            let text = &parsed.text;
+            let (first, last) = c.lines(text);
+            out.push(RecentChunk {
+                path: rel.clone(),
+                lines: (first as u32, last as u32),
+                chunk_id: c.id.to_string(),
+                kind: c.kind.as_str().to_string(),
+                name: c.path.to_string(),
+                text: text.byte_slice(c.range.clone()).to_string(),
+                signature: text
+                    .byte_slice(c.range.start..c.signature.end.max(c.range.start))
+                    .to_string(),
+            });
+        }
+        out
+    }
+}

@@ -1,0 +1,301 @@
+//! AI completion end to end: the real binary over stdio, a fake model answering in 300 ms, and an
+//! editor that types at 20 characters per second and asks for a completion after every keystroke.
+//! Every request gets a response; suggestions arrive on later requests; the model sees at most
+//! 0.2 calls per keystroke; typing into a suggestion is served without a call; moving away
+//! cancels the call in flight and closes its connection. No test asserts a duration.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::Lsp;
+use support::fake_model::{FakeModel, Fault, Reply};
+
+const URI: &str = "file:///tmp/strata-completion-test/src/lib.rs";
+const HANG: Duration = Duration::from_secs(60);
+
+struct Editor {
+    lsp: Lsp,
+    text: String,
+    version: i32,
+    inline: bool,
+}
+
+/// (line, character) of the end of `text`, in UTF-16 (the test types ASCII only).
+fn end_of(text: &str) -> (usize, usize) {
+    let line = text.matches('\n').count();
+    let column = text.rsplit('\n').next().unwrap().len();
+    (line, column)
+}
+
+impl Editor {
+    fn start(fake: &FakeModel, inline: bool, extra: &str) -> (Editor, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "[providers.local]\nkind = \"ollama\"\nurl = \"{}\"\nmodel = \"coder\"\n{extra}",
+                fake.url()
+            ),
+        )
+        .unwrap();
+        let mut lsp = Lsp::spawn_with_env(&[
+            ("STRATA_CONFIG", config.to_str().unwrap()),
+            (
+                "STRATA_CACHE_DIR",
+                dir.path().join("cache").to_str().unwrap(),
+            ),
+        ]);
+        let capabilities = if inline {
+            json!({"textDocument": {"inlineCompletion": {}}})
+        } else {
+            json!({"textDocument": {"completion": {"completionItem": {}}}})
+        };
+        let caps = lsp.initialize(capabilities, json!({}));
+        if inline {
+            assert_eq!(caps["inlineCompletionProvider"], true);
+            assert!(caps.get("completionProvider").is_none());
+        } else {
+            assert!(caps["completionProvider"].is_object());
+            assert!(caps.get("inlineCompletionProvider").is_none());
+        }
+        let text = "fn helper(x: u32) -> u32 {\n    x + 1\n}\n\nfn main() {\n    ".to_owned();
+        lsp.open(URI, "rust", 1, &text);
+        (
+            Editor {
+                lsp,
+                text,
+                version: 1,
+                inline,
+            },
+            dir,
+        )
+    }
+
+    /// Types one character at the end of the text.
+    fn type_char(&mut self, c: char) {
+        let (line, character) = end_of(&self.text);
+        self.version += 1;
+        self.lsp.notify(
+            "textDocument/didChange",
+            json!({
+                "textDocument": {"uri": URI, "version": self.version},
+                "contentChanges": [{
+                    "range": {"start": {"line": line, "character": character}, "end": {"line": line, "character": character}},
+                    "text": c.to_string()
+                }]
+            }),
+        );
+        self.text.push(c);
+    }
+
+    /// Asks for a completion at the end of the text without waiting; returns the request id.
+    fn ask(&mut self) -> i64 {
+        let (line, character) = end_of(&self.text);
+        self.ask_at(line, character)
+    }
+
+    fn ask_at(&mut self, line: usize, character: usize) -> i64 {
+        let position = json!({"line": line, "character": character});
+        if self.inline {
+            self.lsp.send_request(
+                "textDocument/inlineCompletion",
+                json!({"textDocument": {"uri": URI}, "position": position, "context": {"triggerKind": 2}}),
+            )
+        } else {
+            self.lsp.send_request(
+                "textDocument/completion",
+                json!({"textDocument": {"uri": URI}, "position": position}),
+            )
+        }
+    }
+
+    /// The suggested text in a response, if any.
+    fn suggestion(&self, response: &Value) -> Option<String> {
+        if self.inline {
+            response["items"][0]["insertText"]
+                .as_str()
+                .map(str::to_owned)
+        } else {
+            assert_eq!(response["isIncomplete"], true);
+            let item = &response["items"][0];
+            let new_text = item["textEdit"]["newText"].as_str()?;
+            // The item replaces the word before the cursor; the suggestion is what follows it.
+            let start = item["textEdit"]["range"]["start"]["character"]
+                .as_u64()
+                .unwrap() as usize;
+            let (_, column) = end_of(&self.text);
+            let word = &self.text[self.text.len() - (column - start)..];
+            Some(new_text.strip_prefix(word).unwrap().to_owned())
+        }
+    }
+
+    fn stats(&mut self) -> Value {
+        self.lsp.request("strata/stats", Value::Null).unwrap()
+    }
+}
+
+/// Types `text` at 20 characters per second, asking after every keystroke; returns every
+/// response (each request must have one).
+fn type_at_20_per_second(editor: &mut Editor, text: &str) -> Vec<Value> {
+    let mut ids = Vec::new();
+    for c in text.chars() {
+        editor.type_char(c);
+        ids.push(editor.ask());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ids.into_iter()
+        .map(|id| editor.lsp.response(id).expect("a completion response"))
+        .collect()
+}
+
+fn typing_run(inline: bool) {
+    let fake = FakeModel::start();
+    fake.set_default(Reply::text("let total = helper(41);").first_token(300));
+    let (mut editor, _dir) = Editor::start(&fake, inline, "");
+    let typed = "let value = helper(1) + helper(2);\n    let other = value * 3;\n    println!(\"{other}\");\n    "
+        .repeat(3);
+    let typed: String = typed.chars().take(200).collect();
+    let responses = type_at_20_per_second(&mut editor, &typed);
+    assert_eq!(responses.len(), 200);
+    let calls = fake.call_count();
+    assert!(calls >= 1, "the model was never asked");
+    assert!(
+        calls as f64 <= 0.2 * 200.0,
+        "{calls} model calls for 200 keystrokes"
+    );
+    // After a pause the suggestion for the cursor arrives on a later request.
+    let suggestion = editor.lsp.poll("a suggestion", |lsp| {
+        let (line, character) = end_of(&editor.text);
+        let id = if inline {
+            lsp.send_request(
+                "textDocument/inlineCompletion",
+                json!({"textDocument": {"uri": URI}, "position": {"line": line, "character": character}, "context": {"triggerKind": 2}}),
+            )
+        } else {
+            lsp.send_request(
+                "textDocument/completion",
+                json!({"textDocument": {"uri": URI}, "position": {"line": line, "character": character}}),
+            )
+        };
+        let response = lsp.response(id).unwrap();
+        if inline {
+            response["items"][0]["insertText"].as_str().map(str::to_owned)
+        } else {
+            response["items"][0]["textEdit"]["newText"].as_str().map(str::to_owned)
+        }
+    });
+    assert!(
+        suggestion.contains("let total = helper(41)"),
+        "{suggestion}"
+    );
+    let stats = editor.stats();
+    let c = &stats["completion"];
+    let answered = ["from_suggestion", "from_in_flight", "empty"]
+        .iter()
+        .map(|k| c[k].as_u64().unwrap())
+        .sum::<u64>();
+    assert!(c["requests"].as_u64().unwrap() > 200, "{c}");
+    assert_eq!(answered, c["requests"].as_u64().unwrap(), "{c}");
+    // The prompt was fill-in-the-middle on Ollama's generate endpoint, with the cursor's text.
+    let call = fake.calls().last().cloned().unwrap();
+    assert_eq!(call.path, "/api/generate");
+    let body = call.json.unwrap();
+    assert!(
+        body["prompt"]
+            .as_str()
+            .unwrap()
+            .ends_with(&typed[typed.len() - 10..])
+    );
+    assert_eq!(body["suffix"], "");
+    editor.lsp.finish();
+}
+
+#[test]
+fn typing_with_inline_completion() {
+    typing_run(true);
+}
+
+#[test]
+fn typing_with_completion_items() {
+    typing_run(false);
+}
+
+#[test]
+fn forward_typing_is_served_from_the_suggestion() {
+    let fake = FakeModel::start();
+    fake.set_default(Reply::text("helper(41) + helper(42);"));
+    let (mut editor, _dir) = Editor::start(&fake, true, "");
+    for c in "let n = ".chars() {
+        editor.type_char(c);
+    }
+    let first = editor.lsp.poll("the first suggestion", |lsp| {
+        let (line, character) = end_of("fn helper(x: u32) -> u32 {\n    x + 1\n}\n\nfn main() {\n    let n = ");
+        let id = lsp.send_request(
+            "textDocument/inlineCompletion",
+            json!({"textDocument": {"uri": URI}, "position": {"line": line, "character": character}, "context": {"triggerKind": 1}}),
+        );
+        lsp.response(id).unwrap()["items"][0]["insertText"]
+            .as_str()
+            .map(str::to_owned)
+    });
+    assert_eq!(first, "helper(41) + helper(42);");
+    let calls = fake.call_count();
+    // The user types what the suggestion says: each keystroke is served the rest of it.
+    for (i, c) in "helper(4".chars().enumerate() {
+        editor.type_char(c);
+        let id = editor.ask();
+        let response = editor.lsp.response(id).unwrap();
+        assert_eq!(
+            editor.suggestion(&response).as_deref(),
+            Some(&first[i + 1..]),
+            "after typing {:?}",
+            &first[..=i]
+        );
+    }
+    assert_eq!(fake.call_count(), calls, "forward typing made a model call");
+    let stats = editor.stats();
+    assert!(stats["completion"]["from_suggestion"].as_u64().unwrap() >= 8);
+    editor.lsp.finish();
+}
+
+#[test]
+fn moving_away_cancels_the_call_in_flight() {
+    let fake = FakeModel::start();
+    fake.script(Reply::text("never").fault(Fault::Hang));
+    let (mut editor, _dir) = Editor::start(&fake, false, "[completion]\ndebounce_max_ms = 60\n");
+    editor.type_char('l');
+    let id = editor.ask();
+    let first = editor.lsp.response(id).unwrap();
+    assert_eq!(first["items"], json!([]));
+    assert!(
+        fake.wait_for_calls(1, HANG),
+        "no call started after the pause"
+    );
+    // The cursor goes to another line: the hanging call is stale.
+    let id = editor.ask_at(1, 4);
+    editor.lsp.response(id).unwrap();
+    assert!(
+        fake.wait_for_closed(0, HANG),
+        "the stale call's connection stayed open"
+    );
+    let stats = editor.stats();
+    assert_eq!(stats["completion"]["calls_cancelled"], 1);
+    editor.lsp.finish();
+}
+
+#[test]
+fn positions_that_do_not_fit_still_get_an_answer() {
+    let fake = FakeModel::start();
+    let (mut editor, _dir) = Editor::start(&fake, true, "");
+    let id = editor.ask_at(999, 0);
+    assert_eq!(editor.lsp.response(id).unwrap()["items"], json!([]));
+    let id = editor.lsp.send_request(
+        "textDocument/inlineCompletion",
+        json!({"textDocument": {"uri": "file:///not/open.rs"}, "position": {"line": 0, "character": 0}, "context": {"triggerKind": 1}}),
+    );
+    assert_eq!(editor.lsp.response(id).unwrap()["items"], json!([]));
+    editor.lsp.finish();
+}
