@@ -84,7 +84,8 @@ enum Command {
         encoding: String,
     },
     /// What went to models: one line per call (when, agent, provider and model, cache, bytes,
-    /// tokens, files) from the local egress audit — never the content — and today's totals.
+    /// tokens, files) from the local egress audit — never the content — and the totals of the
+    /// calls shown.
     Audit {
         /// One JSON object per call.
         #[arg(long)]
@@ -185,11 +186,7 @@ fn audit(json: bool, limit: usize, here: bool, cache_dir: Option<&Path>) -> Resu
     } else {
         None
     };
-    let rows: Vec<_> = store
-        .recent_audit(limit, 0)
-        .into_iter()
-        .filter(|r| workspace.is_none() || r.workspace == workspace)
-        .collect();
+    let rows = store.recent_audit(limit, 0, workspace.as_deref());
     if json {
         for row in &rows {
             println!("{}", serde_json::to_string(row).map_err(|e| e.to_string())?);

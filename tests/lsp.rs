@@ -59,6 +59,8 @@ fn initialize_negotiates_encoding_and_advertises_only_what_is_implemented() {
     assert_eq!(
         advertised,
         [
+            // Model completions as items: this client has no inlineCompletion.
+            "completionProvider",
             "documentSymbolProvider",
             "experimental",
             "foldingRangeProvider",
@@ -71,12 +73,14 @@ fn initialize_negotiates_encoding_and_advertises_only_what_is_implemented() {
     let mut lsp = Lsp::spawn();
     let caps = lsp.initialize(
         json!({}),
-        json!({"documentSymbols": false, "foldingRanges": false}),
+        json!({"documentSymbols": false, "foldingRanges": false, "config": {"completion": {"mode": "off"}}}),
     );
     assert_eq!(
         caps["positionEncoding"], "utf-16",
         "utf-16 when the client offers nothing"
     );
+    assert!(caps.get("completionProvider").is_none());
+    assert!(caps.get("inlineCompletionProvider").is_none());
     assert!(caps.get("documentSymbolProvider").is_none());
     assert!(caps.get("foldingRangeProvider").is_none());
     lsp.open("file:///w/a.rs", "rust", 1, "fn a() {}\n");

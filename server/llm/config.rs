@@ -136,8 +136,9 @@ impl ProviderConfig {
         })
     }
 
+    /// Anthropic's API has no fill-in-the-middle endpoint, whatever the setting says.
     pub fn has_fim(&self) -> bool {
-        self.fim.unwrap_or(self.kind != ProviderKind::Anthropic)
+        self.kind != ProviderKind::Anthropic && self.fim.unwrap_or(true)
     }
 }
 
@@ -367,8 +368,11 @@ impl fmt::Display for ConfigWarning {
 /// Which layer a piece of configuration came from; decides what it may set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Trust {
-    /// The user's own file or editor settings: everything.
+    /// The user's own file: everything.
     User,
+    /// Editor settings: what the user's file allows, except keys and headers, and except
+    /// changing a provider the user's file defines (a workspace's settings file can set them).
+    Editor,
     /// A repository's `.strata/config.toml`: agents, workflows, context and ignore rules only.
     Repository,
 }
@@ -417,21 +421,32 @@ impl ConfigBuilder {
     /// Adds a layer written in TOML.
     pub fn text(&mut self, text: &str, source: &str, trust: Trust) -> &mut Self {
         match text.parse::<toml::Table>() {
-            Ok(table) => self.table(table, source, trust),
+            Ok(table) => {
+                // Deserialized from the text, an error knows its line.
+                let spanned = toml::from_str::<Config>(text)
+                    .err()
+                    .map(|e| describe_toml_error(text, &e));
+                self.table(table, source, trust, spanned)
+            }
             Err(e) => {
-                self.warn(source, describe_toml_error(text, &e));
+                let message = describe_toml_error(text, &e);
+                self.warn(
+                    source,
+                    format!("{message}; this file's settings are ignored"),
+                );
                 self
             }
         }
     }
 
-    /// Adds a layer given as JSON (editor settings).
+    /// Adds a layer given as JSON (editor settings, which may come from a workspace's own
+    /// settings file: see [`Trust::Editor`]).
     pub fn json(&mut self, value: &serde_json::Value, source: &str) -> &mut Self {
         if value.is_null() {
             return self;
         }
         match serde_json::from_value::<toml::Table>(value.clone()) {
-            Ok(table) => self.table(table, source, Trust::User),
+            Ok(table) => self.table(table, source, Trust::Editor, None),
             Err(e) => {
                 self.warn(source, format!("not a settings object: {e}"));
                 self
@@ -439,18 +454,70 @@ impl ConfigBuilder {
         }
     }
 
-    fn table(&mut self, mut table: toml::Table, source: &str, trust: Trust) -> &mut Self {
-        if trust == Trust::Repository {
-            self.restrict(&mut table, source);
+    fn table(
+        &mut self,
+        mut table: toml::Table,
+        source: &str,
+        trust: Trust,
+        spanned: Option<String>,
+    ) -> &mut Self {
+        match trust {
+            Trust::User => {}
+            Trust::Editor => self.restrict_editor(&mut table, source),
+            Trust::Repository => self.restrict(&mut table, source),
         }
-        // Each layer must make sense on its own, so its errors can name it.
-        if let Err(e) = Config::deserialize(toml::Value::Table(table.clone())) {
-            self.warn(source, format!("{e}; this file's settings are ignored"));
-            return self;
+        // A layer may complete what lower layers began (one field of a provider); what it
+        // leaves wrong after merging is reported against it, with its line when known.
+        if Config::deserialize(toml::Value::Table(table.clone())).is_err() {
+            let mut merged = self.merged.clone();
+            merge(&mut merged, table.clone());
+            if let Err(e) = Config::deserialize(toml::Value::Table(merged)) {
+                let message = spanned.unwrap_or_else(|| e.to_string());
+                self.warn(
+                    source,
+                    format!("{message}; this file's settings are ignored"),
+                );
+                return self;
+            }
         }
         merge(&mut self.merged, table);
         self.sources.push(source.to_owned());
         self
+    }
+
+    /// Editor settings may add keyless providers, but may not name a key variable or headers,
+    /// nor change a provider your config file defines: a workspace's settings file could
+    /// otherwise send your key to its own url.
+    fn restrict_editor(&mut self, table: &mut toml::Table, source: &str) {
+        let Some(toml::Value::Table(providers)) = table.get_mut("providers") else {
+            return;
+        };
+        let defined: Vec<String> = match self.merged.get("providers") {
+            Some(toml::Value::Table(existing)) => existing.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        let mut refused = Vec::new();
+        providers.retain(|name, provider| {
+            if defined.iter().any(|d| d == name) {
+                refused.push(format!(
+                    "`providers.{name}` ignored: it is defined in your config file, and editor settings cannot change it"
+                ));
+                return false;
+            }
+            if let Some(provider) = provider.as_table_mut() {
+                for key in ["api_key_env", "headers"] {
+                    if provider.remove(key).is_some() {
+                        refused.push(format!(
+                            "`providers.{name}.{key}` ignored: keys and headers come only from your config file"
+                        ));
+                    }
+                }
+            }
+            true
+        });
+        for message in refused {
+            self.warn(source, message);
+        }
     }
 
     fn restrict(&mut self, table: &mut toml::Table, source: &str) {
@@ -532,9 +599,9 @@ fn describe_toml_error(text: &str, error: &toml::de::Error) -> String {
             let before = &text[..span.start.min(text.len())];
             let line = before.matches('\n').count() + 1;
             let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-            format!("line {line}, column {column}: {message}; this file's settings are ignored")
+            format!("line {line}, column {column}: {message}")
         }
-        None => format!("{message}; this file's settings are ignored"),
+        None => message.to_owned(),
     }
 }
 
@@ -728,6 +795,46 @@ working = 1000
         assert_eq!(config.providers["a"].model, "m2");
         assert_eq!(config.providers["a"].max_concurrent, Some(2));
         assert!(!config.providers.contains_key("local"));
+    }
+
+    #[test]
+    fn editor_settings_cannot_redirect_a_key() {
+        let mut b = ConfigBuilder::new();
+        b.text(
+            "[providers.cloud]\nkind = \"anthropic\"\nurl = \"https://api.anthropic.com\"\nmodel = \"m\"\napi_key_env = \"K\"\n",
+            "user.toml",
+            Trust::User,
+        );
+        b.json(
+            &serde_json::json!({"providers": {
+                "cloud": {"url": "https://evil.example"},
+                "box": {"kind": "openai", "url": "http://gpu:8000/v1", "model": "q", "api_key_env": "K", "headers": {"x": "y"}}
+            }}),
+            "editor",
+        );
+        let config = b.build();
+        assert_eq!(config.providers["cloud"].url, "https://api.anthropic.com");
+        assert_eq!(config.providers["box"].api_key_env, None);
+        assert!(config.providers["box"].headers.is_empty());
+        assert_eq!(b.warnings.len(), 3, "{:?}", b.warnings);
+        assert!(b.warnings.iter().all(|w| w.source == "editor"));
+    }
+
+    #[test]
+    fn a_layer_may_complete_a_lower_one() {
+        let (config, warnings) = build(&[
+            (
+                "[providers.a]\nkind = \"ollama\"\nurl = \"http://127.0.0.1:11434\"\nmodel = \"m1\"\n",
+                Trust::User,
+            ),
+            ("[providers.a]\nmodel = \"m2\"\n", Trust::User),
+        ]);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        assert_eq!(config.providers["a"].model, "m2");
+        // A semantic error names its line.
+        let (_, warnings) =
+            build(&[("[cache]\nmemory_mb = 1\nttl_secs = \"long\"\n", Trust::User)]);
+        assert!(warnings[0].contains("line 3"), "{warnings:?}");
     }
 
     #[test]

@@ -168,6 +168,8 @@ pub enum Status {
 
 #[derive(Debug)]
 struct Progress {
+    /// The provider, model and request bytes of the attempt under way, for the audit.
+    sent: Option<(String, String, u64)>,
     text: String,
     pieces: u32,
     status: Status,
@@ -303,7 +305,8 @@ struct Inner {
     clock: Arc<dyn Clock>,
     /// Wall time at `epoch` on the clock, so cache expiry and budgets follow the injected clock.
     epoch: (Instant, SystemTime),
-    l1: moka::sync::Cache<u128, Arc<Cached>>,
+    /// Rebuilt when `[cache] memory_mb` changes.
+    l1: RwLock<moka::sync::Cache<u128, Arc<Cached>>>,
     store: RwLock<Option<Arc<Store>>>,
     inflight: Mutex<HashMap<u128, Weak<watch::Sender<Progress>>>>,
     counters: Counters,
@@ -367,13 +370,7 @@ impl Gateway {
                 setup: RwLock::new(setup),
                 epoch: (clock.now(), SystemTime::now()),
                 clock,
-                l1: moka::sync::Cache::builder()
-                    .max_capacity(l1_bytes)
-                    .weigher(|_, v: &Arc<Cached>| {
-                        (v.answer.text.len() + v.answer.provider.len() + 128).min(u32::MAX as usize)
-                            as u32
-                    })
-                    .build(),
+                l1: RwLock::new(l1_cache(l1_bytes)),
                 store: RwLock::new(None),
                 inflight: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
@@ -415,6 +412,9 @@ impl Gateway {
     /// (circuit, moving averages, limiter, counters).
     pub fn reconfigure(&self, config: Config) {
         let old = self.setup();
+        if old.config.cache.memory_mb != config.cache.memory_mb {
+            *write(&self.inner.l1) = l1_cache(config.cache.memory_mb.saturating_mul(1 << 20));
+        }
         let setup = build_setup(config, &self.inner.clock, Some(&old));
         *write(&self.inner.setup) = Arc::new(setup);
     }
@@ -425,6 +425,10 @@ impl Gateway {
 
     pub fn completion_config(&self) -> super::config::CompletionConfig {
         self.setup().config.completion.clone()
+    }
+
+    fn l1(&self) -> moka::sync::Cache<u128, Arc<Cached>> {
+        read(&self.inner.l1).clone()
     }
 
     fn setup(&self) -> Arc<Setup> {
@@ -464,7 +468,7 @@ impl Gateway {
         let now_ms = self.wall_ms();
         if !ttl.is_zero() {
             for (_, key) in &keys {
-                if let Some(hit) = self.inner.l1.get(key) {
+                if let Some(hit) = self.l1().get(key) {
                     if hit.expires_ms > now_ms {
                         self.inner.counters.l1_hits.fetch_add(1, Ordering::Relaxed);
                         let mut answer = hit.answer.clone();
@@ -482,7 +486,7 @@ impl Gateway {
                         );
                         return Ok(ready(answer));
                     }
-                    self.inner.l1.invalidate(key);
+                    self.l1().invalidate(key);
                 }
             }
             self.inner
@@ -490,7 +494,22 @@ impl Gateway {
                 .l1_misses
                 .fetch_add(1, Ordering::Relaxed);
         }
-        self.check_agent_budget(&setup.config, &request)?;
+        if let Err(refusal) = self.check_agent_budget(&setup.config, &request) {
+            self.audit_row(
+                &request,
+                None,
+                None,
+                "miss",
+                0,
+                0,
+                (0, 0),
+                "refused",
+                Some(refusal.to_string()),
+                None,
+                started,
+            );
+            return Err(refusal);
+        }
 
         let flight = flight_key(&keys, &request);
         let mut inflight = lock(&self.inner.inflight);
@@ -522,6 +541,7 @@ impl Gateway {
             }
         }
         let (tx, rx) = watch::channel(Progress {
+            sent: None,
             text: String::new(),
             pieces: 0,
             status: Status::Queued,
@@ -536,6 +556,14 @@ impl Gateway {
                 outcome = gateway.run(&request, &keys, ttl, &tx, started) => Some(outcome),
                 () = tx.closed() => None,
             };
+            if outcome.is_none() {
+                // Counted before the flight leaves the map, so `in_flight() == 0` implies it.
+                gateway
+                    .inner
+                    .counters
+                    .cancelled
+                    .fetch_add(1, Ordering::Relaxed);
+            }
             {
                 let mut inflight = lock(&gateway.inner.inflight);
                 if inflight
@@ -548,20 +576,17 @@ impl Gateway {
             match outcome {
                 Some(outcome) => tx.send_modify(|p| p.outcome = Some(outcome)),
                 None => {
-                    gateway
-                        .inner
-                        .counters
-                        .cancelled
-                        .fetch_add(1, Ordering::Relaxed);
-                    for (provider, _) in &keys {
-                        provider.release();
-                    }
+                    let sent = tx.borrow().sent.clone();
+                    let (provider, model, bytes) = match &sent {
+                        Some((p, m, b)) => (Some(p.as_str()), Some(m.as_str()), *b),
+                        None => (None, None, 0),
+                    };
                     gateway.audit_row(
                         &request,
-                        None,
-                        None,
+                        provider,
+                        model,
                         "miss",
-                        0,
+                        bytes,
                         0,
                         (0, 0),
                         "cancelled",
@@ -690,7 +715,7 @@ impl Gateway {
             {
                 Some((i, cached)) => {
                     self.inner.counters.l2_hits.fetch_add(1, Ordering::Relaxed);
-                    self.inner.l1.insert(keys[i].1, Arc::new(cached.clone()));
+                    self.l1().insert(keys[i].1, Arc::new(cached.clone()));
                     let mut answer = cached.answer;
                     answer.source = Source::L2;
                     answer.first_token_ms = Some(0);
@@ -739,10 +764,10 @@ impl Gateway {
                 continue;
             }
             let mut attempt_no = 0u32;
-            let outcome: Result<Attempt, Failure> = loop {
-                if !provider.allow(clock.now()) {
+            let outcome: Result<(Attempt, Instant), Failure> = loop {
+                let Some(admitted) = provider.admit(clock.now()) else {
                     break Err(Failure::CircuitOpen);
-                }
+                };
                 tx.send_modify(|p| {
                     p.status = Status::WaitingForLimit {
                         provider: provider.name.clone(),
@@ -751,7 +776,7 @@ impl Gateway {
                 let permit = match provider.limiter.acquire(request.priority, estimate).await {
                     Ok(permit) => permit,
                     Err(e) => {
-                        provider.release();
+                        drop(admitted);
                         break Err(Failure::Refused {
                             message: e.to_string(),
                         });
@@ -767,18 +792,36 @@ impl Gateway {
                     tx,
                     provider: &provider.name,
                 };
+                tx.send_modify(|p| {
+                    p.sent = Some((
+                        provider.name.clone(),
+                        provider.config.model.clone(),
+                        body_len,
+                    ))
+                });
+                let attempt_started = clock.now();
                 let result = provider
                     .attempt(&wire, api_key.as_deref(), clock, self.wall_now(), &sink)
                     .await;
                 match result {
                     Ok(done) => {
-                        let used = done.input_tokens.unwrap_or(0) + done.output_tokens.unwrap_or(0);
+                        admitted.succeeded();
+                        let used = done
+                            .input_tokens
+                            .unwrap_or(0)
+                            .saturating_add(done.output_tokens.unwrap_or(0));
                         permit.settle(if used > 0 { used } else { estimate });
-                        break Ok(done);
+                        break Ok((done, attempt_started));
                     }
                     Err(error) => {
-                        permit.settle(0);
-                        provider.record_failure(&error.failure, clock.now());
+                        admitted.failed(&error.failure, clock.now());
+                        if error.streamed {
+                            // The model worked on it: the tokens count, as estimated.
+                            drop(permit);
+                            self.spend(&provider.name, &request.agent, u64::from(estimate));
+                        } else {
+                            permit.settle(0);
+                        }
                         self.audit_row(
                             request,
                             Some(&provider.name),
@@ -829,9 +872,14 @@ impl Gateway {
                 }
             };
             match outcome {
-                Ok(done) => {
+                Ok((done, attempt_started)) => {
+                    // A filtered or refused answer is passed on but not kept.
+                    let cacheable = matches!(done.finish, Finish::Stop | Finish::Length);
                     let total = clock.now().saturating_duration_since(started);
-                    provider.record_success(done.ttft, total);
+                    provider.record_success(
+                        done.ttft,
+                        clock.now().saturating_duration_since(attempt_started),
+                    );
                     let estimated = done.input_tokens.is_none() && done.output_tokens.is_none();
                     let input = done
                         .input_tokens
@@ -867,7 +915,7 @@ impl Gateway {
                         answer.first_token_ms,
                         started,
                     );
-                    if !ttl.is_zero() {
+                    if !ttl.is_zero() && cacheable {
                         self.remember(*key, &answer, ttl);
                     }
                     return Ok(answer);
@@ -907,7 +955,7 @@ impl Gateway {
                 expires_ms,
             );
         }
-        self.inner.l1.insert(key, Arc::new(cached));
+        self.l1().insert(key, Arc::new(cached));
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -999,7 +1047,7 @@ impl Gateway {
         let now = self.inner.clock.now();
         let c = &self.inner.counters;
         let (l2_entries, l2_bytes) = self.store().map_or((0, 0), |s| s.cached());
-        self.inner.l1.run_pending_tasks();
+        self.l1().run_pending_tasks();
         let spent = {
             let mut spend = lock(&self.inner.spend);
             self.roll_day(&mut spend);
@@ -1021,8 +1069,8 @@ impl Gateway {
             cache: CacheStats {
                 l1_hits: c.l1_hits.load(Ordering::Relaxed),
                 l1_misses: c.l1_misses.load(Ordering::Relaxed),
-                l1_entries: self.inner.l1.entry_count(),
-                l1_bytes: self.inner.l1.weighted_size(),
+                l1_entries: self.l1().entry_count(),
+                l1_bytes: self.l1().weighted_size(),
                 l2_hits: c.l2_hits.load(Ordering::Relaxed),
                 l2_misses: c.l2_misses.load(Ordering::Relaxed),
                 l2_entries,
@@ -1067,8 +1115,18 @@ impl Sink for ProgressSink<'_> {
     }
 }
 
+fn l1_cache(bytes: u64) -> moka::sync::Cache<u128, Arc<Cached>> {
+    moka::sync::Cache::builder()
+        .max_capacity(bytes)
+        .weigher(|_, v: &Arc<Cached>| {
+            (v.answer.text.len() + v.answer.provider.len() + 128).min(u32::MAX as usize) as u32
+        })
+        .build()
+}
+
 fn ready(answer: Answer) -> Reply {
     let (_tx, rx) = watch::channel(Progress {
+        sent: None,
         text: answer.text.clone(),
         pieces: 1,
         status: Status::Queued,

@@ -208,6 +208,9 @@ struct State {
     wait_ms_total: u64,
 }
 
+/// Background work may not take the last 1/this of a bucket.
+const BACKGROUND_RESERVE: u32 = 5;
+
 /// Whether the head of the queue may start now.
 enum Admit {
     Now,
@@ -244,7 +247,16 @@ impl State {
         let mut wait = Duration::ZERO;
         for (bucket, amount) in [(&self.requests, 1), (&self.tokens, tokens)] {
             if let Some(b) = bucket {
-                match b.wait_for(amount) {
+                // Background work leaves a fifth of each bucket to the other classes, so a
+                // completion does not wait for a refill that background work used up.
+                let need = if priority == Priority::Background {
+                    amount
+                        .saturating_add(b.per_minute / BACKGROUND_RESERVE)
+                        .min(b.per_minute.max(amount))
+                } else {
+                    amount
+                };
+                match b.wait_for(need) {
                     Some(d) => wait = wait.max(d),
                     None => return Admit::OnRelease,
                 }
@@ -902,8 +914,12 @@ mod tests {
         clock.advance(Duration::from_secs(1));
         run_tasks().await;
         assert!(interactive.is_finished());
+        // Background work also leaves a fifth of the bucket (12 tokens) to the others.
+        assert!(!background.is_finished());
+        clock.advance(Duration::from_secs(12));
+        run_tasks().await;
         assert!(background.is_finished());
-        assert_eq!(limiter.stats().tokens_available, Some(0.0));
+        assert_eq!(limiter.stats().tokens_available, Some(12.0));
     }
 
     #[tokio::test]
@@ -931,6 +947,24 @@ mod tests {
         // With a single slot there is nothing to reserve: background may use it.
         let (_clock, limiter) = limiter_one();
         now(&limiter, Priority::Background, 0);
+    }
+
+    #[tokio::test]
+    async fn background_work_leaves_a_fifth_of_the_buckets() {
+        let (clock, limiter) = limiter(rpm(10));
+        for _ in 0..8 {
+            drop(now(&limiter, Priority::Background, 0));
+        }
+        let background = spawn(&limiter, Priority::Background, 0);
+        run_tasks().await;
+        assert!(!background.is_finished(), "background took the reserve");
+        // The reserve is there for a completion at once.
+        drop(now(&limiter, Priority::Interactive, 0));
+        drop(now(&limiter, Priority::OnDemand, 0));
+        // Background waits until the bucket holds its request plus the reserve again.
+        clock.advance(Duration::from_secs(18));
+        run_tasks().await;
+        assert!(background.is_finished());
     }
 
     fn limiter_one() -> (Arc<ManualClock>, Arc<Limiter>) {
@@ -991,13 +1025,13 @@ mod tests {
         now(&limiter, Priority::Interactive, 60);
         let mut head = Box::pin(limiter.acquire(Priority::Interactive, 30));
         assert!(poll(&mut head).is_none());
-        let behind = spawn(&limiter, Priority::Background, 10);
+        let behind = spawn(&limiter, Priority::OnDemand, 10);
         run_tasks().await;
         assert_eq!(clock.sleepers(), 1, "only the head sleeps on the clock");
         drop(head);
         run_tasks().await;
         assert_eq!(clock.sleepers(), 1, "the new head took over the timer");
-        assert_eq!(limiter.stats().waiting, [0, 0, 1]);
+        assert_eq!(limiter.stats().waiting, [0, 1, 0]);
         clock.advance(Duration::from_millis(9_999));
         run_tasks().await;
         assert!(!behind.is_finished());

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::clock::Clock;
 use super::config::ProviderConfig;
 use super::limits::{Limiter, LimiterStats, Limits};
-use super::retry::{Breaker, Circuit, Ewma};
+use super::retry::{Admission, Breaker, Circuit, Ewma};
 use super::stats::{Histogram, Summary};
 use super::wire::{self, Decoder, Finish, Piece, WireError, WireRequest};
 
@@ -36,6 +36,32 @@ pub struct Provider {
     pub retries: AtomicU64,
     pub tokens_in: AtomicU64,
     pub tokens_out: AtomicU64,
+}
+
+/// A call let through the circuit breaker.
+pub struct Admitted<'a> {
+    provider: &'a Provider,
+    trial: bool,
+}
+
+impl Admitted<'_> {
+    pub fn succeeded(mut self) {
+        lock(&self.provider.breaker).success();
+        self.trial = false;
+    }
+
+    pub fn failed(mut self, failure: &Failure, now: Instant) {
+        self.provider.record_failure(failure, now);
+        self.trial = false;
+    }
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        if self.trial {
+            lock(&self.provider.breaker).release();
+        }
+    }
 }
 
 /// How one attempt failed.
@@ -73,11 +99,13 @@ impl Failure {
     }
 
     /// Whether the failure says something about the provider's health (for the breaker).
+    /// A 400 or 413 says the request was bad, not that the provider is down.
     pub fn counts_against_provider(&self) -> bool {
-        !matches!(
-            self,
-            Failure::NoKey { .. } | Failure::CircuitOpen | Failure::Refused { .. }
-        )
+        match self {
+            Failure::NoKey { .. } | Failure::CircuitOpen | Failure::Refused { .. } => false,
+            Failure::Status { status, .. } => *status >= 500 || *status == 408 || *status == 429,
+            _ => true,
+        }
     }
 }
 
@@ -211,8 +239,16 @@ impl Provider {
         }
     }
 
-    pub fn allow(&self, now: Instant) -> bool {
-        lock(&self.breaker).allow(now)
+    /// Lets a call through the circuit breaker, or not. The guard reports the call's end to the
+    /// breaker; dropped without a verdict (cancelled, panicked), it gives the trial slot back.
+    pub fn admit(&self, now: Instant) -> Option<Admitted<'_>> {
+        match lock(&self.breaker).admit(now) {
+            Admission::Refused => None,
+            admission => Some(Admitted {
+                provider: self,
+                trial: admission == Admission::Trial,
+            }),
+        }
     }
 
     pub fn circuit(&self, now: Instant) -> Circuit {
@@ -220,24 +256,20 @@ impl Provider {
     }
 
     pub fn record_success(&self, ttft: Duration, total: Duration) {
-        lock(&self.breaker).success();
         lock(&self.ttft).observe(ttft.as_secs_f64() * 1000.0);
         self.ttft_hist.record(ttft);
         self.total_hist.record(total);
     }
 
-    pub fn record_failure(&self, failure: &Failure, now: Instant) {
+    fn record_failure(&self, failure: &Failure, now: Instant) {
         if failure.counts_against_provider() {
             self.failures.fetch_add(1, Ordering::Relaxed);
             lock(&self.breaker).failure(now);
+            // A provider that fails is not the fastest: the failure counts as a slow answer.
+            lock(&self.ttft).observe(self.config.first_token_timeout_ms as f64);
         } else {
             lock(&self.breaker).release();
         }
-    }
-
-    /// The breaker's trial slot is given back by a call that ended without a verdict.
-    pub fn release(&self) {
-        lock(&self.breaker).release();
     }
 
     pub fn ewma_ttft(&self) -> Option<f64> {
@@ -363,8 +395,11 @@ impl Provider {
         let (mut input_tokens, mut output_tokens) = (None, None);
         let mut finish = Finish::Stop;
         let mut bytes_in = 0u64;
+        // A whole (non-streamed) answer has no first token before its end: once the headers are
+        // in, only the total deadline applies.
+        let whole = request.format == wire::Format::Json;
         loop {
-            let got_text = ttft.is_some();
+            let got_text = ttft.is_some() || whole;
             let deadline = if got_text {
                 total_deadline
             } else {

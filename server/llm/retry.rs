@@ -144,6 +144,14 @@ pub const BREAKER_FAILURES: u32 = 5;
 /// How long an open circuit refuses calls before letting one through to test the provider.
 pub const BREAKER_COOLDOWN: Duration = Duration::from_secs(30);
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Admission {
+    Refused,
+    Normal,
+    /// The one call let through a half-open circuit.
+    Trial,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Circuit {
@@ -187,13 +195,19 @@ impl Breaker {
 
     /// Whether a call may go out now. In the half-open state only one trial call does.
     pub fn allow(&mut self, now: Instant) -> bool {
+        self.admit(now) != Admission::Refused
+    }
+
+    /// Like [`Breaker::allow`], saying whether the call is the trial (whose end must be reported,
+    /// or the slot released).
+    pub fn admit(&mut self, now: Instant) -> Admission {
         match self.state(now) {
-            Circuit::Closed => true,
-            Circuit::Open => false,
-            Circuit::HalfOpen if self.trial_in_flight => false,
+            Circuit::Closed => Admission::Normal,
+            Circuit::Open => Admission::Refused,
+            Circuit::HalfOpen if self.trial_in_flight => Admission::Refused,
             Circuit::HalfOpen => {
                 self.trial_in_flight = true;
-                true
+                Admission::Trial
             }
         }
     }

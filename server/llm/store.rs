@@ -249,17 +249,22 @@ impl Store {
         let _ = rx.recv_timeout(Duration::from_secs(30));
     }
 
-    /// The most recent audit rows, newest last.
-    pub fn recent_audit(&self, limit: usize, since_ms: i64) -> Vec<AuditRecord> {
+    /// The most recent audit rows (of one workspace, when given), newest last.
+    pub fn recent_audit(
+        &self,
+        limit: usize,
+        since_ms: i64,
+        workspace: Option<&str>,
+    ) -> Vec<AuditRecord> {
         let conn = self.reader.lock().unwrap_or_else(|e| e.into_inner());
         let rows = conn
             .prepare_cached(
                 "SELECT at_ms, workspace, agent, priority, provider, model, cache, bytes_out, bytes_in, \
                  tokens_in, tokens_out, files, chunks, outcome, error, ttft_ms, total_ms \
-                 FROM audit WHERE at_ms >= ?2 ORDER BY id DESC LIMIT ?1",
+                 FROM audit WHERE at_ms >= ?2 AND (?3 IS NULL OR workspace = ?3) ORDER BY id DESC LIMIT ?1",
             )
             .and_then(|mut s| {
-                s.query_map(params![limit as i64, since_ms], |r| {
+                s.query_map(params![limit as i64, since_ms, workspace], |r| {
                     let files: String = r.get(11)?;
                     let chunks: String = r.get(12)?;
                     Ok(AuditRecord {
@@ -356,6 +361,7 @@ fn writer(mut conn: Connection, queue: Receiver<Write>, max_bytes: u64) {
             r.get::<_, i64>(0)
         })
         .map_or(0, |v| v as u64);
+    let mut batches: u64 = 0;
     loop {
         let Ok(first) = queue.recv() else { return };
         let mut batch = vec![first];
@@ -427,6 +433,13 @@ fn writer(mut conn: Connection, queue: Receiver<Write>, max_bytes: u64) {
                     }
                     Write::Flush(done) => flushes.push(done),
                 }
+            }
+            batches += 1;
+            if total > max_bytes || batches.is_multiple_of(64) {
+                // Other processes share the file: count what is really there.
+                total = tx.query_row("SELECT COALESCE(SUM(bytes), 0) FROM responses", [], |r| {
+                    r.get::<_, i64>(0)
+                })? as u64;
             }
             if total > max_bytes {
                 // Least recently used first, down to nine tenths of the cap.
@@ -517,7 +530,7 @@ mod tests {
         }
         let (store, _) = Store::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(store.get("k", 1).unwrap().answer, "answer");
-        let audit = store.recent_audit(10, 0);
+        let audit = store.recent_audit(10, 0, None);
         assert_eq!(audit.len(), 1);
         assert_eq!(audit[0].files, ["src/a.rs"]);
         assert_eq!(store.spent_since(0).0, [("p".to_owned(), 13)]);

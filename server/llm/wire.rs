@@ -242,8 +242,13 @@ pub fn request(
                 format: if stream { Format::Sse } else { Format::Json },
             }
         }
-        (ProviderKind::Anthropic, Prompt::Fim { .. }) => {
-            unreachable!("anthropic has no FIM endpoint; the prompt was rewritten above")
+        (ProviderKind::Anthropic, Prompt::Fim { prefix, suffix }) => {
+            // `has_fim` is false for Anthropic, so this is not reached; answer sensibly anyway.
+            let chat = Prompt::Chat {
+                system: Some(FIM_SYSTEM.to_owned()),
+                messages: vec![Message::user(format!("{prefix}{CURSOR}{suffix}"))],
+            };
+            request(provider, &chat, params, stream)
         }
     }
 }

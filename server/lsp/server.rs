@@ -498,7 +498,10 @@ impl LanguageServer for Backend {
                         )
                         .await;
                 }
-                Err(e) => tracing::error!("opening the gateway database panicked: {e}"),
+                Err(e) if e.is_panic() => {
+                    tracing::error!("opening the gateway database failed: {e}")
+                }
+                Err(_) => {} // the server is shutting down
             }
         });
         let (client, cell, config) = (
@@ -897,7 +900,7 @@ impl Backend {
             let (gateway, recent_calls) = tokio::task::spawn_blocking(move || {
                 let recent = gateway
                     .store()
-                    .map(|store| store.recent_audit(20, 0))
+                    .map(|store| store.recent_audit(20, 0, None))
                     .unwrap_or_default();
                 (gateway.stats(), recent)
             })

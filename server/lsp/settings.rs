@@ -23,7 +23,10 @@ pub struct Settings {
     root: OnceLock<Option<PathBuf>>,
     /// The client answers `workspace/configuration`.
     pull: OnceLock<bool>,
+    /// `initializationOptions.config`.
     editor: Mutex<serde_json::Value>,
+    /// The `config` of the pulled `strata` section; it replaces the above while present.
+    pulled: Mutex<Option<serde_json::Value>>,
     report: Mutex<ConfigReport>,
 }
 
@@ -36,6 +39,7 @@ impl Settings {
             root: OnceLock::new(),
             pull: OnceLock::new(),
             editor: Mutex::new(serde_json::Value::Null),
+            pulled: Mutex::new(None),
             report: Mutex::new(ConfigReport::default()),
         }
     }
@@ -71,13 +75,14 @@ impl Settings {
             };
             match self.client.configuration(vec![item]).await {
                 Ok(values) => {
-                    if let Some(config) = values
+                    // A section without `config` (never set, or removed) leaves the
+                    // initialization options in force.
+                    let config = values
                         .into_iter()
                         .next()
                         .and_then(|v| v.get("config").cloned())
-                    {
-                        *self.editor.lock().unwrap_or_else(|e| e.into_inner()) = config;
-                    }
+                        .filter(|c| !c.is_null());
+                    *self.pulled.lock().unwrap_or_else(|e| e.into_inner()) = config;
                     self.load();
                 }
                 Err(e) => tracing::info!("workspace/configuration: {e}"),
@@ -97,11 +102,17 @@ impl Settings {
             }
             builder.file(&path, Trust::User);
         }
-        let editor = self
-            .editor
+        let pulled = self
+            .pulled
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone();
+        let editor = pulled.unwrap_or_else(|| {
+            self.editor
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone()
+        });
         builder.json(&editor, "editor settings (strata.config)");
         if let Some(Some(root)) = self.root.get() {
             builder.file(&repository_config_path(root), Trust::Repository);
