@@ -1,7 +1,7 @@
-//! AI completion that never blocks. A request is answered within its budget with what is ready —
-//! the rest of a suggestion the user is typing into, or the answer of a call in flight for the
-//! text the user has since extended — or with nothing, while a model call for the newest cursor
-//! position is scheduled in the background for a later request.
+//! AI completion that never blocks. A request is answered at once with what is ready — the rest
+//! of a suggestion the user is typing into — or with nothing, while a model call for the newest
+//! cursor position is scheduled in the background for a later request. Only a request for exactly
+//! the text a call in flight was made for waits for it, and no longer than the budget.
 //!
 //! Fewer calls: one call in flight per document; a new one starts when the user pauses (a
 //! debounce that adapts to typing speed) or, during continuous typing, at most once per refresh
@@ -280,7 +280,12 @@ impl Engine {
                 c.calls_cancelled.fetch_add(1, Ordering::Relaxed);
                 doc.finished.send_modify(|g| *g += 1);
             }
-            let waiting_on_flight = doc.flight.is_some();
+            // Waiting is worth it only for a call made for exactly this text: a call for text
+            // the user has since extended is served on the next keystroke, without a wait.
+            let waiting_on_flight = doc
+                .flight
+                .as_ref()
+                .is_some_and(|f| ask.anchor.typed_since(&f.anchor) == Some(""));
             if doc.wanted.is_none() {
                 // A new burst: the refresh interval counts from the last call if it was recent,
                 // else from now.

@@ -257,7 +257,8 @@ pub struct CompletionConfig {
     /// `auto` (inlineCompletion when the client has it, else completion items), `inline`,
     /// `items`, or `off`.
     pub mode: String,
-    /// Every request is answered within this many milliseconds.
+    /// Every request is answered within this many milliseconds: the longest a request for the
+    /// very text a model call is running for waits for that call (others never wait).
     pub budget_ms: u64,
     /// The pause that starts a call adapts to typing speed between these bounds.
     pub debounce_min_ms: u64,

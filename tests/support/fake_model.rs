@@ -119,6 +119,9 @@ pub struct Reply {
     pub prompt_tokens: u32,
     /// 0, the default: the number of pieces.
     pub completion_tokens: u32,
+    /// A fill-in-the-middle request (`prompt`) whose last line, indentation aside, begins this
+    /// line is answered with the rest of it, as a code model would; any other with `text`.
+    pub continue_line: Option<String>,
 }
 
 /// Something going wrong with a response.
@@ -157,6 +160,7 @@ impl Default for Reply {
             fault: Fault::None,
             prompt_tokens: 0,
             completion_tokens: 0,
+            continue_line: None,
         }
     }
 }
@@ -531,6 +535,7 @@ impl Connection {
                     keep_alive = false;
                 }
                 let json = json.unwrap_or(Value::Null);
+                let reply = continued(reply, &json);
                 self.respond(api, index, &request, &json, &reply, keep_alive)
             }
             _ => {
@@ -1404,4 +1409,15 @@ fn rfc3339(time: SystemTime) -> String {
         "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{:09}Z",
         since.subsec_nanos()
     )
+}
+
+/// `reply` with `continue_line` applied to the request's prompt.
+fn continued(mut reply: Reply, json: &Value) -> Reply {
+    if let (Some(line), Some(prompt)) = (&reply.continue_line, json["prompt"].as_str()) {
+        let last = prompt.rsplit('\n').next().unwrap_or("").trim_start();
+        if let Some(rest) = line.strip_prefix(last) {
+            reply.text = rest.to_owned();
+        }
+    }
+    reply
 }
