@@ -4,6 +4,7 @@
 //! in arrival order) → `chunks` (semantic chunks from `queries/<lang>/chunks.scm`). Everything
 //! below `lsp` works in byte offsets and knows nothing of the protocol.
 
+pub mod agents;
 pub mod archive;
 pub mod chunks;
 pub mod completion;

@@ -59,9 +59,12 @@ fn initialize_negotiates_encoding_and_advertises_only_what_is_implemented() {
     assert_eq!(
         advertised,
         [
+            // Agents.
+            "codeActionProvider",
             // Model completions as items: this client has no inlineCompletion.
             "completionProvider",
             "documentSymbolProvider",
+            "executeCommandProvider",
             "experimental",
             "foldingRangeProvider",
             "positionEncoding",

@@ -600,6 +600,22 @@ impl Gateway {
         Ok(Reply::new(rx, false))
     }
 
+    /// Forgets the cached answers to `request` (its caller found the answer unusable), so the
+    /// next identical call asks a model again.
+    pub fn forget(&self, request: &CallRequest) {
+        let Ok(providers) = self.route(request) else {
+            return;
+        };
+        let store = self.store();
+        for provider in providers {
+            let key = cache_key(&provider, request);
+            self.l1().invalidate(&key);
+            if let Some(store) = &store {
+                store.forget(&format!("{key:032x}"));
+            }
+        }
+    }
+
     /// Calls and waits for the whole answer.
     pub async fn complete(&self, request: CallRequest) -> Result<Answer, GatewayError> {
         self.call(request)?.answer().await

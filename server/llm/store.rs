@@ -97,6 +97,7 @@ enum Write {
         key: String,
         now_ms: i64,
     },
+    Forget(String),
     Audit(Box<AuditRecord>),
     Flush(std::sync::mpsc::Sender<()>),
 }
@@ -236,6 +237,11 @@ impl Store {
             now_ms,
             expires_ms,
         });
+    }
+
+    /// Drops a cached answer (one its caller found unusable).
+    pub fn forget(&self, key: &str) {
+        self.send(Write::Forget(key.to_owned()));
     }
 
     pub fn audit(&self, record: AuditRecord) {
@@ -398,6 +404,15 @@ fn writer(mut conn: Connection, queue: Receiver<Write>, max_bytes: u64) {
                             params![key, provider, model, answer, bytes as i64, now_ms, expires_ms],
                         )?;
                         total = total.saturating_sub(old.unwrap_or(0) as u64) + bytes;
+                    }
+                    Write::Forget(key) => {
+                        let bytes: Option<i64> = tx
+                            .query_row("SELECT bytes FROM responses WHERE key = ?1", [&key], |r| {
+                                r.get(0)
+                            })
+                            .optional()?;
+                        tx.execute("DELETE FROM responses WHERE key = ?1", [&key])?;
+                        total = total.saturating_sub(bytes.unwrap_or(0) as u64);
                     }
                     Write::Used { key, now_ms } => {
                         tx.execute(

@@ -1,6 +1,7 @@
 //! The protocol edge: the only module that names LSP types or UTF-16. It converts positions to
 //! byte offsets on the way in and back on the way out, and dispatches to the core.
 
+mod agents;
 mod completion;
 mod ext;
 mod packs;
@@ -37,6 +38,7 @@ pub async fn serve_stdio(config: ChunkConfig, config_file: Option<PathBuf>) {
             .custom_method("strata/context", Backend::context)
             .custom_method("strata/debug/text", Backend::debug_text)
             .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
+            .custom_method("window/workDoneProgress/cancel", Backend::progress_cancel)
             .finish();
     Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
         .concurrency_level(CONCURRENCY)

@@ -28,6 +28,7 @@ use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
 
+use super::agents::{Agents, ClientCaps, RUN_AGENT, RunArgs};
 use super::completion::{LspPrompter, ask};
 use super::ext::{
     ArchiveInfo, ChunkInfo, ChunksResult, ContextParams, DebugTextResult, DocumentInfo, SearchHit,
@@ -72,6 +73,7 @@ pub struct Backend {
     settings: Arc<Settings>,
     times: Arc<MethodTimes>,
     completion: Engine,
+    agents: Arc<Agents>,
     /// Set in `initialize`: what completion prompts are built from.
     packs: Arc<OnceLock<Packs>>,
     /// Which completion requests are served, decided in `initialize`.
@@ -100,7 +102,15 @@ impl Backend {
                 packs: packs.clone(),
             }),
         );
+        let store = DocumentStore::new(config);
+        let agents = Arc::new(Agents::new(
+            client.clone(),
+            store.clone(),
+            gateway.clone(),
+            packs.clone(),
+        ));
         Backend {
+            agents,
             completion,
             packs,
             completion_mode: OnceLock::new(),
@@ -108,7 +118,7 @@ impl Backend {
             settings: Arc::new(Settings::new(client.clone(), gateway, config_file)),
             times,
             client,
-            store: DocumentStore::new(config),
+            store,
             encoding: OnceLock::new(),
             features: OnceLock::new(),
             workspace: OnceLock::new(),
@@ -413,6 +423,18 @@ impl LanguageServer for Backend {
             _ => CompletionMode::Items,
         };
         let _ = self.completion_mode.set(mode);
+        let window = params.capabilities.window.as_ref();
+        let _ = self.agents.caps.set(ClientCaps {
+            progress: window.and_then(|w| w.work_done_progress) == Some(true),
+            show_document: window
+                .and_then(|w| w.show_document.as_ref())
+                .is_some_and(|s| s.support),
+        });
+        let _ = self.agents.encoding.set(encoding);
+        let _ = self.agents.answers.set(
+            crate::archive::cache_base(self.workspace.get().and_then(|w| w.cache_dir.as_deref()))
+                .join("answers"),
+        );
         Ok(InitializeResult {
             capabilities: ServerCapabilities {
                 position_encoding: Some(encoding.kind()),
@@ -424,6 +446,11 @@ impl LanguageServer for Backend {
                     },
                 )),
                 document_symbol_provider: features.document_symbols.then_some(OneOf::Left(true)),
+                code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
+                execute_command_provider: Some(ExecuteCommandOptions {
+                    commands: vec![RUN_AGENT.to_owned()],
+                    ..Default::default()
+                }),
                 inline_completion_provider: (mode == CompletionMode::Inline)
                     .then_some(OneOf::Left(true)),
                 completion_provider: (mode == CompletionMode::Items).then(|| CompletionOptions {
@@ -518,6 +545,34 @@ impl LanguageServer for Backend {
 
     async fn shutdown(&self) -> Result<()> {
         Ok(())
+    }
+
+    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
+        self.guard("textDocument/codeAction", async {
+            Ok(Some(self.agents.code_actions(&params)))
+        })
+        .await
+    }
+
+    async fn execute_command(
+        &self,
+        params: ExecuteCommandParams,
+    ) -> Result<Option<serde_json::Value>> {
+        match params.command.as_str() {
+            RUN_AGENT => {
+                let args = params.arguments.into_iter().next().ok_or_else(|| {
+                    Error::invalid_params(
+                        "strata.runAgent takes {agent, textDocument, range?, query?}",
+                    )
+                })?;
+                let args: RunArgs = serde_json::from_value(args)
+                    .map_err(|e| Error::invalid_params(format!("strata.runAgent: {e}")))?;
+                let agents = self.agents.clone();
+                // Not under `guard`: the run is a task of its own, and a panic in it is an error.
+                agents.run(args).await.map(Some)
+            }
+            other => Err(Error::invalid_params(format!("unknown command {other}"))),
+        }
     }
 
     async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
@@ -942,6 +997,12 @@ impl Backend {
             ))
         })
         .await
+    }
+
+    /// `window/workDoneProgress/cancel`, registered as a custom method: the protocol library does
+    /// not route it.
+    pub async fn progress_cancel(&self, params: WorkDoneProgressCancelParams) {
+        self.agents.cancel(&params.token);
     }
 
     pub async fn debug_text(&self, params: TextDocumentParams) -> Result<DebugTextResult> {

@@ -160,6 +160,21 @@ impl Lsp {
         }
     }
 
+    /// Takes a notification with this method if one is unread or arrives within 300 ms.
+    pub fn try_notification(&mut self, method: &str) -> Option<Value> {
+        let is_it = |m: &Value| m["method"] == method && m.get("id").is_none();
+        if let Some(i) = self.unread.iter().position(is_it) {
+            return Some(self.unread.remove(i).unwrap()["params"].clone());
+        }
+        while let Ok(message) = self.incoming.recv_timeout(Duration::from_millis(300)) {
+            if is_it(&message) {
+                return Some(message["params"].clone());
+            }
+            self.unread.push_back(message);
+        }
+        None
+    }
+
     /// Waits for a request from the server with this method, answers it with `result`, and
     /// returns its params.
     pub fn answer(&mut self, method: &str, result: Value) -> Value {

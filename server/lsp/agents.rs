@@ -1,0 +1,693 @@
+//! Agents at the protocol edge: the code actions that offer them (no model involved), and
+//! `workspace/executeCommand strata.runAgent`, which assembles context, calls the gateway with
+//! `$/progress` (cancellable, as is the request itself), and turns the answer into what the
+//! agent's output says — one `workspace/applyEdit` against the version the run started from, a
+//! markdown answer opened with `window/showDocument`, or diagnostics with fixes.
+
+use std::collections::HashMap;
+use std::ops::Range as Bytes;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use ropey::Rope;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tower_lsp_server::Client;
+use tower_lsp_server::jsonrpc::{Error, Result};
+use tower_lsp_server::ls_types::*;
+
+use super::packs::Packs;
+use super::position::{Encoding, to_byte_clamped, to_range};
+use crate::agents::{self, Agent, Inputs, Output, Placement};
+use crate::context::Diagnostic as ContextDiagnostic;
+use crate::documents::DocumentStore;
+use crate::llm::{CallRequest, Event, Gateway, Priority, Status};
+
+pub const RUN_AGENT: &str = "strata.runAgent";
+
+/// Arguments of `strata.runAgent`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunArgs {
+    pub agent: String,
+    pub text_document: TextDocumentIdentifier,
+    #[serde(default)]
+    pub range: Option<Range>,
+    #[serde(default)]
+    pub query: Option<String>,
+    /// The editor's diagnostics in the range (code actions pass them on for `fix`).
+    #[serde(default)]
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// What the client can do, from `initialize`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ClientCaps {
+    pub progress: bool,
+    pub show_document: bool,
+}
+
+/// Runs agents for the server; cheap to share.
+pub struct Agents {
+    pub client: Client,
+    pub store: Arc<DocumentStore>,
+    pub gateway: Gateway,
+    pub packs: Arc<OnceLock<Packs>>,
+    pub caps: OnceLock<ClientCaps>,
+    pub encoding: OnceLock<Encoding>,
+    /// Where answers are written (`<cache>/answers`).
+    pub answers: OnceLock<PathBuf>,
+    /// Runs in progress, by progress token, to cancel from `window/workDoneProgress/cancel`.
+    running: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    /// Review findings published per document, for their code actions.
+    findings: Mutex<HashMap<String, Vec<Diagnostic>>>,
+    next_token: AtomicU64,
+}
+
+/// Aborts a spawned run when the request that started it is dropped ($/cancelRequest).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl Agents {
+    pub fn new(
+        client: Client,
+        store: Arc<DocumentStore>,
+        gateway: Gateway,
+        packs: Arc<OnceLock<Packs>>,
+    ) -> Agents {
+        Agents {
+            client,
+            store,
+            gateway,
+            packs,
+            caps: OnceLock::new(),
+            encoding: OnceLock::new(),
+            answers: OnceLock::new(),
+            running: Mutex::new(HashMap::new()),
+            findings: Mutex::new(HashMap::new()),
+            next_token: AtomicU64::new(1),
+        }
+    }
+
+    fn encoding(&self) -> Encoding {
+        *self.encoding.get().unwrap_or(&Encoding::Utf16)
+    }
+
+    /// The agents on offer at a place, as code actions; no model is involved.
+    pub fn code_actions(&self, params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
+        let uri = &params.text_document.uri;
+        let mut actions = Vec::new();
+        // Fixes a review suggested, for the findings under the cursor.
+        let findings = lock(&self.findings)
+            .get(uri.as_str())
+            .cloned()
+            .unwrap_or_default();
+        for finding in findings {
+            let touches = finding.range.start.line <= params.range.end.line
+                && params.range.start.line <= finding.range.end.line;
+            let Some(suggestion) = finding
+                .data
+                .as_ref()
+                .and_then(|d| d.get("suggestion"))
+                .and_then(Value::as_str)
+            else {
+                continue;
+            };
+            if !touches {
+                continue;
+            }
+            let edit = TextEdit {
+                range: finding.range,
+                new_text: suggestion.to_owned(),
+            };
+            actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+                title: format!("Strata: apply the suggested fix ({})", finding.message),
+                kind: Some(CodeActionKind::QUICKFIX),
+                diagnostics: Some(vec![finding.clone()]),
+                edit: Some(WorkspaceEdit {
+                    changes: Some(HashMap::from([(uri.clone(), vec![edit])])),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }));
+        }
+        let has_diagnostics = !params.context.diagnostics.is_empty();
+        for agent in agents::declared(&self.gateway.config()) {
+            if !agent.in_code_actions || (agent.needs_diagnostics && !has_diagnostics) {
+                continue;
+            }
+            let kind = match (agent.needs_diagnostics, agent.output) {
+                (true, _) => CodeActionKind::QUICKFIX,
+                (_, Output::Edit) => CodeActionKind::REFACTOR_REWRITE,
+                _ => CodeActionKind::new("source.strata"),
+            };
+            let arguments = json!({
+                "agent": agent.name,
+                "textDocument": {"uri": uri},
+                "range": params.range,
+                "diagnostics": if agent.needs_diagnostics { json!(params.context.diagnostics) } else { json!([]) },
+            });
+            actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+                title: agent.title.clone(),
+                kind: Some(kind),
+                diagnostics: agent
+                    .needs_diagnostics
+                    .then(|| params.context.diagnostics.clone()),
+                command: Some(Command {
+                    title: agent.title.clone(),
+                    command: RUN_AGENT.to_owned(),
+                    arguments: Some(vec![arguments]),
+                }),
+                ..Default::default()
+            }));
+        }
+        actions
+    }
+
+    /// `window/workDoneProgress/cancel`: stops the run behind the token.
+    pub fn cancel(&self, token: &ProgressToken) {
+        let key = token_key(token);
+        if let Some(handle) = lock(&self.running).remove(&key) {
+            handle.abort();
+        }
+    }
+
+    /// `strata.runAgent`: runs to the end (or until cancelled) and says what happened.
+    pub async fn run(self: &Arc<Self>, args: RunArgs) -> Result<Value> {
+        let config = self.gateway.config();
+        let agent = agents::declared(&config)
+            .into_iter()
+            .find(|a| a.name == args.agent)
+            .ok_or_else(|| Error::invalid_params(format!("no agent named `{}`", args.agent)))?;
+        if agent.output == Output::Chat {
+            return Err(Error::invalid_params(
+                "chat runs in a chat file (strata.newChat), not on a selection",
+            ));
+        }
+        let token = format!(
+            "strata-agent-{}",
+            self.next_token.fetch_add(1, Ordering::Relaxed)
+        );
+        let this = self.clone();
+        let key = token.clone();
+        let task = tokio::spawn(async move { this.execute(agent, args, key).await });
+        lock(&self.running).insert(token.clone(), task.abort_handle());
+        let guard = AbortOnDrop(task.abort_handle());
+        let outcome = task.await;
+        drop(guard);
+        lock(&self.running).remove(&token);
+        match outcome {
+            Ok(result) => result,
+            Err(e) if e.is_cancelled() => Ok(json!({"cancelled": true})),
+            Err(e) => Err(Error {
+                code: tower_lsp_server::jsonrpc::ErrorCode::InternalError,
+                message: format!("the agent run failed: {e}").into(),
+                data: None,
+            }),
+        }
+    }
+
+    async fn execute(self: Arc<Self>, agent: Agent, args: RunArgs, token: String) -> Result<Value> {
+        let uri = args.text_document.uri.clone();
+        let entry = self
+            .store
+            .entry(uri.as_str())
+            .ok_or_else(|| Error::invalid_params(format!("{} is not open", uri.as_str())))?;
+        let parsed = entry
+            .parsed()
+            .await
+            .ok_or_else(|| Error::invalid_params(format!("{} is not open", uri.as_str())))?;
+        let packs = self
+            .packs
+            .get()
+            .cloned()
+            .ok_or_else(|| Error::invalid_params("the server is not initialized"))?;
+        let encoding = self.encoding();
+        let text = parsed.text.clone();
+        let target = target(&parsed, args.range, encoding);
+        let withheld = packs.locate(&uri).1;
+        let progress = Progress::begin(&self, &token, &agent.title).await;
+        progress.report("assembling context").await;
+        let diagnostics: Vec<String> = args
+            .diagnostics
+            .iter()
+            .map(|d| {
+                format!(
+                    "line {}: {}{}",
+                    d.range.start.line + 1,
+                    d.message,
+                    d.code
+                        .as_ref()
+                        .map(|c| match c {
+                            NumberOrString::Number(n) => format!(" ({n})"),
+                            NumberOrString::String(s) => format!(" ({s})"),
+                        })
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        let context_diagnostics: Vec<ContextDiagnostic> = args
+            .diagnostics
+            .iter()
+            .map(|d| ContextDiagnostic {
+                range: to_byte_clamped(&text, d.range.start, encoding)
+                    ..to_byte_clamped(&text, d.range.end, encoding),
+                severity: "error".into(),
+                message: d.message.clone(),
+            })
+            .collect();
+        let budgets = agent.budgets.unwrap_or_default();
+        let (pack_uri, pack_parsed, pack_target, query) = (
+            uri.clone(),
+            parsed.clone(),
+            target.clone(),
+            args.query.clone(),
+        );
+        let (pack, rel) = tokio::task::spawn_blocking(move || {
+            packs.pack(
+                &pack_uri,
+                &pack_parsed,
+                pack_target,
+                query.as_deref(),
+                &context_diagnostics,
+                budgets,
+            )
+        })
+        .await
+        .map_err(|e| internal(format!("assembling context: {e}")))?;
+        if withheld {
+            let message = format!(
+                "{rel} is ignored or looks like a secrets file, so none of it is sent to a model"
+            );
+            progress.end(&message).await;
+            self.show(MessageType::WARNING, format!("Strata: {message}"));
+            return Ok(json!({"agent": agent.name, "error": message}));
+        }
+        let selection = text.byte_slice(target.clone()).to_string();
+        let rendered = pack.render();
+        let language = parsed.language.map_or("text", |l| l.name());
+        let inputs = Inputs {
+            path: &rel,
+            language,
+            selection: &selection,
+            context: &rendered,
+            question: args.query.as_deref(),
+            diagnostics: &diagnostics,
+        };
+        let mut request = CallRequest::new(
+            &agent.name,
+            Priority::OnDemand,
+            agents::prompt(&agent, &inputs),
+        );
+        request.route = agent.route.clone();
+        request.params.max_tokens = agent.max_tokens;
+        request.params.temperature = agent.temperature;
+        request.template_version = agents::template_version(&agent);
+        request.cache_ttl = agent.cache_ttl;
+        let mut files = vec![rel.clone()];
+        let mut chunks = Vec::new();
+        for tier in &pack.tiers {
+            for item in &tier.items {
+                // Items from files (not labels such as `folders`) name what went out.
+                if (item.source.contains('/') || item.source.contains('.'))
+                    && !files.contains(&item.source)
+                {
+                    files.push(item.source.clone());
+                }
+                chunks.extend(item.chunk_id.clone());
+            }
+        }
+        request.files = files;
+        request.chunks = chunks;
+
+        let mut reply = match self.gateway.call(request.clone()) {
+            Ok(reply) => reply,
+            Err(e) => return Ok(self.failed(&agent, &progress, e.to_string()).await),
+        };
+        let answer = loop {
+            match reply.next().await {
+                Some(Event::Status(status)) => {
+                    let what = match status {
+                        Status::Queued => "queued".to_owned(),
+                        Status::WaitingForLimit { provider } => {
+                            format!("waiting for {provider}'s rate limit")
+                        }
+                        Status::Requesting { provider, .. } => format!("asking {provider}"),
+                        Status::Retrying { provider, after_ms } => {
+                            format!("{provider} failed; retrying in {} s", after_ms / 1000)
+                        }
+                        Status::Streaming { provider } => format!("{provider} is answering"),
+                    };
+                    progress.report(&what).await;
+                }
+                Some(Event::Text(_)) => {
+                    progress
+                        .report(&format!("streaming, {} pieces", reply.pieces()))
+                        .await;
+                }
+                Some(Event::Done(answer)) => break answer,
+                Some(Event::Failed(e)) => {
+                    return Ok(self.failed(&agent, &progress, e.to_string()).await);
+                }
+                None => return Ok(self.failed(&agent, &progress, "cancelled".into()).await),
+            }
+        };
+        match agent.output {
+            Output::Edit => {
+                let Some(code) = agents::first_code_block(&answer.text) else {
+                    // Not worth keeping: the next run asks again.
+                    self.gateway.forget(&request);
+                    let message =
+                        "the model's answer held no complete code block; nothing was changed"
+                            .to_owned();
+                    return Ok(self.failed(&agent, &progress, message).await);
+                };
+                let result = self
+                    .apply(&uri, &text, target, &selection, &agent, code)
+                    .await;
+                progress
+                    .end(if result["applied"] == true {
+                        "applied"
+                    } else {
+                        "not applied"
+                    })
+                    .await;
+                Ok(result)
+            }
+            Output::Document | Output::Chat => {
+                let path = self.write_answer(&agent, &rel, &answer.text)?;
+                let shown = self.open(&path).await;
+                progress.end("done").await;
+                Ok(
+                    json!({"agent": agent.name, "output": "document", "path": path, "shown": shown,
+                          "source": answer.source, "provider": answer.provider}),
+                )
+            }
+            Output::Diagnostics => {
+                let findings = agents::findings(&answer.text);
+                let first_line = text.byte_to_line(target.start) as u32;
+                let published: Vec<Diagnostic> = findings
+                    .iter()
+                    .map(|f| {
+                        let line = (first_line + f.line - 1)
+                            .min(text.len_lines().saturating_sub(1) as u32);
+                        let start = text.line_to_byte(line as usize);
+                        let end = line_end(&text, line as usize);
+                        let severity = match f.severity.as_str() {
+                            "error" => DiagnosticSeverity::ERROR,
+                            "information" | "info" => DiagnosticSeverity::INFORMATION,
+                            "hint" => DiagnosticSeverity::HINT,
+                            _ => DiagnosticSeverity::WARNING,
+                        };
+                        Diagnostic {
+                            range: to_range(&text, start..end, encoding),
+                            severity: Some(severity),
+                            source: Some("strata".into()),
+                            message: f.message.clone(),
+                            data: f.suggestion.as_ref().map(|s| json!({"suggestion": s})),
+                            ..Default::default()
+                        }
+                    })
+                    .collect();
+                lock(&self.findings).insert(uri.as_str().to_owned(), published.clone());
+                self.client
+                    .publish_diagnostics(uri.clone(), published.clone(), None)
+                    .await;
+                progress.end(&format!("{} findings", published.len())).await;
+                Ok(
+                    json!({"agent": agent.name, "output": "diagnostics", "findings": published.len()}),
+                )
+            }
+        }
+    }
+
+    async fn failed(&self, agent: &Agent, progress: &Progress, message: String) -> Value {
+        progress.end(&format!("failed: {message}")).await;
+        self.show(
+            MessageType::ERROR,
+            format!("Strata {}: {message}", agent.name),
+        );
+        json!({"agent": agent.name, "error": message})
+    }
+
+    /// Applies an edit answer, unless the user changed the target meanwhile.
+    async fn apply(
+        &self,
+        uri: &Uri,
+        original: &Rope,
+        target: Bytes<usize>,
+        selection: &str,
+        agent: &Agent,
+        code: String,
+    ) -> Value {
+        let encoding = self.encoding();
+        let Some(now) = self.store.entry(uri.as_str()) else {
+            return json!({"agent": agent.name, "applied": false, "error": "the document was closed"});
+        };
+        // The target, found again in the current text: where it was, or moved by edits
+        // elsewhere; not when its own text changed.
+        let here = if now.text.len_bytes() >= target.end
+            && now.text.byte_slice(target.clone()) == selection
+        {
+            Some(target.clone())
+        } else {
+            let current = now.text.to_string();
+            let found: Vec<usize> = current.match_indices(selection).map(|(i, _)| i).collect();
+            (found.len() == 1 && !selection.is_empty())
+                .then(|| found[0]..found[0] + selection.len())
+        };
+        let Some(here) = here else {
+            let message = format!(
+                "Strata {}: the code changed while the model was answering, so the edit was not applied. Run it again?",
+                agent.name
+            );
+            let client = self.client.clone();
+            tokio::spawn(async move {
+                let _ = client
+                    .show_message_request(
+                        MessageType::WARNING,
+                        message,
+                        Some(vec![MessageActionItem {
+                            title: "Run again".into(),
+                            properties: HashMap::new(),
+                        }]),
+                    )
+                    .await;
+            });
+            let _ = original;
+            return json!({"agent": agent.name, "applied": false, "conflict": true});
+        };
+        let (range, new_text) = match agent.placement {
+            Placement::Replace => (here.clone(), code),
+            Placement::InsertAfter => (here.end..here.end, format!("\n\n{code}")),
+        };
+        let edit = TextEdit {
+            range: to_range(&now.text, range, encoding),
+            new_text,
+        };
+        let workspace_edit = WorkspaceEdit {
+            document_changes: Some(DocumentChanges::Edits(vec![TextDocumentEdit {
+                text_document: OptionalVersionedTextDocumentIdentifier {
+                    uri: uri.clone(),
+                    version: Some(now.version),
+                },
+                edits: vec![OneOf::Left(edit)],
+            }])),
+            ..Default::default()
+        };
+        match self.client.apply_edit(workspace_edit).await {
+            Ok(response) if response.applied => {
+                json!({"agent": agent.name, "output": "edit", "applied": true, "version": now.version})
+            }
+            Ok(response) => json!({"agent": agent.name, "applied": false,
+                                   "error": response.failure_reason.unwrap_or_else(|| "the editor refused the edit".into())}),
+            Err(e) => json!({"agent": agent.name, "applied": false, "error": e.to_string()}),
+        }
+    }
+
+    fn write_answer(&self, agent: &Agent, rel: &str, text: &str) -> Result<PathBuf> {
+        let dir = self
+            .answers
+            .get()
+            .cloned()
+            .unwrap_or_else(|| crate::archive::cache_base(None).join("answers"));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| internal(format!("cannot write the answer to {}: {e}", dir.display())))?;
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let name: String = rel
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || c == '.' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let path = dir.join(format!("{stamp}-{}-{name}.md", agent.name));
+        let body = format!("# {} — {rel}\n\n{text}\n", agent.title);
+        std::fs::write(&path, body)
+            .map_err(|e| internal(format!("cannot write {}: {e}", path.display())))?;
+        Ok(path)
+    }
+
+    /// Opens a file in the editor (`window/showDocument`), or names it when the client cannot.
+    async fn open(&self, path: &std::path::Path) -> bool {
+        let caps = self.caps.get().copied().unwrap_or_default();
+        let uri = Uri::from_file_path(path);
+        if caps.show_document
+            && let Some(uri) = uri
+        {
+            let params = ShowDocumentParams {
+                uri,
+                external: Some(false),
+                take_focus: Some(true),
+                selection: None,
+            };
+            if let Ok(true) = self.client.show_document(params).await {
+                return true;
+            }
+        }
+        self.show(
+            MessageType::INFO,
+            format!("Strata wrote its answer to {}", path.display()),
+        );
+        false
+    }
+
+    fn show(&self, typ: MessageType, message: String) {
+        let client = self.client.clone();
+        tokio::spawn(async move { client.show_message(typ, message).await });
+    }
+}
+
+/// `$/progress` for one run, when the client supports it.
+struct Progress {
+    client: Client,
+    token: Option<ProgressToken>,
+}
+
+impl Progress {
+    async fn begin(agents: &Agents, token: &str, title: &str) -> Progress {
+        let caps = agents.caps.get().copied().unwrap_or_default();
+        if !caps.progress {
+            return Progress {
+                client: agents.client.clone(),
+                token: None,
+            };
+        }
+        let token = ProgressToken::String(token.to_owned());
+        let created = agents
+            .client
+            .send_request::<request::WorkDoneProgressCreate>(WorkDoneProgressCreateParams {
+                token: token.clone(),
+            })
+            .await
+            .is_ok();
+        let progress = Progress {
+            client: agents.client.clone(),
+            token: created.then_some(token),
+        };
+        progress
+            .send(WorkDoneProgress::Begin(WorkDoneProgressBegin {
+                title: title.to_owned(),
+                cancellable: Some(true),
+                message: Some("starting".into()),
+                percentage: None,
+            }))
+            .await;
+        progress
+    }
+
+    async fn send(&self, value: WorkDoneProgress) {
+        if let Some(token) = &self.token {
+            self.client
+                .send_notification::<notification::Progress>(ProgressParams {
+                    token: token.clone(),
+                    value: ProgressParamsValue::WorkDone(value),
+                })
+                .await;
+        }
+    }
+
+    async fn report(&self, message: &str) {
+        self.send(WorkDoneProgress::Report(WorkDoneProgressReport {
+            cancellable: Some(true),
+            message: Some(message.to_owned()),
+            percentage: None,
+        }))
+        .await;
+    }
+
+    async fn end(&self, message: &str) {
+        self.send(WorkDoneProgress::End(WorkDoneProgressEnd {
+            message: Some(message.to_owned()),
+        }))
+        .await;
+    }
+}
+
+/// The bytes an agent works on: the selection, or the innermost chunk at the cursor (the whole
+/// line when no chunk holds it).
+fn target(
+    parsed: &crate::documents::Parsed,
+    range: Option<Range>,
+    encoding: Encoding,
+) -> Bytes<usize> {
+    let text = &parsed.text;
+    let (start, end) = match range {
+        Some(r) => (
+            to_byte_clamped(text, r.start, encoding),
+            to_byte_clamped(text, r.end, encoding),
+        ),
+        None => (0, 0),
+    };
+    if start < end {
+        return start..end;
+    }
+    let chunks = parsed.chunks.to_vec();
+    chunks
+        .iter()
+        .filter(|c| c.range.start <= start && start <= c.range.end)
+        .min_by_key(|c| c.range.len())
+        .map(|c| c.range.clone())
+        .unwrap_or_else(|| {
+            let line = text.byte_to_line(start.min(text.len_bytes()));
+            text.line_to_byte(line)..line_end(text, line)
+        })
+}
+
+fn line_end(text: &Rope, line: usize) -> usize {
+    let slice = text.line(line);
+    let mut end = text.line_to_byte(line) + slice.len_bytes();
+    let s = slice.to_string();
+    end -= s.len() - s.trim_end_matches(['\n', '\r']).len();
+    end
+}
+
+fn token_key(token: &ProgressToken) -> String {
+    match token {
+        ProgressToken::String(s) => s.clone(),
+        ProgressToken::Number(n) => n.to_string(),
+    }
+}
+
+fn internal(message: String) -> Error {
+    Error {
+        code: tower_lsp_server::jsonrpc::ErrorCode::InternalError,
+        message: message.into(),
+        data: None,
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,297 @@
+//! Agents end to end: the real binary over stdio, the fake model server, an editor that answers
+//! the server's requests. Code actions list the agents; `strata.runAgent` edits the buffer through
+//! `workspace/applyEdit` only with a complete answer and only if the target is unchanged, opens
+//! explanations with `window/showDocument`, publishes review findings with fixes, reports
+//! `$/progress`, and stops — closing the model's connection — when cancelled either way.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::Lsp;
+use support::fake_model::{FakeModel, Fault, Reply};
+
+const URI: &str = "file:///tmp/strata-agents-test/src/lib.rs";
+const HANG: Duration = Duration::from_secs(60);
+const SOURCE: &str =
+    "fn helper(x: u32) -> u32 {\n    x + 1\n}\n\nfn add(a: u32, b: u32) -> u32 {\n    a + b\n}\n";
+
+fn start(fake_url: &str, capabilities: Value) -> (Lsp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[providers.local]\nkind = \"ollama\"\nurl = \"{fake_url}\"\nmodel = \"coder\"\nretries = 0\n\n[completion]\nmode = \"off\"\n"
+        ),
+    )
+    .unwrap();
+    let mut lsp = Lsp::spawn_with_env(&[
+        ("STRATA_CONFIG", config.to_str().unwrap()),
+        (
+            "STRATA_CACHE_DIR",
+            dir.path().join("cache").to_str().unwrap(),
+        ),
+    ]);
+    let caps = lsp.initialize(capabilities, json!({}));
+    assert_eq!(
+        caps["executeCommandProvider"]["commands"],
+        json!(["strata.runAgent"])
+    );
+    assert_eq!(caps["codeActionProvider"], true);
+    lsp.open(URI, "rust", 1, SOURCE);
+    lsp.wait_parsed(URI, 1);
+    (lsp, dir)
+}
+
+/// The range of `add` (lines 4–6).
+fn add_range() -> Value {
+    json!({"start": {"line": 4, "character": 0}, "end": {"line": 6, "character": 1}})
+}
+
+fn run_agent(lsp: &mut Lsp, agent: &str, range: Value) -> i64 {
+    lsp.send_request(
+        "workspace/executeCommand",
+        json!({"command": "strata.runAgent", "arguments": [{"agent": agent, "textDocument": {"uri": URI}, "range": range}]}),
+    )
+}
+
+#[test]
+fn code_actions_offer_the_agents_without_a_model() {
+    let fake = FakeModel::start();
+    let (mut lsp, _dir) = start(&fake.url(), json!({}));
+    let titles = |lsp: &mut Lsp, diagnostics: Value| -> Vec<String> {
+        let actions = lsp
+            .request(
+                "textDocument/codeAction",
+                json!({"textDocument": {"uri": URI}, "range": add_range(), "context": {"diagnostics": diagnostics}}),
+            )
+            .unwrap();
+        actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                assert_eq!(a["command"]["command"], "strata.runAgent");
+                a["title"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    let plain = titles(&mut lsp, json!([]));
+    for expected in ["Explain", "documentation", "tests", "Refactor", "Review"] {
+        assert!(
+            plain.iter().any(|t| t.contains(expected)),
+            "{expected} missing from {plain:?}"
+        );
+    }
+    assert!(
+        !plain.iter().any(|t| t.contains("Fix")),
+        "fix needs diagnostics: {plain:?}"
+    );
+    let with_problem = titles(
+        &mut lsp,
+        json!([{"range": add_range(), "message": "mismatched types", "severity": 1}]),
+    );
+    assert!(
+        with_problem.iter().any(|t| t.contains("Fix")),
+        "{with_problem:?}"
+    );
+    assert_eq!(fake.call_count(), 0, "listing agents called a model");
+    lsp.finish();
+}
+
+#[test]
+fn an_edit_agent_applies_one_complete_edit_with_progress() {
+    let fake = FakeModel::start();
+    fake.script(Reply::text(
+        "Here it is:\n```rust\n/// Adds two numbers.\nfn add(a: u32, b: u32) -> u32 {\n    a + b\n}\n```\n",
+    ));
+    let (mut lsp, _dir) = start(&fake.url(), json!({"window": {"workDoneProgress": true}}));
+    let id = run_agent(&mut lsp, "document", add_range());
+    lsp.answer("window/workDoneProgress/create", Value::Null);
+    let edit = lsp.answer("workspace/applyEdit", json!({"applied": true}));
+    let change = &edit["edit"]["documentChanges"][0];
+    assert_eq!(change["textDocument"]["version"], 1);
+    assert_eq!(change["edits"][0]["range"], add_range());
+    assert_eq!(
+        change["edits"][0]["newText"],
+        "/// Adds two numbers.\nfn add(a: u32, b: u32) -> u32 {\n    a + b\n}"
+    );
+    let result = lsp.response(id).unwrap();
+    assert_eq!(result["applied"], true, "{result}");
+    // Progress: begin, reports, end.
+    let mut kinds = Vec::new();
+    loop {
+        let p = lsp.notification("$/progress");
+        let kind = p["value"]["kind"].as_str().unwrap().to_owned();
+        kinds.push(kind.clone());
+        if kind == "end" {
+            break;
+        }
+    }
+    assert_eq!(kinds.first().map(String::as_str), Some("begin"));
+    assert!(
+        kinds.iter().filter(|k| *k == "report").count() >= 2,
+        "{kinds:?}"
+    );
+    // The prompt carried the code and the context.
+    let prompt = fake.calls()[0].json.clone().unwrap()["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(prompt.contains("fn add(a: u32, b: u32)"), "{prompt}");
+    lsp.finish();
+}
+
+#[test]
+fn an_answer_without_code_or_a_changed_target_edits_nothing() {
+    let fake = FakeModel::start();
+    fake.script(Reply::text("I would rather not."));
+    let (mut lsp, _dir) = start(&fake.url(), json!({}));
+    let id = run_agent(&mut lsp, "refactor", add_range());
+    let result = lsp.response(id).unwrap();
+    assert!(
+        result["error"]
+            .as_str()
+            .unwrap()
+            .contains("no complete code block"),
+        "{result}"
+    );
+    let message = lsp.notification("window/showMessage");
+    assert_eq!(message["type"], 1);
+
+    // The user edits the target while the model works: the answer is not applied.
+    fake.script(
+        Reply::text("```rust\nfn add(a: u32, b: u32) -> u32 { b + a }\n```").first_token(1500),
+    );
+    let id = run_agent(&mut lsp, "refactor", add_range());
+    assert!(fake.wait_for_calls(2, HANG));
+    lsp.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": URI, "version": 2}, "contentChanges": [{
+            "range": {"start": {"line": 5, "character": 4}, "end": {"line": 5, "character": 9}},
+            "text": "a.wrapping_add(b)"}]}),
+    );
+    let result = lsp.response(id).unwrap();
+    assert_eq!(result["conflict"], true, "{result}");
+    let question = lsp.answer("window/showMessageRequest", Value::Null);
+    assert!(
+        question["message"].as_str().unwrap().contains("changed"),
+        "{question}"
+    );
+    assert_eq!(
+        lsp.debug_text(URI)["text"]
+            .as_str()
+            .unwrap()
+            .matches("wrapping_add")
+            .count(),
+        1
+    );
+    lsp.finish();
+}
+
+#[test]
+fn explain_opens_a_markdown_answer() {
+    let fake = FakeModel::start();
+    fake.script(Reply::text("`add` returns the sum of its arguments."));
+    let (mut lsp, _dir) = start(
+        &fake.url(),
+        json!({"window": {"showDocument": {"support": true}}}),
+    );
+    let id = run_agent(&mut lsp, "explain", add_range());
+    let shown = lsp.answer("window/showDocument", json!({"success": true}));
+    let result = lsp.response(id).unwrap();
+    assert_eq!(result["shown"], true);
+    let path = result["path"].as_str().unwrap();
+    assert!(shown["uri"].as_str().unwrap().ends_with(".md"));
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains("returns the sum of its arguments"), "{text}");
+    lsp.finish();
+}
+
+#[test]
+fn review_publishes_findings_with_fixes() {
+    let fake = FakeModel::start();
+    fake.script(Reply::text(
+        "{\"line\": 2, \"severity\": \"warning\", \"message\": \"may overflow\", \"suggestion\": \"    a.checked_add(b).unwrap_or(u32::MAX)\"}\n",
+    ));
+    let (mut lsp, _dir) = start(&fake.url(), json!({}));
+    let id = run_agent(&mut lsp, "review", add_range());
+    let published = lsp.notification("textDocument/publishDiagnostics");
+    let result = lsp.response(id).unwrap();
+    assert_eq!(result["findings"], 1);
+    let diagnostic = &published["diagnostics"][0];
+    assert_eq!(diagnostic["source"], "strata");
+    assert_eq!(diagnostic["range"]["start"]["line"], 5);
+    let actions = lsp
+        .request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": URI}, "range": diagnostic["range"], "context": {"diagnostics": [diagnostic]}}),
+        )
+        .unwrap();
+    let fix = actions
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["title"].as_str().unwrap().contains("suggested fix"))
+        .expect("a fix action");
+    assert_eq!(
+        fix["edit"]["changes"][URI][0]["newText"],
+        "    a.checked_add(b).unwrap_or(u32::MAX)"
+    );
+    lsp.finish();
+}
+
+#[test]
+fn cancelling_the_request_or_the_progress_closes_the_model_call() {
+    let fake = FakeModel::start();
+    fake.set_default(Reply::text("never").fault(Fault::Hang));
+    let (mut lsp, _dir) = start(&fake.url(), json!({"window": {"workDoneProgress": true}}));
+    // $/cancelRequest.
+    let id = run_agent(&mut lsp, "explain", add_range());
+    lsp.answer("window/workDoneProgress/create", Value::Null);
+    assert!(fake.wait_for_calls(1, HANG));
+    lsp.notify("$/cancelRequest", json!({"id": id}));
+    let error = lsp.response(id).unwrap_err();
+    assert_eq!(error["code"], -32800, "{error}");
+    assert!(fake.wait_for_closed(0, HANG), "the model call stayed open");
+    // Cancelling the progress.
+    let id = run_agent(&mut lsp, "tests", add_range());
+    let create = lsp.answer("window/workDoneProgress/create", Value::Null);
+    assert!(fake.wait_for_calls(2, HANG));
+    lsp.notify(
+        "window/workDoneProgress/cancel",
+        json!({"token": create["token"]}),
+    );
+    let result = lsp.response(id).unwrap();
+    assert_eq!(result["cancelled"], true, "{result}");
+    assert!(fake.wait_for_closed(1, HANG));
+    // Whatever progress was reported is read.
+    while lsp.try_notification("$/progress").is_some() {}
+    lsp.finish();
+}
+
+#[test]
+fn no_model_says_what_to_do() {
+    let dead = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let (mut lsp, _dir) = start(&dead, json!({}));
+    let id = run_agent(&mut lsp, "explain", add_range());
+    let result = lsp.response(id).unwrap();
+    let error = result["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!("is the server at {dead} running?")),
+        "{error}"
+    );
+    let message = lsp.notification("window/showMessage");
+    assert!(
+        message["message"]
+            .as_str()
+            .unwrap()
+            .contains("no model answered")
+    );
+    lsp.finish();
+}
