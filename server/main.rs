@@ -83,6 +83,17 @@ enum Command {
         #[arg(long, default_value = "o200k_base")]
         encoding: String,
     },
+    /// Run an agent on the code at a position and stream its answer (the same path as the
+    /// editor's code actions; edits are printed, not applied).
+    Ask {
+        /// explain, document, fix, tests, refactor, review, summarize, or one from your config.
+        agent: String,
+        /// FILE:LINE[:COL], 1-based.
+        position: String,
+        /// A question or instruction for the agent.
+        #[arg(long)]
+        query: Option<String>,
+    },
     /// What went to models: one line per call (when, agent, provider and model, cache, bytes,
     /// tokens, files) from the local egress audit — never the content — and the totals of the
     /// calls shown.
@@ -158,6 +169,17 @@ fn main() -> ExitCode {
             json,
             budgets.as_deref(),
             &encoding,
+            cli.cache_dir.as_deref(),
+        )),
+        Command::Ask {
+            agent,
+            position,
+            query,
+        } => report(ask(
+            &agent,
+            &position,
+            query.as_deref(),
+            cli.config.as_deref(),
             cli.cache_dir.as_deref(),
         )),
         Command::Audit { json, limit, here } => {
@@ -246,6 +268,211 @@ fn audit(json: bool, limit: usize, here: bool, cache_dir: Option<&Path>) -> Resu
         store.path().display()
     );
     Ok(())
+}
+
+/// Where a pack was made: the document and the code at the position.
+struct PackedAt {
+    rel: String,
+    root: PathBuf,
+    withheld: bool,
+    language: Option<Language>,
+    /// The innermost chunk at the position (its line when no chunk holds it).
+    selection: String,
+}
+
+/// The context pack for FILE:LINE[:COL], after bringing the workspace's archive up to date.
+fn pack_at(
+    position: &str,
+    query: Option<&str>,
+    budgets: Budgets,
+    encoding: Encoding,
+    cache_dir: Option<&Path>,
+) -> Result<(strata::context::ContextPack, PackedAt), String> {
+    let (file, line, col) = parse_position(position)?;
+    let abs = file
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let root = workspace_root(abs.parent().unwrap_or(Path::new(".")))?;
+    let archive = index(Some(root.clone()), cache_dir, Output::Quiet, None)?;
+    let rel = strata::archive::relative(&root, &abs).unwrap_or_else(|| abs.display().to_string());
+    let source = std::fs::read(&abs).map_err(|e| format!("{}: {e}", abs.display()))?;
+    let text = Rope::from_str(&String::from_utf8_lossy(&source));
+    if line >= text.len_lines() {
+        return Err(format!("{} has {} lines", file.display(), text.len_lines()));
+    }
+    let line_start = text.line_to_char(line);
+    let line_chars = text.line(line).len_chars();
+    let cursor = text.char_to_byte(line_start + col.min(line_chars));
+    let config = IndexConfig::default();
+    let workspace = ArchiveWorkspace::new(&archive, config, Default::default());
+    let tokenizer = Tokenizer::new(encoding);
+    let withheld = is_secret_file(&abs) || !strata::archive::admitted(&root, &abs, &config);
+    let language = Language::from_path(&abs);
+    let chunks = if withheld {
+        Vec::new()
+    } else {
+        chunk_text(&text, language, &config.chunk).to_vec()
+    };
+    let request = Request {
+        path: &rel,
+        text: &text,
+        chunks: &chunks,
+        selection: cursor..cursor,
+        query,
+        diagnostics: &[],
+        messages: &[],
+        recent: &[],
+        summary: None,
+        budgets,
+        withheld,
+    };
+    let pack = assemble(&request, &workspace, &tokenizer);
+    let target = chunks
+        .iter()
+        .filter(|c| c.range.start <= cursor && cursor <= c.range.end)
+        .min_by_key(|c| c.range.len())
+        .map(|c| c.range.clone())
+        .unwrap_or_else(|| {
+            let start = text.line_to_byte(line);
+            let end = text.line_to_byte((line + 1).min(text.len_lines()));
+            start..end
+        });
+    Ok((
+        pack,
+        PackedAt {
+            rel,
+            root,
+            withheld,
+            language,
+            selection: text.byte_slice(target).to_string(),
+        },
+    ))
+}
+
+/// Runs an agent from the terminal through the same path as `strata.runAgent`: context pack,
+/// prompt, gateway (cache, limits, audit); streams the answer to stdout.
+fn ask(
+    agent: &str,
+    position: &str,
+    query: Option<&str>,
+    config_file: Option<&Path>,
+    cache_dir: Option<&Path>,
+) -> Result<(), String> {
+    use std::io::Write;
+    use strata::llm::{CallRequest, Event, Gateway, Priority, Store, SystemClock};
+
+    let file = parse_position(position)?.0;
+    let abs = file
+        .canonicalize()
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let root = workspace_root(abs.parent().unwrap_or(Path::new(".")))?;
+    let (config, warnings) = strata::llm::config::load(config_file, Some(&root));
+    for warning in warnings {
+        eprintln!("strata: config: {warning}");
+    }
+    let declared = strata::agents::declared(&config);
+    let Some(agent) = declared.iter().find(|a| a.name == agent) else {
+        let names: Vec<&str> = declared.iter().map(|a| a.name.as_str()).collect();
+        return Err(format!(
+            "no agent named `{agent}`; there are {}",
+            names.join(", ")
+        ));
+    };
+    let budgets = agent.budgets.unwrap_or_default();
+    let (pack, at) = pack_at(position, query, budgets, Encoding::default(), cache_dir)?;
+    if at.withheld {
+        return Err(format!(
+            "{} is ignored or looks like a secrets file: none of it is sent to a model",
+            at.rel
+        ));
+    }
+    let rendered = pack.render();
+    let inputs = strata::agents::Inputs {
+        path: &at.rel,
+        language: at.language.map_or("text", |l| l.name()),
+        selection: &at.selection,
+        context: &rendered,
+        question: query,
+        diagnostics: &[],
+    };
+    let mut request = CallRequest::new(
+        &agent.name,
+        Priority::OnDemand,
+        strata::agents::prompt(agent, &inputs),
+    );
+    request.route = agent.route.clone();
+    request.params.max_tokens = agent.max_tokens;
+    request.params.temperature = agent.temperature;
+    request.template_version = strata::agents::template_version(agent);
+    request.cache_ttl = agent.cache_ttl;
+    request.files = vec![at.rel.clone()];
+    for tier in &pack.tiers {
+        for item in &tier.items {
+            request.chunks.extend(item.chunk_id.clone());
+            if item.source.contains('/') && !request.files.contains(&item.source) {
+                request.files.push(item.source.clone());
+            }
+        }
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    let max_bytes = config.cache.disk_mb.saturating_mul(1 << 20);
+    let gateway = Gateway::new(config, std::sync::Arc::new(SystemClock));
+    gateway.set_workspace(Some(at.root.display().to_string()));
+    let store = match Store::open(&strata::archive::cache_base(cache_dir), max_bytes) {
+        Ok((store, _)) => {
+            gateway.attach_store(store.clone());
+            Some(store)
+        }
+        Err(e) => {
+            eprintln!("strata: answers are not cached on disk and calls are not audited: {e}");
+            None
+        }
+    };
+    let result = runtime.block_on(async {
+        let mut reply = gateway.call(request).map_err(|e| e.to_string())?;
+        let mut stdout = std::io::stdout();
+        let mut streamed = false;
+        while let Some(event) = reply.next().await {
+            match event {
+                Event::Text(text) => {
+                    streamed = true;
+                    let _ = stdout.write_all(text.as_bytes());
+                    let _ = stdout.flush();
+                }
+                Event::Done(answer) => {
+                    if !streamed {
+                        let _ = stdout.write_all(answer.text.as_bytes());
+                    }
+                    println!();
+                    eprintln!(
+                        "— {}/{} ({:?}), {} tokens in, {} out{}",
+                        answer.provider,
+                        answer.model,
+                        answer.source,
+                        answer.input_tokens,
+                        answer.output_tokens,
+                        if answer.truncated {
+                            ", cut at max_tokens"
+                        } else {
+                            ""
+                        }
+                    );
+                    return Ok(());
+                }
+                Event::Failed(e) => return Err(e.to_string()),
+                Event::Status(_) => {}
+            }
+        }
+        Err("the call ended without an answer".to_owned())
+    });
+    if let Some(store) = store {
+        store.flush();
+    }
+    result
 }
 
 fn report(result: Result<(), String>) -> ExitCode {
@@ -463,45 +690,7 @@ fn context(
     };
     let encoding = Encoding::from_name(encoding)
         .ok_or_else(|| format!("--encoding {encoding:?}: use o200k_base or cl100k_base"))?;
-    let (file, line, col) = parse_position(position)?;
-    let abs = file
-        .canonicalize()
-        .map_err(|e| format!("{}: {e}", file.display()))?;
-    let root = workspace_root(abs.parent().unwrap_or(Path::new(".")))?;
-    let archive = index(Some(root.clone()), cache_dir, Output::Quiet, None)?;
-    let rel = strata::archive::relative(&root, &abs).unwrap_or_else(|| abs.display().to_string());
-    let source = std::fs::read(&abs).map_err(|e| format!("{}: {e}", abs.display()))?;
-    let text = Rope::from_str(&String::from_utf8_lossy(&source));
-    if line >= text.len_lines() {
-        return Err(format!("{} has {} lines", file.display(), text.len_lines()));
-    }
-    let line_start = text.line_to_char(line);
-    let line_chars = text.line(line).len_chars();
-    let cursor = text.char_to_byte(line_start + col.min(line_chars));
-    let config = IndexConfig::default();
-    let workspace = ArchiveWorkspace::new(&archive, config, Default::default());
-    let tokenizer = Tokenizer::new(encoding);
-    let withheld = is_secret_file(&abs) || !strata::archive::admitted(&root, &abs, &config);
-    let language = Language::from_path(&abs);
-    let chunks = if withheld {
-        Vec::new()
-    } else {
-        chunk_text(&text, language, &config.chunk).to_vec()
-    };
-    let request = Request {
-        path: &rel,
-        text: &text,
-        chunks: &chunks,
-        selection: cursor..cursor,
-        query,
-        diagnostics: &[],
-        messages: &[],
-        recent: &[],
-        summary: None,
-        budgets,
-        withheld,
-    };
-    let pack = assemble(&request, &workspace, &tokenizer);
+    let (pack, _) = pack_at(position, query, budgets, encoding, cache_dir)?;
     if json {
         let mut value = serde_json::to_value(&pack).map_err(|e| e.to_string())?;
         value["rendered"] = serde_json::Value::String(pack.render());

@@ -295,3 +295,63 @@ fn no_model_says_what_to_do() {
     );
     lsp.finish();
 }
+
+#[test]
+fn strata_ask_streams_an_agent_from_the_terminal() {
+    let fake = FakeModel::start();
+    fake.script(Reply::text("`add` sums two numbers.").pieces(4));
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(ws.path().join(".git")).unwrap();
+    std::fs::create_dir_all(ws.path().join("src")).unwrap();
+    std::fs::write(ws.path().join("src/lib.rs"), SOURCE).unwrap();
+    let config = ws.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[providers.local]\nkind = \"ollama\"\nurl = \"{}\"\nmodel = \"coder\"\n",
+            fake.url()
+        ),
+    )
+    .unwrap();
+    let cache = tempfile::tempdir().unwrap();
+    let strata = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+            .current_dir(ws.path())
+            .arg("--cache-dir")
+            .arg(cache.path())
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = strata(&["ask", "explain", "src/lib.rs:6", "--query", "is it safe?"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "`add` sums two numbers.\n"
+    );
+    assert!(stderr.contains("local/coder"), "{stderr}");
+    let prompt = fake.calls()[0].json.clone().unwrap()["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        prompt.contains("fn add(a: u32, b: u32)") && prompt.contains("is it safe?"),
+        "{prompt}"
+    );
+    // The same call again is answered by the cache, and both are in the audit.
+    let again = strata(&["ask", "explain", "src/lib.rs:6", "--query", "is it safe?"]);
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("L2"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(fake.call_count(), 1);
+    let audit = strata(&["audit", "--json"]);
+    assert_eq!(String::from_utf8_lossy(&audit.stdout).lines().count(), 2);
+    let unknown = strata(&["ask", "poetry", "src/lib.rs:6"]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no agent named `poetry`"));
+}
