@@ -310,6 +310,8 @@ struct Inner {
     store: RwLock<Option<Arc<Store>>>,
     inflight: Mutex<HashMap<u128, Weak<watch::Sender<Progress>>>>,
     counters: Counters,
+    /// The last call found no provider reachable.
+    offline: std::sync::atomic::AtomicBool,
     spend: Mutex<Spend>,
     rng: Mutex<u64>,
     workspace: RwLock<Option<String>>,
@@ -374,6 +376,7 @@ impl Gateway {
                 store: RwLock::new(None),
                 inflight: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
+                offline: std::sync::atomic::AtomicBool::new(false),
                 spend: Mutex::new(Spend::default()),
                 rng: Mutex::new(seed),
                 workspace: RwLock::new(None),
@@ -934,6 +937,7 @@ impl Gateway {
                     if !ttl.is_zero() && cacheable {
                         self.remember(*key, &answer, ttl);
                     }
+                    self.inner.offline.store(false, Ordering::Relaxed);
                     return Ok(answer);
                 }
                 Err(failure) => {
@@ -949,6 +953,11 @@ impl Gateway {
                 }
             }
         }
+        let unreachable = !tried.is_empty()
+            && tried
+                .iter()
+                .all(|(_, why)| why.starts_with("cannot connect"));
+        self.inner.offline.store(unreachable, Ordering::Relaxed);
         Err(GatewayError::Unavailable { tried })
     }
 
@@ -1101,6 +1110,20 @@ impl Gateway {
                 .count(),
             spent_today: spent,
         }
+    }
+
+    /// Calls in flight, whether one waits for a rate limit, and whether the last call found no
+    /// provider reachable — for the editor's status line. Cheap, no I/O.
+    pub fn status(&self) -> (usize, bool, bool) {
+        let limited = self.setup().providers.values().any(|p| {
+            let s = p.limiter.stats();
+            s.waiting.iter().any(|w| *w > 0) || s.paused_for_ms > 0
+        });
+        (
+            self.in_flight(),
+            limited,
+            self.inner.offline.load(Ordering::Relaxed),
+        )
     }
 
     /// Calls in flight right now.

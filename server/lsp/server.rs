@@ -80,6 +80,14 @@ pub struct Backend {
     completion_mode: OnceLock<CompletionMode>,
 }
 
+/// `strata/status`: what the editor's status line shows.
+enum StatusNotification {}
+
+impl tower_lsp_server::ls_types::notification::Notification for StatusNotification {
+    type Params = serde_json::Value;
+    const METHOD: &'static str = "strata/status";
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum CompletionMode {
     Inline,
@@ -143,6 +151,35 @@ impl Backend {
     /// Only `file:` URIs count (not `git:`, `untitled:`…), and no `..` may lead out of the root.
     fn workspace_path(&self, uri: &Uri) -> Option<PathBuf> {
         workspace_path(self.workspace.get()?.root.as_deref(), uri)
+    }
+
+    /// Sends `strata/status` whenever what the status line should show changes: indexing
+    /// progress, model calls in flight, a rate-limit wait, no provider reachable.
+    fn report_status(&self) {
+        let (client, gateway) = (self.client.clone(), self.gateway.clone());
+        let indexing = self.workspace.get().map(|w| w.indexing.clone());
+        tokio::spawn(async move {
+            let mut last = serde_json::Value::Null;
+            loop {
+                let index = indexing
+                    .as_ref()
+                    .and_then(|i| *i.lock().unwrap_or_else(|e| e.into_inner()));
+                let (in_flight, limited, offline) = gateway.status();
+                let status = serde_json::json!({
+                    "indexing": index.map(|(done, total)| serde_json::json!({"done": done, "total": total})),
+                    "inFlight": in_flight,
+                    "rateLimited": limited,
+                    "offline": offline,
+                });
+                if status != last {
+                    client
+                        .send_notification::<StatusNotification>(status.clone())
+                        .await;
+                    last = status;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+        });
     }
 
     /// What context packs are built from; `None` before `initialize`.
@@ -396,6 +433,7 @@ impl LanguageServer for Backend {
                 .and_then(|w| w.did_change_watched_files.as_ref())
                 .and_then(|d| d.dynamic_registration)
                 == Some(true),
+            indexing: Default::default(),
         };
         tracing::info!(?encoding, ?features, ?config, ?setup, "initialize");
         let _ = self.workspace.set(setup);
@@ -478,6 +516,7 @@ impl LanguageServer for Backend {
         let tokenizer = self.tokenizer();
         tokio::task::spawn_blocking(move || tokenizer.warm_up());
         self.settings.clone().pull();
+        self.report_status();
         let Some(setup) = self.workspace.get().cloned() else {
             return;
         };

@@ -25,6 +25,8 @@ pub struct WorkspaceSetup {
     pub index_threads: Option<usize>,
     pub progress: bool,
     pub watch_files: bool,
+    /// Files indexed and to index while the workspace is being indexed (for `strata/status`).
+    pub indexing: Arc<std::sync::Mutex<Option<(usize, usize)>>>,
 }
 
 /// Opens the archive and indexes the workspace, reporting progress; returns the archive once it
@@ -84,6 +86,7 @@ pub async fn start(
         archive.clone(),
         setup.progress,
         config,
+        setup.indexing.clone(),
     ));
     Some(archive)
 }
@@ -93,6 +96,7 @@ async fn index_with_progress(
     archive: Arc<Archive>,
     progress: bool,
     config: IndexConfig,
+    indexing: Arc<std::sync::Mutex<Option<(usize, usize)>>>,
 ) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, usize)>();
     let worker = archive.clone();
@@ -121,6 +125,7 @@ async fn index_with_progress(
     };
     let mut last = None;
     while let Some((done, total)) = rx.recv().await {
+        *indexing.lock().unwrap_or_else(|e| e.into_inner()) = Some((done, total));
         // Report at most every percent.
         let percent = (done * 100 / total.max(1)) as u32;
         if let Some(ongoing) = &ongoing
@@ -132,6 +137,7 @@ async fn index_with_progress(
                 .await;
         }
     }
+    *indexing.lock().unwrap_or_else(|e| e.into_inner()) = None;
     let message = match job.await {
         Ok(Ok(summary)) => {
             tracing::info!(?summary, "indexed");

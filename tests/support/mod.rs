@@ -25,6 +25,7 @@ pub struct Lsp {
     incoming: Receiver<Value>,
     next_id: i64,
     unread: VecDeque<Value>,
+    statuses: Arc<Mutex<Vec<Value>>>,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -59,9 +60,17 @@ impl Lsp {
         let stdout = child.stdout.take().unwrap();
         let stderr_pipe = child.stderr.take().unwrap();
         let (tx, incoming) = channel();
+        // `strata/status` is the status line's feed, sent whenever it changes: kept aside for
+        // tests that look at it, never counted as unread.
+        let statuses = Arc::new(Mutex::new(Vec::new()));
+        let status_sink = statuses.clone();
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
             while let Some(message) = read_message(&mut reader) {
+                if message["method"] == "strata/status" {
+                    status_sink.lock().unwrap().push(message["params"].clone());
+                    continue;
+                }
                 if tx.send(message).is_err() {
                     break;
                 }
@@ -83,6 +92,7 @@ impl Lsp {
             incoming,
             next_id: 1,
             unread: VecDeque::new(),
+            statuses,
             stderr,
         }
     }
@@ -228,6 +238,11 @@ impl Lsp {
 
     pub fn pid(&self) -> u32 {
         self.child.id()
+    }
+
+    /// Every `strata/status` received so far, oldest first.
+    pub fn statuses(&self) -> Vec<Value> {
+        self.statuses.lock().unwrap().clone()
     }
 
     pub fn log(&self) -> String {
