@@ -37,7 +37,7 @@ fn start(fake_url: &str, capabilities: Value) -> (Lsp, tempfile::TempDir) {
     let caps = lsp.initialize(capabilities, json!({}));
     assert_eq!(
         caps["executeCommandProvider"]["commands"],
-        json!(["strata.runAgent"])
+        json!(["strata.runAgent", "strata.newChat"])
     );
     assert_eq!(caps["codeActionProvider"], true);
     lsp.open(URI, "rust", 1, SOURCE);
@@ -354,4 +354,96 @@ fn strata_ask_streams_an_agent_from_the_terminal() {
     let unknown = strata(&["ask", "poetry", "src/lib.rs:6"]);
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no agent named `poetry`"));
+}
+
+#[test]
+fn a_chat_file_keeps_its_history_across_restarts() {
+    let fake = FakeModel::start();
+    let data = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[providers.local]\nkind = \"ollama\"\nurl = \"{}\"\nmodel = \"coder\"\n",
+            fake.url()
+        ),
+    )
+    .unwrap();
+    let spawn = || {
+        let mut lsp = Lsp::spawn_with_env(&[
+            ("STRATA_CONFIG", config.to_str().unwrap()),
+            (
+                "STRATA_CACHE_DIR",
+                dir.path().join("cache").to_str().unwrap(),
+            ),
+            ("STRATA_DATA_DIR", data.path().to_str().unwrap()),
+        ]);
+        let caps = lsp.initialize(
+            json!({"window": {"showDocument": {"support": true}}}),
+            json!({}),
+        );
+        assert_eq!(
+            caps["executeCommandProvider"]["commands"],
+            json!(["strata.runAgent", "strata.newChat"])
+        );
+        lsp
+    };
+    let mut lsp = spawn();
+    let id = lsp.send_request(
+        "workspace/executeCommand",
+        json!({"command": "strata.newChat"}),
+    );
+    let shown = lsp.answer("window/showDocument", json!({"success": true}));
+    let created = lsp.response(id).unwrap();
+    let uri = created["uri"].as_str().unwrap().to_owned();
+    assert_eq!(shown["uri"], uri);
+    assert!(uri.ends_with(".strata.md"));
+    let template = std::fs::read_to_string(created["path"].as_str().unwrap()).unwrap();
+    let mut text = format!("{template}What does add do?\n");
+    lsp.open(&uri, "markdown", 1, &text);
+    let actions = lsp
+        .request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": uri}, "range": {"start": {"line": 0, "character": 0}, "end": {"line": 0, "character": 0}}, "context": {"diagnostics": []}}),
+        )
+        .unwrap();
+    assert_eq!(actions.as_array().unwrap().len(), 1);
+    assert_eq!(actions[0]["title"], "Strata: send");
+    let send = |lsp: &mut Lsp, text: &mut String, version: i32| {
+        let id = lsp.send_request("workspace/executeCommand", actions[0]["command"].clone());
+        let edit = lsp.answer("workspace/applyEdit", json!({"applied": true}));
+        let appended = edit["edit"]["documentChanges"][0]["edits"][0]["newText"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(lsp.response(id).unwrap()["applied"], true);
+        text.push_str(&appended);
+        lsp.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": text}]}),
+        );
+        appended
+    };
+    fake.script(Reply::text("It adds two numbers."));
+    let appended = send(&mut lsp, &mut text, 2);
+    assert_eq!(
+        appended,
+        "\n## Strata\n\nIt adds two numbers.\n\n## You\n\n"
+    );
+    lsp.finish();
+
+    // A new server: the history is still there and feeds the next turn.
+    let mut lsp = spawn();
+    text.push_str("And does it overflow?\n");
+    lsp.open(&uri, "markdown", 3, &text);
+    fake.script(Reply::text("It can, in debug builds it panics."));
+    send(&mut lsp, &mut text, 4);
+    let prompt = fake.calls()[1].json.clone().unwrap()["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(prompt.contains("It adds two numbers."), "{prompt}");
+    assert!(prompt.contains("And does it overflow?"), "{prompt}");
+    lsp.finish();
 }

@@ -4,6 +4,8 @@
 //! module is pure: it renders prompts from a context pack and cleans answers; running an agent
 //! (the gateway, the editor) happens at the edges.
 
+pub mod history;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 

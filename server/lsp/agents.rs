@@ -17,10 +17,12 @@ use tower_lsp_server::Client;
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
 
-use super::packs::Packs;
+use super::packs::{Packs, Want};
 use super::position::{Encoding, to_byte_clamped, to_range};
+use crate::agents::history::{CHAT_TEMPLATE, History, data_dir, pending_message};
 use crate::agents::{self, Agent, Inputs, Output, Placement};
 use crate::context::Diagnostic as ContextDiagnostic;
+use crate::context::Message as ContextMessage;
 use crate::documents::DocumentStore;
 use crate::llm::{CallRequest, Event, Gateway, Priority, Status};
 
@@ -63,7 +65,13 @@ pub struct Agents {
     /// Review findings published per document, for their code actions.
     findings: Mutex<HashMap<String, Vec<Diagnostic>>>,
     next_token: AtomicU64,
+    /// The chat history, opened on the first chat turn.
+    history: OnceLock<Arc<History>>,
 }
+
+/// Chat turns sent verbatim; older ones go as a summary.
+const RECENT_TURNS: usize = 6;
+pub const NEW_CHAT: &str = "strata.newChat";
 
 /// Aborts a spawned run when the request that started it is dropped ($/cancelRequest).
 struct AbortOnDrop(tokio::task::AbortHandle);
@@ -92,6 +100,7 @@ impl Agents {
             running: Mutex::new(HashMap::new()),
             findings: Mutex::new(HashMap::new()),
             next_token: AtomicU64::new(1),
+            history: OnceLock::new(),
         }
     }
 
@@ -103,6 +112,19 @@ impl Agents {
     pub fn code_actions(&self, params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
         let uri = &params.text_document.uri;
         let mut actions = Vec::new();
+        if uri.as_str().ends_with(".strata.md") {
+            let arguments = json!({"agent": "chat", "textDocument": {"uri": uri}});
+            return vec![CodeActionOrCommand::CodeAction(CodeAction {
+                title: "Strata: send".into(),
+                kind: Some(CodeActionKind::new("source.strata")),
+                command: Some(Command {
+                    title: "Strata: send".into(),
+                    command: RUN_AGENT.to_owned(),
+                    arguments: Some(vec![arguments]),
+                }),
+                ..Default::default()
+            })];
+        }
         // Fixes a review suggested, for the findings under the cursor.
         let findings = lock(&self.findings)
             .get(uri.as_str())
@@ -185,11 +207,6 @@ impl Agents {
             .into_iter()
             .find(|a| a.name == args.agent)
             .ok_or_else(|| Error::invalid_params(format!("no agent named `{}`", args.agent)))?;
-        if agent.output == Output::Chat {
-            return Err(Error::invalid_params(
-                "chat runs in a chat file (strata.newChat), not on a selection",
-            ));
-        }
         let token = format!(
             "strata-agent-{}",
             self.next_token.fetch_add(1, Ordering::Relaxed)
@@ -234,6 +251,9 @@ impl Agents {
         let withheld = packs.locate(&uri).1;
         let progress = Progress::begin(&self, &token, &agent.title).await;
         progress.report("assembling context").await;
+        if agent.output == Output::Chat {
+            return self.chat(agent, uri, parsed, packs, progress).await;
+        }
         let diagnostics: Vec<String> = args
             .diagnostics
             .iter()
@@ -273,10 +293,13 @@ impl Agents {
             packs.pack(
                 &pack_uri,
                 &pack_parsed,
-                pack_target,
-                query.as_deref(),
-                &context_diagnostics,
-                budgets,
+                Want {
+                    selection: pack_target,
+                    query: query.as_deref(),
+                    diagnostics: &context_diagnostics,
+                    budgets,
+                    ..Want::default()
+                },
             )
         })
         .await
@@ -326,37 +349,9 @@ impl Agents {
         request.files = files;
         request.chunks = chunks;
 
-        let mut reply = match self.gateway.call(request.clone()) {
-            Ok(reply) => reply,
-            Err(e) => return Ok(self.failed(&agent, &progress, e.to_string()).await),
-        };
-        let answer = loop {
-            match reply.next().await {
-                Some(Event::Status(status)) => {
-                    let what = match status {
-                        Status::Queued => "queued".to_owned(),
-                        Status::WaitingForLimit { provider } => {
-                            format!("waiting for {provider}'s rate limit")
-                        }
-                        Status::Requesting { provider, .. } => format!("asking {provider}"),
-                        Status::Retrying { provider, after_ms } => {
-                            format!("{provider} failed; retrying in {} s", after_ms / 1000)
-                        }
-                        Status::Streaming { provider } => format!("{provider} is answering"),
-                    };
-                    progress.report(&what).await;
-                }
-                Some(Event::Text(_)) => {
-                    progress
-                        .report(&format!("streaming, {} pieces", reply.pieces()))
-                        .await;
-                }
-                Some(Event::Done(answer)) => break answer,
-                Some(Event::Failed(e)) => {
-                    return Ok(self.failed(&agent, &progress, e.to_string()).await);
-                }
-                None => return Ok(self.failed(&agent, &progress, "cancelled".into()).await),
-            }
+        let answer = match self.stream(request.clone(), &progress).await {
+            Ok(answer) => answer,
+            Err(message) => return Ok(self.failed(&agent, &progress, message).await),
         };
         match agent.output {
             Output::Edit => {
@@ -423,6 +418,237 @@ impl Agents {
                 Ok(
                     json!({"agent": agent.name, "output": "diagnostics", "findings": published.len()}),
                 )
+            }
+        }
+    }
+
+    fn history(&self) -> std::result::Result<Arc<History>, String> {
+        if let Some(h) = self.history.get() {
+            return Ok(h.clone());
+        }
+        let opened = Arc::new(History::open(&data_dir())?);
+        Ok(self.history.get_or_init(|| opened).clone())
+    }
+
+    /// `strata.newChat`: a new chat file under the data directory, opened in the editor.
+    pub async fn new_chat(&self) -> Result<Value> {
+        let dir = data_dir().join("chats");
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        let path = dir.join(format!("chat-{stamp}.strata.md"));
+        std::fs::create_dir_all(&dir)
+            .and_then(|_| std::fs::write(&path, CHAT_TEMPLATE))
+            .map_err(|e| internal(format!("cannot create {}: {e}", path.display())))?;
+        let shown = self.open(&path).await;
+        let uri = Uri::from_file_path(&path).map(|u| u.as_str().to_owned());
+        Ok(json!({"path": path, "uri": uri, "shown": shown}))
+    }
+
+    /// A chat turn: the message below the last `## You`, the history of the chat (older turns
+    /// summarised), context from the workspace; the answer appended to the file.
+    async fn chat(
+        &self,
+        agent: Agent,
+        uri: Uri,
+        parsed: Arc<crate::documents::Parsed>,
+        packs: Packs,
+        progress: Progress,
+    ) -> Result<Value> {
+        let text = parsed.text.to_string();
+        let Some(message) = pending_message(&text) else {
+            let error = "write your message below the last “## You”, then send".to_owned();
+            return Ok(self.failed(&agent, &progress, error).await);
+        };
+        let history = match self.history() {
+            Ok(h) => h,
+            Err(e) => {
+                let error = format!("the chat history cannot be opened: {e}");
+                return Ok(self.failed(&agent, &progress, error).await);
+            }
+        };
+        let session = uri.as_str().to_owned();
+        let turns = history.turns(&session);
+        // The last turns go verbatim; older ones as a summary, made (and cached) when needed.
+        let keep = turns.len().saturating_sub(RECENT_TURNS);
+        let (older, recent) = turns.split_at(keep);
+        let mut summary = history.summary(&session).map(|(s, _)| s);
+        if let Some(last) = older.last()
+            && history
+                .summary(&session)
+                .is_none_or(|(_, upto)| upto < last.id)
+        {
+            progress.report("summarizing earlier turns").await;
+            let summarizer = agents::declared(&self.gateway.config())
+                .into_iter()
+                .find(|a| a.name == "summarize");
+            if let Some(summarizer) = summarizer {
+                let transcript: String = summary
+                    .iter()
+                    .map(|s| format!("Summary so far:\n{s}\n\n"))
+                    .chain(
+                        older
+                            .iter()
+                            .map(|t| format!("{}: {}\n\n", t.role, t.content)),
+                    )
+                    .collect();
+                let inputs = Inputs {
+                    context: &transcript,
+                    ..Inputs::default()
+                };
+                let mut request = CallRequest::new(
+                    "summarize",
+                    Priority::Background,
+                    agents::prompt(&summarizer, &inputs),
+                );
+                request.template_version = agents::template_version(&summarizer);
+                if let Ok(answer) = self.stream(request, &progress).await {
+                    let _ = history.set_summary(&session, &answer.text, last.id);
+                    summary = Some(answer.text);
+                }
+            }
+        }
+        let conversation: Vec<ContextMessage> = recent
+            .iter()
+            .map(|t| ContextMessage {
+                role: t.role.clone(),
+                text: t.content.clone(),
+            })
+            .collect();
+        let end = parsed.text.len_bytes();
+        let (query, budgets) = (message.clone(), agent.budgets.unwrap_or_default());
+        let (pack_uri, pack_parsed, pack_summary) = (uri.clone(), parsed.clone(), summary.clone());
+        let (pack, rel) = tokio::task::spawn_blocking(move || {
+            packs.pack(
+                &pack_uri,
+                &pack_parsed,
+                Want {
+                    selection: end..end,
+                    query: Some(&query),
+                    budgets,
+                    conversation: &conversation,
+                    summary: pack_summary.as_deref(),
+                    ..Want::default()
+                },
+            )
+        })
+        .await
+        .map_err(|e| internal(format!("assembling context: {e}")))?;
+        let rendered = pack.render();
+        let inputs = Inputs {
+            path: &rel,
+            language: "markdown",
+            selection: "",
+            context: &rendered,
+            question: Some(&message),
+            diagnostics: &[],
+        };
+        let mut request = CallRequest::new(
+            &agent.name,
+            Priority::OnDemand,
+            agents::prompt(&agent, &inputs),
+        );
+        request.route = agent.route.clone();
+        request.params.max_tokens = agent.max_tokens;
+        request.params.temperature = agent.temperature;
+        request.template_version = agents::template_version(&agent);
+        request.cache_ttl = agent.cache_ttl;
+        for tier in &pack.tiers {
+            for item in &tier.items {
+                request.chunks.extend(item.chunk_id.clone());
+                if item.source.contains('/') && !request.files.contains(&item.source) {
+                    request.files.push(item.source.clone());
+                }
+            }
+        }
+        let answer = match self.stream(request, &progress).await {
+            Ok(answer) => answer,
+            Err(message) => return Ok(self.failed(&agent, &progress, message).await),
+        };
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let saved = history
+            .add(&session, "user", &message, now_ms)
+            .and_then(|_| history.add(&session, "assistant", &answer.text, now_ms));
+        if let Err(e) = &saved {
+            tracing::error!("chat history: {e}");
+        }
+        // Appended at the end of the file as it is now (the user may have typed meanwhile).
+        let Some(current) = self.store.entry(uri.as_str()) else {
+            return Ok(
+                json!({"agent": agent.name, "applied": false, "error": "the chat file was closed"}),
+            );
+        };
+        let end = current.text.len_bytes();
+        let tail = current.text.to_string();
+        let lead = if tail.ends_with("\n\n") {
+            ""
+        } else if tail.ends_with('\n') {
+            "\n"
+        } else {
+            "\n\n"
+        };
+        let edit = TextEdit {
+            range: to_range(&current.text, end..end, self.encoding()),
+            new_text: format!(
+                "{lead}## Strata\n\n{}\n\n## You\n\n",
+                answer.text.trim_end()
+            ),
+        };
+        let applied = self
+            .client
+            .apply_edit(WorkspaceEdit {
+                document_changes: Some(DocumentChanges::Edits(vec![TextDocumentEdit {
+                    text_document: OptionalVersionedTextDocumentIdentifier {
+                        uri: uri.clone(),
+                        version: Some(current.version),
+                    },
+                    edits: vec![OneOf::Left(edit)],
+                }])),
+                ..Default::default()
+            })
+            .await
+            .is_ok_and(|r| r.applied);
+        progress
+            .end(if applied { "answered" } else { "not applied" })
+            .await;
+        Ok(
+            json!({"agent": agent.name, "output": "chat", "applied": applied, "saved": saved.is_ok()}),
+        )
+    }
+
+    /// Calls the gateway, reporting its progress; the whole answer, or why there is none.
+    async fn stream(
+        &self,
+        request: CallRequest,
+        progress: &Progress,
+    ) -> std::result::Result<crate::llm::Answer, String> {
+        let mut reply = self.gateway.call(request).map_err(|e| e.to_string())?;
+        loop {
+            match reply.next().await {
+                Some(Event::Status(status)) => {
+                    let what = match status {
+                        Status::Queued => "queued".to_owned(),
+                        Status::WaitingForLimit { provider } => {
+                            format!("waiting for {provider}'s rate limit")
+                        }
+                        Status::Requesting { provider, .. } => format!("asking {provider}"),
+                        Status::Retrying { provider, after_ms } => {
+                            format!("{provider} failed; retrying in {} s", after_ms / 1000)
+                        }
+                        Status::Streaming { provider } => format!("{provider} is answering"),
+                    };
+                    progress.report(&what).await;
+                }
+                Some(Event::Text(_)) => {
+                    progress
+                        .report(&format!("streaming, {} pieces", reply.pieces()))
+                        .await;
+                }
+                Some(Event::Done(answer)) => return Ok(answer),
+                Some(Event::Failed(e)) => return Err(e.to_string()),
+                None => return Err("cancelled".into()),
             }
         }
     }

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use ropey::Rope;
 use tower_lsp_server::ls_types::*;
 
-use super::packs::Packs;
+use super::packs::{Packs, Want};
 use super::position::{Encoding, to_byte, to_position};
 use crate::completion::{Anchor, Ask, Built, CompletionConfig, Engine, Prompter, shape};
 use crate::context::{Budgets, Tier, redact};
@@ -79,7 +79,15 @@ impl Prompter for LspPrompter {
             };
             let selection =
                 cursor.min(parsed.text.len_bytes())..cursor.min(parsed.text.len_bytes());
-            let (pack, _) = packs.pack(&parsed_uri, parsed, selection, None, &[], budgets);
+            let (pack, _) = packs.pack(
+                &parsed_uri,
+                parsed,
+                Want {
+                    selection,
+                    budgets,
+                    ..Want::default()
+                },
+            );
             for tier in &pack.tiers {
                 if !matches!(tier.tier, Tier::Working | Tier::Background) {
                     continue;

@@ -11,7 +11,7 @@ use tower_lsp_server::ls_types::Uri;
 
 use crate::archive::{Archive, IndexConfig};
 use crate::context::{
-    ArchiveWorkspace, Budgets, ContextPack, Diagnostic, NoWorkspace, RecentChunk, Request,
+    ArchiveWorkspace, Budgets, ContextPack, Diagnostic, Message, NoWorkspace, RecentChunk, Request,
     Tokenizer, assemble, is_secret_file,
 };
 use crate::documents::{DocumentStore, Parsed};
@@ -30,6 +30,18 @@ pub fn workspace_path(root: Option<&Path>, uri: &Uri) -> Option<PathBuf> {
         )
     });
     (plain && path.starts_with(root)).then_some(path)
+}
+
+/// What a pack is for: the place, the question, what the editor reports there, the budgets, and
+/// the conversation so far (chat).
+#[derive(Default)]
+pub struct Want<'a> {
+    pub selection: Range<usize>,
+    pub query: Option<&'a str>,
+    pub diagnostics: &'a [Diagnostic],
+    pub budgets: Budgets,
+    pub conversation: &'a [Message],
+    pub summary: Option<&'a str>,
 }
 
 /// Everything a pack is built from; cheap to clone.
@@ -65,15 +77,15 @@ impl Packs {
     }
 
     /// The pack for `selection` (bytes) of `parsed`, and the document's relative path.
-    pub fn pack(
-        &self,
-        uri: &Uri,
-        parsed: &Parsed,
-        selection: Range<usize>,
-        query: Option<&str>,
-        diagnostics: &[Diagnostic],
-        budgets: Budgets,
-    ) -> (ContextPack, String) {
+    pub fn pack(&self, uri: &Uri, parsed: &Parsed, what: Want) -> (ContextPack, String) {
+        let Want {
+            selection,
+            query,
+            diagnostics,
+            budgets,
+            conversation,
+            summary,
+        } = what;
         let (rel, withheld) = self.locate(uri);
         let chunks = parsed.chunks.to_vec();
         let recent = self.recent_chunks();
@@ -84,9 +96,9 @@ impl Packs {
             selection,
             query,
             diagnostics,
-            messages: &[],
+            messages: conversation,
             recent: &recent,
-            summary: None,
+            summary,
             budgets,
             withheld,
         };

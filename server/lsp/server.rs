@@ -28,13 +28,13 @@ use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
 
-use super::agents::{Agents, ClientCaps, RUN_AGENT, RunArgs};
+use super::agents::{Agents, ClientCaps, NEW_CHAT, RUN_AGENT, RunArgs};
 use super::completion::{LspPrompter, ask};
 use super::ext::{
     ArchiveInfo, ChunkInfo, ChunksResult, ContextParams, DebugTextResult, DocumentInfo, SearchHit,
     SearchParams, SearchResult, StatsResult, TextDocumentParams,
 };
-use super::packs::{Packs, workspace_path};
+use super::packs::{Packs, Want, workspace_path};
 use super::position::{Encoding, to_byte, to_byte_clamped, to_range};
 use super::settings::Settings;
 use super::timing::MethodTimes;
@@ -486,7 +486,7 @@ impl LanguageServer for Backend {
                 document_symbol_provider: features.document_symbols.then_some(OneOf::Left(true)),
                 code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
                 execute_command_provider: Some(ExecuteCommandOptions {
-                    commands: vec![RUN_AGENT.to_owned()],
+                    commands: vec![RUN_AGENT.to_owned(), NEW_CHAT.to_owned()],
                     ..Default::default()
                 }),
                 inline_completion_provider: (mode == CompletionMode::Inline)
@@ -610,6 +610,7 @@ impl LanguageServer for Backend {
                 // Not under `guard`: the run is a task of its own, and a panic in it is an error.
                 agents.run(args).await.map(Some)
             }
+            NEW_CHAT => self.agents.new_chat().await.map(Some),
             other => Err(Error::invalid_params(format!("unknown command {other}"))),
         }
     }
@@ -932,10 +933,13 @@ impl Backend {
                     .pack(
                         &uri,
                         &parsed,
-                        selection,
-                        query.as_deref(),
-                        &diagnostics,
-                        budgets,
+                        Want {
+                            selection,
+                            query: query.as_deref(),
+                            diagnostics: &diagnostics,
+                            budgets,
+                            ..Want::default()
+                        },
                     )
                     .0
             })

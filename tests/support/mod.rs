@@ -26,6 +26,8 @@ pub struct Lsp {
     next_id: i64,
     unread: VecDeque<Value>,
     statuses: Arc<Mutex<Vec<Value>>>,
+    /// The default `STRATA_DATA_DIR` (history), removed with the harness.
+    _data: tempfile::TempDir,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -41,6 +43,9 @@ impl Lsp {
             "STRATA_CACHE_DIR",
             std::env::temp_dir().join("strata-test-cache-unused"),
         );
+        // Nor the user's chat history.
+        let data = tempfile::tempdir().expect("a data dir");
+        command.env("STRATA_DATA_DIR", data.path());
         // Nor the user's real config.
         command.env(
             "STRATA_CONFIG",
@@ -93,6 +98,7 @@ impl Lsp {
             next_id: 1,
             unread: VecDeque::new(),
             statuses,
+            _data: data,
             stderr,
         }
     }
