@@ -394,6 +394,7 @@ fn ask(
         context: &rendered,
         question: query,
         diagnostics: &[],
+        steps: "",
     };
     let mut request = CallRequest::new(
         &agent.name,

@@ -37,7 +37,7 @@ fn start(fake_url: &str, capabilities: Value) -> (Lsp, tempfile::TempDir) {
     let caps = lsp.initialize(capabilities, json!({}));
     assert_eq!(
         caps["executeCommandProvider"]["commands"],
-        json!(["strata.runAgent", "strata.newChat"])
+        json!(["strata.runAgent", "strata.runWorkflow", "strata.newChat"])
     );
     assert_eq!(caps["codeActionProvider"], true);
     lsp.open(URI, "rust", 1, SOURCE);
@@ -73,13 +73,24 @@ fn code_actions_offer_the_agents_without_a_model() {
             .unwrap()
             .iter()
             .map(|a| {
-                assert_eq!(a["command"]["command"], "strata.runAgent");
+                let command = a["command"]["command"].as_str().unwrap();
+                assert!(
+                    command == "strata.runAgent" || command == "strata.runWorkflow",
+                    "{a}"
+                );
                 a["title"].as_str().unwrap().to_owned()
             })
             .collect()
     };
     let plain = titles(&mut lsp, json!([]));
-    for expected in ["Explain", "documentation", "tests", "Refactor", "Review"] {
+    for expected in [
+        "Explain",
+        "documentation",
+        "tests",
+        "Refactor",
+        "Review",
+        "Review all",
+    ] {
         assert!(
             plain.iter().any(|t| t.contains(expected)),
             "{expected} missing from {plain:?}"
@@ -385,7 +396,7 @@ fn a_chat_file_keeps_its_history_across_restarts() {
         );
         assert_eq!(
             caps["executeCommandProvider"]["commands"],
-            json!(["strata.runAgent", "strata.newChat"])
+            json!(["strata.runAgent", "strata.runWorkflow", "strata.newChat"])
         );
         lsp
     };
@@ -445,5 +456,51 @@ fn a_chat_file_keeps_its_history_across_restarts() {
         .to_owned();
     assert!(prompt.contains("It adds two numbers."), "{prompt}");
     assert!(prompt.contains("And does it overflow?"), "{prompt}");
+    lsp.finish();
+}
+
+#[test]
+fn review_all_runs_three_reviewers_then_a_summary() {
+    let fake = FakeModel::start();
+    fake.set_default(Reply::text("- line 6: fine").first_token(100));
+    let (mut lsp, _dir) = start(
+        &fake.url(),
+        json!({"window": {"showDocument": {"support": true}}}),
+    );
+    let id = lsp.send_request(
+        "workspace/executeCommand",
+        json!({"command": "strata.runWorkflow", "arguments": [{"workflow": "review-all", "textDocument": {"uri": URI}, "range": add_range()}]}),
+    );
+    lsp.answer("window/showDocument", json!({"success": true}));
+    let result = lsp.response(id).unwrap();
+    for step in [
+        "review-security",
+        "review-performance",
+        "review-style",
+        "review-summary",
+    ] {
+        assert_eq!(result["steps"][step]["state"], "done", "{result}");
+    }
+    assert_eq!(fake.call_count(), 4);
+    // The summary saw the three reviews.
+    let calls = fake.calls();
+    let summary_prompt = calls
+        .iter()
+        .map(|c| {
+            c.json.clone().unwrap()["messages"][1]["content"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .find(|p| p.contains("came from separate reviewers"))
+        .expect("a summary call");
+    for step in ["review-security", "review-performance", "review-style"] {
+        assert!(
+            summary_prompt.contains(&format!("### {step}")),
+            "{summary_prompt}"
+        );
+    }
+    let report = std::fs::read_to_string(result["path"].as_str().unwrap()).unwrap();
+    assert!(report.find("## review-summary").unwrap() < report.find("## review-security").unwrap());
     lsp.finish();
 }

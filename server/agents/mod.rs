@@ -5,6 +5,7 @@
 //! (the gateway, the editor) happens at the edges.
 
 pub mod history;
+pub mod workflow;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -198,7 +199,47 @@ pub fn builtins() -> Vec<Agent> {
              name and open question.\n\n{{context}}\n\n{{question}}",
         ),
     ];
+    for (name, focus) in [
+        (
+            "review-security",
+            "security problems: injection, unchecked input, secrets, unsafe code, authorisation",
+        ),
+        (
+            "review-performance",
+            "performance problems: needless allocation or copying, quadratic loops, blocking calls on hot paths",
+        ),
+        (
+            "review-style",
+            "readability and style problems: naming, structure, comments that lie, dead code",
+        ),
+    ] {
+        agents.push(builtin(
+            name,
+            &format!("Strata: {name}"),
+            Output::Document,
+            Placement::Replace,
+            coder,
+            &format!(
+                "{{{{context}}}}\n\nList the {focus} in the {{{{language}}}} code below from \
+                 {{{{path}}}}, most serious first, as a Markdown list citing lines. Say \"none found\" \
+                 if there are none.\n\n```\n{{{{selection}}}}\n```\n\n{{{{question}}}}"
+            ),
+        ));
+    }
+    agents.push(builtin(
+        "review-summary",
+        "Strata: review summary",
+        Output::Document,
+        Placement::Replace,
+        "You merge code reviews into one clear, prioritised report.",
+        "These reviews of {{path}} came from separate reviewers:\n\n{{steps}}\n\nMerge them \
+         into one Markdown report: the findings most worth fixing first, duplicates merged, \
+         each with the line it concerns.",
+    ));
     for agent in &mut agents {
+        if agent.name.starts_with("review-") {
+            agent.in_code_actions = false;
+        }
         match agent.name.as_str() {
             "fix" => agent.needs_diagnostics = true,
             "chat" | "summarize" => agent.in_code_actions = false,
@@ -289,6 +330,8 @@ pub struct Inputs<'a> {
     pub question: Option<&'a str>,
     /// One line per problem the editor reports there.
     pub diagnostics: &'a [String],
+    /// In a workflow, the outputs of the steps this one depends on.
+    pub steps: &'a str,
 }
 
 /// The template with its placeholders replaced, in one pass (text inserted for one placeholder
@@ -311,6 +354,7 @@ pub fn render(template: &str, inputs: &Inputs) -> String {
             "question" => inputs.question.unwrap_or(""),
             "language" => inputs.language,
             "path" => inputs.path,
+            "steps" => inputs.steps,
             "diagnostics" => {
                 diagnostics = inputs
                     .diagnostics
@@ -400,6 +444,7 @@ mod tests {
             context: "CTX",
             question: Some("why?"),
             diagnostics: &["E0308 mismatched types".into()],
+            steps: "",
         };
         assert_eq!(
             render(
@@ -428,6 +473,11 @@ mod tests {
         assert_eq!(security.output, Output::Diagnostics);
         assert_eq!(security.prompt, "Look: {{selection}}");
         assert_eq!(agents.len(), builtins().len() + 1);
+        assert!(
+            builtins()
+                .iter()
+                .any(|a| a.name == "review-summary" && a.prompt.contains("{{steps}}"))
+        );
         let before = template_version(&builtins()[0]);
         let mut changed = builtins()[0].clone();
         changed.prompt.push('!');

@@ -20,6 +20,7 @@ use tower_lsp_server::ls_types::*;
 use super::packs::{Packs, Want};
 use super::position::{Encoding, to_byte_clamped, to_range};
 use crate::agents::history::{CHAT_TEMPLATE, History, data_dir, pending_message};
+use crate::agents::workflow::{self, StepResult};
 use crate::agents::{self, Agent, Inputs, Output, Placement};
 use crate::context::Diagnostic as ContextDiagnostic;
 use crate::context::Message as ContextMessage;
@@ -27,6 +28,19 @@ use crate::documents::DocumentStore;
 use crate::llm::{CallRequest, Event, Gateway, Priority, Status};
 
 pub const RUN_AGENT: &str = "strata.runAgent";
+pub const RUN_WORKFLOW: &str = "strata.runWorkflow";
+
+/// Arguments of `strata.runWorkflow`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkflowArgs {
+    pub workflow: String,
+    pub text_document: TextDocumentIdentifier,
+    #[serde(default)]
+    pub range: Option<Range>,
+    #[serde(default)]
+    pub query: Option<String>,
+}
 
 /// Arguments of `strata.runAgent`.
 #[derive(Debug, Deserialize)]
@@ -67,6 +81,21 @@ pub struct Agents {
     next_token: AtomicU64,
     /// The chat history, opened on the first chat turn.
     history: OnceLock<Arc<History>>,
+}
+
+/// The workspace-relative path of a document, for file names and headings.
+fn packs_rel(agents: &Agents, uri: &Uri) -> String {
+    agents
+        .packs
+        .get()
+        .map_or_else(|| uri.as_str().to_owned(), |p| p.locate(uri).0)
+}
+
+/// A request ready for the gateway, with the document's relative path and the target's text.
+struct Prepared {
+    request: CallRequest,
+    rel: String,
+    selection: String,
 }
 
 /// Chat turns sent verbatim; older ones go as a summary.
@@ -159,6 +188,26 @@ impl Agents {
                 ..Default::default()
             }));
         }
+        let (workflows, _) = workflow::workflows(&self.gateway.config());
+        for wf in workflows {
+            let title = if wf.name == "review-all" {
+                "Strata: Review all (security, performance, style)".to_owned()
+            } else {
+                format!("Strata: workflow {}", wf.name)
+            };
+            actions.push(CodeActionOrCommand::CodeAction(CodeAction {
+                title: title.clone(),
+                kind: Some(CodeActionKind::new("source.strata")),
+                command: Some(Command {
+                    title,
+                    command: RUN_WORKFLOW.to_owned(),
+                    arguments: Some(vec![json!({
+                        "workflow": wf.name, "textDocument": {"uri": uri}, "range": params.range,
+                    })]),
+                }),
+                ..Default::default()
+            }));
+        }
         let has_diagnostics = !params.context.diagnostics.is_empty();
         for agent in agents::declared(&self.gateway.config()) {
             if !agent.in_code_actions || (agent.needs_diagnostics && !has_diagnostics) {
@@ -190,6 +239,127 @@ impl Agents {
             }));
         }
         actions
+    }
+
+    /// `strata.runWorkflow`: the workflow's steps as a DAG, then one document with every step's
+    /// output (the last step's first).
+    pub async fn run_workflow(self: &Arc<Self>, args: WorkflowArgs) -> Result<Value> {
+        let config = self.gateway.config();
+        let (workflows, problems) = workflow::workflows(&config);
+        let Some(wf) = workflows.into_iter().find(|w| w.name == args.workflow) else {
+            return Err(Error::invalid_params(format!(
+                "no workflow named `{}`{}",
+                args.workflow,
+                if problems.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", problems.join("; "))
+                }
+            )));
+        };
+        let token = format!(
+            "strata-workflow-{}",
+            self.next_token.fetch_add(1, Ordering::Relaxed)
+        );
+        let this = self.clone();
+        let key = token.clone();
+        let task = tokio::spawn(async move { this.execute_workflow(wf, args, key).await });
+        lock(&self.running).insert(token.clone(), task.abort_handle());
+        let guard = AbortOnDrop(task.abort_handle());
+        let outcome = task.await;
+        drop(guard);
+        lock(&self.running).remove(&token);
+        match outcome {
+            Ok(result) => result,
+            Err(e) if e.is_cancelled() => Ok(json!({"cancelled": true})),
+            Err(e) => Err(internal(format!("the workflow failed: {e}"))),
+        }
+    }
+
+    async fn execute_workflow(
+        self: Arc<Self>,
+        wf: workflow::Workflow,
+        args: WorkflowArgs,
+        token: String,
+    ) -> Result<Value> {
+        let uri = args.text_document.uri.clone();
+        let parsed = self
+            .store
+            .entry(uri.as_str())
+            .ok_or_else(|| Error::invalid_params(format!("{} is not open", uri.as_str())))?
+            .parsed()
+            .await
+            .ok_or_else(|| Error::invalid_params(format!("{} is not open", uri.as_str())))?;
+        let packs = self
+            .packs
+            .get()
+            .cloned()
+            .ok_or_else(|| Error::invalid_params("the server is not initialized"))?;
+        let target = target(&parsed, args.range, self.encoding());
+        let progress = Progress::begin(&self, &token, &format!("Strata: {}", wf.name)).await;
+        let declared = agents::declared(&self.gateway.config());
+        let run_args = RunArgs {
+            agent: String::new(),
+            text_document: args.text_document.clone(),
+            range: args.range,
+            query: args.query.clone(),
+            diagnostics: Vec::new(),
+        };
+        let (this, progress_ref, declared_ref, run_args_ref) =
+            (&self, &progress, &declared, &run_args);
+        let results = workflow::run(&wf, |step, inputs| {
+            let (packs, parsed, target) = (packs.clone(), parsed.clone(), target.clone());
+            async move {
+                let agent = declared_ref
+                    .iter()
+                    .find(|a| a.name == step.agent)
+                    .ok_or_else(|| format!("no agent named `{}`", step.agent))?;
+                progress_ref.report(&format!("{}: running", step.id)).await;
+                let steps: String = inputs
+                    .iter()
+                    .map(|(id, out)| format!("### {id}\n\n{out}\n\n"))
+                    .collect();
+                let prepared = this
+                    .prepare(agent, run_args_ref, &parsed, packs, target, &steps)
+                    .await
+                    .map_err(|e| e.message.to_string())??;
+                let answer = this.stream(prepared.request, progress_ref).await?;
+                progress_ref.report(&format!("{}: done", step.id)).await;
+                Ok(answer.text)
+            }
+        })
+        .await;
+        let rel = packs_rel(&self, &uri);
+        let mut report = String::new();
+        for step in wf.steps.iter().rev() {
+            match results.get(&step.id) {
+                Some(StepResult::Done { output }) => {
+                    report.push_str(&format!("## {}\n\n{}\n\n", step.id, output.trim_end()))
+                }
+                Some(StepResult::Failed { error }) => {
+                    report.push_str(&format!("## {}\n\nFailed: {error}\n\n", step.id))
+                }
+                Some(StepResult::Skipped { because }) => {
+                    report.push_str(&format!("## {}\n\nNot run: {because}\n\n", step.id))
+                }
+                None => {}
+            }
+        }
+        let pseudo = Agent {
+            name: wf.name.clone(),
+            title: format!("Workflow {}", wf.name),
+            ..declared[0].clone()
+        };
+        let path = self.write_answer(&pseudo, &rel, &report)?;
+        let shown = self.open(&path).await;
+        let done = results
+            .values()
+            .filter(|r| matches!(r, StepResult::Done { .. }))
+            .count();
+        progress
+            .end(&format!("{done} of {} steps done", wf.steps.len()))
+            .await;
+        Ok(json!({"workflow": wf.name, "steps": results, "path": path, "shown": shown}))
     }
 
     /// `window/workDoneProgress/cancel`: stops the run behind the token.
@@ -248,106 +418,26 @@ impl Agents {
         let encoding = self.encoding();
         let text = parsed.text.clone();
         let target = target(&parsed, args.range, encoding);
-        let withheld = packs.locate(&uri).1;
         let progress = Progress::begin(&self, &token, &agent.title).await;
         progress.report("assembling context").await;
         if agent.output == Output::Chat {
             return self.chat(agent, uri, parsed, packs, progress).await;
         }
-        let diagnostics: Vec<String> = args
-            .diagnostics
-            .iter()
-            .map(|d| {
-                format!(
-                    "line {}: {}{}",
-                    d.range.start.line + 1,
-                    d.message,
-                    d.code
-                        .as_ref()
-                        .map(|c| match c {
-                            NumberOrString::Number(n) => format!(" ({n})"),
-                            NumberOrString::String(s) => format!(" ({s})"),
-                        })
-                        .unwrap_or_default()
-                )
-            })
-            .collect();
-        let context_diagnostics: Vec<ContextDiagnostic> = args
-            .diagnostics
-            .iter()
-            .map(|d| ContextDiagnostic {
-                range: to_byte_clamped(&text, d.range.start, encoding)
-                    ..to_byte_clamped(&text, d.range.end, encoding),
-                severity: "error".into(),
-                message: d.message.clone(),
-            })
-            .collect();
-        let budgets = agent.budgets.unwrap_or_default();
-        let (pack_uri, pack_parsed, pack_target, query) = (
-            uri.clone(),
-            parsed.clone(),
-            target.clone(),
-            args.query.clone(),
-        );
-        let (pack, rel) = tokio::task::spawn_blocking(move || {
-            packs.pack(
-                &pack_uri,
-                &pack_parsed,
-                Want {
-                    selection: pack_target,
-                    query: query.as_deref(),
-                    diagnostics: &context_diagnostics,
-                    budgets,
-                    ..Want::default()
-                },
-            )
-        })
-        .await
-        .map_err(|e| internal(format!("assembling context: {e}")))?;
-        if withheld {
-            let message = format!(
-                "{rel} is ignored or looks like a secrets file, so none of it is sent to a model"
-            );
-            progress.end(&message).await;
-            self.show(MessageType::WARNING, format!("Strata: {message}"));
-            return Ok(json!({"agent": agent.name, "error": message}));
-        }
-        let selection = text.byte_slice(target.clone()).to_string();
-        let rendered = pack.render();
-        let language = parsed.language.map_or("text", |l| l.name());
-        let inputs = Inputs {
-            path: &rel,
-            language,
-            selection: &selection,
-            context: &rendered,
-            question: args.query.as_deref(),
-            diagnostics: &diagnostics,
-        };
-        let mut request = CallRequest::new(
-            &agent.name,
-            Priority::OnDemand,
-            agents::prompt(&agent, &inputs),
-        );
-        request.route = agent.route.clone();
-        request.params.max_tokens = agent.max_tokens;
-        request.params.temperature = agent.temperature;
-        request.template_version = agents::template_version(&agent);
-        request.cache_ttl = agent.cache_ttl;
-        let mut files = vec![rel.clone()];
-        let mut chunks = Vec::new();
-        for tier in &pack.tiers {
-            for item in &tier.items {
-                // Items from files (not labels such as `folders`) name what went out.
-                if (item.source.contains('/') || item.source.contains('.'))
-                    && !files.contains(&item.source)
-                {
-                    files.push(item.source.clone());
-                }
-                chunks.extend(item.chunk_id.clone());
+        let Prepared {
+            request,
+            rel,
+            selection,
+        } = match self
+            .prepare(&agent, &args, &parsed, packs, target.clone(), "")
+            .await?
+        {
+            Ok(prepared) => prepared,
+            Err(message) => {
+                progress.end(&message).await;
+                self.show(MessageType::WARNING, format!("Strata: {message}"));
+                return Ok(json!({"agent": agent.name, "error": message}));
             }
-        }
-        request.files = files;
-        request.chunks = chunks;
+        };
 
         let answer = match self.stream(request.clone(), &progress).await {
             Ok(answer) => answer,
@@ -420,6 +510,120 @@ impl Agents {
                 )
             }
         }
+    }
+
+    /// The model request for an agent at a place: context pack, rendered prompt, what goes out.
+    /// `Ok(Err(..))` when the document may not be sent.
+    async fn prepare(
+        &self,
+        agent: &Agent,
+        args: &RunArgs,
+        parsed: &Arc<crate::documents::Parsed>,
+        packs: Packs,
+        target: Bytes<usize>,
+        steps: &str,
+    ) -> Result<std::result::Result<Prepared, String>> {
+        let uri = args.text_document.uri.clone();
+        let encoding = self.encoding();
+        let text = parsed.text.clone();
+        let packs_withheld = packs.locate(&uri).1;
+        let diagnostics: Vec<String> = args
+            .diagnostics
+            .iter()
+            .map(|d| {
+                format!(
+                    "line {}: {}{}",
+                    d.range.start.line + 1,
+                    d.message,
+                    d.code
+                        .as_ref()
+                        .map(|c| match c {
+                            NumberOrString::Number(n) => format!(" ({n})"),
+                            NumberOrString::String(s) => format!(" ({s})"),
+                        })
+                        .unwrap_or_default()
+                )
+            })
+            .collect();
+        let context_diagnostics: Vec<ContextDiagnostic> = args
+            .diagnostics
+            .iter()
+            .map(|d| ContextDiagnostic {
+                range: to_byte_clamped(&text, d.range.start, encoding)
+                    ..to_byte_clamped(&text, d.range.end, encoding),
+                severity: "error".into(),
+                message: d.message.clone(),
+            })
+            .collect();
+        let budgets = agent.budgets.unwrap_or_default();
+        let (pack_uri, pack_parsed, pack_target, query) = (
+            uri.clone(),
+            parsed.clone(),
+            target.clone(),
+            args.query.clone(),
+        );
+        let (pack, rel) = tokio::task::spawn_blocking(move || {
+            packs.pack(
+                &pack_uri,
+                &pack_parsed,
+                Want {
+                    selection: pack_target,
+                    query: query.as_deref(),
+                    diagnostics: &context_diagnostics,
+                    budgets,
+                    ..Want::default()
+                },
+            )
+        })
+        .await
+        .map_err(|e| internal(format!("assembling context: {e}")))?;
+        if packs_withheld {
+            return Ok(Err(format!(
+                "{rel} is ignored or looks like a secrets file, so none of it is sent to a model"
+            )));
+        }
+        let selection = text.byte_slice(target.clone()).to_string();
+        let rendered = pack.render();
+        let language = parsed.language.map_or("text", |l| l.name());
+        let inputs = Inputs {
+            path: &rel,
+            language,
+            selection: &selection,
+            context: &rendered,
+            question: args.query.as_deref(),
+            diagnostics: &diagnostics,
+            steps,
+        };
+        let mut request = CallRequest::new(
+            &agent.name,
+            Priority::OnDemand,
+            agents::prompt(agent, &inputs),
+        );
+        request.route = agent.route.clone();
+        request.params.max_tokens = agent.max_tokens;
+        request.params.temperature = agent.temperature;
+        request.template_version = agents::template_version(agent);
+        request.cache_ttl = agent.cache_ttl;
+        let mut files = vec![rel.clone()];
+        let mut chunks = Vec::new();
+        for tier in &pack.tiers {
+            for item in &tier.items {
+                // Items from files (not labels such as `folders`) name what went out.
+                if (item.source.contains('/') || item.source.contains('.'))
+                    && !files.contains(&item.source)
+                {
+                    files.push(item.source.clone());
+                }
+                chunks.extend(item.chunk_id.clone());
+            }
+        }
+        request.files = files;
+        request.chunks = chunks;
+        Ok(Ok(Prepared {
+            request,
+            rel,
+            selection,
+        }))
     }
 
     fn history(&self) -> std::result::Result<Arc<History>, String> {
@@ -542,6 +746,7 @@ impl Agents {
             context: &rendered,
             question: Some(&message),
             diagnostics: &[],
+            steps: "",
         };
         let mut request = CallRequest::new(
             &agent.name,

@@ -28,7 +28,7 @@ use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
 
-use super::agents::{Agents, ClientCaps, NEW_CHAT, RUN_AGENT, RunArgs};
+use super::agents::{Agents, ClientCaps, NEW_CHAT, RUN_AGENT, RUN_WORKFLOW, RunArgs, WorkflowArgs};
 use super::completion::{LspPrompter, ask};
 use super::ext::{
     ArchiveInfo, ChunkInfo, ChunksResult, ContextParams, DebugTextResult, DocumentInfo, SearchHit,
@@ -486,7 +486,11 @@ impl LanguageServer for Backend {
                 document_symbol_provider: features.document_symbols.then_some(OneOf::Left(true)),
                 code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
                 execute_command_provider: Some(ExecuteCommandOptions {
-                    commands: vec![RUN_AGENT.to_owned(), NEW_CHAT.to_owned()],
+                    commands: vec![
+                        RUN_AGENT.to_owned(),
+                        RUN_WORKFLOW.to_owned(),
+                        NEW_CHAT.to_owned(),
+                    ],
                     ..Default::default()
                 }),
                 inline_completion_provider: (mode == CompletionMode::Inline)
@@ -609,6 +613,16 @@ impl LanguageServer for Backend {
                 let agents = self.agents.clone();
                 // Not under `guard`: the run is a task of its own, and a panic in it is an error.
                 agents.run(args).await.map(Some)
+            }
+            RUN_WORKFLOW => {
+                let args = params.arguments.into_iter().next().ok_or_else(|| {
+                    Error::invalid_params(
+                        "strata.runWorkflow takes {workflow, textDocument, range?, query?}",
+                    )
+                })?;
+                let args: WorkflowArgs = serde_json::from_value(args)
+                    .map_err(|e| Error::invalid_params(format!("strata.runWorkflow: {e}")))?;
+                self.agents.clone().run_workflow(args).await.map(Some)
             }
             NEW_CHAT => self.agents.new_chat().await.map(Some),
             other => Err(Error::invalid_params(format!("unknown command {other}"))),
