@@ -504,3 +504,76 @@ fn review_all_runs_three_reviewers_then_a_summary() {
     assert!(report.find("## review-summary").unwrap() < report.find("## review-security").unwrap());
     lsp.finish();
 }
+
+#[test]
+fn chat_turns_go_to_the_archive() {
+    let fake = FakeModel::start();
+    let ws = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(ws.path().join(".git")).unwrap();
+    std::fs::write(ws.path().join("lib.rs"), SOURCE).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[providers.local]\nkind = \"ollama\"\nurl = \"{}\"\nmodel = \"coder\"\n",
+            fake.url()
+        ),
+    )
+    .unwrap();
+    let mut lsp = Lsp::spawn_with_env(&[
+        ("STRATA_CONFIG", config.to_str().unwrap()),
+        (
+            "STRATA_CACHE_DIR",
+            dir.path().join("cache").to_str().unwrap(),
+        ),
+    ]);
+    let root = ws.path().canonicalize().unwrap();
+    lsp.request(
+        "initialize",
+        json!({"processId": null, "rootUri": format!("file://{}", root.display()), "capabilities": {}}),
+    )
+    .unwrap();
+    lsp.notify("initialized", json!({}));
+    lsp.poll("the archive", |lsp| {
+        let stats = lsp.request("strata/stats", Value::Null).unwrap();
+        (stats["archive"]["files"].as_u64() == Some(1)).then_some(())
+    });
+    let id = lsp.send_request(
+        "workspace/executeCommand",
+        json!({"command": "strata.newChat"}),
+    );
+    lsp.notification("window/showMessage"); // no showDocument support: the path is named
+    let created = lsp.response(id).unwrap();
+    let uri = created["uri"].as_str().unwrap().to_owned();
+    let template = std::fs::read_to_string(created["path"].as_str().unwrap()).unwrap();
+    lsp.open(
+        &uri,
+        "markdown",
+        1,
+        &format!("{template}How do we handle overflow?\n"),
+    );
+    fake.script(Reply::text(
+        "We saturate: zanzibarian arithmetic everywhere.",
+    ));
+    let id = lsp.send_request(
+        "workspace/executeCommand",
+        json!({"command": "strata.runAgent", "arguments": [{"agent": "chat", "textDocument": {"uri": uri}}]}),
+    );
+    lsp.answer("workspace/applyEdit", json!({"applied": true}));
+    assert_eq!(lsp.response(id).unwrap()["applied"], true);
+    let hit = lsp.poll("the turn in the archive", |lsp| {
+        let result = lsp
+            .request("strata/search", json!({"query": "zanzibarian", "limit": 5}))
+            .unwrap();
+        result["hits"].as_array().and_then(|h| h.first().cloned())
+    });
+    assert!(
+        hit["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("strata-chats/chat-"),
+        "{hit}"
+    );
+    lsp.finish();
+}

@@ -189,6 +189,24 @@ impl Archive {
         }));
     }
 
+    /// Indexes a text that is not a workspace file (a chat) under `rel`, cut into line windows,
+    /// so it can be searched like the code. A walk of the workspace (at the next start) drops it
+    /// again until it is indexed anew.
+    pub fn index_note(&self, rel: &str, text: &Rope) {
+        let chunks =
+            crate::documents::chunk_text(text, None, &crate::chunks::ChunkConfig::default())
+                .to_vec();
+        self.writer.send(Op::Upsert(FileRecord {
+            path: rel.to_owned(),
+            size: text.len_bytes() as u64,
+            mtime_ns: -1,
+            hash: hash_slice(text.slice(..)),
+            language: None,
+            source: Source::Buffer,
+            chunks: chunk_rows(text, &chunks),
+        }));
+    }
+
     pub fn search(&self, query: &SearchQuery) -> Result<Vec<Hit>, ArchiveError> {
         let reader = self.reader()?;
         search::search(&reader, query).map_err(|error| ArchiveError::Sqlite {

@@ -815,6 +815,19 @@ impl Agents {
             })
             .await
             .is_ok_and(|r| r.applied);
+        // Every turn goes to the archive, so the conversation can be searched like the code.
+        if let Some(archive) = self.packs.get().and_then(|p| p.archive.get().cloned()) {
+            let name = uri.as_str().rsplit('/').next().unwrap_or("chat").to_owned();
+            let mut whole = current.text.clone();
+            let at = whole.len_chars();
+            whole.insert(
+                at,
+                &format!("{lead}## Strata\n\n{}\n", answer.text.trim_end()),
+            );
+            tokio::task::spawn_blocking(move || {
+                archive.index_note(&format!("strata-chats/{name}"), &whole)
+            });
+        }
         progress
             .end(if applied { "answered" } else { "not applied" })
             .await;
