@@ -93,6 +93,7 @@ fn run(source: &str, model_ms: u64, inline: bool) {
         .take(KEYSTROKES)
         .collect();
     let mut latencies = Vec::with_capacity(KEYSTROKES);
+    let mut actions = Vec::new();
     let mut with_suggestion = 0;
     for c in typed.chars() {
         let tick = Instant::now();
@@ -114,6 +115,19 @@ fn run(source: &str, model_ms: u64, inline: bool) {
         }
         .expect("a completion response");
         latencies.push(sent.elapsed());
+        if actions.len() * 10 < latencies.len() {
+            // The lightbulb: code actions at the cursor (agents, no model).
+            let sent = Instant::now();
+            let listed = lsp
+                .request(
+                    "textDocument/codeAction",
+                    json!({"textDocument": {"uri": URI}, "range": {"start": {"line": line, "character": 0},
+                           "end": {"line": line, "character": character}}, "context": {"diagnostics": []}}),
+                )
+                .expect("code actions");
+            actions.push(sent.elapsed());
+            assert!(listed.as_array().is_some_and(|a| !a.is_empty()));
+        }
         if response["items"].as_array().is_some_and(|i| !i.is_empty()) {
             with_suggestion += 1;
         }
@@ -122,6 +136,14 @@ fn run(source: &str, model_ms: u64, inline: bool) {
     let calls = fake.call_count();
     lsp.finish();
     latencies.sort();
+    actions.sort();
+    eprintln!(
+        "  codeAction ({} requests): p50 {} ms, p99 {} ms, max {} ms",
+        actions.len(),
+        ms(percentile(&actions, 0.5)),
+        ms(percentile(&actions, 0.99)),
+        ms(*actions.last().unwrap())
+    );
     println!(
         "| {} ms | {} | {} | {} | {} | {} | {with_suggestion} | {calls} ({:.3}) |",
         model_ms,
