@@ -186,11 +186,6 @@ fn an_answer_without_code_or_a_changed_target_edits_nothing() {
     );
     let result = lsp.response(id).unwrap();
     assert_eq!(result["conflict"], true, "{result}");
-    let question = lsp.answer("window/showMessageRequest", Value::Null);
-    assert!(
-        question["message"].as_str().unwrap().contains("changed"),
-        "{question}"
-    );
     assert_eq!(
         lsp.debug_text(URI)["text"]
             .as_str()
@@ -198,6 +193,32 @@ fn an_answer_without_code_or_a_changed_target_edits_nothing() {
             .matches("wrapping_add")
             .count(),
         1
+    );
+    // The user takes the offer to run it again: on the code as it is now.
+    fake.script(Reply::text(
+        "```rust\nfn add(a: u32, b: u32) -> u32 {\n    a.saturating_add(b)\n}\n```",
+    ));
+    let question = lsp.answer("window/showMessageRequest", json!({"title": "Run again"}));
+    assert!(
+        question["message"].as_str().unwrap().contains("changed"),
+        "{question}"
+    );
+    let edit = lsp.answer("workspace/applyEdit", json!({"applied": true}));
+    let change = &edit["edit"]["documentChanges"][0];
+    assert_eq!(change["textDocument"]["version"], 2);
+    assert!(
+        change["edits"][0]["newText"]
+            .as_str()
+            .unwrap()
+            .contains("saturating_add")
+    );
+    let prompt = fake.calls()[2].json.clone().unwrap()["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        prompt.contains("a.wrapping_add(b)"),
+        "the re-run saw the new code: {prompt}"
     );
     lsp.finish();
 }

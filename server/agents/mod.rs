@@ -72,6 +72,19 @@ pub struct Agent {
     pub needs_diagnostics: bool,
     /// Offered as a code action (chat and summarize are not).
     pub in_code_actions: bool,
+    pub postprocess: Post,
+}
+
+/// What is taken from an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Post {
+    /// What the output kind needs: the first code block for edits, everything for the rest.
+    Default,
+    /// The first fenced code block (`postprocess = "first-code-block"`).
+    FirstCodeBlock,
+    /// The whole answer, trimmed (`postprocess = "none"`).
+    Whole,
 }
 
 const EDIT_RULES: &str = "Reply with exactly one fenced code block holding the code, and nothing \
@@ -100,6 +113,7 @@ fn builtin(
         temperature: 0.2,
         needs_diagnostics: false,
         in_code_actions: true,
+        postprocess: Post::Default,
     }
 }
 
@@ -309,6 +323,11 @@ fn overlay(mut agent: Agent, config: &AgentConfig) -> Agent {
             background: b.background.unwrap_or(d.background),
         });
     }
+    match config.postprocess.as_deref() {
+        Some("first-code-block") => agent.postprocess = Post::FirstCodeBlock,
+        Some("none") => agent.postprocess = Post::Whole,
+        _ => {}
+    }
     if let Some(toml::Value::String(placement)) = config.extra.get("placement") {
         agent.placement = match placement.as_str() {
             "insert-after" => Placement::InsertAfter,
@@ -403,6 +422,25 @@ pub fn first_code_block(answer: &str) -> Option<String> {
     (!code.trim().is_empty()).then(|| code.to_owned())
 }
 
+/// The code an edit agent's answer puts in the buffer; `None` when there is nothing to apply.
+pub fn edit_text(agent: &Agent, answer: &str) -> Option<String> {
+    match agent.postprocess {
+        Post::Whole => {
+            let text = answer.trim_matches('\n');
+            (!text.trim().is_empty()).then(|| text.to_owned())
+        }
+        Post::Default | Post::FirstCodeBlock => first_code_block(answer),
+    }
+}
+
+/// The text a document agent's answer becomes.
+pub fn document_text(agent: &Agent, answer: &str) -> String {
+    match agent.postprocess {
+        Post::FirstCodeBlock => first_code_block(answer).unwrap_or_else(|| answer.to_owned()),
+        Post::Default | Post::Whole => answer.trim().to_owned(),
+    }
+}
+
 /// One finding of a review.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Deserialize)]
 pub struct Finding {
@@ -482,6 +520,26 @@ mod tests {
         let mut changed = builtins()[0].clone();
         changed.prompt.push('!');
         assert_ne!(template_version(&changed), before);
+    }
+
+    #[test]
+    fn postprocessing_is_declared() {
+        let mut b = ConfigBuilder::new();
+        b.text(
+            "[agents.raw]\noutput = \"edit\"\npostprocess = \"none\"\n[agents.snippet]\npostprocess = \"first-code-block\"\n",
+            "t.toml",
+            Trust::User,
+        );
+        let agents = declared(&b.build());
+        let raw = agents.iter().find(|a| a.name == "raw").unwrap();
+        assert_eq!(
+            edit_text(raw, "\nfn a() {}\n").as_deref(),
+            Some("fn a() {}")
+        );
+        let snippet = agents.iter().find(|a| a.name == "snippet").unwrap();
+        assert_eq!(document_text(snippet, "Use:\n```\nx()\n```"), "x()");
+        let explain = agents.iter().find(|a| a.name == "explain").unwrap();
+        assert_eq!(document_text(explain, " prose \n"), "prose");
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub struct WorkflowArgs {
 }
 
 /// Arguments of `strata.runAgent`.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RunArgs {
     pub agent: String,
@@ -362,6 +362,16 @@ impl Agents {
         Ok(json!({"workflow": wf.name, "steps": results, "path": path, "shown": shown}))
     }
 
+    /// `run` again, boxed: a run may offer to start itself over.
+    fn rerun(
+        self: Arc<Self>,
+        args: RunArgs,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            let _ = self.run(args).await;
+        })
+    }
+
     /// `window/workDoneProgress/cancel`: stops the run behind the token.
     pub fn cancel(&self, token: &ProgressToken) {
         let key = token_key(token);
@@ -445,7 +455,7 @@ impl Agents {
         };
         match agent.output {
             Output::Edit => {
-                let Some(code) = agents::first_code_block(&answer.text) else {
+                let Some(code) = agents::edit_text(&agent, &answer.text) else {
                     // Not worth keeping: the next run asks again.
                     self.gateway.forget(&request);
                     let message =
@@ -456,6 +466,32 @@ impl Agents {
                 let result = self
                     .apply(&uri, &text, target, &selection, &agent, code)
                     .await;
+                if result["conflict"] == true {
+                    // Offer the run again, on the code as it is now.
+                    let message = format!(
+                        "Strata {}: the code changed while the model was answering, so the edit was not applied. Run it again?",
+                        agent.name
+                    );
+                    let (this, again) = (self.clone(), args.clone());
+                    tokio::spawn(async move {
+                        let choice = this
+                            .client
+                            .show_message_request(
+                                MessageType::WARNING,
+                                message,
+                                Some(vec![MessageActionItem {
+                                    title: "Run again".into(),
+                                    properties: HashMap::new(),
+                                }]),
+                            )
+                            .await;
+                        if let Ok(Some(item)) = choice
+                            && item.title == "Run again"
+                        {
+                            this.rerun(again).await;
+                        }
+                    });
+                }
                 progress
                     .end(if result["applied"] == true {
                         "applied"
@@ -466,7 +502,8 @@ impl Agents {
                 Ok(result)
             }
             Output::Document | Output::Chat => {
-                let path = self.write_answer(&agent, &rel, &answer.text)?;
+                let text = agents::document_text(&agent, &answer.text);
+                let path = self.write_answer(&agent, &rel, &text)?;
                 let shown = self.open(&path).await;
                 progress.end("done").await;
                 Ok(
@@ -907,23 +944,6 @@ impl Agents {
                 .then(|| found[0]..found[0] + selection.len())
         };
         let Some(here) = here else {
-            let message = format!(
-                "Strata {}: the code changed while the model was answering, so the edit was not applied. Run it again?",
-                agent.name
-            );
-            let client = self.client.clone();
-            tokio::spawn(async move {
-                let _ = client
-                    .show_message_request(
-                        MessageType::WARNING,
-                        message,
-                        Some(vec![MessageActionItem {
-                            title: "Run again".into(),
-                            properties: HashMap::new(),
-                        }]),
-                    )
-                    .await;
-            });
             let _ = original;
             return json!({"agent": agent.name, "applied": false, "conflict": true});
         };
