@@ -1,0 +1,856 @@
+-- End-to-end test of the Neovim plugin against the real `strata` binary and a fake model
+-- server (Ollama's NDJSON API, served from this process with vim.loop).
+--
+--   STRATA_BIN=/path/to/strata nvim --headless -u NONE -i NONE -n \
+--     -c "luafile editors/neovim/test/e2e.lua"
+--
+-- Prints one line per check, then "N passed, N failed"; exits 1 on any failure or error,
+-- and after TIMEOUT_MS whatever happens.
+
+local uv = vim.uv or vim.loop
+
+local TIMEOUT_MS = 240000 -- the whole run
+local WAIT_MS = 30000 -- one step
+
+local passed, failed = 0, 0
+local finished = false
+
+local buf -- the source buffer
+
+local function out(line)
+  io.stdout:write(line, "\n")
+  io.stdout:flush()
+end
+
+local function check(name, ok, detail)
+  if ok then
+    passed = passed + 1
+    out("ok      " .. name)
+  else
+    failed = failed + 1
+    out("FAILED  " .. name .. (detail and (": " .. tostring(detail)) or ""))
+  end
+  return ok
+end
+
+local function wait(ms, condition)
+  return vim.wait(ms, condition, 20)
+end
+
+-- Whatever happens, never outlive the timeout.
+local deadline = uv.new_timer()
+deadline:start(TIMEOUT_MS, 0, function()
+  if not finished then
+    io.stdout:write(
+      string.format(
+        "FAILED  timed out after %d ms\n%d passed, %d failed\n",
+        TIMEOUT_MS,
+        passed,
+        failed + 1
+      )
+    )
+    io.stdout:flush()
+    os.exit(1)
+  end
+end)
+
+---------------------------------------------------------------------------------------------
+-- Paths
+
+local script = debug.getinfo(1, "S").source:gsub("^@", "")
+local plugin_dir = vim.fn.fnamemodify(script, ":p:h:h") -- editors/neovim
+vim.opt.runtimepath:prepend(plugin_dir)
+vim.o.hidden = true
+vim.cmd("filetype on")
+
+local bin = os.getenv("STRATA_BIN")
+
+local tmp = vim.fn.tempname()
+local workspace = tmp .. "/ws"
+local cache = tmp .. "/cache"
+vim.fn.mkdir(workspace .. "/.git", "p")
+vim.fn.mkdir(workspace .. "/src", "p")
+vim.fn.mkdir(cache, "p")
+
+local function write(path, text)
+  local f = assert(io.open(path, "w"))
+  f:write(text)
+  f:close()
+end
+
+write(workspace .. "/Cargo.toml", '[package]\nname = "demo"\nversion = "0.1.0"\nedition = "2021"\n')
+local source = table.concat({
+  "fn add(a: u32, b: u32) -> u32 {",
+  "    a + b",
+  "}",
+  "",
+  "fn sub(a: u32, b: u32) -> u32 {",
+  "    a - b",
+  "}",
+  "",
+  "fn main() {",
+  "    let n = add(1, 2);",
+  "    ",
+  '    println!("{n}");',
+  "}",
+  "",
+}, "\n")
+local file = workspace .. "/src/main.rs"
+write(file, source)
+
+---------------------------------------------------------------------------------------------
+-- The fake model server: /api/chat answers `fake.chat`, /api/generate completes the line
+-- the prompt ends with towards `fake.line`.
+
+local fake = {
+  calls = {},
+  hold = false, -- true: /api/chat requests get no answer (until the client hangs up)
+  held = 0,
+  dropped = 0, -- held requests the client hung up on
+  chat = "",
+  line = "    let total = add(40, 2);",
+}
+
+local function ndjson(objects)
+  local lines = {}
+  for _, o in ipairs(objects) do
+    table.insert(lines, vim.json.encode(o))
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+local function stream_or_whole(body, pieces, wrap)
+  local usage = { done = true, done_reason = "stop", prompt_eval_count = 10, eval_count = 5 }
+  if not body.stream then
+    local whole = wrap(table.concat(pieces))
+    return vim.json.encode(vim.tbl_extend("force", whole, usage))
+  end
+  local objects = {}
+  for _, piece in ipairs(pieces) do
+    table.insert(objects, vim.tbl_extend("force", wrap(piece), { done = false }))
+  end
+  table.insert(objects, vim.tbl_extend("force", wrap(""), usage))
+  return ndjson(objects)
+end
+
+local function chat_message(text)
+  return {
+    model = "coder",
+    created_at = "2026-01-01T00:00:00Z",
+    message = { role = "assistant", content = text },
+  }
+end
+
+local function generate_message(text)
+  return { model = "coder", created_at = "2026-01-01T00:00:00Z", response = text }
+end
+
+local function answer(path, raw)
+  local ok, body = pcall(vim.json.decode, raw)
+  if not ok or type(body) ~= "table" then
+    return "400 Bad Request", '{"error":"bad json"}'
+  end
+  if path == "/api/chat" then
+    -- In pieces, as a model streams.
+    local pieces = {}
+    for piece in fake.chat:gmatch("[^\n]*\n?") do
+      if piece ~= "" then
+        table.insert(pieces, piece)
+      end
+    end
+    return "200 OK", stream_or_whole(body, pieces, chat_message)
+  elseif path == "/api/generate" then
+    local prompt = type(body.prompt) == "string" and body.prompt or ""
+    local last = prompt:match("([^\n]*)$") or ""
+    local rest = ""
+    if #last > 0 and fake.line:sub(1, #last) == last then
+      rest = fake.line:sub(#last + 1)
+    end
+    return "200 OK", stream_or_whole(body, { rest }, generate_message)
+  end
+  return "404 Not Found", '{"error":"not found"}'
+end
+
+local listener = uv.new_tcp()
+assert(listener:bind("127.0.0.1", 0))
+local function serve(sock)
+  local buffer = ""
+  sock:read_start(function(err, chunk)
+    if err or not chunk then
+      if not sock:is_closing() then
+        sock:close()
+      end
+      return
+    end
+    buffer = buffer .. chunk
+    local head_end = buffer:find("\r\n\r\n", 1, true)
+    if not head_end then
+      return
+    end
+    local head = buffer:sub(1, head_end - 1)
+    local length = tonumber(head:lower():match("\ncontent%-length:%s*(%d+)")) or 0
+    local body = buffer:sub(head_end + 4)
+    if #body < length then
+      return
+    end
+    sock:read_stop()
+    local method, path = head:match("^(%S+)%s+(%S+)")
+    -- Answered on the main loop, where every API is allowed.
+    vim.schedule(function()
+      if fake.hold and path == "/api/chat" then
+        fake.held = fake.held + 1
+        sock:read_start(function(_, data)
+          if not data then
+            fake.dropped = fake.dropped + 1
+            if not sock:is_closing() then
+              sock:close()
+            end
+          end
+        end)
+        return
+      end
+      local status, payload = answer(path, body)
+      table.insert(fake.calls, { method = method, path = path, body = body, status = status })
+      local response = table.concat({
+        "HTTP/1.1 " .. status,
+        "Content-Type: application/x-ndjson",
+        "Content-Length: " .. #payload,
+        "Connection: close",
+        "",
+        payload,
+      }, "\r\n")
+      if sock:is_closing() then
+        return
+      end
+      sock:write(response, function()
+        if not sock:is_closing() then
+          sock:shutdown(function()
+            if not sock:is_closing() then
+              sock:close()
+            end
+          end)
+        end
+      end)
+    end)
+  end)
+end
+assert(listener:listen(32, function(err)
+  if err then
+    return
+  end
+  local sock = uv.new_tcp()
+  listener:accept(sock)
+  serve(sock)
+end))
+local port = listener:getsockname().port
+
+local function calls_to(path)
+  local list = {}
+  for _, c in ipairs(fake.calls) do
+    if c.path == path then
+      table.insert(list, c)
+    end
+  end
+  return list
+end
+
+local config = tmp .. "/config.toml"
+write(
+  config,
+  table.concat({
+    "[providers.local]",
+    'kind = "ollama"',
+    'url = "http://127.0.0.1:' .. port .. '"',
+    'model = "coder"',
+    "retries = 0",
+    "[completion]",
+    "debounce_max_ms = 40",
+    "",
+  }, "\n")
+)
+
+---------------------------------------------------------------------------------------------
+-- Recording what the server sends
+
+local progress = {} -- every $/progress, in order
+local default_progress = vim.lsp.handlers["$/progress"]
+vim.lsp.handlers["$/progress"] = function(err, result, ctx, cfg)
+  table.insert(progress, result)
+  return default_progress(err, result, ctx, cfg)
+end
+
+local notes = {} -- every vim.notify
+local default_notify = vim.notify
+vim.notify = function(message, level, opts)
+  table.insert(notes, tostring(message))
+  if level and level >= vim.log.levels.ERROR then
+    out("notify: " .. tostring(message))
+  end
+end
+
+local messages = {} -- every window/showMessage
+vim.lsp.handlers["window/showMessage"] = function(_, result)
+  table.insert(messages, result.message)
+  out("server: " .. result.message:gsub("\n", " "))
+end
+
+local function buffer_text(buf)
+  return table.concat(vim.api.nvim_buf_get_lines(buf, 0, -1, false), "\n")
+end
+
+local function find_line(buf, pattern)
+  for i, line in ipairs(vim.api.nvim_buf_get_lines(buf, 0, -1, false)) do
+    if line:find(pattern, 1, true) then
+      return i
+    end
+  end
+end
+
+-- Closes the window a command opened (or, when it used the current one, shows the source again).
+local function back_to_source()
+  if #vim.api.nvim_tabpage_list_wins(0) > 1 then
+    vim.cmd("close")
+  end
+  vim.api.nvim_set_current_buf(buf)
+end
+
+local function scratch_buffers(prefix)
+  local list = {}
+  for _, b in ipairs(vim.api.nvim_list_bufs()) do
+    if vim.api.nvim_buf_get_name(b):find(prefix, 1, true) then
+      table.insert(list, b)
+    end
+  end
+  return list
+end
+
+---------------------------------------------------------------------------------------------
+-- The checks
+
+local strata = require("strata")
+local client
+
+local function test_lsp_config()
+  local cfg = dofile(plugin_dir .. "/lsp/strata.lua")
+  check(
+    "lsp/strata.lua: cmd",
+    vim.deep_equal(cfg.cmd, { "strata", "serve", "--stdio" }),
+    vim.inspect(cfg.cmd)
+  )
+  check(
+    "lsp/strata.lua: filetypes",
+    vim.tbl_contains(cfg.filetypes, "rust") and vim.tbl_contains(cfg.filetypes, "typescriptreact")
+  )
+  check(
+    "lsp/strata.lua: root_markers",
+    vim.deep_equal(cfg.root_markers, { ".git", "Cargo.toml", "package.json" })
+  )
+  check(
+    "lsp/strata.lua: init_options and settings are JSON objects",
+    vim.json.encode(cfg.init_options) == "{}"
+      and vim.json.encode(cfg.settings) == '{"strata":{"config":{}}}',
+    vim.json.encode(cfg.init_options) .. " " .. vim.json.encode(cfg.settings)
+  )
+  check(
+    "lsp/strata.lua: status handler",
+    type(cfg.handlers) == "table" and type(cfg.handlers["strata/status"]) == "function"
+  )
+end
+
+local function test_attach()
+  local overrides = {
+    cmd = { bin, "serve", "--stdio" },
+    cmd_env = {
+      STRATA_CONFIG = config,
+      STRATA_CACHE_DIR = cache,
+      STRATA_LOG = os.getenv("STRATA_LOG") or "warn",
+    },
+  }
+  -- As the docs say: vim.lsp.enable on 0.11+ (lsp/strata.lua, commands from plugin/strata.lua),
+  -- setup() before. STRATA_E2E_SETUP=1 takes setup() on 0.11+ too.
+  if vim.fn.has("nvim-0.11") == 1 and os.getenv("STRATA_E2E_SETUP") ~= "1" then
+    out("# Neovim 0.11+: vim.lsp.config + vim.lsp.enable")
+    vim.cmd("runtime! plugin/strata.lua")
+    vim.lsp.config("strata", overrides)
+    vim.lsp.enable("strata")
+  else
+    out("# require('strata').setup()")
+    strata.setup(overrides)
+  end
+  check("commands exist", vim.fn.exists(":StrataAsk") == 2 and vim.fn.exists(":StrataContext") == 2)
+  vim.cmd("edit " .. vim.fn.fnameescape(file))
+  buf = vim.api.nvim_get_current_buf()
+  check("buffer is rust", vim.bo[buf].filetype == "rust", vim.bo[buf].filetype)
+  local attached = wait(WAIT_MS, function()
+    client = strata.get_clients(buf)[1]
+    return client ~= nil
+      and client.server_capabilities ~= nil
+      and client.server_capabilities.codeActionProvider ~= nil
+  end)
+  if not check("client attaches and initializes", attached) then
+    error("no client: the rest cannot run")
+  end
+  check("root is the workspace", client.config.root_dir == workspace, client.config.root_dir)
+  check("omnifunc set", vim.bo[buf].omnifunc == "v:lua.vim.lsp.omnifunc", vim.bo[buf].omnifunc)
+  local cmds = client.server_capabilities.executeCommandProvider
+      and client.server_capabilities.executeCommandProvider.commands
+    or {}
+  check(
+    "server offers strata.runAgent",
+    vim.tbl_contains(cmds, "strata.runAgent"),
+    vim.inspect(cmds)
+  )
+  check("server offers completion items", client.server_capabilities.completionProvider ~= nil)
+end
+
+local function test_status()
+  local got = wait(WAIT_MS, function()
+    return strata.status_table() ~= nil
+  end)
+  check("strata/status arrives", got)
+  local s = strata.status_table() or {}
+  check(
+    "strata/status has its fields",
+    type(s.inFlight) == "number" and type(s.offline) == "boolean",
+    vim.inspect(s)
+  )
+  check("status() for statuslines", strata.status():match("^Strata") ~= nil, strata.status())
+end
+
+local function code_actions()
+  vim.api.nvim_win_set_cursor(0, { find_line(buf, "fn add"), 4 })
+  local params = vim.lsp.util.make_range_params(0, client.offset_encoding)
+  params.context = { diagnostics = {} }
+  local responses = vim.lsp.buf_request_sync(buf, "textDocument/codeAction", params, WAIT_MS) or {}
+  local r = responses[client.id]
+  return r and r.result or {}, r and r.err
+end
+
+local function test_code_actions()
+  local actions, err = code_actions()
+  check("codeAction answers", err == nil and #actions > 0, err and err.message)
+  local agents, titles_ok = {}, true
+  for _, a in ipairs(actions) do
+    if not a.title:match("^Strata:") then
+      titles_ok = false
+    end
+    local cmd = a.command or {}
+    if cmd.command == "strata.runAgent" and cmd.arguments and cmd.arguments[1] then
+      agents[cmd.arguments[1].agent] = true
+    end
+  end
+  check("action titles start with Strata:", titles_ok)
+  for _, name in ipairs({ "explain", "document", "tests", "refactor", "review" }) do
+    check("agent listed: " .. name, agents[name] == true, vim.inspect(vim.tbl_keys(agents)))
+  end
+end
+
+local function agent_tokens(since)
+  local begun, ended, reports = {}, {}, 0
+  for i = since + 1, #progress do
+    local p = progress[i]
+    local token = tostring(p.token)
+    if token:match("^strata%-agent") and type(p.value) == "table" then
+      if p.value.kind == "begin" then
+        begun[token] = p.value.title
+      elseif p.value.kind == "end" then
+        ended[token] = true
+      elseif p.value.kind == "report" then
+        reports = reports + 1
+      end
+    end
+  end
+  return begun, ended, reports
+end
+
+local function test_document_agent()
+  fake.chat = "```rust\n/// Adds two numbers.\nfn add(a: u32, b: u32) -> u32 {\n    a + b\n}\n```"
+  local since = #progress
+  local chats = #calls_to("/api/chat")
+  -- As a user would: the code action menu, choosing the document agent.
+  local offered = {}
+  vim.ui.select = function(items, _, on_choice)
+    for _, item in ipairs(items) do
+      local action = item.action or item[2] -- 0.10+: { action, ctx }; before: { client_id, action }
+      table.insert(offered, action.title)
+      local args = action.command and action.command.arguments and action.command.arguments[1]
+      if args and args.agent == "document" then
+        on_choice(item)
+        return
+      end
+    end
+    on_choice(nil)
+  end
+  vim.api.nvim_win_set_cursor(0, { find_line(buf, "fn add"), 4 })
+  vim.lsp.buf.code_action()
+  local changed = wait(WAIT_MS, function()
+    return find_line(buf, "/// Adds two numbers.") ~= nil
+  end)
+  check("document agent edits the buffer through applyEdit", changed, vim.inspect(offered))
+  local lines = vim.api.nvim_buf_get_lines(buf, 0, 5, false)
+  check(
+    "the edit replaced the function",
+    vim.deep_equal(lines, {
+      "/// Adds two numbers.",
+      "fn add(a: u32, b: u32) -> u32 {",
+      "    a + b",
+      "}",
+      "",
+    }),
+    vim.inspect(lines)
+  )
+  check("the model was asked on /api/chat", #calls_to("/api/chat") > chats)
+  local ok = wait(WAIT_MS, function()
+    local begun, ended = agent_tokens(since)
+    for token in pairs(begun) do
+      if ended[token] then
+        return true
+      end
+    end
+    return false
+  end)
+  local begun, _, reports = agent_tokens(since)
+  local title = select(2, next(begun))
+  check("$/progress begin and end for the agent run", ok, vim.inspect(progress))
+  check(
+    "progress title names the agent",
+    type(title) == "string" and title:match("^Strata:") ~= nil,
+    title
+  )
+  check("progress reports on the way", reports > 0)
+end
+
+local function complete_at(row, col)
+  local params = {
+    textDocument = { uri = vim.uri_from_bufnr(buf) },
+    position = { line = row, character = col },
+  }
+  local responses = vim.lsp.buf_request_sync(buf, "textDocument/completion", params, WAIT_MS) or {}
+  local r = responses[client.id]
+  return r and r.result
+end
+
+local function test_completion()
+  local row = find_line(buf, "let n = add(1, 2);") -- the empty line below it, zero-based
+  check("empty line found", vim.api.nvim_buf_get_lines(buf, row, row + 1, false)[1] == "    ")
+  local col = 4
+  vim.api.nvim_win_set_cursor(0, { row + 1, col })
+  local generates = #calls_to("/api/generate")
+  -- Typing, with a completion request after each keystroke as completion plugins do.
+  for c in ("let total = ad"):gmatch(".") do
+    vim.api.nvim_buf_set_text(buf, row, col, row, col, { c })
+    col = col + 1
+    vim.api.nvim_win_set_cursor(0, { row + 1, col })
+    local params = {
+      textDocument = { uri = vim.uri_from_bufnr(buf) },
+      position = { line = row, character = col },
+    }
+    vim.lsp.buf_request(buf, "textDocument/completion", params, function() end)
+    wait(30, function()
+      return false
+    end)
+  end
+  -- The suggestion arrives on a later request: ask until it is there.
+  local item, result
+  local got = wait(WAIT_MS, function()
+    result = complete_at(row, col)
+    local items = type(result) == "table" and (result.items or result) or {}
+    item = items[1]
+    if item and item.textEdit and item.textEdit.newText == "add(40, 2);" then
+      return true
+    end
+    wait(100, function()
+      return false
+    end)
+    return false
+  end)
+  check("completion item with the model's suggestion", got, vim.inspect(result))
+  if got then
+    check("completion list is incomplete", result.isIncomplete == true)
+    check("item detail", item.detail == "Strata: model suggestion", item.detail)
+    check(
+      "item replaces the word before the cursor",
+      item.textEdit.range.start.character == col - 2 and item.textEdit.range["end"].character == col,
+      vim.inspect(item.textEdit.range)
+    )
+    local to_items = vim.lsp.util.text_document_completion_list_to_complete_items
+    if vim.lsp.completion and vim.lsp.completion._lsp_to_complete_items then
+      to_items = vim.lsp.completion._lsp_to_complete_items
+    end
+    local matches = to_items(result, "ad", client.id)
+    local kept = matches[1] and matches[1].user_data.nvim.lsp.completion_item
+    check(
+      "Neovim's completion keeps the item",
+      kept and kept.textEdit.newText == "add(40, 2);",
+      vim.inspect(matches)
+    )
+    -- Accepted from the popup as with the omnifunc: complete(), then <C-y>.
+    vim.o.completeopt = "menu"
+    _G.strata_e2e_complete = function()
+      vim.fn.complete(col - 1, matches)
+    end
+    vim.api.nvim_buf_set_keymap(buf, "i", "<F12>", "<Cmd>lua strata_e2e_complete()<CR>", {})
+    vim.api.nvim_win_set_cursor(0, { row + 1, col })
+    vim.api.nvim_feedkeys(
+      vim.api.nvim_replace_termcodes("A<F12><C-y><Esc>", true, false, true),
+      "x",
+      false
+    )
+    local line = vim.api.nvim_buf_get_lines(buf, row, row + 1, false)[1]
+    check("accepting the item inserts the whole suggestion", line == fake.line, line)
+  end
+  local calls = calls_to("/api/generate")
+  check("the model was asked on /api/generate", #calls > generates)
+  -- The last call was made while typing the line (typing on into its suggestion needs no new
+  -- call, so it may have been made before the last keystrokes).
+  local last = calls[#calls]
+  local tail = last and (vim.json.decode(last.body).prompt or ""):match("([^\n]*)$") or ""
+  local typed = "    let total = ad"
+  check("the prompt ends on the line being typed", #tail > 4 and typed:sub(1, #tail) == tail, tail)
+end
+
+local function test_context_command()
+  vim.api.nvim_set_current_buf(buf)
+  vim.api.nvim_win_set_cursor(0, { find_line(buf, "fn sub"), 4 })
+  vim.cmd("StrataContext")
+  local shown
+  local ok = wait(WAIT_MS, function()
+    shown = scratch_buffers("strata://context")[1]
+    return shown ~= nil
+  end)
+  check(":StrataContext opens a buffer", ok)
+  if ok then
+    check(
+      ":StrataContext buffer is markdown",
+      vim.bo[shown].filetype == "markdown",
+      vim.bo[shown].filetype
+    )
+    check(
+      ":StrataContext shows the pack",
+      buffer_text(shown):find("fn sub", 1, true) ~= nil,
+      buffer_text(shown):sub(1, 400)
+    )
+    back_to_source()
+  end
+end
+
+local function test_stats_command()
+  vim.api.nvim_set_current_buf(buf)
+  vim.cmd("StrataStats")
+  local shown
+  local ok = wait(WAIT_MS, function()
+    shown = scratch_buffers("strata://stats")[1]
+    return shown ~= nil
+  end)
+  check(":StrataStats opens a buffer", ok)
+  if ok then
+    check(":StrataStats buffer is json", vim.bo[shown].filetype == "json")
+    local parsed_ok, stats = pcall(vim.json.decode, buffer_text(shown))
+    check(":StrataStats shows valid JSON", parsed_ok, stats)
+    check(
+      ":StrataStats counts completions",
+      parsed_ok and stats.completion and stats.completion.requests > 0
+    )
+    back_to_source()
+  end
+end
+
+local function test_chat_command()
+  vim.api.nvim_set_current_buf(buf)
+  local before = #notes
+  vim.cmd("StrataChat")
+  local said = table.concat(vim.list_slice(notes, before + 1), "\n")
+  check(":StrataChat says the server has no chat yet", said:find("no chat", 1, true) ~= nil, said)
+end
+
+local function test_ask_explain()
+  vim.api.nvim_set_current_buf(buf)
+  fake.chat = "`sub` subtracts `b` from `a`."
+  local first = find_line(buf, "fn sub")
+  local since = #progress
+  vim.cmd(string.format("%d,%dStrataAsk explain what does it do?", first, first + 2))
+  local answer_buf
+  local ok = wait(WAIT_MS, function()
+    answer_buf = scratch_buffers("answers")[1]
+    return answer_buf ~= nil
+  end)
+  check(":StrataAsk explain opens the answer", ok, table.concat(notes, "\n"))
+  if ok then
+    check(
+      "the answer holds the model's text",
+      buffer_text(answer_buf):find("subtracts", 1, true) ~= nil,
+      buffer_text(answer_buf)
+    )
+    back_to_source()
+  end
+  local last = calls_to("/api/chat")
+  last = last[#last]
+  check(
+    ":StrataAsk sends the question",
+    last and last.body:find("what does it do?", 1, true) ~= nil
+  )
+  local begun = agent_tokens(since)
+  check(":StrataAsk reports progress", next(begun) ~= nil)
+end
+
+local function test_ask_document_visual()
+  vim.api.nvim_set_current_buf(buf)
+  fake.chat = "```rust\n/// Subtracts b from a.\nfn sub(a: u32, b: u32) -> u32 {\n    a - b\n}\n```"
+  local first = find_line(buf, "fn sub")
+  -- A charwise visual selection over the function, then :'<,'>StrataAsk document.
+  vim.api.nvim_win_set_cursor(0, { first, 0 })
+  vim.cmd(string.format("normal! v%dG$\27", first + 2))
+  vim.cmd("'<,'>StrataAsk document")
+  local ok = wait(WAIT_MS, function()
+    return find_line(buf, "/// Subtracts b from a.") ~= nil
+  end)
+  check(":StrataAsk document on a visual selection edits it", ok, table.concat(notes, "\n"))
+  local at = find_line(buf, "/// Subtracts b from a.") or 1
+  local lines = vim.api.nvim_buf_get_lines(buf, at - 1, at + 3, false)
+  check("the selection was replaced once", vim.deep_equal(lines, {
+    "/// Subtracts b from a.",
+    "fn sub(a: u32, b: u32) -> u32 {",
+    "    a - b",
+    "}",
+  }) and select(2, buffer_text(buf):gsub("fn sub", "")) == 1, vim.inspect(lines))
+end
+
+local function test_cancel()
+  vim.api.nvim_set_current_buf(buf)
+  fake.hold = true
+  local held, dropped, before = fake.held, fake.dropped, #notes
+  vim.api.nvim_win_set_cursor(0, { find_line(buf, "fn main"), 3 })
+  vim.cmd("StrataAsk explain is this ever answered?")
+  local asked = wait(WAIT_MS, function()
+    if fake.held == held then
+      return false
+    end
+    for _, p in ipairs(strata.progress()) do
+      if p.token:match("^strata%-agent") then
+        return true
+      end
+    end
+    return false
+  end)
+  check("a run waits on the model, with progress", asked)
+  check("status() shows the run", strata.status():match("^Strata: .") ~= nil, strata.status())
+  vim.cmd("StrataCancel")
+  local cancelled = wait(WAIT_MS, function()
+    return table.concat(vim.list_slice(notes, before + 1), "\n"):find("cancelled", 1, true) ~= nil
+  end)
+  check(":StrataCancel stops the run", cancelled, table.concat(notes, "\n"))
+  check(
+    "the model's request is dropped",
+    wait(WAIT_MS, function()
+      return fake.dropped > dropped
+    end)
+  )
+  fake.hold = false
+end
+
+local function test_health()
+  vim.cmd("silent checkhealth strata")
+  local text = buffer_text(vim.api.nvim_get_current_buf())
+  check(
+    ":checkhealth strata finds the binary",
+    text:find("--version`: strata", 1, true) ~= nil,
+    text
+  )
+  check(":checkhealth strata sees the client", text:find("attached to", 1, true) ~= nil, text)
+  check(":checkhealth strata has no errors", text:find("ERROR", 1, true) == nil, text)
+  vim.cmd("tabclose")
+end
+
+---------------------------------------------------------------------------------------------
+-- Run
+
+local function stop()
+  for _, c in ipairs(strata.get_clients(nil)) do
+    local id = c.id
+    vim.lsp.stop_client(id)
+    if not wait(5000, function()
+      return vim.lsp.get_client_by_id(id) == nil
+    end) then
+      vim.lsp.stop_client(id, true)
+    end
+  end
+  if not listener:is_closing() then
+    listener:close()
+  end
+end
+
+-- What Neovim logged for this run (the server's stderr among it).
+local log_path = vim.lsp.get_log_path()
+local log_start = vim.fn.getfsize(log_path)
+
+local function show_log()
+  local f = io.open(log_path, "r")
+  if not f then
+    return
+  end
+  if log_start > 0 then
+    f:seek("set", log_start)
+  end
+  local lines = {}
+  for line in f:lines() do
+    table.insert(lines, line)
+    if #lines > 60 then
+      table.remove(lines, 1)
+    end
+  end
+  f:close()
+  out("--- the end of " .. log_path)
+  out(table.concat(lines, "\n"))
+end
+
+local function main()
+  if not check("STRATA_BIN is an executable", bin ~= nil and vim.fn.executable(bin) == 1, bin) then
+    return
+  end
+  test_lsp_config()
+  test_attach()
+  test_status()
+  test_code_actions()
+  test_document_agent()
+  test_completion()
+  test_context_command()
+  test_stats_command()
+  test_chat_command()
+  test_ask_explain()
+  test_ask_document_visual()
+  test_cancel()
+  test_health()
+end
+
+local ok, err = xpcall(main, debug.traceback)
+if not ok then
+  check("the test ran to the end", false, err)
+end
+local deprecated = vim.tbl_filter(function(note)
+  return note:lower():find("deprecated", 1, true) ~= nil
+end, notes)
+check("no deprecation warnings", #deprecated == 0, table.concat(deprecated, "\n"))
+local warnings = vim.tbl_filter(function(message)
+  return message:find("config", 1, true) ~= nil
+end, messages)
+check(
+  "the server took the settings without a warning",
+  #warnings == 0,
+  table.concat(warnings, "\n")
+)
+local stopped, stop_err = pcall(stop)
+if not stopped then
+  out("stopping: " .. tostring(stop_err))
+end
+vim.notify = default_notify
+vim.fn.delete(tmp, "rf")
+if failed > 0 then
+  pcall(show_log)
+end
+finished = true
+out(string.format("%d passed, %d failed", passed, failed))
+if failed > 0 then
+  vim.cmd("cquit 1")
+else
+  vim.cmd("qall!")
+end
