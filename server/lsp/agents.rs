@@ -351,7 +351,7 @@ impl Agents {
             ..declared[0].clone()
         };
         let path = self.write_answer(&pseudo, &rel, &report)?;
-        let shown = self.open(&path).await;
+        let shown = self.open(&path, "the answer is in").await;
         let done = results
             .values()
             .filter(|r| matches!(r, StepResult::Done { .. }))
@@ -504,7 +504,7 @@ impl Agents {
             Output::Document | Output::Chat => {
                 let text = agents::document_text(&agent, &answer.text);
                 let path = self.write_answer(&agent, &rel, &text)?;
-                let shown = self.open(&path).await;
+                let shown = self.open(&path, "the answer is in").await;
                 progress.end("done").await;
                 Ok(
                     json!({"agent": agent.name, "output": "document", "path": path, "shown": shown,
@@ -681,7 +681,7 @@ impl Agents {
         std::fs::create_dir_all(&dir)
             .and_then(|_| std::fs::write(&path, CHAT_TEMPLATE))
             .map_err(|e| internal(format!("cannot create {}: {e}", path.display())))?;
-        let shown = self.open(&path).await;
+        let shown = self.open(&path, "a new chat is in").await;
         let uri = Uri::from_file_path(&path).map(|u| u.as_str().to_owned());
         Ok(json!({"path": path, "uri": uri, "shown": shown}))
     }
@@ -1004,7 +1004,7 @@ impl Agents {
     }
 
     /// Opens a file in the editor (`window/showDocument`), or names it when the client cannot.
-    async fn open(&self, path: &std::path::Path) -> bool {
+    async fn open(&self, path: &std::path::Path, what: &str) -> bool {
         let caps = self.caps.get().copied().unwrap_or_default();
         let uri = Uri::from_file_path(path);
         if caps.show_document
@@ -1022,7 +1022,7 @@ impl Agents {
         }
         self.show(
             MessageType::INFO,
-            format!("Strata wrote its answer to {}", path.display()),
+            format!("Strata: {what} {}", path.display()),
         );
         false
     }

@@ -363,6 +363,7 @@ local function test_attach()
     cmd_env = {
       STRATA_CONFIG = config,
       STRATA_CACHE_DIR = cache,
+      STRATA_DATA_DIR = cache .. "/data",
       STRATA_LOG = os.getenv("STRATA_LOG") or "warn",
     },
   }
@@ -657,10 +658,26 @@ end
 
 local function test_chat_command()
   vim.api.nvim_set_current_buf(buf)
-  local before = #notes
   vim.cmd("StrataChat")
-  local said = table.concat(vim.list_slice(notes, before + 1), "\n")
-  check(":StrataChat says the server has no chat yet", said:find("no chat", 1, true) ~= nil, said)
+  local chat_buf
+  local ok = wait(WAIT_MS, function()
+    for _, b in ipairs(vim.api.nvim_list_bufs()) do
+      if vim.api.nvim_buf_get_name(b):match("%.strata%.md$") then
+        chat_buf = b
+        return true
+      end
+    end
+    return false
+  end)
+  check(":StrataChat opens a new chat file", ok, table.concat(notes, "\n"))
+  if ok then
+    check(
+      "the chat file holds the template",
+      buffer_text(chat_buf):find("## You", 1, true) ~= nil,
+      buffer_text(chat_buf)
+    )
+    back_to_source()
+  end
 end
 
 local function test_ask_explain()
