@@ -13,6 +13,8 @@ use super::position::Encoding;
 use crate::archive::{Archive, Hit, IndexConfig, Point3};
 use crate::documents::DocumentStore;
 
+/// While typing goes on without a pause, a buffer is still indexed this often.
+const BUFFER_MAX_WAIT: Duration = Duration::from_secs(5);
 /// How long an edited buffer waits for typing to pause before it is indexed.
 pub const BUFFER_DEBOUNCE: Duration = Duration::from_millis(300);
 
@@ -194,8 +196,21 @@ pub fn feed_buffer(
     tokio::spawn(async move {
         let mut indexed = opened;
         while parses.changed().await.is_ok() {
-            tokio::time::sleep(BUFFER_DEBOUNCE).await;
-            if parses.has_changed().is_err() {
+            // Debounced: the buffer is indexed once typing pauses for BUFFER_DEBOUNCE (or, while
+            // it goes on, every BUFFER_MAX_WAIT), not on every parse — indexing a large buffer
+            // costs as much as the requests the editor is waiting for.
+            let first = tokio::time::Instant::now();
+            let closed = loop {
+                tokio::time::sleep(BUFFER_DEBOUNCE).await;
+                match parses.has_changed() {
+                    Err(_) => break true,
+                    Ok(true) if first.elapsed() < BUFFER_MAX_WAIT => {
+                        parses.borrow_and_update();
+                    }
+                    Ok(_) => break false,
+                }
+            };
+            if closed {
                 // Closed (or reopened) meanwhile: the disk copy, re-read on close, stands.
                 break;
             }
