@@ -257,13 +257,25 @@ impl Agents {
                 }
             )));
         };
+        let this = self.clone();
+        self.supervise("workflow", move |token| async move {
+            this.execute_workflow(wf, args, token).await
+        })
+        .await
+    }
+
+    /// Runs `work` as a task of its own under a fresh progress token: cancelled when the
+    /// request is (the future is dropped) or when the client cancels the token's progress.
+    async fn supervise<F, Fut>(&self, what: &str, work: F) -> Result<Value>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: std::future::Future<Output = Result<Value>> + Send + 'static,
+    {
         let token = format!(
-            "strata-workflow-{}",
+            "strata-{what}-{}",
             self.next_token.fetch_add(1, Ordering::Relaxed)
         );
-        let this = self.clone();
-        let key = token.clone();
-        let task = tokio::spawn(async move { this.execute_workflow(wf, args, key).await });
+        let task = tokio::spawn(work(token.clone()));
         lock(&self.running).insert(token.clone(), task.abort_handle());
         let guard = AbortOnDrop(task.abort_handle());
         let outcome = task.await;
@@ -272,7 +284,7 @@ impl Agents {
         match outcome {
             Ok(result) => result,
             Err(e) if e.is_cancelled() => Ok(json!({"cancelled": true})),
-            Err(e) => Err(internal(format!("the workflow failed: {e}"))),
+            Err(e) => Err(internal(format!("the {what} failed: {e}"))),
         }
     }
 
@@ -387,27 +399,11 @@ impl Agents {
             .into_iter()
             .find(|a| a.name == args.agent)
             .ok_or_else(|| Error::invalid_params(format!("no agent named `{}`", args.agent)))?;
-        let token = format!(
-            "strata-agent-{}",
-            self.next_token.fetch_add(1, Ordering::Relaxed)
-        );
         let this = self.clone();
-        let key = token.clone();
-        let task = tokio::spawn(async move { this.execute(agent, args, key).await });
-        lock(&self.running).insert(token.clone(), task.abort_handle());
-        let guard = AbortOnDrop(task.abort_handle());
-        let outcome = task.await;
-        drop(guard);
-        lock(&self.running).remove(&token);
-        match outcome {
-            Ok(result) => result,
-            Err(e) if e.is_cancelled() => Ok(json!({"cancelled": true})),
-            Err(e) => Err(Error {
-                code: tower_lsp_server::jsonrpc::ErrorCode::InternalError,
-                message: format!("the agent run failed: {e}").into(),
-                data: None,
-            }),
-        }
+        self.supervise("agent", move |token| async move {
+            this.execute(agent, args, token).await
+        })
+        .await
     }
 
     async fn execute(self: Arc<Self>, agent: Agent, args: RunArgs, token: String) -> Result<Value> {
