@@ -359,7 +359,7 @@ fn ask(
     cache_dir: Option<&Path>,
 ) -> Result<(), String> {
     use std::io::Write;
-    use strata::llm::{CallRequest, Event, Gateway, Priority, Store, SystemClock};
+    use strata::llm::{Event, Gateway, Priority, Store, SystemClock};
 
     let file = parse_position(position)?.0;
     let abs = file
@@ -396,25 +396,7 @@ fn ask(
         diagnostics: &[],
         steps: "",
     };
-    let mut request = CallRequest::new(
-        &agent.name,
-        Priority::OnDemand,
-        strata::agents::prompt(agent, &inputs),
-    );
-    request.route = agent.route.clone();
-    request.params.max_tokens = agent.max_tokens;
-    request.params.temperature = agent.temperature;
-    request.template_version = strata::agents::template_version(agent);
-    request.cache_ttl = agent.cache_ttl;
-    request.files = vec![at.rel.clone()];
-    for tier in &pack.tiers {
-        for item in &tier.items {
-            request.chunks.extend(item.chunk_id.clone());
-            if item.source.contains('/') && !request.files.contains(&item.source) {
-                request.files.push(item.source.clone());
-            }
-        }
-    }
+    let request = strata::agents::call_request(agent, &inputs, &pack, Priority::OnDemand);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -12,9 +12,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::context::Budgets;
+use crate::context::{Budgets, ContextPack};
 use crate::llm::config::AgentConfig;
-use crate::llm::{Config, Message, Prompt};
+use crate::llm::{CallRequest, Config, Message, Priority, Prompt};
 
 /// What an agent's answer becomes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -398,6 +398,35 @@ pub fn prompt(agent: &Agent, inputs: &Inputs) -> Prompt {
         system: Some(agent.system.clone()),
         messages: vec![Message::user(render(&agent.prompt, inputs))],
     }
+}
+
+/// The gateway request for `agent` over `inputs`: its prompt, route, parameters, template
+/// version and cache TTL, and — for the audit — the files and chunks of `pack` that go out.
+pub fn call_request(
+    agent: &Agent,
+    inputs: &Inputs,
+    pack: &ContextPack,
+    priority: Priority,
+) -> CallRequest {
+    let mut request = CallRequest::new(&agent.name, priority, prompt(agent, inputs));
+    request.route = agent.route.clone();
+    request.params.max_tokens = agent.max_tokens;
+    request.params.temperature = agent.temperature;
+    request.template_version = template_version(agent);
+    request.cache_ttl = agent.cache_ttl;
+    if !inputs.path.is_empty() {
+        request.files.push(inputs.path.to_owned());
+    }
+    for item in pack.tiers.iter().flat_map(|t| &t.items) {
+        // Items from files (not labels such as `folders` or `conversation`) name what goes out.
+        if (item.source.contains('/') || item.source.contains('.'))
+            && !request.files.contains(&item.source)
+        {
+            request.files.push(item.source.clone());
+        }
+        request.chunks.extend(item.chunk_id.clone());
+    }
+    request
 }
 
 /// The version cache keys carry: the declared version and a hash of the template itself.

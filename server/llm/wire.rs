@@ -125,7 +125,7 @@ fn join(base: &str, path: &str) -> String {
 }
 
 /// The request for `prompt` on `provider`. A FIM prompt to a provider without a FIM endpoint
-/// becomes a chat prompt that marks the cursor.
+/// (Anthropic's API has none) becomes a chat prompt that marks the cursor.
 pub fn request(
     provider: &ProviderConfig,
     prompt: &Prompt,
@@ -141,115 +141,81 @@ pub fn request(
     };
     let model = &provider.model;
     let stop = &params.stop;
-    match (provider.kind, &prompt) {
-        (ProviderKind::Openai, Prompt::Chat { system, messages }) => {
-            let mut list = Vec::with_capacity(messages.len() + 1);
-            if let Some(system) = system {
-                list.push(json!({"role": "system", "content": system}));
-            }
-            list.extend(
+    // OpenAI and Ollama take the system prompt as the first message; Anthropic as a field.
+    let with_system = |system: &Option<String>, messages: &[Message]| -> Vec<Value> {
+        system
+            .iter()
+            .map(|s| json!({"role": "system", "content": s}))
+            .chain(
                 messages
                     .iter()
                     .map(|m| json!({"role": m.role, "content": m.content})),
-            );
-            let mut body = json!({
-                "model": model, "messages": list, "max_tokens": params.max_tokens,
-                "temperature": params.temperature, "stream": stream,
-            });
-            if stream {
-                body["stream_options"] = json!({"include_usage": true});
-            }
-            if !stop.is_empty() {
-                body["stop"] = json!(stop);
-            }
-            WireRequest {
-                url: join(&provider.url, "chat/completions"),
-                body,
-                format: if stream { Format::Sse } else { Format::Json },
-            }
-        }
-        (ProviderKind::Openai, Prompt::Fim { prefix, suffix }) => {
-            let mut body = json!({
-                "model": model, "prompt": prefix, "suffix": suffix,
-                "max_tokens": params.max_tokens, "temperature": params.temperature, "stream": stream,
-            });
-            if stream {
-                body["stream_options"] = json!({"include_usage": true});
-            }
-            if !stop.is_empty() {
-                body["stop"] = json!(stop);
-            }
-            WireRequest {
-                url: join(&provider.url, "completions"),
-                body,
-                format: if stream { Format::Sse } else { Format::Json },
-            }
-        }
-        (ProviderKind::Ollama, Prompt::Chat { system, messages }) => {
-            let mut list = Vec::with_capacity(messages.len() + 1);
-            if let Some(system) = system {
-                list.push(json!({"role": "system", "content": system}));
-            }
-            list.extend(
-                messages
-                    .iter()
-                    .map(|m| json!({"role": m.role, "content": m.content})),
-            );
-            let mut options =
-                json!({"num_predict": params.max_tokens, "temperature": params.temperature});
-            if !stop.is_empty() {
-                options["stop"] = json!(stop);
-            }
-            WireRequest {
-                url: join(&provider.url, "api/chat"),
-                body: json!({"model": model, "messages": list, "stream": stream, "options": options}),
-                format: if stream { Format::Ndjson } else { Format::Json },
-            }
-        }
-        (ProviderKind::Ollama, Prompt::Fim { prefix, suffix }) => {
-            let mut options =
-                json!({"num_predict": params.max_tokens, "temperature": params.temperature});
-            if !stop.is_empty() {
-                options["stop"] = json!(stop);
-            }
-            WireRequest {
-                url: join(&provider.url, "api/generate"),
-                body: json!({
-                    "model": model, "prompt": prefix, "suffix": suffix, "stream": stream,
-                    "options": options,
-                }),
-                format: if stream { Format::Ndjson } else { Format::Json },
-            }
-        }
+            )
+            .collect()
+    };
+    let (path, mut body) = match (provider.kind, &prompt) {
+        (ProviderKind::Openai, Prompt::Chat { system, messages }) => (
+            "chat/completions",
+            json!({"model": model, "messages": with_system(system, messages)}),
+        ),
+        (ProviderKind::Openai, Prompt::Fim { prefix, suffix }) => (
+            "completions",
+            json!({"model": model, "prompt": prefix, "suffix": suffix}),
+        ),
+        (ProviderKind::Ollama, Prompt::Chat { system, messages }) => (
+            "api/chat",
+            json!({"model": model, "messages": with_system(system, messages)}),
+        ),
+        (ProviderKind::Ollama, Prompt::Fim { prefix, suffix }) => (
+            "api/generate",
+            json!({"model": model, "prompt": prefix, "suffix": suffix}),
+        ),
         (ProviderKind::Anthropic, Prompt::Chat { system, messages }) => {
-            let list: Vec<Value> = messages
-                .iter()
-                .map(|m| json!({"role": m.role, "content": m.content}))
-                .collect();
-            let mut body = json!({
-                "model": model, "messages": list, "max_tokens": params.max_tokens,
-                "temperature": params.temperature, "stream": stream,
-            });
+            let mut body = json!({"model": model, "messages": with_system(&None, messages)});
             if let Some(system) = system {
                 body["system"] = json!(system);
             }
+            ("v1/messages", body)
+        }
+        (ProviderKind::Anthropic, Prompt::Fim { .. }) => {
+            unreachable!("has_fim() is false for Anthropic: the prompt was rewritten above")
+        }
+    };
+    body["stream"] = json!(stream);
+    match provider.kind {
+        ProviderKind::Openai | ProviderKind::Anthropic => {
+            body["max_tokens"] = json!(params.max_tokens);
+            body["temperature"] = json!(params.temperature);
+            if stream && provider.kind == ProviderKind::Openai {
+                body["stream_options"] = json!({"include_usage": true});
+            }
             if !stop.is_empty() {
-                body["stop_sequences"] = json!(stop);
-            }
-            WireRequest {
-                url: join(&provider.url, "v1/messages"),
-                body,
-                format: if stream { Format::Sse } else { Format::Json },
+                let field = if provider.kind == ProviderKind::Openai {
+                    "stop"
+                } else {
+                    "stop_sequences"
+                };
+                body[field] = json!(stop);
             }
         }
-        (ProviderKind::Anthropic, Prompt::Fim { prefix, suffix }) => {
-            // `has_fim` is false for Anthropic, so this is not reached; answer sensibly anyway.
-            let chat = Prompt::Chat {
-                system: Some(FIM_SYSTEM.to_owned()),
-                messages: vec![Message::user(format!("{prefix}{CURSOR}{suffix}"))],
-            };
-            request(provider, &chat, params, stream)
+        ProviderKind::Ollama => {
+            let mut options =
+                json!({"num_predict": params.max_tokens, "temperature": params.temperature});
+            if !stop.is_empty() {
+                options["stop"] = json!(stop);
+            }
+            body["options"] = options;
         }
+    }
+    let format = match (stream, provider.kind) {
+        (false, _) => Format::Json,
+        (true, ProviderKind::Ollama) => Format::Ndjson,
+        (true, _) => Format::Sse,
+    };
+    WireRequest {
+        url: join(&provider.url, path),
+        body,
+        format,
     }
 }
 

@@ -459,9 +459,7 @@ impl Agents {
                             .to_owned();
                     return Ok(self.failed(&agent, &progress, message).await);
                 };
-                let result = self
-                    .apply(&uri, &text, target, &selection, &agent, code)
-                    .await;
+                let result = self.apply(&uri, target, &selection, &agent, code).await;
                 if result["conflict"] == true {
                     // Offer the run again, on the code as it is now.
                     let message = format!(
@@ -627,31 +625,7 @@ impl Agents {
             diagnostics: &diagnostics,
             steps,
         };
-        let mut request = CallRequest::new(
-            &agent.name,
-            Priority::OnDemand,
-            agents::prompt(agent, &inputs),
-        );
-        request.route = agent.route.clone();
-        request.params.max_tokens = agent.max_tokens;
-        request.params.temperature = agent.temperature;
-        request.template_version = agents::template_version(agent);
-        request.cache_ttl = agent.cache_ttl;
-        let mut files = vec![rel.clone()];
-        let mut chunks = Vec::new();
-        for tier in &pack.tiers {
-            for item in &tier.items {
-                // Items from files (not labels such as `folders`) name what went out.
-                if (item.source.contains('/') || item.source.contains('.'))
-                    && !files.contains(&item.source)
-                {
-                    files.push(item.source.clone());
-                }
-                chunks.extend(item.chunk_id.clone());
-            }
-        }
-        request.files = files;
-        request.chunks = chunks;
+        let request = agents::call_request(agent, &inputs, &pack, Priority::OnDemand);
         Ok(Ok(Prepared {
             request,
             rel,
@@ -781,24 +755,7 @@ impl Agents {
             diagnostics: &[],
             steps: "",
         };
-        let mut request = CallRequest::new(
-            &agent.name,
-            Priority::OnDemand,
-            agents::prompt(&agent, &inputs),
-        );
-        request.route = agent.route.clone();
-        request.params.max_tokens = agent.max_tokens;
-        request.params.temperature = agent.temperature;
-        request.template_version = agents::template_version(&agent);
-        request.cache_ttl = agent.cache_ttl;
-        for tier in &pack.tiers {
-            for item in &tier.items {
-                request.chunks.extend(item.chunk_id.clone());
-                if item.source.contains('/') && !request.files.contains(&item.source) {
-                    request.files.push(item.source.clone());
-                }
-            }
-        }
+        let request = agents::call_request(&agent, &inputs, &pack, Priority::OnDemand);
         let answer = match self.stream(request, &progress).await {
             Ok(answer) => answer,
             Err(message) => return Ok(self.failed(&agent, &progress, message).await),
@@ -917,7 +874,6 @@ impl Agents {
     async fn apply(
         &self,
         uri: &Uri,
-        original: &Rope,
         target: Bytes<usize>,
         selection: &str,
         agent: &Agent,
@@ -940,7 +896,6 @@ impl Agents {
                 .then(|| found[0]..found[0] + selection.len())
         };
         let Some(here) = here else {
-            let _ = original;
             return json!({"agent": agent.name, "applied": false, "conflict": true});
         };
         let (range, new_text) = match agent.placement {

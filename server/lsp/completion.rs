@@ -42,13 +42,6 @@ impl Prompter for LspPrompter {
         let cursor = floor(text, cursor);
         let start = floor(text, cursor.saturating_sub(config.prefix_bytes));
         let end = floor(text, cursor.saturating_add(config.suffix_bytes));
-        let line = text.byte_to_line(cursor);
-        let line_start = text.line_to_byte(line);
-        let line_end = if line + 1 < text.len_lines() {
-            text.line_to_byte(line + 1)
-        } else {
-            text.len_bytes()
-        };
         let parsed = packs.store.latest(uri);
         let tree = parsed
             .as_ref()
@@ -60,11 +53,8 @@ impl Prompter for LspPrompter {
                     inside.then_some((tree, cursor - offset))
                 })
             });
-        let shape = shape(
-            &text.byte_slice(line_start..cursor).to_string(),
-            &text.byte_slice(cursor..line_end).to_string(),
-            tree,
-        );
+        let anchor = Anchor::at(text, cursor);
+        let shape = shape(&anchor.before, &anchor.after, tree);
         // Related code from the tiers, as comments above the file's own text.
         let mut files = vec![rel.clone()];
         let mut chunks = Vec::new();

@@ -631,6 +631,9 @@ impl LanguageServer for Backend {
 
     async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
         self.guard("textDocument/completion", async {
+            if self.completion_mode.get() != Some(&CompletionMode::Items) {
+                return Ok(None);
+            }
             let position = params.text_document_position.position;
             let encoding = self.encoding();
             let ask = ask(
@@ -639,9 +642,6 @@ impl LanguageServer for Backend {
                 position,
                 encoding,
             );
-            if self.completion_mode.get() != Some(&CompletionMode::Items) {
-                return Ok(None);
-            }
             Ok(Some(
                 super::completion::items(&self.completion, ask, encoding).await,
             ))
