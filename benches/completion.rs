@@ -40,15 +40,7 @@ fn run(source: &str, model_ms: u64, inline: bool) {
     reply.continue_line = Some(ANSWER.to_owned());
     fake.set_default(reply);
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[providers.local]\nkind = \"ollama\"\nurl = \"{}\"\nmodel = \"coder\"\n",
-            fake.url()
-        ),
-    )
-    .unwrap();
+    let config = support::fake_model::ollama_config(dir.path(), &fake.url(), "");
     let mut lsp = Lsp::spawn_with_env(&[
         ("STRATA_CONFIG", config.to_str().unwrap()),
         (

@@ -412,15 +412,7 @@ fn run(file: &File, model_ms: u64) -> Run {
     fake.set_default(reply);
 
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[providers.local]\nkind = \"ollama\"\nurl = \"{}\"\nmodel = \"coder\"\n",
-            fake.url()
-        ),
-    )
-    .unwrap();
+    let config = support::fake_model::ollama_config(dir.path(), &fake.url(), "");
     let workspace = match &file.workspace {
         Some(root) => root.clone(),
         None => {

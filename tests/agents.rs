@@ -19,14 +19,11 @@ const SOURCE: &str =
 
 fn start(fake_url: &str, capabilities: Value) -> (Lsp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[providers.local]\nkind = \"ollama\"\nurl = \"{fake_url}\"\nmodel = \"coder\"\nretries = 0\n\n[completion]\nmode = \"off\"\n"
-        ),
-    )
-    .unwrap();
+    let config = support::fake_model::ollama_config(
+        dir.path(),
+        fake_url,
+        "retries = 0\n\n[completion]\nmode = \"off\"\n",
+    );
     let mut lsp = Lsp::spawn_with_env(&[
         ("STRATA_CONFIG", config.to_str().unwrap()),
         (
@@ -336,15 +333,7 @@ fn strata_ask_streams_an_agent_from_the_terminal() {
     std::fs::create_dir_all(ws.path().join(".git")).unwrap();
     std::fs::create_dir_all(ws.path().join("src")).unwrap();
     std::fs::write(ws.path().join("src/lib.rs"), SOURCE).unwrap();
-    let config = ws.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[providers.local]\nkind = \"ollama\"\nurl = \"{}\"\nmodel = \"coder\"\n",
-            fake.url()
-        ),
-    )
-    .unwrap();
+    let config = support::fake_model::ollama_config(ws.path(), &fake.url(), "");
     let cache = tempfile::tempdir().unwrap();
     let strata = |args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
@@ -393,15 +382,7 @@ fn a_chat_file_keeps_its_history_across_restarts() {
     let fake = FakeModel::start();
     let data = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[providers.local]\nkind = \"ollama\"\nurl = \"{}\"\nmodel = \"coder\"\n",
-            fake.url()
-        ),
-    )
-    .unwrap();
+    let config = support::fake_model::ollama_config(dir.path(), &fake.url(), "");
     let spawn = || {
         let mut lsp = Lsp::spawn_with_env(&[
             ("STRATA_CONFIG", config.to_str().unwrap()),
@@ -533,15 +514,7 @@ fn chat_turns_go_to_the_archive() {
     std::fs::create_dir_all(ws.path().join(".git")).unwrap();
     std::fs::write(ws.path().join("lib.rs"), SOURCE).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[providers.local]\nkind = \"ollama\"\nurl = \"{}\"\nmodel = \"coder\"\n",
-            fake.url()
-        ),
-    )
-    .unwrap();
+    let config = support::fake_model::ollama_config(dir.path(), &fake.url(), "");
     let mut lsp = Lsp::spawn_with_env(&[
         ("STRATA_CONFIG", config.to_str().unwrap()),
         (

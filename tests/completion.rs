@@ -32,15 +32,7 @@ fn end_of(text: &str) -> (usize, usize) {
 impl Editor {
     fn start(fake: &FakeModel, inline: bool, extra: &str) -> (Editor, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let config = dir.path().join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "[providers.local]\nkind = \"ollama\"\nurl = \"{}\"\nmodel = \"coder\"\n{extra}",
-                fake.url()
-            ),
-        )
-        .unwrap();
+        let config = support::fake_model::ollama_config(dir.path(), &fake.url(), extra);
         let mut lsp = Lsp::spawn_with_env(&[
             ("STRATA_CONFIG", config.to_str().unwrap()),
             (

@@ -1421,3 +1421,14 @@ fn continued(mut reply: Reply, json: &Value) -> Reply {
     }
     reply
 }
+
+/// Writes a user config file in `dir` whose one provider, `local`, is Ollama at `url` (a fake's
+/// `url()`), model `coder`, followed by `extra` TOML; returns its path (for `STRATA_CONFIG`).
+pub fn ollama_config(dir: &std::path::Path, url: &str, extra: &str) -> std::path::PathBuf {
+    let path = dir.join("config.toml");
+    let text = format!(
+        "[providers.local]\nkind = \"ollama\"\nurl = \"{url}\"\nmodel = \"coder\"\n{extra}"
+    );
+    std::fs::write(&path, text).expect("write the config file");
+    path
+}
