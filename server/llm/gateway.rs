@@ -763,6 +763,8 @@ impl Gateway {
 
         let estimate = estimate_tokens(request);
         let mut tried: Vec<(String, String)> = Vec::new();
+        // Whether every provider tried failed to connect (the status line's "offline").
+        let mut unreachable = true;
         for (provider, key) in keys {
             let wire = wire::request(
                 &provider.config,
@@ -775,11 +777,13 @@ impl Gateway {
                 Ok(k) => k,
                 Err(failure) => {
                     tried.push((provider.name.clone(), failure.to_string()));
+                    unreachable = false;
                     continue;
                 }
             };
             if let Err(failure) = self.provider_budget(provider) {
                 tried.push((provider.name.clone(), failure.to_string()));
+                unreachable = false;
                 continue;
             }
             let mut attempt_no = 0u32;
@@ -944,6 +948,7 @@ impl Gateway {
                     if matches!(failure, Failure::CircuitOpen) {
                         tracing::info!("{}: circuit open, falling back", provider.name);
                     }
+                    unreachable &= matches!(failure, Failure::Connect { .. });
                     let url = &provider.config.url;
                     let hint = match failure {
                         Failure::Connect { .. } => format!(" — is the server at {url} running?"),
@@ -953,11 +958,9 @@ impl Gateway {
                 }
             }
         }
-        let unreachable = !tried.is_empty()
-            && tried
-                .iter()
-                .all(|(_, why)| why.starts_with("cannot connect"));
-        self.inner.offline.store(unreachable, Ordering::Relaxed);
+        self.inner
+            .offline
+            .store(unreachable && !tried.is_empty(), Ordering::Relaxed);
         Err(GatewayError::Unavailable { tried })
     }
 

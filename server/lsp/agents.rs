@@ -357,12 +357,7 @@ impl Agents {
                 None => {}
             }
         }
-        let pseudo = Agent {
-            name: wf.name.clone(),
-            title: format!("Workflow {}", wf.name),
-            ..declared[0].clone()
-        };
-        let path = self.write_answer(&pseudo, &rel, &report)?;
+        let path = self.write_answer(&wf.name, &format!("Workflow {}", wf.name), &rel, &report)?;
         let shown = self.open(&path, "the answer is in").await;
         let done = results
             .values()
@@ -497,7 +492,7 @@ impl Agents {
             }
             Output::Document | Output::Chat => {
                 let text = agents::document_text(&agent, &answer.text);
-                let path = self.write_answer(&agent, &rel, &text)?;
+                let path = self.write_answer(&agent.name, &agent.title, &rel, &text)?;
                 let shown = self.open(&path, "the answer is in").await;
                 progress.end("done").await;
                 Ok(
@@ -926,7 +921,8 @@ impl Agents {
         }
     }
 
-    fn write_answer(&self, agent: &Agent, rel: &str, text: &str) -> Result<PathBuf> {
+    /// Writes an answer under `<cache>/answers`, named by time, `name` and the document.
+    fn write_answer(&self, name: &str, title: &str, rel: &str, text: &str) -> Result<PathBuf> {
         let dir = self
             .answers
             .get()
@@ -937,7 +933,7 @@ impl Agents {
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
-        let name: String = rel
+        let file: String = rel
             .chars()
             .map(|c| {
                 if c.is_alphanumeric() || c == '.' {
@@ -947,8 +943,8 @@ impl Agents {
                 }
             })
             .collect();
-        let path = dir.join(format!("{stamp}-{}-{name}.md", agent.name));
-        let body = format!("# {} — {rel}\n\n{text}\n", agent.title);
+        let path = dir.join(format!("{stamp}-{name}-{file}.md"));
+        let body = format!("# {title} — {rel}\n\n{text}\n");
         std::fs::write(&path, body)
             .map_err(|e| internal(format!("cannot write {}: {e}", path.display())))?;
         Ok(path)
