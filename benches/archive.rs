@@ -28,6 +28,28 @@ fn generate(root: &Path, files: usize, bytes_per_file: usize) -> usize {
     total
 }
 
+/// CPU seconds (user + system) of this process's threads whose name starts with `prefix`, from
+/// /proc (0 where there is none).
+fn thread_cpu_seconds(prefix: &str) -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    let ticks: u64 = tasks
+        .filter_map(|task| {
+            let task = task.ok()?.path();
+            let name = std::fs::read_to_string(task.join("comm")).ok()?;
+            if !name.starts_with(prefix) {
+                return None;
+            }
+            let stat = std::fs::read_to_string(task.join("stat")).ok()?;
+            // Fields after the command name: state is the first, utime the 12th, stime the 13th.
+            let fields: Vec<&str> = stat.rsplit(')').next()?.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum();
+    ticks as f64 / 100.0
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1e3)
 }
@@ -64,7 +86,10 @@ fn main() {
     }
     let alone = started.elapsed();
 
+    let writer_cpu = || thread_cpu_seconds("strata-archive-");
+    let writer_before = writer_cpu();
     let cold = archive.index(&config, &|_, _| {}).unwrap();
+    let writer_seconds = writer_cpu() - writer_before;
     let (files, chunks) = archive.counts().unwrap();
     println!("## Archive (threads = {threads})\n");
     println!("| measure | value |\n|---|---|");
@@ -78,6 +103,7 @@ fn main() {
         cold.seconds,
         cold.megabytes_per_second()
     );
+    println!("| of which the writer thread's CPU | {writer_seconds:.2} s |");
     println!(
         "| read + parse + rows alone, one thread, no database | {:.2} s, {:.1} MB/s, {rows} rows |",
         alone.as_secs_f64(),

@@ -13,3 +13,9 @@ pub mod documents;
 pub mod llm;
 pub mod lsp;
 pub mod syntax;
+
+/// mimalloc for every binary that links Strata (the server, the CLI, tests and benches): the
+/// indexer and the protocol edge allocate and free many small objects from several threads, and
+/// mimalloc returns freed memory to the system where glibc's allocator keeps it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;

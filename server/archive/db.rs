@@ -7,7 +7,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 /// Bump when the schema changes; older databases are rebuilt (they are caches).
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 const SCHEMA: &str = "
 CREATE TABLE files (
@@ -33,9 +33,11 @@ CREATE TABLE chunks (
     start_line INTEGER NOT NULL, start_col8 INTEGER NOT NULL, start_col16 INTEGER NOT NULL, start_col32 INTEGER NOT NULL,
     end_line INTEGER NOT NULL, end_col8 INTEGER NOT NULL, end_col16 INTEGER NOT NULL, end_col32 INTEGER NOT NULL,
     hash TEXT NOT NULL,
-    tokens INTEGER NOT NULL,            -- estimate until the tokenizer arrives
-    UNIQUE (file_id, chunk_id)
+    tokens INTEGER NOT NULL             -- estimate until the tokenizer arrives
 );
+-- chunk_id is unique within a file; the writer keeps it so (it reads a file's chunks before it
+-- rewrites them), and an index of the long ids would cost every insert.
+CREATE INDEX chunks_by_file ON chunks (file_id);
 CREATE INDEX chunks_by_name ON chunks (name COLLATE NOCASE);
 -- No prefix index here: prefixes are searched in names_fts first (three times fewer index
 -- entries to build while indexing).

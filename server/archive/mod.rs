@@ -27,7 +27,8 @@ pub mod on {
     pub use super::lookup::{definitions, outline, top_folders};
     pub use super::search::search;
 }
-pub use rows::{ChunkRow, FileRecord, Point3, Source, chunk_rows};
+pub use crate::documents::Point3;
+pub use rows::{ChunkRow, FileRecord, Source, chunk_rows};
 pub use search::{Hit, SearchQuery};
 pub use terms::{identifiers, split_identifier};
 pub use writer::{Op, WriterStats};

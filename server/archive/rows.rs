@@ -5,6 +5,7 @@ use ropey::Rope;
 
 use super::terms::{body_terms, name_terms};
 use crate::chunks::{Chunk, ChunkKind};
+use crate::documents::{Point3, point3};
 use crate::syntax::Language;
 
 /// Where a file's indexed text came from.
@@ -27,15 +28,6 @@ pub struct FileRecord {
     pub language: Option<Language>,
     pub source: Source,
     pub chunks: Vec<ChunkRow>,
-}
-
-/// A position in the three LSP encodings.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Point3 {
-    pub line: u32,
-    pub col8: u32,
-    pub col16: u32,
-    pub col32: u32,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,20 +56,6 @@ const BODY_TERMS: usize = 400;
 const BODY_BYTES: usize = 16 * 1024;
 /// Longest signature kept.
 const SIGNATURE_BYTES: usize = 400;
-
-pub fn point3(text: &Rope, byte: usize) -> Point3 {
-    let byte = byte.min(text.len_bytes());
-    let line = text.byte_to_line(byte);
-    let line_start = text.line_to_byte(line);
-    let char_index = text.byte_to_char(byte);
-    let line_char = text.line_to_char(line);
-    Point3 {
-        line: line as u32,
-        col8: (byte - line_start) as u32,
-        col16: (text.char_to_utf16_cu(char_index) - text.char_to_utf16_cu(line_char)) as u32,
-        col32: (char_index - line_char) as u32,
-    }
-}
 
 /// The rows of a file's chunks.
 pub fn chunk_rows(text: &Rope, chunks: &[Chunk]) -> Vec<ChunkRow> {

@@ -3,9 +3,9 @@
 
 use rusqlite::{Connection, params_from_iter};
 
-use super::rows::Point3;
 use super::terms::match_expression;
 use crate::chunks::ChunkKind;
+use crate::documents::Point3;
 
 #[derive(Clone, Debug, Default)]
 pub struct SearchQuery {

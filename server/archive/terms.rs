@@ -46,14 +46,24 @@ pub fn name_terms(names: &[&str]) -> String {
     terms.into_iter().collect::<Vec<_>>().join(" ")
 }
 
-/// The distinct identifiers of a text and their words, at most `cap` of them.
+/// The distinct identifiers of a text and their words, at most `cap` of them, in order of first
+/// appearance (the full-text index ignores the order).
 pub fn body_terms(text: &str, cap: usize) -> String {
     // Distinct identifiers first (most repeat), then their words: the tokenizer already splits
-    // snake_case at underscores, so only identifiers with capitals need splitting here.
+    // snake_case at underscores, so only identifiers with capitals need splitting here. Terms are
+    // written straight into the result; only split words need a set of their own.
     let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    let mut terms = BTreeSet::new();
+    let mut words: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut out = String::with_capacity(text.len() / 4);
+    let mut count = 0;
+    let push = |out: &mut String, term: &str| {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(term);
+    };
     for ident in identifiers(text) {
-        if terms.len() >= cap {
+        if count >= cap {
             break;
         }
         if ident.len() < 2 || ident.len() > 64 || !seen.insert(ident) {
@@ -65,13 +75,21 @@ pub fn body_terms(text: &str, cap: usize) -> String {
             .any(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
             || !ident.is_ascii()
         {
-            terms.insert(ident.to_lowercase());
-            terms.extend(split_identifier(ident).into_iter().filter(|w| w.len() > 1));
-        } else {
-            terms.insert(ident.to_string());
+            for term in std::iter::once(ident.to_lowercase())
+                .chain(split_identifier(ident).into_iter().filter(|w| w.len() > 1))
+            {
+                if seen.contains(term.as_str()) || !words.insert(term.clone()) {
+                    continue;
+                }
+                push(&mut out, &term);
+                count += 1;
+            }
+        } else if !words.contains(ident) {
+            push(&mut out, ident);
+            count += 1;
         }
     }
-    terms.into_iter().collect::<Vec<_>>().join(" ")
+    out
 }
 
 /// Runs of letters, digits and underscores that start with a letter or underscore.
@@ -129,9 +147,10 @@ mod tests {
         );
         assert_eq!(
             body_terms("let x = self.rope_len(); // a", 10),
-            "let rope_len self"
+            "let self rope_len"
         );
-        assert_eq!(body_terms("parseRope(x)", 10), "parse parserope rope");
+        assert_eq!(body_terms("parseRope(x)", 10), "parserope parse rope");
+        assert_eq!(body_terms("Rope rope ROPE", 10), "rope");
         assert_eq!(
             match_expression("parseRope"),
             Some("\"parse\"* \"rope\"*".into())

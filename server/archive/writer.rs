@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, params};
 
@@ -14,6 +15,9 @@ use super::rows::{ChunkRow, FileRecord, Source};
 
 /// Most operations folded into one transaction.
 const BATCH: usize = 256;
+
+/// How long a transaction waits for more operations after its first.
+const GATHER: Duration = Duration::from_millis(25);
 
 #[derive(Clone)]
 pub enum Op {
@@ -96,10 +100,18 @@ fn run(
     path: &std::path::Path,
 ) {
     while let Ok(first) = rx.recv() {
+        // A batch takes what arrives within `GATHER` of its first operation (up to `BATCH`), and
+        // ends early at a flush: while a workspace is indexed, a transaction per file would write
+        // an FTS5 segment per file and merge them again and again.
+        let deadline = Instant::now() + GATHER;
+        let mut flushing = matches!(first, Op::Flush(_));
         let mut batch = vec![first];
-        while batch.len() < BATCH {
-            match rx.try_recv() {
-                Ok(op) => batch.push(op),
+        while batch.len() < BATCH && !flushing {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(op) => {
+                    flushing = matches!(op, Op::Flush(_));
+                    batch.push(op);
+                }
                 Err(_) => break,
             }
         }
@@ -116,7 +128,7 @@ fn run(
             .collect();
         let result = conn.transaction().and_then(|tx| {
             for op in &ops {
-                apply(&tx, op.clone(), stats)?;
+                apply(&tx, op, stats)?;
             }
             tx.commit()
         });
@@ -124,7 +136,7 @@ fn run(
         if result.is_err() {
             // One bad operation (or a lock held too long) must not cost the others: each again,
             // on its own.
-            for op in ops {
+            for op in &ops {
                 let result = conn.transaction().and_then(|tx| {
                     apply(&tx, op, stats)?;
                     tx.commit()
@@ -143,7 +155,7 @@ fn run(
     }
 }
 
-fn apply(tx: &Transaction<'_>, op: Op, stats: &WriterStats) -> rusqlite::Result<()> {
+fn apply(tx: &Transaction<'_>, op: &Op, stats: &WriterStats) -> rusqlite::Result<()> {
     match op {
         Op::Upsert(file) => upsert(tx, file, stats),
         Op::Touch {
@@ -155,7 +167,7 @@ fn apply(tx: &Transaction<'_>, op: Op, stats: &WriterStats) -> rusqlite::Result<
             // Only if the row still holds that content (a buffer may have replaced it meanwhile).
             tx.execute(
                 "UPDATE files SET size = ?2, mtime_ns = ?3, source = 'disk' WHERE path = ?1 AND hash = ?4",
-                params![path, size as i64, mtime_ns, format!("{hash:016x}")],
+                params![path, *size as i64, mtime_ns, format!("{hash:016x}")],
             )?;
             Ok(())
         }
@@ -177,23 +189,23 @@ fn apply(tx: &Transaction<'_>, op: Op, stats: &WriterStats) -> rusqlite::Result<
 
 /// Stores a file and its chunks, rewriting only the chunks whose content changed; chunks that
 /// only moved get their positions updated.
-fn upsert(tx: &Transaction<'_>, file: FileRecord, stats: &WriterStats) -> rusqlite::Result<()> {
+fn upsert(tx: &Transaction<'_>, file: &FileRecord, stats: &WriterStats) -> rusqlite::Result<()> {
     let source = match file.source {
         Source::Disk => "disk",
         Source::Buffer => "buffer",
     };
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO files (path, size, mtime_ns, hash, language, source) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (path) DO UPDATE SET size = ?2, mtime_ns = ?3, hash = ?4, language = ?5, source = ?6",
-        params![
-            file.path,
-            file.size as i64,
-            file.mtime_ns,
-            format!("{:016x}", file.hash),
-            file.language.map(|l| l.name()),
-            source
-        ],
-    )?;
+    )?
+    .execute(params![
+        file.path,
+        file.size as i64,
+        file.mtime_ns,
+        format!("{:016x}", file.hash),
+        file.language.map(|l| l.name()),
+        source
+    ])?;
     let file_id: i64 = tx.query_row("SELECT id FROM files WHERE path = ?1", [&file.path], |r| {
         r.get(0)
     })?;

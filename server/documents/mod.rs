@@ -2,9 +2,11 @@
 //! incremental reparse and re-chunking on a worker per document. Byte offsets only; the LSP
 //! edge converts positions before calling in.
 
+mod point;
 mod store;
 mod syntax;
 
+pub use point::{Point3, point3};
 pub use store::{Change, DocumentStats, DocumentStore, Entry, RecentEdit, SyncError};
 pub use syntax::{
     HOT_SEGMENTS, ParseStats, Parsed, SEGMENT_MAX, SEGMENT_TARGET, Syntax, chunk_text,

@@ -4,6 +4,8 @@
 use std::ops::Range;
 
 use ropey::Rope;
+
+use crate::documents::{Point3, point3};
 use tower_lsp_server::ls_types::{Position, PositionEncodingKind};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -117,17 +119,17 @@ pub fn to_byte_clamped(text: &Rope, position: Position, encoding: Encoding) -> u
 
 /// The position of a byte offset (which must lie on a character boundary within the text).
 pub fn to_position(text: &Rope, byte: usize, encoding: Encoding) -> Position {
-    let byte = byte.min(text.len_bytes());
-    let line = text.byte_to_line(byte);
+    from_point(&point3(text, byte), encoding)
+}
+
+/// The position of a point in the negotiated encoding.
+pub fn from_point(point: &Point3, encoding: Encoding) -> Position {
     let character = match encoding {
-        Encoding::Utf8 => byte - text.line_to_byte(line),
-        Encoding::Utf16 => {
-            text.char_to_utf16_cu(text.byte_to_char(byte))
-                - text.char_to_utf16_cu(text.line_to_char(line))
-        }
-        Encoding::Utf32 => text.byte_to_char(byte) - text.line_to_char(line),
+        Encoding::Utf8 => point.col8,
+        Encoding::Utf16 => point.col16,
+        Encoding::Utf32 => point.col32,
     };
-    Position::new(line as u32, character as u32)
+    Position::new(point.line, character)
 }
 
 pub fn to_range(

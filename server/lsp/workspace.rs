@@ -9,8 +9,8 @@ use std::time::Duration;
 use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::*;
 
-use super::position::Encoding;
-use crate::archive::{Archive, Hit, IndexConfig, Point3};
+use super::position::{Encoding, from_point};
+use crate::archive::{Archive, Hit, IndexConfig};
 use crate::documents::DocumentStore;
 
 /// While typing goes on without a pause, a buffer is still indexed this often.
@@ -234,17 +234,11 @@ pub fn feed_buffer(
     });
 }
 
-fn position(point: &Point3, encoding: Encoding) -> Position {
-    let character = match encoding {
-        Encoding::Utf8 => point.col8,
-        Encoding::Utf16 => point.col16,
-        Encoding::Utf32 => point.col32,
-    };
-    Position::new(point.line, character)
-}
-
 pub fn hit_range(hit: &Hit, encoding: Encoding) -> Range {
-    Range::new(position(&hit.start, encoding), position(&hit.end, encoding))
+    Range::new(
+        from_point(&hit.start, encoding),
+        from_point(&hit.end, encoding),
+    )
 }
 
 pub fn hit_uri(root: &Path, hit: &Hit) -> Option<Uri> {
