@@ -1,6 +1,6 @@
-//! Latency per LSP method, measured around the service: from the moment a message is dispatched
-//! to the moment its handler answers (for notifications, until the handler returns). Read by
-//! `strata/stats`.
+//! The wrapper around the LSP service: it runs requests on tokio's workers and records the
+//! latency per method, from the moment a message is dispatched to the moment its handler answers
+//! (for notifications, until the handler returns). Read by `strata/stats`.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use tower_lsp_server::jsonrpc::{Request, Response};
+use tower_lsp_server::jsonrpc::{Error, ErrorCode, Request, Response};
 use tower_service::Service;
 
 use crate::llm::{Histogram, Summary};
@@ -45,7 +45,16 @@ impl MethodTimes {
     }
 }
 
-/// Wraps the LSP service and records each message's handling time under its method.
+/// Requests answered on the dispatching task, in order with the notifications around them.
+const IN_ORDER: [&str; 2] = ["initialize", "shutdown"];
+
+/// Wraps the LSP service: every request but [`IN_ORDER`]'s runs on a tokio task of its own, and
+/// each message's handling time is recorded under its method.
+///
+/// tower-lsp-server polls every handler — and turns every result into a `serde_json::Value` — on
+/// the one task that also reads the client's messages, so a request that builds a large answer
+/// (`documentSymbol` of a 3 MB file) held up every message behind it, edits and completions
+/// included. Notifications stay on that task, in the order the client sent them.
 pub struct Timed<S> {
     pub inner: S,
     pub times: Arc<MethodTimes>,
@@ -55,6 +64,7 @@ impl<S> Service<Request> for Timed<S>
 where
     S: Service<Request, Response = Option<Response>>,
     S::Future: Send + 'static,
+    S::Error: Send + 'static,
 {
     type Response = Option<Response>;
     type Error = S::Error;
@@ -67,11 +77,40 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let histogram = self.times.histogram(request.method());
         let started = Instant::now();
+        let spawned = request
+            .id()
+            .cloned()
+            .filter(|_| !IN_ORDER.contains(&request.method()));
         let future = self.inner.call(request);
         Box::pin(async move {
-            let result = future.await;
+            let result = match spawned {
+                Some(id) => {
+                    let mut task = AbortOnDrop(tokio::spawn(future));
+                    match (&mut task.0).await {
+                        Ok(result) => result,
+                        Err(error) => Ok(Some(Response::from_error(
+                            id,
+                            Error {
+                                code: ErrorCode::InternalError,
+                                message: format!("the request failed: {error}").into(),
+                                data: None,
+                            },
+                        ))),
+                    }
+                }
+                None => future.await,
+            };
             histogram.record(started.elapsed());
             result
         })
+    }
+}
+
+/// A spawned request that is aborted when its answer is no longer awaited.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
