@@ -494,6 +494,49 @@ fn binary_and_very_large_documents_are_answered() {
 }
 
 #[test]
+fn malformed_messages_are_answered_with_errors_and_the_session_goes_on() {
+    let mut lsp = Lsp::spawn();
+    let uri = "file:///tmp/strata-test/frames.rs";
+    let symbols = json!({"textDocument": {"uri": uri}});
+    // Before `initialize`, even the answers the transport makes itself are refused.
+    let early = lsp
+        .request("textDocument/documentSymbol", symbols.clone())
+        .unwrap_err();
+    assert_eq!(early["code"], -32002, "{early}");
+    lsp.initialize(client_capabilities(&["utf-16"]), json!({}));
+    let frame = |body: &str| format!("Content-Length: {}\r\n\r\n{body}", body.len());
+    // A body that is not JSON; JSON that is neither a request nor an answer.
+    lsp.send_raw(frame("not json").as_bytes());
+    assert_eq!(lsp.error_without_id()["code"], -32700);
+    lsp.send_raw(frame(r#"{"id": 5, "params": []}"#).as_bytes());
+    assert_eq!(lsp.error_without_id()["code"], -32600);
+    // A line that is not a header; a header without Content-Length; stray line breaks.
+    lsp.send_raw(b"garbage\r\n\r\n");
+    assert_eq!(lsp.error_without_id()["code"], -32700);
+    lsp.send_raw(b"Content-Type: application/json\r\n\r\n\r\n");
+    assert_eq!(lsp.error_without_id()["code"], -32700);
+    // The session goes on, with the transport's own answers and the service's.
+    lsp.open(uri, "rust", 1, "/// Doc.\nfn main() {}\n");
+    lsp.wait_parsed(uri, 1);
+    let answer = lsp.request("textDocument/documentSymbol", symbols).unwrap();
+    assert_eq!(answer[0]["name"], "main", "{answer}");
+    assert_eq!(
+        answer[0]["range"]["start"],
+        json!({"line": 0, "character": 0})
+    );
+    let missing = lsp
+        .request(
+            "textDocument/foldingRange",
+            json!({"textDocument": {"uri": "file:///tmp/strata-test/not-open.rs"}}),
+        )
+        .unwrap_err();
+    assert_eq!(missing["code"], -32602, "{missing}");
+    assert!(missing["message"].as_str().unwrap().contains("is not open"));
+    assert_eq!(lsp.debug_text(uri)["text"], "/// Doc.\nfn main() {}\n");
+    lsp.finish();
+}
+
+#[test]
 fn symbols_and_folds_come_from_chunks() {
     let mut lsp = Lsp::spawn();
     lsp.initialize(client_capabilities(&["utf-16"]), Value::Null);

@@ -4,11 +4,13 @@
 mod agents;
 mod completion;
 mod ext;
+pub mod outline;
 mod packs;
 mod position;
 mod server;
 mod settings;
 mod timing;
+mod transport;
 mod workspace;
 
 pub use position::{Encoding, to_byte, to_byte_clamped, to_position};
@@ -17,13 +19,10 @@ pub use server::Backend;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tower_lsp_server::{LspService, Server};
+use tower_lsp_server::LspService;
 
 use crate::chunks::ChunkConfig;
 pub use timing::MethodTimes;
-
-/// Enough concurrent requests that slow ones never hold up edits or `$/cancelRequest`.
-pub const CONCURRENCY: usize = 64;
 
 /// Serves LSP on stdin/stdout until the client says `exit` or closes the stream.
 /// `config_file` is the user's config file given on the command line (else `STRATA_CONFIG`, else
@@ -40,11 +39,14 @@ pub async fn serve_stdio(config: ChunkConfig, config_file: Option<PathBuf>) {
             .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
             .custom_method("window/workDoneProgress/cancel", Backend::progress_cancel)
             .finish();
-    Server::new(tokio::io::stdin(), tokio::io::stdout(), socket)
-        .concurrency_level(CONCURRENCY)
-        .serve(timing::Timed {
-            inner: service,
-            times,
-        })
-        .await;
+    let outline = service.inner().outline();
+    transport::serve(
+        tokio::io::stdin(),
+        tokio::io::stdout(),
+        service,
+        socket,
+        outline,
+        times,
+    )
+    .await;
 }

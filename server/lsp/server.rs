@@ -31,16 +31,17 @@ use tower_lsp_server::{Client, LanguageServer};
 use super::agents::{Agents, ClientCaps, NEW_CHAT, RUN_AGENT, RUN_WORKFLOW, RunArgs, WorkflowArgs};
 use super::completion::{LspPrompter, ask};
 use super::ext::{
-    ArchiveInfo, ChunkInfo, ChunksResult, ContextParams, DebugTextResult, DocumentInfo, SearchHit,
+    ArchiveInfo, ChunksResult, ContextParams, DebugTextResult, DocumentInfo, SearchHit,
     SearchParams, SearchResult, StatsResult, TextDocumentParams,
 };
+use super::outline::{Features, Outline};
 use super::packs::{Packs, Want, workspace_path};
-use super::position::{Encoding, to_byte, to_byte_clamped, to_range};
+use super::position::{Encoding, to_byte, to_byte_clamped};
 use super::settings::Settings;
 use super::timing::MethodTimes;
 use super::workspace::{self, WorkspaceSetup};
 use crate::archive::{Archive, Hit, IndexConfig, SearchQuery};
-use crate::chunks::{Chunk, ChunkConfig, ChunkKind};
+use crate::chunks::ChunkConfig;
 use crate::completion::Engine;
 use crate::context::{
     Budgets, Diagnostic as ContextDiagnostic, Encoding as TokenEncoding, Tokenizer,
@@ -51,17 +52,12 @@ use crate::syntax::Language;
 
 /// Features a client may switch off in `initializationOptions` (for clients that merge symbols
 /// or folds from several servers).
-#[derive(Clone, Copy, Debug)]
-struct Features {
-    document_symbols: bool,
-    folding_ranges: bool,
-}
-
 pub struct Backend {
     client: Client,
     store: Arc<DocumentStore>,
-    encoding: OnceLock<Encoding>,
-    features: OnceLock<Features>,
+    /// The document store, the encoding and the feature switches, shared with the transport,
+    /// which answers the whole-document requests through it.
+    outline: Outline,
     workspace: OnceLock<WorkspaceSetup>,
     /// Set once the archive is open (after `initialized`); never when it cannot be.
     archive: Arc<OnceLock<Arc<Archive>>>,
@@ -118,6 +114,7 @@ impl Backend {
             packs.clone(),
         ));
         Backend {
+            outline: Outline::new(store.clone()),
             agents,
             completion,
             packs,
@@ -127,8 +124,6 @@ impl Backend {
             times,
             client,
             store,
-            encoding: OnceLock::new(),
-            features: OnceLock::new(),
             workspace: OnceLock::new(),
             archive: Arc::new(OnceLock::new()),
             tokenizer: OnceLock::new(),
@@ -200,14 +195,13 @@ impl Backend {
     }
 
     fn encoding(&self) -> Encoding {
-        *self.encoding.get().unwrap_or(&Encoding::Utf16)
+        self.outline.encoding()
     }
 
-    fn features(&self) -> Features {
-        *self.features.get().unwrap_or(&Features {
-            document_symbols: true,
-            folding_ranges: true,
-        })
+    /// What the transport needs to answer `documentSymbol`, `foldingRange` and `strata/chunks`
+    /// itself.
+    pub fn outline(&self) -> Outline {
+        self.outline.clone()
     }
 
     /// Runs a request handler; a panic in it is answered with an internal error.
@@ -262,11 +256,7 @@ impl Backend {
 
     /// The latest parse of a document, at least as new as the version at entry.
     async fn parsed(&self, uri: &Uri) -> Result<Arc<Parsed>> {
-        let entry = self
-            .store
-            .entry(uri.as_str())
-            .ok_or_else(|| not_open(uri))?;
-        entry.parsed().await.ok_or_else(|| not_open(uri))
+        self.outline.parsed(uri).await
     }
 }
 
@@ -368,7 +358,7 @@ impl LanguageServer for Backend {
             .as_ref()
             .and_then(|g| g.position_encodings.as_deref());
         let encoding = Encoding::negotiate(offered);
-        let _ = self.encoding.set(encoding);
+        let _ = self.outline.encoding.set(encoding);
         let options = params.initialization_options.unwrap_or_default();
         let flag = |name: &str| {
             options
@@ -380,7 +370,7 @@ impl LanguageServer for Backend {
             document_symbols: flag("documentSymbols"),
             folding_ranges: flag("foldingRanges"),
         };
-        let _ = self.features.set(features);
+        let _ = self.outline.features.set(features);
         let (config, problems) = chunk_config(options.get("chunks"), self.store.config());
         for problem in problems {
             tracing::warn!("initializationOptions.chunks: {problem}");
@@ -790,27 +780,18 @@ impl LanguageServer for Backend {
         &self,
         params: DocumentSymbolParams,
     ) -> Result<Option<DocumentSymbolResponse>> {
-        self.guard("textDocument/documentSymbol", async {
-            if !self.features().document_symbols {
-                return Ok(None);
-            }
-            let parsed = self.parsed(&params.text_document.uri).await?;
-            Ok(Some(DocumentSymbolResponse::Nested(symbols(
-                &parsed,
-                self.encoding(),
-            ))))
-        })
+        self.guard(
+            "textDocument/documentSymbol",
+            self.outline.document_symbols(params),
+        )
         .await
     }
 
     async fn folding_range(&self, params: FoldingRangeParams) -> Result<Option<Vec<FoldingRange>>> {
-        self.guard("textDocument/foldingRange", async {
-            if !self.features().folding_ranges {
-                return Ok(None);
-            }
-            let parsed = self.parsed(&params.text_document.uri).await?;
-            Ok(Some(folding_ranges(&parsed)))
-        })
+        self.guard(
+            "textDocument/foldingRange",
+            self.outline.folding_ranges(params),
+        )
         .await
     }
 }
@@ -818,33 +799,8 @@ impl LanguageServer for Backend {
 /// Custom requests.
 impl Backend {
     pub async fn chunks(&self, params: TextDocumentParams) -> Result<ChunksResult> {
-        self.guard("strata/chunks", async {
-            let parsed = self.parsed(&params.text_document.uri).await?;
-            let encoding = self.encoding();
-            let text = &parsed.text;
-            let all = parsed.chunks.to_vec();
-            let chunks = all
-                .iter()
-                .map(|c| ChunkInfo {
-                    id: c.id.to_string(),
-                    kind: c.kind.as_str(),
-                    name: c.name.to_string(),
-                    path: c.path.to_string(),
-                    parent: c.parent.map(|p| all[p].id.to_string()),
-                    range: to_range(text, c.range.clone(), encoding),
-                    signature_range: to_range(text, c.signature.clone(), encoding),
-                    name_range: to_range(text, c.name_range.clone(), encoding),
-                    byte_range: [c.range.start, c.range.end],
-                    hash: format!("{:016x}", c.hash),
-                })
-                .collect();
-            Ok(ChunksResult {
-                version: parsed.version,
-                language: parsed.language.map(Language::name),
-                chunks,
-            })
-        })
-        .await
+        self.guard("strata/chunks", self.outline.chunks(params))
+            .await
     }
 
     /// Searches the archive on a blocking thread.
@@ -1077,121 +1033,6 @@ impl Backend {
         })
         .await
     }
-}
-
-fn symbol_kind(kind: ChunkKind) -> SymbolKind {
-    match kind {
-        ChunkKind::Function | ChunkKind::Macro => SymbolKind::FUNCTION,
-        ChunkKind::Method => SymbolKind::METHOD,
-        ChunkKind::Impl => SymbolKind::OBJECT,
-        ChunkKind::Trait | ChunkKind::Interface => SymbolKind::INTERFACE,
-        ChunkKind::Struct | ChunkKind::Union => SymbolKind::STRUCT,
-        ChunkKind::Enum => SymbolKind::ENUM,
-        ChunkKind::Class => SymbolKind::CLASS,
-        ChunkKind::Type => SymbolKind::TYPE_PARAMETER,
-        ChunkKind::Module => SymbolKind::MODULE,
-        ChunkKind::Group | ChunkKind::Part | ChunkKind::Window => SymbolKind::NULL,
-    }
-}
-
-fn is_symbol(chunk: &Chunk) -> bool {
-    !matches!(
-        chunk.kind,
-        ChunkKind::Group | ChunkKind::Part | ChunkKind::Window
-    )
-}
-
-/// The symbol tree of a document: its chunks, less groups, parts and windows.
-fn symbols(parsed: &Parsed, encoding: Encoding) -> Vec<DocumentSymbol> {
-    let chunks = parsed.chunks.to_vec();
-    let mut children: Vec<Vec<usize>> = vec![Vec::new(); chunks.len()];
-    let mut roots = Vec::new();
-    for (i, c) in chunks.iter().enumerate().filter(|(_, c)| is_symbol(c)) {
-        match c.parent {
-            Some(p) => children[p].push(i),
-            None => roots.push(i),
-        }
-    }
-    fn build(
-        i: usize,
-        chunks: &[Chunk],
-        text: &Rope,
-        children: &[Vec<usize>],
-        encoding: Encoding,
-    ) -> DocumentSymbol {
-        let c = &chunks[i];
-        let detail = text
-            .byte_slice(c.signature.clone())
-            .lines()
-            .next()
-            .map(|l| l.to_string());
-        let kids: Vec<DocumentSymbol> = children[i]
-            .iter()
-            .map(|&k| build(k, chunks, text, children, encoding))
-            .collect();
-        #[allow(deprecated)]
-        DocumentSymbol {
-            name: c.name.to_string(),
-            detail: detail
-                .map(|d| d.trim_end().to_string())
-                .filter(|d| !d.is_empty()),
-            kind: symbol_kind(c.kind),
-            tags: None,
-            deprecated: None,
-            range: to_range(text, c.range.clone(), encoding),
-            selection_range: to_range(text, c.name_range.clone(), encoding),
-            children: (!kids.is_empty()).then_some(kids),
-        }
-    }
-    roots
-        .into_iter()
-        .map(|i| build(i, &chunks, &parsed.text, &children, encoding))
-        .collect()
-}
-
-/// Folds for every multi-line chunk (from its signature), its doc comment block, and groups of
-/// imports and comments.
-fn folding_ranges(parsed: &Parsed) -> Vec<FoldingRange> {
-    let text = &parsed.text;
-    let line = |byte: usize| text.byte_to_line(byte) as u32;
-    let mut folds: Vec<FoldingRange> = Vec::new();
-    let mut push = |start: u32, end: u32, kind: Option<FoldingRangeKind>| {
-        if end > start {
-            folds.push(FoldingRange {
-                start_line: start,
-                end_line: end,
-                kind,
-                ..Default::default()
-            });
-        }
-    };
-    for c in parsed.chunks.to_vec() {
-        let (first, last) = c.lines(text);
-        let (first, last) = (first as u32, last as u32);
-        match c.kind {
-            ChunkKind::Part | ChunkKind::Window => {}
-            ChunkKind::Group => {
-                let kind = match &*c.name {
-                    "imports" => Some(FoldingRangeKind::Imports),
-                    "comments" => Some(FoldingRangeKind::Comment),
-                    _ => None,
-                };
-                if kind.is_some() {
-                    push(first, last, kind);
-                }
-            }
-            _ => {
-                let signature = line(c.signature.start);
-                if signature > first {
-                    push(first, signature - 1, Some(FoldingRangeKind::Comment));
-                }
-                push(signature, last, None);
-            }
-        }
-    }
-    folds.sort_by_key(|f| (f.start_line, std::cmp::Reverse(f.end_line)));
-    folds.dedup_by_key(|f| f.start_line);
-    folds
 }
 
 #[cfg(test)]

@@ -126,6 +126,28 @@ impl Lsp {
         self.stdin.flush().unwrap();
     }
 
+    /// Writes bytes as they are, framing included.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stdin.write_all(bytes).unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// Waits for an error response with a null id (the answer to a message that could not be
+    /// read); returns its error.
+    pub fn error_without_id(&mut self) -> Value {
+        let is_it = |m: &Value| m.get("method").is_none() && m["id"].is_null();
+        if let Some(i) = self.unread.iter().position(is_it) {
+            return self.unread.remove(i).unwrap()["error"].clone();
+        }
+        loop {
+            let message = self.receive();
+            if is_it(&message) {
+                return message["error"].clone();
+            }
+            self.unread.push_back(message);
+        }
+    }
+
     pub fn notify(&mut self, method: &str, params: Value) {
         self.send(&json!({"jsonrpc": "2.0", "method": method, "params": params}));
     }

@@ -1,0 +1,321 @@
+//! Whole-document answers built from a parse: `textDocument/documentSymbol`,
+//! `textDocument/foldingRange` and `strata/chunks`. Their size grows with the file (about as
+//! many bytes of JSON as the file has), so the transport answers them itself through
+//! [`Outline::encoded`], encoding them straight from their types: through tower-lsp-server's
+//! `serde_json::Value` they cost two to three times as much (`cargo bench --bench parse --
+//! answers`).
+
+use std::sync::{Arc, OnceLock};
+
+use futures_util::FutureExt;
+use futures_util::future::BoxFuture;
+use ropey::Rope;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tower_lsp_server::jsonrpc::{Error, ErrorCode, Id, Response, Result};
+use tower_lsp_server::ls_types::*;
+
+use super::ext::{ChunkInfo, ChunksResult, TextDocumentParams};
+use super::position::{Encoding, to_range};
+use crate::chunks::{Chunk, ChunkKind};
+use crate::documents::{DocumentStore, Parsed};
+use crate::syntax::Language;
+
+/// The answers the client switched off in `initializationOptions`.
+#[derive(Clone, Copy, Debug)]
+pub struct Features {
+    pub document_symbols: bool,
+    pub folding_ranges: bool,
+}
+
+/// The documents and what `initialize` settled (position encoding, features): all the
+/// whole-document answers need. Cheap to clone.
+#[derive(Clone)]
+pub struct Outline {
+    store: Arc<DocumentStore>,
+    pub(super) encoding: Arc<OnceLock<Encoding>>,
+    pub(super) features: Arc<OnceLock<Features>>,
+}
+
+/// Methods [`Outline::encoded`] answers.
+pub const METHODS: [&str; 3] = [
+    "textDocument/documentSymbol",
+    "textDocument/foldingRange",
+    "strata/chunks",
+];
+
+impl Outline {
+    pub fn new(store: Arc<DocumentStore>) -> Outline {
+        Outline {
+            store,
+            encoding: Arc::new(OnceLock::new()),
+            features: Arc::new(OnceLock::new()),
+        }
+    }
+
+    pub fn encoding(&self) -> Encoding {
+        *self.encoding.get().unwrap_or(&Encoding::Utf16)
+    }
+
+    /// Set by `initialize`; until then the client gets "not initialized".
+    pub fn initialized(&self) -> bool {
+        self.encoding.get().is_some()
+    }
+
+    fn features(&self) -> Features {
+        *self.features.get().unwrap_or(&Features {
+            document_symbols: true,
+            folding_ranges: true,
+        })
+    }
+
+    /// The parse of the document's current version (waiting for it if an edit is being parsed).
+    pub async fn parsed(&self, uri: &Uri) -> Result<Arc<Parsed>> {
+        let not_open = || Error::invalid_params(format!("{} is not open", uri.as_str()));
+        let entry = self.store.entry(uri.as_str()).ok_or_else(not_open)?;
+        entry.parsed().await.ok_or_else(not_open)
+    }
+
+    pub async fn document_symbols(
+        &self,
+        params: DocumentSymbolParams,
+    ) -> Result<Option<DocumentSymbolResponse>> {
+        if !self.features().document_symbols {
+            return Ok(None);
+        }
+        let parsed = self.parsed(&params.text_document.uri).await?;
+        Ok(Some(DocumentSymbolResponse::Nested(symbols(
+            &parsed,
+            self.encoding(),
+        ))))
+    }
+
+    pub async fn folding_ranges(
+        &self,
+        params: FoldingRangeParams,
+    ) -> Result<Option<Vec<FoldingRange>>> {
+        if !self.features().folding_ranges {
+            return Ok(None);
+        }
+        let parsed = self.parsed(&params.text_document.uri).await?;
+        Ok(Some(folding_ranges(&parsed)))
+    }
+
+    pub async fn chunks(&self, params: TextDocumentParams) -> Result<ChunksResult> {
+        let parsed = self.parsed(&params.text_document.uri).await?;
+        Ok(chunks(&parsed, self.encoding()))
+    }
+
+    /// The whole JSON-RPC response to request `id` for `method`, encoded, when `method` is one
+    /// of [`METHODS`]; `None` otherwise. A panic while answering is answered with an internal
+    /// error.
+    pub fn encoded(
+        &self,
+        method: &str,
+        id: Id,
+        params: Option<serde_json::Value>,
+    ) -> Option<BoxFuture<'static, Vec<u8>>> {
+        let this = self.clone();
+        let method = METHODS.into_iter().find(|m| *m == method)?;
+        Some(
+            async move {
+                let answer = std::panic::AssertUnwindSafe(async {
+                    match method {
+                        "textDocument/documentSymbol" => {
+                            reply(&id, &this.document_symbols(decode(params)?).await?)
+                        }
+                        "textDocument/foldingRange" => {
+                            reply(&id, &this.folding_ranges(decode(params)?).await?)
+                        }
+                        _ => reply(&id, &this.chunks(decode(params)?).await?),
+                    }
+                })
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| {
+                    let what = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "unknown panic".into());
+                    tracing::error!(method, "handler panicked: {what}");
+                    Err(Error {
+                        code: ErrorCode::InternalError,
+                        message: format!("internal error in {method}: {what}").into(),
+                        data: None,
+                    })
+                });
+                answer.unwrap_or_else(|error| {
+                    serde_json::to_vec(&Response::from_error(id, error)).unwrap_or_default()
+                })
+            }
+            .boxed(),
+        )
+    }
+}
+
+fn decode<T: DeserializeOwned>(params: Option<serde_json::Value>) -> Result<T> {
+    serde_json::from_value(params.unwrap_or(serde_json::Value::Null))
+        .map_err(|e| Error::invalid_params(e.to_string()))
+}
+
+/// The encoded response carrying `result`, written straight from its type.
+fn reply<T: Serialize>(id: &Id, result: &T) -> Result<Vec<u8>> {
+    #[derive(Serialize)]
+    struct Reply<'a, T> {
+        jsonrpc: &'static str,
+        result: &'a T,
+        id: &'a Id,
+    }
+    serde_json::to_vec(&Reply {
+        jsonrpc: "2.0",
+        result,
+        id,
+    })
+    .map_err(|e| Error {
+        code: ErrorCode::InternalError,
+        message: format!("encoding the answer: {e}").into(),
+        data: None,
+    })
+}
+
+/// `strata/chunks`: every chunk of the document with its ranges in the negotiated encoding.
+pub fn chunks(parsed: &Parsed, encoding: Encoding) -> ChunksResult {
+    let text = &parsed.text;
+    let all = parsed.chunks.to_vec();
+    let chunks = all
+        .iter()
+        .map(|c| ChunkInfo {
+            id: c.id.to_string(),
+            kind: c.kind.as_str(),
+            name: c.name.to_string(),
+            path: c.path.to_string(),
+            parent: c.parent.map(|p| all[p].id.to_string()),
+            range: to_range(text, c.range.clone(), encoding),
+            signature_range: to_range(text, c.signature.clone(), encoding),
+            name_range: to_range(text, c.name_range.clone(), encoding),
+            byte_range: [c.range.start, c.range.end],
+            hash: format!("{:016x}", c.hash),
+        })
+        .collect();
+    ChunksResult {
+        version: parsed.version,
+        language: parsed.language.map(Language::name),
+        chunks,
+    }
+}
+
+fn symbol_kind(kind: ChunkKind) -> SymbolKind {
+    match kind {
+        ChunkKind::Function | ChunkKind::Macro => SymbolKind::FUNCTION,
+        ChunkKind::Method => SymbolKind::METHOD,
+        ChunkKind::Impl => SymbolKind::OBJECT,
+        ChunkKind::Trait | ChunkKind::Interface => SymbolKind::INTERFACE,
+        ChunkKind::Struct | ChunkKind::Union => SymbolKind::STRUCT,
+        ChunkKind::Enum => SymbolKind::ENUM,
+        ChunkKind::Class => SymbolKind::CLASS,
+        ChunkKind::Type => SymbolKind::TYPE_PARAMETER,
+        ChunkKind::Module => SymbolKind::MODULE,
+        ChunkKind::Group | ChunkKind::Part | ChunkKind::Window => SymbolKind::NULL,
+    }
+}
+
+fn is_symbol(chunk: &Chunk) -> bool {
+    !matches!(
+        chunk.kind,
+        ChunkKind::Group | ChunkKind::Part | ChunkKind::Window
+    )
+}
+
+/// The symbol tree of a document: its chunks, less groups, parts and windows.
+pub fn symbols(parsed: &Parsed, encoding: Encoding) -> Vec<DocumentSymbol> {
+    let chunks = parsed.chunks.to_vec();
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); chunks.len()];
+    let mut roots = Vec::new();
+    for (i, c) in chunks.iter().enumerate().filter(|(_, c)| is_symbol(c)) {
+        match c.parent {
+            Some(p) => children[p].push(i),
+            None => roots.push(i),
+        }
+    }
+    fn build(
+        i: usize,
+        chunks: &[Chunk],
+        text: &Rope,
+        children: &[Vec<usize>],
+        encoding: Encoding,
+    ) -> DocumentSymbol {
+        let c = &chunks[i];
+        let detail = text
+            .byte_slice(c.signature.clone())
+            .lines()
+            .next()
+            .map(|l| l.to_string());
+        let kids: Vec<DocumentSymbol> = children[i]
+            .iter()
+            .map(|&k| build(k, chunks, text, children, encoding))
+            .collect();
+        #[allow(deprecated)]
+        DocumentSymbol {
+            name: c.name.to_string(),
+            detail: detail
+                .map(|d| d.trim_end().to_string())
+                .filter(|d| !d.is_empty()),
+            kind: symbol_kind(c.kind),
+            tags: None,
+            deprecated: None,
+            range: to_range(text, c.range.clone(), encoding),
+            selection_range: to_range(text, c.name_range.clone(), encoding),
+            children: (!kids.is_empty()).then_some(kids),
+        }
+    }
+    roots
+        .into_iter()
+        .map(|i| build(i, &chunks, &parsed.text, &children, encoding))
+        .collect()
+}
+
+/// Folds for every multi-line chunk (from its signature), its doc comment block, and groups of
+/// imports and comments.
+pub fn folding_ranges(parsed: &Parsed) -> Vec<FoldingRange> {
+    let text = &parsed.text;
+    let line = |byte: usize| text.byte_to_line(byte) as u32;
+    let mut folds: Vec<FoldingRange> = Vec::new();
+    let mut push = |start: u32, end: u32, kind: Option<FoldingRangeKind>| {
+        if end > start {
+            folds.push(FoldingRange {
+                start_line: start,
+                end_line: end,
+                kind,
+                ..Default::default()
+            });
+        }
+    };
+    for c in parsed.chunks.to_vec() {
+        let (first, last) = c.lines(text);
+        let (first, last) = (first as u32, last as u32);
+        match c.kind {
+            ChunkKind::Part | ChunkKind::Window => {}
+            ChunkKind::Group => {
+                let kind = match &*c.name {
+                    "imports" => Some(FoldingRangeKind::Imports),
+                    "comments" => Some(FoldingRangeKind::Comment),
+                    _ => None,
+                };
+                if kind.is_some() {
+                    push(first, last, kind);
+                }
+            }
+            _ => {
+                let signature = line(c.signature.start);
+                if signature > first {
+                    push(first, signature - 1, Some(FoldingRangeKind::Comment));
+                }
+                push(signature, last, None);
+            }
+        }
+    }
+    folds.sort_by_key(|f| (f.start_line, std::cmp::Reverse(f.end_line)));
+    folds.dedup_by_key(|f| f.start_line);
+    folds
+}
