@@ -6,7 +6,7 @@ mod point;
 mod store;
 mod syntax;
 
-pub use point::{Point3, point3};
+pub use point::{Point3, Points, point3};
 pub use store::{Change, DocumentStats, DocumentStore, Entry, RecentEdit, SyncError};
 pub use syntax::{
     HOT_SEGMENTS, ParseStats, Parsed, SEGMENT_MAX, SEGMENT_TARGET, Syntax, chunk_text,

@@ -19,44 +19,82 @@ const SCAN_LIMIT: usize = 2048;
 /// find the line; the columns come from scanning the line up to `byte`, which costs less than
 /// the four more descents the indexed conversions take, except on very long lines.
 pub fn point3(text: &Rope, byte: usize) -> Point3 {
-    let byte = byte.min(text.len_bytes());
-    let line = text.byte_to_line(byte);
-    let line_start = text.line_to_byte(line);
-    let col8 = byte - line_start;
-    let (col16, col32) = if col8 <= SCAN_LIMIT {
-        let (mut units, mut chars) = (0, 0);
-        let (chunks, chunk_start, _, _) = text.chunks_at_byte(line_start);
-        let mut at = chunk_start;
-        for chunk in chunks {
-            let bytes = chunk.as_bytes();
-            let from = line_start.saturating_sub(at);
-            let to = (byte - at).min(bytes.len());
-            for &b in &bytes[from.min(to)..to] {
-                // A character starts at every byte that is not a continuation byte; one of four
-                // bytes is outside the BMP and takes two UTF-16 units.
-                let starts = (b & 0xC0 != 0x80) as usize;
-                chars += starts;
-                units += starts + (b >= 0xF0) as usize;
-            }
-            at += bytes.len();
-            if at >= byte {
-                break;
-            }
+    Points::new(text).at(byte)
+}
+
+/// Converts many offsets of one text: the line found last is kept, so that offsets on the same
+/// line (a declaration's start, its name, the end of its signature) cost no descent.
+pub struct Points<'a> {
+    text: &'a Rope,
+    /// The line kept: its number and its bytes, line break included.
+    line: usize,
+    start: usize,
+    end: usize,
+}
+
+impl<'a> Points<'a> {
+    pub fn new(text: &'a Rope) -> Points<'a> {
+        Points {
+            text,
+            line: 0,
+            start: 0,
+            end: 0,
         }
-        (units, chars)
-    } else {
-        let char_index = text.byte_to_char(byte);
-        let line_char = text.line_to_char(line);
-        (
-            text.char_to_utf16_cu(char_index) - text.char_to_utf16_cu(line_char),
-            char_index - line_char,
-        )
-    };
-    Point3 {
-        line: line as u32,
-        col8: col8 as u32,
-        col16: col16 as u32,
-        col32: col32 as u32,
+    }
+
+    pub fn text(&self) -> &'a Rope {
+        self.text
+    }
+
+    pub fn at(&mut self, byte: usize) -> Point3 {
+        let text = self.text;
+        let byte = byte.min(text.len_bytes());
+        if !(self.start..self.end).contains(&byte) {
+            self.line = text.byte_to_line(byte);
+            self.start = text.line_to_byte(self.line);
+            self.end = if self.line + 1 < text.len_lines() {
+                text.line_to_byte(self.line + 1)
+            } else {
+                text.len_bytes()
+            };
+        }
+        let (line, line_start) = (self.line, self.start);
+        let col8 = byte - line_start;
+        let (col16, col32) = if col8 <= SCAN_LIMIT {
+            let (mut units, mut chars) = (0, 0);
+            let (chunks, chunk_start, _, _) = text.chunks_at_byte(line_start);
+            let mut at = chunk_start;
+            for chunk in chunks {
+                let bytes = chunk.as_bytes();
+                let from = line_start.saturating_sub(at);
+                let to = (byte - at).min(bytes.len());
+                for &b in &bytes[from.min(to)..to] {
+                    // A character starts at every byte that is not a continuation byte; one of
+                    // four bytes is outside the BMP and takes two UTF-16 units.
+                    let starts = (b & 0xC0 != 0x80) as usize;
+                    chars += starts;
+                    units += starts + (b >= 0xF0) as usize;
+                }
+                at += bytes.len();
+                if at >= byte {
+                    break;
+                }
+            }
+            (units, chars)
+        } else {
+            let char_index = text.byte_to_char(byte);
+            let line_char = text.line_to_char(line);
+            (
+                text.char_to_utf16_cu(char_index) - text.char_to_utf16_cu(line_char),
+                char_index - line_char,
+            )
+        };
+        Point3 {
+            line: line as u32,
+            col8: col8 as u32,
+            col16: col16 as u32,
+            col32: col32 as u32,
+        }
     }
 }
 
@@ -89,6 +127,7 @@ mod tests {
         }
         let text = Rope::from_str(&source);
         let boundaries: Vec<usize> = source.char_indices().map(|(i, _)| i).collect();
+        let mut points = Points::new(&text);
         // Every boundary near a line's start or a multi-byte character, a sample of the rest.
         for (n, &byte) in boundaries.iter().enumerate() {
             let near = boundaries[n.saturating_sub(3)..(n + 3).min(boundaries.len())]
@@ -98,6 +137,19 @@ mod tests {
                 continue;
             }
             assert_eq!(point3(&text, byte), indexed(&text, byte), "at byte {byte}");
+            assert_eq!(
+                points.at(byte),
+                indexed(&text, byte),
+                "cursor at byte {byte}"
+            );
+            let back = byte.saturating_sub(40);
+            if source.is_char_boundary(back) {
+                assert_eq!(
+                    points.at(back),
+                    indexed(&text, back),
+                    "cursor back at {back}"
+                );
+            }
         }
         assert_eq!(point3(&text, source.len()), indexed(&text, source.len()));
         assert_eq!(point3(&text, usize::MAX), indexed(&text, source.len()));

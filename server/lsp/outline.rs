@@ -9,16 +9,15 @@ use std::sync::{Arc, OnceLock};
 
 use futures_util::FutureExt;
 use futures_util::future::BoxFuture;
-use ropey::Rope;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Id, Response, Result};
 use tower_lsp_server::ls_types::*;
 
 use super::ext::{ChunkInfo, ChunksResult, TextDocumentParams};
-use super::position::{Encoding, to_range};
+use super::position::{Encoding, from_point, range_at};
 use crate::chunks::{Chunk, ChunkKind};
-use crate::documents::{DocumentStore, Parsed};
+use crate::documents::{DocumentStore, Parsed, Points};
 use crate::syntax::Language;
 
 /// The answers the client switched off in `initializationOptions`.
@@ -181,7 +180,7 @@ fn reply<T: Serialize>(id: &Id, result: &T) -> Result<Vec<u8>> {
 
 /// `strata/chunks`: every chunk of the document with its ranges in the negotiated encoding.
 pub fn chunks(parsed: &Parsed, encoding: Encoding) -> ChunksResult {
-    let text = &parsed.text;
+    let mut points = Points::new(&parsed.text);
     let all = parsed.chunks.to_vec();
     let chunks = all
         .iter()
@@ -191,9 +190,9 @@ pub fn chunks(parsed: &Parsed, encoding: Encoding) -> ChunksResult {
             name: c.name.to_string(),
             path: c.path.to_string(),
             parent: c.parent.map(|p| all[p].id.to_string()),
-            range: to_range(text, c.range.clone(), encoding),
-            signature_range: to_range(text, c.signature.clone(), encoding),
-            name_range: to_range(text, c.name_range.clone(), encoding),
+            range: range_at(&mut points, c.range.clone(), encoding),
+            signature_range: range_at(&mut points, c.signature.clone(), encoding),
+            name_range: range_at(&mut points, c.name_range.clone(), encoding),
             byte_range: [c.range.start, c.range.end],
             hash: format!("{:016x}", c.hash),
         })
@@ -241,38 +240,67 @@ pub fn symbols(parsed: &Parsed, encoding: Encoding) -> Vec<DocumentSymbol> {
     fn build(
         i: usize,
         chunks: &[Chunk],
-        text: &Rope,
+        points: &mut Points<'_>,
         children: &[Vec<usize>],
         encoding: Encoding,
     ) -> DocumentSymbol {
         let c = &chunks[i];
-        let detail = text
-            .byte_slice(c.signature.clone())
-            .lines()
-            .next()
-            .map(|l| l.to_string());
+        let detail = first_line(points, c.signature.clone());
+        // Positions in document order, so that the cursor mostly stays on its line.
+        let range_start = points.at(c.range.start);
+        let selection_range = range_at(points, c.name_range.clone(), encoding);
         let kids: Vec<DocumentSymbol> = children[i]
             .iter()
-            .map(|&k| build(k, chunks, text, children, encoding))
+            .map(|&k| build(k, chunks, points, children, encoding))
             .collect();
+        let range = Range::new(
+            from_point(&range_start, encoding),
+            from_point(&points.at(c.range.end), encoding),
+        );
         #[allow(deprecated)]
         DocumentSymbol {
             name: c.name.to_string(),
-            detail: detail
-                .map(|d| d.trim_end().to_string())
-                .filter(|d| !d.is_empty()),
+            detail: (!detail.is_empty()).then_some(detail),
             kind: symbol_kind(c.kind),
             tags: None,
             deprecated: None,
-            range: to_range(text, c.range.clone(), encoding),
-            selection_range: to_range(text, c.name_range.clone(), encoding),
+            range,
+            selection_range,
             children: (!kids.is_empty()).then_some(kids),
         }
     }
+    let mut points = Points::new(&parsed.text);
     roots
         .into_iter()
-        .map(|i| build(i, &chunks, &parsed.text, &children, encoding))
+        .map(|i| build(i, &chunks, &mut points, &children, encoding))
         .collect()
+}
+
+/// The first line of `range` (a signature), without its trailing whitespace.
+fn first_line(points: &Points<'_>, range: std::ops::Range<usize>) -> String {
+    let text = points.text();
+    let end = range.end.min(text.len_bytes());
+    let mut line = String::new();
+    if range.start >= end {
+        return line;
+    }
+    let (chunks, mut at, _, _) = text.chunks_at_byte(range.start);
+    for chunk in chunks {
+        let from = range.start.saturating_sub(at);
+        let to = (end - at).min(chunk.len());
+        let piece = &chunk[from..to];
+        if let Some(stop) = piece.find(['\n', '\r']) {
+            line.push_str(&piece[..stop]);
+            break;
+        }
+        line.push_str(piece);
+        at += chunk.len();
+        if at >= end {
+            break;
+        }
+    }
+    line.truncate(line.trim_end().len());
+    line
 }
 
 /// Folds for every multi-line chunk (from its signature), its doc comment block, and groups of
@@ -318,4 +346,29 @@ pub fn folding_ranges(parsed: &Parsed) -> Vec<FoldingRange> {
     folds.sort_by_key(|f| (f.start_line, std::cmp::Reverse(f.end_line)));
     folds.dedup_by_key(|f| f.start_line);
     folds
+}
+
+#[cfg(test)]
+mod tests {
+    use ropey::Rope;
+
+    use super::*;
+
+    #[test]
+    fn the_first_line_is_cut_at_any_line_break_across_rope_chunks() {
+        // Long enough that ranges cross ropey's leaves (about 1 KB).
+        let long = "x".repeat(3000);
+        let source = format!("fn a({long}) {{\r\n}}\nfn b()\rc\n{long}é😀\n");
+        let text = Rope::from_str(&source);
+        let points = Points::new(&text);
+        let first = |start: usize, end: usize| first_line(&points, start..end);
+        assert_eq!(first(0, source.len()), format!("fn a({long}) {{"));
+        let b = source.find("fn b").unwrap();
+        assert_eq!(first(b, source.len()), "fn b()");
+        assert_eq!(first(b, b + 4), "fn b");
+        let tail = source.rfind('x').unwrap() - 10;
+        assert_eq!(first(tail, source.len()), "xxxxxxxxxxxé😀");
+        assert_eq!(first(5, 5), "");
+        assert_eq!(first(source.len(), source.len() + 9), "");
+    }
 }

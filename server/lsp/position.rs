@@ -5,7 +5,7 @@ use std::ops::Range;
 
 use ropey::Rope;
 
-use crate::documents::{Point3, point3};
+use crate::documents::{Point3, Points, point3};
 use tower_lsp_server::ls_types::{Position, PositionEncodingKind};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -130,6 +130,18 @@ pub fn from_point(point: &Point3, encoding: Encoding) -> Position {
         Encoding::Utf32 => point.col32,
     };
     Position::new(point.line, character)
+}
+
+/// [`to_range`] through a cursor that keeps the line it found last: for many ranges of one text.
+pub fn range_at(
+    points: &mut Points<'_>,
+    range: Range<usize>,
+    encoding: Encoding,
+) -> tower_lsp_server::ls_types::Range {
+    tower_lsp_server::ls_types::Range::new(
+        from_point(&points.at(range.start), encoding),
+        from_point(&points.at(range.end), encoding),
+    )
 }
 
 pub fn to_range(
