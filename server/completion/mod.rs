@@ -146,6 +146,7 @@ struct Flight {
     anchor: Anchor,
     task: tokio::task::JoinHandle<()>,
     id: u64,
+    started: Instant,
 }
 
 struct Doc {
@@ -196,6 +197,14 @@ struct Inner {
     docs: Mutex<HashMap<String, Doc>>,
     counters: Counters,
     next_flight: AtomicU64,
+    /// Moving average of how long a call takes to bring a suggestion, in milliseconds.
+    call_ms: Mutex<Option<f64>>,
+}
+
+/// Whether a call in flight for `running` is likely to bring its suggestion within `budget`,
+/// judging by how long calls have taken (`average_ms`; unknown before the first).
+fn worth_waiting(average_ms: Option<f64>, running: Duration, budget: Duration) -> bool {
+    average_ms.is_none_or(|ms| Duration::from_secs_f64(ms / 1e3) <= running + budget)
 }
 
 /// The completion engine; cheap to clone.
@@ -213,6 +222,7 @@ impl Engine {
                 docs: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
                 next_flight: AtomicU64::new(1),
+                call_ms: Mutex::new(None),
             }),
         }
     }
@@ -280,12 +290,14 @@ impl Engine {
                 c.calls_cancelled.fetch_add(1, Ordering::Relaxed);
                 doc.finished.send_modify(|g| *g += 1);
             }
-            // Waiting is worth it only for a call made for exactly this text: a call for text
-            // the user has since extended is served on the next keystroke, without a wait.
-            let waiting_on_flight = doc
-                .flight
-                .as_ref()
-                .is_some_and(|f| ask.anchor.typed_since(&f.anchor) == Some(""));
+            // Waiting is worth it only for a call made for exactly this text (a call for text
+            // the user has since extended is served on the next keystroke, without a wait), and
+            // only when calls have been quick enough to end within the budget.
+            let average = *lock(&self.inner.call_ms);
+            let waiting_on_flight = doc.flight.as_ref().is_some_and(|f| {
+                ask.anchor.typed_since(&f.anchor) == Some("")
+                    && worth_waiting(average, f.started.elapsed(), budget)
+            });
             if doc.wanted.is_none() {
                 // A new burst: the refresh interval counts from the last call if it was recent,
                 // else from now.
@@ -389,7 +401,13 @@ impl Engine {
         let uri = uri.to_owned();
         let anchor = ask.anchor.clone();
         let task = tokio::spawn(async move {
+            let began = Instant::now();
             let suggestion = engine.call(&uri, ask.clone(), &config).await;
+            if suggestion.is_some() {
+                let ms = began.elapsed().as_secs_f64() * 1e3;
+                let mut average = lock(&engine.inner.call_ms);
+                *average = Some(average.map_or(ms, |v| v + 0.3 * (ms - v)));
+            }
             let mut docs = lock(&engine.inner.docs);
             let Some(doc) = docs.get_mut(&uri) else {
                 return;
@@ -415,7 +433,12 @@ impl Engine {
             }
             doc.finished.send_modify(|g| *g += 1);
         });
-        doc.flight = Some(Flight { anchor, task, id });
+        doc.flight = Some(Flight {
+            anchor,
+            task,
+            id,
+            started: Instant::now(),
+        });
     }
 
     /// Builds the prompt and asks the model; the fitted suggestion, if any.
@@ -471,6 +494,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_call_in_flight_is_waited_for_only_when_calls_end_within_the_budget() {
+        let ms = Duration::from_millis;
+        // Before the first call there is nothing to judge by.
+        assert!(worth_waiting(None, ms(0), ms(50)));
+        // Calls take 30 ms: worth waiting; 300 ms: not, unless this one has nearly finished.
+        assert!(worth_waiting(Some(30.0), ms(0), ms(50)));
+        assert!(!worth_waiting(Some(300.0), ms(10), ms(50)));
+        assert!(worth_waiting(Some(300.0), ms(260), ms(50)));
+        // No budget, no wait for a call that is not already due.
+        assert!(!worth_waiting(Some(30.0), ms(0), ms(0)));
+    }
 
     #[test]
     fn anchors_extend_only_forward_on_the_same_line() {
