@@ -51,14 +51,27 @@ fn unbalanced_brace<const LANG: usize>(bencher: Bencher, size: &str) {
 
 /// What a documentSymbol answer costs, stage by stage, on a Rust file: 0 = building the symbols,
 /// 1 = and turning them into a `serde_json::Value` (tower-lsp-server does, for every result),
-/// 2 = and encoding that `Value` (what the server does now), 3 = building and encoding the
-/// symbols directly, without the `Value`.
-#[divan::bench(args = ["1MB", "3MB"], consts = [0, 1, 2, 3], sample_count = 10)]
+/// 2 = and encoding that `Value` (what tower-lsp-server's transport did), 3 = building and
+/// encoding the symbols directly, without the `Value` (what Strata's transport does), 4 = the
+/// client's side: parsing the encoded answer into a `serde_json::Value` (as the latency bench's
+/// client does; editors parse it too).
+#[divan::bench(args = ["1MB", "3MB"], consts = [0, 1, 2, 3, 4], sample_count = 10)]
 fn answers<const STAGE: usize>(bencher: Bencher, size: &str) {
     let (language, source) = source("rust", size);
     let mut syntax = Syntax::new(Some(language), ChunkConfig::default());
     let parsed = syntax.update(1, Rope::from_str(&source), &[], true);
     let encoding = strata::lsp::Encoding::Utf16;
+    let encoded = serde_json::to_vec(&strata::lsp::outline::symbols(&parsed, encoding)).unwrap();
+    if STAGE == 4 {
+        bencher.bench_local(|| {
+            serde_json::from_slice::<serde_json::Value>(&encoded)
+                .unwrap()
+                .as_array()
+                .unwrap()
+                .len()
+        });
+        return;
+    }
     bencher.bench_local(|| {
         let symbols = strata::lsp::outline::symbols(&parsed, encoding);
         match STAGE {
