@@ -50,3 +50,23 @@ pub async fn serve_stdio(config: ChunkConfig, config_file: Option<PathBuf>) {
     )
     .await;
 }
+
+/// The answer to a request whose handler panicked: an internal error naming the method and the
+/// panic's message (logged here). Returns the message too, for telling the user.
+fn panicked(
+    method: &str,
+    panic: &(dyn std::any::Any + Send),
+) -> (tower_lsp_server::jsonrpc::Error, String) {
+    let what = panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    tracing::error!(method, "handler panicked: {what}");
+    let error = tower_lsp_server::jsonrpc::Error {
+        code: tower_lsp_server::jsonrpc::ErrorCode::InternalError,
+        message: format!("internal error in {method}: {what}").into(),
+        data: None,
+    };
+    (error, what)
+}

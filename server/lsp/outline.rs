@@ -131,19 +131,7 @@ impl Outline {
                 })
                 .catch_unwind()
                 .await
-                .unwrap_or_else(|panic| {
-                    let what = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "unknown panic".into());
-                    tracing::error!(method, "handler panicked: {what}");
-                    Err(Error {
-                        code: ErrorCode::InternalError,
-                        message: format!("internal error in {method}: {what}").into(),
-                        data: None,
-                    })
-                });
+                .unwrap_or_else(|panic| Err(super::panicked(method, panic.as_ref()).0));
                 answer.unwrap_or_else(|error| {
                     serde_json::to_vec(&Response::from_error(id, error)).unwrap_or_default()
                 })

@@ -209,12 +209,7 @@ impl Backend {
         match AssertUnwindSafe(handler).catch_unwind().await {
             Ok(result) => result,
             Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".into());
-                tracing::error!(method, "handler panicked: {what}");
+                let (error, what) = super::panicked(method, panic.as_ref());
                 if !self.told_of_panic.swap(true, Ordering::Relaxed) {
                     self.notify(
                         MessageType::ERROR,
@@ -224,11 +219,7 @@ impl Backend {
                         ),
                     );
                 }
-                Err(Error {
-                    code: ErrorCode::InternalError,
-                    message: format!("internal error in {method}: {what}").into(),
-                    data: None,
-                })
+                Err(error)
             }
         }
     }
