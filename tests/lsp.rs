@@ -537,6 +537,34 @@ fn malformed_messages_are_answered_with_errors_and_the_session_goes_on() {
 }
 
 #[test]
+fn a_whole_document_request_can_be_cancelled() {
+    let mut lsp = Lsp::spawn();
+    lsp.initialize(client_capabilities(&["utf-16"]), json!({}));
+    let uri = "file:///tmp/strata-test/cancel.rs";
+    // Large enough that its first parse is still running when the cancellation arrives.
+    let text: String = (0..20_000)
+        .map(|i| format!("/// Doc {i}.\nfn f{i}(x: u32) -> u32 {{\n    x + {i}\n}}\n"))
+        .collect();
+    lsp.open(uri, "rust", 1, &text);
+    let id = lsp.send_request(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": uri}}),
+    );
+    lsp.notify("$/cancelRequest", json!({"id": id}));
+    let error = lsp.response(id).unwrap_err();
+    assert_eq!(error["code"], -32800, "{error}");
+    // Answered once: the next request's answer is the next message about this document.
+    let symbols = lsp
+        .request(
+            "textDocument/documentSymbol",
+            json!({"textDocument": {"uri": uri}}),
+        )
+        .unwrap();
+    assert_eq!(symbols.as_array().unwrap().len(), 20_000);
+    lsp.finish();
+}
+
+#[test]
 fn symbols_and_folds_come_from_chunks() {
     let mut lsp = Lsp::spawn();
     lsp.initialize(client_capabilities(&["utf-16"]), Value::Null);

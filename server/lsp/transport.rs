@@ -9,19 +9,21 @@
 //!   it finishes on a task of its own;
 //! - a request runs on a task of its own, which also encodes its answer;
 //! - the whole-document answers ([`outline::METHODS`]) are encoded straight from their types by
-//!   [`Outline::encoded`], without a `Value`;
+//!   [`Outline::encoded`], without a `Value`; the transport also handles their `$/cancelRequest`
+//!   and refuses them after `shutdown`, as the service does for its own requests;
 //! - one writer task writes frames in the order the answers are done.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 use tower_lsp_server::ClientSocket;
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Id, Request, Response};
 use tower_service::Service;
@@ -64,6 +66,9 @@ pub async fn serve<I, O, S>(
 
     let mut input = BufReader::new(input);
     let mut tasks = JoinSet::new();
+    // The requests the transport answers itself, until they are answered or cancelled.
+    let own: Arc<Mutex<HashMap<Id, Option<AbortHandle>>>> = Arc::default();
+    let mut shut_down = false;
     loop {
         while tasks.try_join_next().is_some() {}
         let body = match read_frame(&mut input).await {
@@ -106,19 +111,52 @@ pub async fn serve<I, O, S>(
 
         let started = Instant::now();
         let histogram = times.histogram(request.method());
+        match request.method() {
+            "shutdown" => shut_down = true,
+            "$/cancelRequest" => {
+                let id = request
+                    .params()
+                    .and_then(|p| serde_json::from_value::<Id>(p.get("id")?.clone()).ok());
+                if let Some(entry) = id.and_then(|id| Some((lock(&own).remove(&id)?, id))) {
+                    let (handle, id) = entry;
+                    if let Some(handle) = handle {
+                        handle.abort();
+                    }
+                    send_error(&frames, id, ErrorCode::RequestCancelled, "cancelled".into());
+                    continue;
+                }
+            }
+            _ => {}
+        }
         if let Some(id) = request
             .id()
             .filter(|_| outline.initialized() && outline::METHODS.contains(&request.method()))
             .cloned()
         {
+            if shut_down {
+                send_error(
+                    &frames,
+                    id,
+                    ErrorCode::InvalidRequest,
+                    "the server is shutting down".into(),
+                );
+                continue;
+            }
             let (method, _, params) = request.into_parts();
-            if let Some(answer) = outline.encoded(&method, id, params) {
-                let frames = frames.clone();
-                tasks.spawn(async move {
+            if let Some(answer) = outline.encoded(&method, id.clone(), params) {
+                // Whoever takes the id out of `own` answers: this task, or a cancellation.
+                lock(&own).insert(id.clone(), None);
+                let (frames, own_here, key) = (frames.clone(), own.clone(), id.clone());
+                let handle = tasks.spawn(async move {
                     let body = answer.await;
                     histogram.record(started.elapsed());
-                    let _ = frames.send(body);
+                    if lock(&own_here).remove(&key).is_some() {
+                        let _ = frames.send(body);
+                    }
                 });
+                if let Some(entry) = lock(&own).get_mut(&id) {
+                    *entry = Some(handle);
+                }
             }
             continue;
         }
@@ -228,6 +266,10 @@ async fn read_frame<R: AsyncRead + Unpin>(
         .await
         .map_err(|e| format!("reading a body of {length} bytes: {e}"))?;
     Ok(Some(body))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn send_error(frames: &mpsc::UnboundedSender<Vec<u8>>, id: Id, code: ErrorCode, message: String) {
