@@ -88,3 +88,17 @@ fn answers<const STAGE: usize>(bencher: Bencher, size: &str) {
         }
     });
 }
+
+/// Counting the tokens of a 100 KB Rust file (o200k_base): 0 = Strata's compact tables
+/// (`context::Tokenizer`), 1 = tiktoken's own `count_ordinary`.
+#[divan::bench(consts = [0, 1], sample_count = 20)]
+fn tokens<const WHICH: usize>(bencher: Bencher) {
+    let (_, source) = source("rust", "100KB");
+    let ours = strata::context::Tokenizer::new(strata::context::Encoding::O200kBase);
+    let theirs = tiktoken_rs::o200k_base().unwrap();
+    ours.warm_up();
+    bencher.bench_local(|| match WHICH {
+        0 => ours.count(&source) as usize,
+        _ => theirs.count_ordinary(&source),
+    });
+}

@@ -3,6 +3,7 @@
 //! Assembly is pure; the workspace it reads is behind a trait, implemented at the edges.
 
 mod assemble;
+mod bpe;
 mod pack;
 mod redact;
 mod sources;

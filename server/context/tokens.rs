@@ -3,9 +3,12 @@
 //! Load it off the LSP task ([`Tokenizer::warm_up`]) before the first request needs it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
-use tiktoken_rs::CoreBPE;
+use super::bpe::Bpe;
+
+/// cl100k_base's pre-tokenizer, as tiktoken defines it.
+const CL100K_PATTERN: &str = "'(?i:[sdmt]|ll|ve|re)|[^\\r\\n\\p{L}\\p{N}]?+\\p{L}++|\\p{N}{1,3}+| ?[^\\s\\p{L}\\p{N}]++[\\r\\n]*+|\\s++$|\\s*[\\r\\n]|\\s+(?!\\S)|\\s";
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Encoding {
@@ -30,10 +33,19 @@ impl Encoding {
         }
     }
 
-    fn bpe(self) -> &'static CoreBPE {
+    /// The compact tables, read out of tiktoken's on first use (tiktoken's are dropped after).
+    pub(super) fn tables(self) -> &'static Bpe {
+        static O200K: OnceLock<Bpe> = OnceLock::new();
+        static CL100K: OnceLock<Bpe> = OnceLock::new();
         match self {
-            Encoding::O200kBase => tiktoken_rs::o200k_base_singleton(),
-            Encoding::Cl100kBase => tiktoken_rs::cl100k_base_singleton(),
+            Encoding::O200kBase => O200K.get_or_init(|| {
+                let core = tiktoken_rs::o200k_base().expect("tiktoken's o200k_base loads");
+                Bpe::from_tiktoken(&core, 199_999, tiktoken_rs::O200K_BASE_PAT_STR)
+            }),
+            Encoding::Cl100kBase => CL100K.get_or_init(|| {
+                let core = tiktoken_rs::cl100k_base().expect("tiktoken's cl100k_base loads");
+                Bpe::from_tiktoken(&core, 100_257, CL100K_PATTERN)
+            }),
         }
     }
 }
@@ -61,12 +73,12 @@ impl Tokenizer {
 
     /// Loads the tables (about 0.1 s the first time); call it on a blocking thread.
     pub fn warm_up(&self) {
-        let _ = self.encoding.bpe();
+        let _ = self.encoding.tables();
     }
 
     /// Tokens of `text`, without caching.
     pub fn count(&self, text: &str) -> u32 {
-        self.encoding.bpe().count_ordinary(text) as u32
+        self.encoding.tables().count(text) as u32
     }
 
     /// Tokens of a text whose content hash is `hash` (a chunk's hash, say): counted once.
