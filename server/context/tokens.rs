@@ -1,6 +1,7 @@
 //! Token counts from a real tokenizer whose tables ship inside the binary (tiktoken's o200k_base
-//! by default, cl100k_base selectable), loaded once on first use, and cached per content hash.
-//! Load it off the LSP task ([`Tokenizer::warm_up`]) before the first request needs it.
+//! by default, cl100k_base selectable), read once on first use into compact tables
+//! ([`Bpe`]), and cached per content hash. Load it off the LSP task ([`Tokenizer::warm_up`])
+//! before the first request needs it.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
