@@ -1,89 +1,73 @@
 //! Byte-pair token counting over compact tables. tiktoken's own tables for o200k_base take 26 MB
 //! of heap (two hash maps of owned byte vectors and two sorted copies); counting needs only the
-//! rank of a byte string. Here every token's bytes sit in one blob, indexed by rank, and an
-//! open-addressing table maps a byte string's hash to its rank: about 4 MB. The tables are read
-//! out of tiktoken once (its tables are dropped after), and the counts equal tiktoken's
-//! `count_ordinary` (tested over a corpus).
+//! rank of a byte string. `server/build.rs` reads tiktoken's tables at build time and writes every
+//! token's bytes in one blob, indexed by rank, and an open-addressing table from a byte string's
+//! hash to its rank (about 4 MB for o200k_base), which are part of the binary. The counts equal
+//! tiktoken's `count_ordinary` (tested over a corpus).
 
 use fancy_regex::Regex;
-use tiktoken_rs::CoreBPE;
 use xxhash_rust::xxh3::xxh3_64;
 
 const EMPTY: u32 = u32::MAX;
 
+/// One encoding's tables as `server/build.rs` wrote them.
+pub struct Tables {
+    pub blob: &'static [u8],
+    pub offsets: &'static [u8],
+    pub slots: &'static [u8],
+    pub pattern: &'static str,
+}
+
+macro_rules! tables {
+    ($name:literal) => {
+        Tables {
+            blob: include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".blob")),
+            offsets: include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".offsets")),
+            slots: include_bytes!(concat!(env!("OUT_DIR"), "/", $name, ".slots")),
+            pattern: include_str!(concat!(env!("OUT_DIR"), "/", $name, ".pattern")),
+        }
+    };
+}
+
+pub const O200K_BASE: Tables = tables!("o200k_base");
+pub const CL100K_BASE: Tables = tables!("cl100k_base");
+
 pub struct Bpe {
-    /// Every token's bytes, in rank order.
-    blob: Vec<u8>,
-    /// `blob[offsets[r]..offsets[r + 1]]` is the token of rank `r` (empty for a missing rank).
-    offsets: Vec<u32>,
-    /// Open addressing by `xxh3` of the bytes: the rank, or `EMPTY`.
-    slots: Vec<u32>,
+    tables: Tables,
     /// The pre-tokenizer: text is cut into pieces, each encoded on its own.
     pattern: Regex,
 }
 
 impl Bpe {
-    /// The tables of `core` for ranks below `ordinary` (the first special token), and the
-    /// pre-tokenizer `pattern` it was built with.
-    pub fn from_tiktoken(core: &CoreBPE, ordinary: u32, pattern: &str) -> Bpe {
-        let mut blob = Vec::new();
-        let mut offsets = Vec::with_capacity(ordinary as usize + 1);
-        offsets.push(0);
-        let mut present = 0usize;
-        for rank in 0..ordinary {
-            if let Ok(bytes) = core.decode_bytes(&[rank]) {
-                blob.extend_from_slice(&bytes);
-                present += 1;
-            }
-            offsets.push(blob.len() as u32);
+    pub fn new(tables: Tables) -> Bpe {
+        Bpe {
+            pattern: Regex::new(tables.pattern).expect("the tokenizer's pattern compiles"),
+            tables,
         }
-        let size = (present * 2).next_power_of_two().max(2);
-        let mut bpe = Bpe {
-            blob,
-            offsets,
-            slots: vec![EMPTY; size],
-            pattern: Regex::new(pattern).expect("the tokenizer's pattern compiles"),
-        };
-        for rank in 0..ordinary {
-            let token = bpe.token(rank);
-            if token.is_empty() {
-                continue;
-            }
-            let mut slot = bpe.slot(token);
-            while bpe.slots[slot] != EMPTY {
-                slot = (slot + 1) & (bpe.slots.len() - 1);
-            }
-            bpe.slots[slot] = rank;
-        }
-        bpe.blob.shrink_to_fit();
-        bpe
     }
 
-    /// Bytes held by the tables.
+    /// Bytes of the tables (in the binary, paged in as they are read).
     #[cfg(test)]
-    pub fn heap_bytes(&self) -> usize {
-        self.blob.capacity() + 4 * (self.offsets.capacity() + self.slots.capacity())
+    pub fn table_bytes(&self) -> usize {
+        self.tables.blob.len() + self.tables.offsets.len() + self.tables.slots.len()
     }
 
     fn token(&self, rank: u32) -> &[u8] {
         let (start, end) = (
-            self.offsets[rank as usize] as usize,
-            self.offsets[rank as usize + 1] as usize,
+            word(self.tables.offsets, rank as usize) as usize,
+            word(self.tables.offsets, rank as usize + 1) as usize,
         );
-        &self.blob[start..end]
-    }
-
-    fn slot(&self, bytes: &[u8]) -> usize {
-        xxh3_64(bytes) as usize & (self.slots.len() - 1)
+        &self.tables.blob[start..end]
     }
 
     fn rank(&self, bytes: &[u8]) -> Option<u32> {
-        let mut slot = self.slot(bytes);
+        let size = self.tables.slots.len() / 4;
+        let mut slot = (xxh3_64(bytes) & (size as u64 - 1)) as usize;
         loop {
-            match self.slots[slot] {
+            match word(self.tables.slots, slot) {
                 EMPTY => return None,
                 rank if self.token(rank) == bytes => return Some(rank),
-                _ => slot = (slot + 1) & (self.slots.len() - 1),
+                _ => slot = (slot + 1) & (size - 1),
             }
         }
     }
@@ -136,6 +120,16 @@ impl Bpe {
         }
         starts.len() - 1
     }
+}
+
+/// The `i`th little-endian u32 of `bytes`.
+fn word(bytes: &[u8], i: usize) -> u32 {
+    u32::from_le_bytes([
+        bytes[4 * i],
+        bytes[4 * i + 1],
+        bytes[4 * i + 2],
+        bytes[4 * i + 3],
+    ])
 }
 
 #[cfg(test)]
@@ -193,7 +187,7 @@ mod tests {
             (Encoding::Cl100kBase, tiktoken_rs::cl100k_base().unwrap()),
         ] {
             let bpe = encoding.tables();
-            assert!(bpe.heap_bytes() < 6 << 20, "{} bytes", bpe.heap_bytes());
+            assert!(bpe.table_bytes() < 6 << 20, "{} bytes", bpe.table_bytes());
             for text in &texts {
                 assert_eq!(
                     bpe.count(text),

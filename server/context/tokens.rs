@@ -1,15 +1,11 @@
 //! Token counts from a real tokenizer whose tables ship inside the binary (tiktoken's o200k_base
-//! by default, cl100k_base selectable), read once on first use into compact tables
-//! ([`Bpe`]), and cached per content hash. Load it off the LSP task ([`Tokenizer::warm_up`])
+//! by default, cl100k_base selectable), in compact form ([`Bpe`]), and cached per content hash. Load it off the LSP task ([`Tokenizer::warm_up`])
 //! before the first request needs it.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use super::bpe::Bpe;
-
-/// cl100k_base's pre-tokenizer, as tiktoken defines it.
-const CL100K_PATTERN: &str = "'(?i:[sdmt]|ll|ve|re)|[^\\r\\n\\p{L}\\p{N}]?+\\p{L}++|\\p{N}{1,3}+| ?[^\\s\\p{L}\\p{N}]++[\\r\\n]*+|\\s++$|\\s*[\\r\\n]|\\s+(?!\\S)|\\s";
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Encoding {
@@ -34,19 +30,13 @@ impl Encoding {
         }
     }
 
-    /// The compact tables, read out of tiktoken's on first use (tiktoken's are dropped after).
+    /// The compact tables (part of the binary) with their pre-tokenizer, compiled on first use.
     pub(super) fn tables(self) -> &'static Bpe {
         static O200K: OnceLock<Bpe> = OnceLock::new();
         static CL100K: OnceLock<Bpe> = OnceLock::new();
         match self {
-            Encoding::O200kBase => O200K.get_or_init(|| {
-                let core = tiktoken_rs::o200k_base().expect("tiktoken's o200k_base loads");
-                Bpe::from_tiktoken(&core, 199_999, tiktoken_rs::O200K_BASE_PAT_STR)
-            }),
-            Encoding::Cl100kBase => CL100K.get_or_init(|| {
-                let core = tiktoken_rs::cl100k_base().expect("tiktoken's cl100k_base loads");
-                Bpe::from_tiktoken(&core, 100_257, CL100K_PATTERN)
-            }),
+            Encoding::O200kBase => O200K.get_or_init(|| Bpe::new(super::bpe::O200K_BASE)),
+            Encoding::Cl100kBase => CL100K.get_or_init(|| Bpe::new(super::bpe::CL100K_BASE)),
         }
     }
 }
