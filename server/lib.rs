@@ -38,7 +38,16 @@ extern "C" fn tune_allocator() {
 }
 
 /// Runs [`tune_allocator`] as a constructor, before the Rust runtime's first allocation creates
-/// mimalloc's first arena with the default settings.
+/// mimalloc's first arena with the default settings. The constructor section is the platform's:
+/// ELF's `.init_array`, Mach-O's `__mod_init_func`, the MSVC CRT's `.CRT$XCU`.
 #[used]
-#[unsafe(link_section = ".init_array")]
+#[cfg_attr(
+    any(target_os = "linux", target_os = "android", target_os = "freebsd"),
+    unsafe(link_section = ".init_array")
+)]
+#[cfg_attr(
+    target_vendor = "apple",
+    unsafe(link_section = "__DATA,__mod_init_func")
+)]
+#[cfg_attr(target_os = "windows", unsafe(link_section = ".CRT$XCU"))]
 static TUNE_ALLOCATOR: extern "C" fn() = tune_allocator;
