@@ -295,13 +295,7 @@ impl Agents {
         token: String,
     ) -> Result<Value> {
         let uri = args.text_document.uri.clone();
-        let parsed = self
-            .store
-            .entry(uri.as_str())
-            .ok_or_else(|| Error::invalid_params(format!("{} is not open", uri.as_str())))?
-            .parsed()
-            .await
-            .ok_or_else(|| Error::invalid_params(format!("{} is not open", uri.as_str())))?;
+        let parsed = super::parsed(&self.store, &uri).await?;
         let packs = self
             .packs
             .get()
@@ -403,14 +397,7 @@ impl Agents {
 
     async fn execute(self: Arc<Self>, agent: Agent, args: RunArgs, token: String) -> Result<Value> {
         let uri = args.text_document.uri.clone();
-        let entry = self
-            .store
-            .entry(uri.as_str())
-            .ok_or_else(|| Error::invalid_params(format!("{} is not open", uri.as_str())))?;
-        let parsed = entry
-            .parsed()
-            .await
-            .ok_or_else(|| Error::invalid_params(format!("{} is not open", uri.as_str())))?;
+        let parsed = super::parsed(&self.store, &uri).await?;
         let packs = self
             .packs
             .get()

@@ -70,3 +70,17 @@ fn panicked(
     };
     (error, what)
 }
+
+/// The error for a request about a document the client has not opened.
+fn not_open(uri: &tower_lsp_server::ls_types::Uri) -> tower_lsp_server::jsonrpc::Error {
+    tower_lsp_server::jsonrpc::Error::invalid_params(format!("{} is not open", uri.as_str()))
+}
+
+/// The parse of an open document's current version (waiting for it if an edit is being parsed).
+async fn parsed(
+    store: &crate::documents::DocumentStore,
+    uri: &tower_lsp_server::ls_types::Uri,
+) -> tower_lsp_server::jsonrpc::Result<Arc<crate::documents::Parsed>> {
+    let entry = store.entry(uri.as_str()).ok_or_else(|| not_open(uri))?;
+    entry.parsed().await.ok_or_else(|| not_open(uri))
+}

@@ -68,11 +68,8 @@ impl Outline {
         })
     }
 
-    /// The parse of the document's current version (waiting for it if an edit is being parsed).
-    pub async fn parsed(&self, uri: &Uri) -> Result<Arc<Parsed>> {
-        let not_open = || Error::invalid_params(format!("{} is not open", uri.as_str()));
-        let entry = self.store.entry(uri.as_str()).ok_or_else(not_open)?;
-        entry.parsed().await.ok_or_else(not_open)
+    async fn parsed(&self, uri: &Uri) -> Result<Arc<Parsed>> {
+        super::parsed(&self.store, uri).await
     }
 
     pub async fn document_symbols(

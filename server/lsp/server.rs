@@ -247,7 +247,7 @@ impl Backend {
 
     /// The latest parse of a document, at least as new as the version at entry.
     async fn parsed(&self, uri: &Uri) -> Result<Arc<Parsed>> {
-        self.outline.parsed(uri).await
+        super::parsed(&self.store, uri).await
     }
 }
 
@@ -335,10 +335,6 @@ fn internal(message: String) -> Error {
         message: message.into(),
         data: None,
     }
-}
-
-fn not_open(uri: &Uri) -> Error {
-    Error::invalid_params(format!("{} is not open", uri.as_str()))
 }
 
 impl LanguageServer for Backend {
@@ -1015,7 +1011,7 @@ impl Backend {
             let entry = self
                 .store
                 .entry(uri.as_str())
-                .ok_or_else(|| not_open(uri))?;
+                .ok_or_else(|| super::not_open(uri))?;
             Ok(DebugTextResult {
                 version: entry.version,
                 text: entry.text.to_string(),
