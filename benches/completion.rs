@@ -40,15 +40,7 @@ fn run(source: &str, model_ms: u64, inline: bool) {
     reply.continue_line = Some(ANSWER.to_owned());
     fake.set_default(reply);
     let dir = tempfile::tempdir().unwrap();
-    let config = support::fake_model::ollama_config(dir.path(), &fake.url(), "");
-    let mut lsp = Lsp::spawn_with_env(&[
-        ("STRATA_CONFIG", config.to_str().unwrap()),
-        (
-            "STRATA_CACHE_DIR",
-            dir.path().join("cache").to_str().unwrap(),
-        ),
-        ("STRATA_LOG", "warn"),
-    ]);
+    let mut lsp = Lsp::spawn_with_model(dir.path(), &fake.url(), "", &[("STRATA_LOG", "warn")]);
     let capabilities = if inline {
         json!({"textDocument": {"inlineCompletion": {}}})
     } else {

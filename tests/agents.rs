@@ -19,18 +19,12 @@ const SOURCE: &str =
 
 fn start(fake_url: &str, capabilities: Value) -> (Lsp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let config = support::fake_model::ollama_config(
+    let mut lsp = Lsp::spawn_with_model(
         dir.path(),
         fake_url,
         "retries = 0\n\n[completion]\nmode = \"off\"\n",
+        &[],
     );
-    let mut lsp = Lsp::spawn_with_env(&[
-        ("STRATA_CONFIG", config.to_str().unwrap()),
-        (
-            "STRATA_CACHE_DIR",
-            dir.path().join("cache").to_str().unwrap(),
-        ),
-    ]);
     let caps = lsp.initialize(capabilities, json!({}));
     assert_eq!(
         caps["executeCommandProvider"]["commands"],
@@ -382,16 +376,13 @@ fn a_chat_file_keeps_its_history_across_restarts() {
     let fake = FakeModel::start();
     let data = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = support::fake_model::ollama_config(dir.path(), &fake.url(), "");
     let spawn = || {
-        let mut lsp = Lsp::spawn_with_env(&[
-            ("STRATA_CONFIG", config.to_str().unwrap()),
-            (
-                "STRATA_CACHE_DIR",
-                dir.path().join("cache").to_str().unwrap(),
-            ),
-            ("STRATA_DATA_DIR", data.path().to_str().unwrap()),
-        ]);
+        let mut lsp = Lsp::spawn_with_model(
+            dir.path(),
+            &fake.url(),
+            "",
+            &[("STRATA_DATA_DIR", data.path().to_str().unwrap())],
+        );
         let caps = lsp.initialize(
             json!({"window": {"showDocument": {"support": true}}}),
             json!({}),
@@ -514,14 +505,7 @@ fn chat_turns_go_to_the_archive() {
     std::fs::create_dir_all(ws.path().join(".git")).unwrap();
     std::fs::write(ws.path().join("lib.rs"), SOURCE).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = support::fake_model::ollama_config(dir.path(), &fake.url(), "");
-    let mut lsp = Lsp::spawn_with_env(&[
-        ("STRATA_CONFIG", config.to_str().unwrap()),
-        (
-            "STRATA_CACHE_DIR",
-            dir.path().join("cache").to_str().unwrap(),
-        ),
-    ]);
+    let mut lsp = Lsp::spawn_with_model(dir.path(), &fake.url(), "", &[]);
     let root = ws.path().canonicalize().unwrap();
     lsp.request(
         "initialize",

@@ -32,14 +32,7 @@ fn end_of(text: &str) -> (usize, usize) {
 impl Editor {
     fn start(fake: &FakeModel, inline: bool, extra: &str) -> (Editor, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let config = support::fake_model::ollama_config(dir.path(), &fake.url(), extra);
-        let mut lsp = Lsp::spawn_with_env(&[
-            ("STRATA_CONFIG", config.to_str().unwrap()),
-            (
-                "STRATA_CACHE_DIR",
-                dir.path().join("cache").to_str().unwrap(),
-            ),
-        ]);
+        let mut lsp = Lsp::spawn_with_model(dir.path(), &fake.url(), extra, &[]);
         let capabilities = if inline {
             json!({"textDocument": {"inlineCompletion": {}}})
         } else {

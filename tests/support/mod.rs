@@ -36,6 +36,25 @@ impl Lsp {
         Self::spawn_with_env(&[])
     }
 
+    /// Spawns strata with the loopback model at `model_url` as its only provider: the config
+    /// (`fake_model::ollama_config`, plus `config_extra`) and the cache both go in `dir`; `env`
+    /// adds to the environment.
+    pub fn spawn_with_model(
+        dir: &std::path::Path,
+        model_url: &str,
+        config_extra: &str,
+        env: &[(&str, &str)],
+    ) -> Lsp {
+        let config = fake_model::ollama_config(dir, model_url, config_extra);
+        let cache = dir.join("cache");
+        let mut all = vec![
+            ("STRATA_CONFIG", config.to_str().unwrap()),
+            ("STRATA_CACHE_DIR", cache.to_str().unwrap()),
+        ];
+        all.extend_from_slice(env);
+        Lsp::spawn_with_env(&all)
+    }
+
     pub fn spawn_with_env(env: &[(&str, &str)]) -> Lsp {
         let mut command = Command::new(env!("CARGO_BIN_EXE_strata"));
         // Never touch the real user cache from a test.
