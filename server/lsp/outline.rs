@@ -102,39 +102,44 @@ impl Outline {
         Ok(chunks(&parsed, self.encoding()))
     }
 
-    /// The whole JSON-RPC response to request `id` for `method`, encoded, when `method` is one
-    /// of [`METHODS`]; `None` otherwise. A panic while answering is answered with an internal
-    /// error.
+    /// The whole JSON-RPC response to request `id` for `method`, one of [`METHODS`], encoded. A
+    /// panic while answering is answered with an internal error.
     pub fn encoded(
         &self,
         method: &str,
         id: Id,
         params: Option<serde_json::Value>,
-    ) -> Option<BoxFuture<'static, Vec<u8>>> {
+    ) -> BoxFuture<'static, Vec<u8>> {
         let this = self.clone();
-        let method = METHODS.into_iter().find(|m| *m == method)?;
-        Some(
-            async move {
-                let answer = std::panic::AssertUnwindSafe(async {
-                    match method {
-                        "textDocument/documentSymbol" => {
-                            reply(&id, &this.document_symbols(decode(params)?).await?)
-                        }
-                        "textDocument/foldingRange" => {
-                            reply(&id, &this.folding_ranges(decode(params)?).await?)
-                        }
-                        _ => reply(&id, &this.chunks(decode(params)?).await?),
+        let method = METHODS
+            .into_iter()
+            .find(|m| *m == method)
+            .unwrap_or("(not an outline method)");
+        async move {
+            let answer = std::panic::AssertUnwindSafe(async {
+                match method {
+                    "textDocument/documentSymbol" => {
+                        reply(&id, &this.document_symbols(decode(params)?).await?)
                     }
-                })
-                .catch_unwind()
-                .await
-                .unwrap_or_else(|panic| Err(super::panicked(method, panic.as_ref()).0));
-                answer.unwrap_or_else(|error| {
-                    serde_json::to_vec(&Response::from_error(id, error)).unwrap_or_default()
-                })
-            }
-            .boxed(),
-        )
+                    "textDocument/foldingRange" => {
+                        reply(&id, &this.folding_ranges(decode(params)?).await?)
+                    }
+                    "strata/chunks" => reply(&id, &this.chunks(decode(params)?).await?),
+                    other => Err(Error {
+                        code: ErrorCode::MethodNotFound,
+                        message: format!("{other} is not answered here").into(),
+                        data: None,
+                    }),
+                }
+            })
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|panic| Err(super::panicked(method, panic.as_ref()).0));
+            answer.unwrap_or_else(|error| {
+                serde_json::to_vec(&Response::from_error(id, error)).unwrap_or_default()
+            })
+        }
+        .boxed()
     }
 }
 

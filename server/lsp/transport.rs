@@ -143,20 +143,19 @@ pub async fn serve<I, O, S>(
                 continue;
             }
             let (method, _, params) = request.into_parts();
-            if let Some(answer) = outline.encoded(&method, id.clone(), params) {
-                // Whoever takes the id out of `own` answers: this task, or a cancellation.
-                lock(&own).insert(id.clone(), None);
-                let (frames, own_here, key) = (frames.clone(), own.clone(), id.clone());
-                let handle = tasks.spawn(async move {
-                    let body = answer.await;
-                    histogram.record(started.elapsed());
-                    if lock(&own_here).remove(&key).is_some() {
-                        let _ = frames.send(body);
-                    }
-                });
-                if let Some(entry) = lock(&own).get_mut(&id) {
-                    *entry = Some(handle);
+            let answer = outline.encoded(&method, id.clone(), params);
+            // Whoever takes the id out of `own` answers: this task, or a cancellation.
+            lock(&own).insert(id.clone(), None);
+            let (frames, own_here, key) = (frames.clone(), own.clone(), id.clone());
+            let handle = tasks.spawn(async move {
+                let body = answer.await;
+                histogram.record(started.elapsed());
+                if lock(&own_here).remove(&key).is_some() {
+                    let _ = frames.send(body);
                 }
+            });
+            if let Some(entry) = lock(&own).get_mut(&id) {
+                *entry = Some(handle);
             }
             continue;
         }
