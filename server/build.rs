@@ -5,12 +5,14 @@
 
 use std::path::Path;
 
-use xxhash_rust::xxh3::xxh3_64;
+#[path = "context/bpe_layout.rs"]
+mod layout;
 
-const EMPTY: u32 = u32::MAX;
+use layout::{EMPTY, home};
 
 fn main() {
     println!("cargo::rerun-if-changed=server/build.rs");
+    println!("cargo::rerun-if-changed=server/context/bpe_layout.rs");
     let out = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
     let out = Path::new(&out);
     let o200k = tiktoken_rs::o200k_base().expect("tiktoken's o200k_base loads");
@@ -50,7 +52,7 @@ fn write(out: &Path, name: &str, core: &tiktoken_rs::CoreBPE, ordinary: u32, pat
         if token.is_empty() {
             continue;
         }
-        let mut slot = (xxh3_64(token) & (size as u64 - 1)) as usize;
+        let mut slot = home(token, size);
         while slots[slot] != EMPTY {
             slot = (slot + 1) & (size - 1);
         }

@@ -6,9 +6,8 @@
 //! tiktoken's `count_ordinary` (tested over a corpus).
 
 use fancy_regex::Regex;
-use xxhash_rust::xxh3::xxh3_64;
 
-const EMPTY: u32 = u32::MAX;
+use super::bpe_layout::{EMPTY, home};
 
 /// One encoding's tables as `server/build.rs` wrote them.
 pub struct Tables {
@@ -62,7 +61,7 @@ impl Bpe {
 
     fn rank(&self, bytes: &[u8]) -> Option<u32> {
         let size = self.tables.slots.len() / 4;
-        let mut slot = (xxh3_64(bytes) & (size as u64 - 1)) as usize;
+        let mut slot = home(bytes, size);
         loop {
             match word(self.tables.slots, slot) {
                 EMPTY => return None,

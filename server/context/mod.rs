@@ -4,6 +4,7 @@
 
 mod assemble;
 mod bpe;
+mod bpe_layout;
 mod pack;
 mod redact;
 mod sources;
