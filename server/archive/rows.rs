@@ -59,46 +59,42 @@ const SIGNATURE_BYTES: usize = 400;
 
 /// The rows of a file's chunks.
 pub fn chunk_rows(text: &Rope, chunks: &[Chunk]) -> Vec<ChunkRow> {
-    let mut children: std::collections::HashMap<usize, Vec<usize>> =
-        std::collections::HashMap::new();
+    // One contiguous copy of the text: slices of it cost nothing, slices of the rope a descent
+    // and a copy each.
+    let whole: std::borrow::Cow<str> = text.slice(..).into();
+    let slice = |range: std::ops::Range<usize>| whole.get(range).unwrap_or("");
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); chunks.len()];
     for (i, c) in chunks.iter().enumerate() {
-        if let Some(p) = c.parent {
-            children.entry(p).or_default().push(i);
+        if let Some(p) = c.parent.and_then(|p| children.get_mut(p)) {
+            p.push(i);
         }
     }
     chunks
         .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let signature = text.byte_slice(c.signature.clone()).to_string();
-            let signature = truncate(signature.trim(), SIGNATURE_BYTES);
-            let doc = doc_text(
-                &text
-                    .byte_slice(c.range.start..c.signature.start.max(c.range.start))
-                    .to_string(),
-            );
+        .zip(&children)
+        .map(|(c, children)| {
+            let signature = truncate(slice(c.signature.clone()).trim(), SIGNATURE_BYTES);
+            let doc = doc_text(slice(c.range.start..c.signature.start.max(c.range.start)));
             // A container's children are rows of their own: its identifiers are those of its own
             // text between them, and of at most BODY_BYTES of it.
-            let mut body = String::new();
-            let mut at = c.range.start;
-            for child in children.get(&i).into_iter().flatten() {
-                let child = &chunks[*child].range;
-                if child.start > at {
-                    body.push_str(&text.byte_slice(at..child.start).to_string());
-                    body.push('\n');
+            let body = if children.is_empty() {
+                std::borrow::Cow::Borrowed(slice(c.range.clone()))
+            } else {
+                let mut body = String::new();
+                let mut at = c.range.start;
+                for child in children {
+                    let child = &chunks[*child].range;
+                    if child.start > at {
+                        body.push_str(slice(at..child.start));
+                        body.push('\n');
+                    }
+                    at = at.max(child.end);
                 }
-                at = at.max(child.end);
-            }
-            if at < c.range.end {
-                body.push_str(&text.byte_slice(at..c.range.end).to_string());
-            }
-            if body.len() > BODY_BYTES {
-                let mut end = BODY_BYTES;
-                while !body.is_char_boundary(end) {
-                    end -= 1;
+                if at < c.range.end {
+                    body.push_str(slice(at..c.range.end));
                 }
-                body.truncate(end);
-            }
+                std::borrow::Cow::Owned(body)
+            };
             ChunkRow {
                 chunk_id: c.id.to_string(),
                 kind: c.kind,
@@ -106,7 +102,7 @@ pub fn chunk_rows(text: &Rope, chunks: &[Chunk]) -> Vec<ChunkRow> {
                 qualified: c.path.to_string(),
                 parent: c.parent.map(|p| chunks[p].id.to_string()),
                 name_terms: name_terms(&[&c.name, &c.path]),
-                body_terms: body_terms(&body, BODY_TERMS),
+                body_terms: body_terms(prefix(&body, BODY_BYTES), BODY_TERMS),
                 signature,
                 doc,
                 start_byte: c.range.start,
@@ -145,14 +141,16 @@ fn doc_text(raw: &str) -> String {
 }
 
 fn truncate(s: &str, max: usize) -> String {
-    if s.len() <= max {
-        return s.to_string();
-    }
-    let mut end = max;
+    prefix(s, max).to_string()
+}
+
+/// At most `max` bytes of `s`, cut at a character boundary.
+fn prefix(s: &str, max: usize) -> &str {
+    let mut end = max.min(s.len());
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    s[..end].to_string()
+    &s[..end]
 }
 
 #[cfg(test)]

@@ -3,35 +3,51 @@
 
 use std::collections::BTreeSet;
 
+use rustc_hash::FxHashSet;
+
 /// The words of one identifier: `HTTPServer2Config` → `http`, `server`, `2`, `config`.
 pub fn split_identifier(ident: &str) -> Vec<String> {
-    let chars: Vec<char> = ident.chars().collect();
     let mut words = Vec::new();
-    let mut word = String::new();
-    for (i, &c) in chars.iter().enumerate() {
+    each_word(ident, |word| words.push(word.to_lowercase()));
+    words
+}
+
+/// Calls `each` with every word of `ident`, as written (not lowercased).
+fn each_word<'a>(ident: &'a str, mut each: impl FnMut(&'a str)) {
+    // The current word starts at `start`; `prev` is its last character.
+    let mut start = None;
+    let mut prev = ' ';
+    let mut chars = ident.char_indices().peekable();
+    while let Some((i, c)) = chars.next() {
         if !c.is_alphanumeric() {
-            if !word.is_empty() {
-                words.push(std::mem::take(&mut word));
+            if let Some(s) = start.take() {
+                each(&ident[s..i]);
             }
             continue;
         }
-        if let Some(&prev) = word.chars().last().as_ref() {
-            let next = chars.get(i + 1).copied();
-            let boundary = (prev.is_lowercase() && c.is_uppercase())
-                || (prev.is_alphabetic() && c.is_numeric())
-                || (prev.is_numeric() && c.is_alphabetic())
-                // The last capital of an acronym starts the next word: HTTPServer → HTTP, Server.
-                || (prev.is_uppercase() && c.is_uppercase() && next.is_some_and(char::is_lowercase));
-            if boundary {
-                words.push(std::mem::take(&mut word));
+        match start {
+            None => start = Some(i),
+            Some(s) => {
+                let next = chars.peek().map(|&(_, n)| n);
+                let boundary = (prev.is_lowercase() && c.is_uppercase())
+                    || (prev.is_alphabetic() && c.is_numeric())
+                    || (prev.is_numeric() && c.is_alphabetic())
+                    // The last capital of an acronym starts the next word: HTTPServer → HTTP,
+                    // Server.
+                    || (prev.is_uppercase()
+                        && c.is_uppercase()
+                        && next.is_some_and(char::is_lowercase));
+                if boundary {
+                    each(&ident[s..i]);
+                    start = Some(i);
+                }
             }
         }
-        word.push(c);
+        prev = c;
     }
-    if !word.is_empty() {
-        words.push(word);
+    if let Some(s) = start {
+        each(&ident[s..]);
     }
-    words.into_iter().map(|w| w.to_lowercase()).collect()
 }
 
 /// Terms for a name: the whole name lowercased and its words.
@@ -51,19 +67,16 @@ pub fn name_terms(names: &[&str]) -> String {
 pub fn body_terms(text: &str, cap: usize) -> String {
     // Distinct identifiers first (most repeat), then their words: the tokenizer already splits
     // snake_case at underscores, so only identifiers with capitals need splitting here. Terms are
-    // written straight into the result; only split words need a set of their own.
-    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
-    let mut words: std::collections::HashSet<String> = std::collections::HashSet::new();
-    let mut out = String::with_capacity(text.len() / 4);
-    let mut count = 0;
-    let push = |out: &mut String, term: &str| {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(term);
+    // written straight into the result; only split and lowercased words need a set of their own.
+    let mut seen: FxHashSet<&str> = FxHashSet::default();
+    let mut words: FxHashSet<Box<str>> = FxHashSet::default();
+    let mut out = Terms {
+        text: String::with_capacity(text.len() / 4),
+        count: 0,
     };
+    let mut lower = String::new();
     for ident in identifiers(text) {
-        if count >= cap {
+        if out.count >= cap {
             break;
         }
         if ident.len() < 2 || ident.len() > 64 || !seen.insert(ident) {
@@ -72,34 +85,103 @@ pub fn body_terms(text: &str, cap: usize) -> String {
         // The query splits words at capitals and digits; the tokenizer does neither.
         if ident
             .bytes()
-            .any(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
-            || !ident.is_ascii()
+            .any(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || !b.is_ascii())
         {
-            for term in std::iter::once(ident.to_lowercase())
-                .chain(split_identifier(ident).into_iter().filter(|w| w.len() > 1))
-            {
-                if seen.contains(term.as_str()) || !words.insert(term.clone()) {
-                    continue;
+            let mut term = |word: &str| {
+                lowercase_into(&mut lower, word);
+                if !seen.contains(lower.as_str()) && !words.contains(lower.as_str()) {
+                    words.insert(lower.as_str().into());
+                    out.push(&lower);
                 }
-                push(&mut out, &term);
-                count += 1;
-            }
+            };
+            term(ident);
+            each_word(ident, |word| {
+                if word.len() > 1 {
+                    term(word);
+                }
+            });
         } else if !words.contains(ident) {
-            push(&mut out, ident);
-            count += 1;
+            out.push(ident);
         }
     }
-    out
+    out.text
+}
+
+/// Space-separated terms and how many.
+struct Terms {
+    text: String,
+    count: usize,
+}
+
+impl Terms {
+    fn push(&mut self, term: &str) {
+        if !self.text.is_empty() {
+            self.text.push(' ');
+        }
+        self.text.push_str(term);
+        self.count += 1;
+    }
+}
+
+/// `word` lowercased into `buf`.
+fn lowercase_into(buf: &mut String, word: &str) {
+    buf.clear();
+    if word.is_ascii() {
+        buf.extend(word.bytes().map(|b| b.to_ascii_lowercase() as char));
+    } else {
+        buf.push_str(&word.to_lowercase());
+    }
 }
 
 /// Runs of letters, digits and underscores that start with a letter or underscore.
 pub fn identifiers(text: &str) -> impl Iterator<Item = &str> {
-    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
-        .filter(|w| {
-            w.chars()
-                .next()
-                .is_some_and(|c| c.is_alphabetic() || c == '_')
-        })
+    Identifiers { text, at: 0 }
+}
+
+struct Identifiers<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl Identifiers<'_> {
+    /// The character at byte `i`, its length, and whether it belongs to an identifier.
+    fn char_at(&self, i: usize) -> (char, usize, bool) {
+        let b = self.text.as_bytes()[i];
+        if b.is_ascii() {
+            (b as char, 1, b.is_ascii_alphanumeric() || b == b'_')
+        } else {
+            let c = self.text[i..].chars().next().unwrap_or(' ');
+            (c, c.len_utf8(), c.is_alphanumeric())
+        }
+    }
+}
+
+impl<'a> Iterator for Identifiers<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let len = self.text.len();
+        while self.at < len {
+            let (first, n, word) = self.char_at(self.at);
+            if !word {
+                self.at += n;
+                continue;
+            }
+            let start = self.at;
+            self.at += n;
+            while self.at < len {
+                let (_, n, word) = self.char_at(self.at);
+                if !word {
+                    break;
+                }
+                self.at += n;
+            }
+            if first.is_alphabetic() || first == '_' {
+                return Some(&self.text[start..self.at]);
+            }
+        }
+        None
+    }
 }
 
 /// An FTS5 query for what a user typed: every word required, the last one as a prefix (it may
