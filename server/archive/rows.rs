@@ -3,7 +3,7 @@
 
 use ropey::Rope;
 
-use super::terms::{body_terms, name_terms};
+use super::terms::{BodyTerms, name_terms};
 use crate::chunks::{Chunk, ChunkKind};
 use crate::documents::{Point3, point3};
 use crate::syntax::Language;
@@ -69,6 +69,7 @@ pub fn chunk_rows(text: &Rope, chunks: &[Chunk]) -> Vec<ChunkRow> {
             p.push(i);
         }
     }
+    let mut terms = BodyTerms::default();
     chunks
         .iter()
         .zip(&children)
@@ -77,24 +78,24 @@ pub fn chunk_rows(text: &Rope, chunks: &[Chunk]) -> Vec<ChunkRow> {
             let doc = doc_text(slice(c.range.start..c.signature.start.max(c.range.start)));
             // A container's children are rows of their own: its identifiers are those of its own
             // text between them, and of at most BODY_BYTES of it.
-            let body = if children.is_empty() {
-                std::borrow::Cow::Borrowed(slice(c.range.clone()))
-            } else {
-                let mut body = String::new();
-                let mut at = c.range.start;
-                for child in children {
-                    let child = &chunks[*child].range;
-                    if child.start > at {
-                        body.push_str(slice(at..child.start));
-                        body.push('\n');
-                    }
-                    at = at.max(child.end);
+            let mut body = Vec::new();
+            let mut at = c.range.start;
+            for child in children {
+                let child = &chunks[*child].range;
+                if child.start > at {
+                    body.push(slice(at..child.start));
                 }
-                if at < c.range.end {
-                    body.push_str(slice(at..c.range.end));
-                }
-                std::borrow::Cow::Owned(body)
-            };
+                at = at.max(child.end);
+            }
+            if at < c.range.end {
+                body.push(slice(at..c.range.end));
+            }
+            let mut budget = BODY_BYTES;
+            let body = body.into_iter().map_while(|piece| {
+                let piece = prefix(piece, budget);
+                budget = budget.saturating_sub(piece.len() + 1);
+                (!piece.is_empty()).then_some(piece)
+            });
             ChunkRow {
                 chunk_id: c.id.to_string(),
                 kind: c.kind,
@@ -102,7 +103,7 @@ pub fn chunk_rows(text: &Rope, chunks: &[Chunk]) -> Vec<ChunkRow> {
                 qualified: c.path.to_string(),
                 parent: c.parent.map(|p| chunks[p].id.to_string()),
                 name_terms: name_terms(&[&c.name, &c.path]),
-                body_terms: body_terms(prefix(&body, BODY_BYTES), BODY_TERMS),
+                body_terms: terms.terms(body, BODY_TERMS),
                 signature,
                 doc,
                 start_byte: c.range.start,

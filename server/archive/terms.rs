@@ -65,46 +65,62 @@ pub fn name_terms(names: &[&str]) -> String {
 /// The distinct identifiers of a text and their words, at most `cap` of them, in order of first
 /// appearance (the full-text index ignores the order).
 pub fn body_terms(text: &str, cap: usize) -> String {
-    // Distinct identifiers first (most repeat), then their words: the tokenizer already splits
-    // snake_case at underscores, so only identifiers with capitals need splitting here. Terms are
-    // written straight into the result; only split and lowercased words need a set of their own.
-    let mut seen: FxHashSet<&str> = FxHashSet::default();
-    let mut words: FxHashSet<Box<str>> = FxHashSet::default();
-    let mut out = Terms {
-        text: String::with_capacity(text.len() / 4),
-        count: 0,
-    };
-    let mut lower = String::new();
-    for ident in identifiers(text) {
-        if out.count >= cap {
-            break;
+    BodyTerms::default().terms([text], cap)
+}
+
+/// [`body_terms`] of many texts, reusing its sets from one text to the next. A text may come in
+/// pieces (an identifier never spans two).
+#[derive(Default)]
+pub struct BodyTerms<'a> {
+    seen: FxHashSet<&'a str>,
+    words: FxHashSet<Box<str>>,
+    lower: String,
+}
+
+impl<'a> BodyTerms<'a> {
+    pub fn terms(&mut self, pieces: impl IntoIterator<Item = &'a str>, cap: usize) -> String {
+        // Distinct identifiers first (most repeat), then their words: the tokenizer already
+        // splits snake_case at underscores, so only identifiers with capitals need splitting
+        // here. Terms are written straight into the result; only split and lowercased words need
+        // a set of their own.
+        let BodyTerms { seen, words, lower } = self;
+        seen.clear();
+        words.clear();
+        let mut out = Terms {
+            text: String::new(),
+            count: 0,
+        };
+        for ident in pieces.into_iter().flat_map(identifiers) {
+            if out.count >= cap {
+                break;
+            }
+            if ident.len() < 2 || ident.len() > 64 || !seen.insert(ident) {
+                continue;
+            }
+            // The query splits words at capitals and digits; the tokenizer does neither.
+            if ident
+                .bytes()
+                .any(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || !b.is_ascii())
+            {
+                let mut term = |word: &str| {
+                    lowercase_into(lower, word);
+                    if !seen.contains(lower.as_str()) && !words.contains(lower.as_str()) {
+                        words.insert(lower.as_str().into());
+                        out.push(lower);
+                    }
+                };
+                term(ident);
+                each_word(ident, |word| {
+                    if word.len() > 1 {
+                        term(word);
+                    }
+                });
+            } else if !words.contains(ident) {
+                out.push(ident);
+            }
         }
-        if ident.len() < 2 || ident.len() > 64 || !seen.insert(ident) {
-            continue;
-        }
-        // The query splits words at capitals and digits; the tokenizer does neither.
-        if ident
-            .bytes()
-            .any(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || !b.is_ascii())
-        {
-            let mut term = |word: &str| {
-                lowercase_into(&mut lower, word);
-                if !seen.contains(lower.as_str()) && !words.contains(lower.as_str()) {
-                    words.insert(lower.as_str().into());
-                    out.push(&lower);
-                }
-            };
-            term(ident);
-            each_word(ident, |word| {
-                if word.len() > 1 {
-                    term(word);
-                }
-            });
-        } else if !words.contains(ident) {
-            out.push(ident);
-        }
+        out.text
     }
-    out.text
 }
 
 /// Space-separated terms and how many.
