@@ -266,4 +266,42 @@ mod tests {
         assert_eq!(hits[0].name, "caller");
         assert!(hits[0].score > 0.0, "{hits:#?}");
     }
+
+    #[test]
+    fn identifiers_in_any_script_are_found_whole_and_by_prefix() {
+        let ws = tempfile::tempdir().unwrap();
+        let cache = tempfile::tempdir().unwrap();
+        // Devanagari vowel signs are combining marks (a word of them is several tokens to the
+        // full-text tokenizer, so the query holds phrases); the rest are letters with and without
+        // diacritics.
+        std::fs::write(
+            ws.path().join("a.rs"),
+            "fn हिन्दी_नाम() {}\nfn caller() {\n    let 東京タワー = Ελληνικά;\n    grüße_été();\n}\n",
+        )
+        .unwrap();
+        let (archive, _) = Archive::open(ws.path(), Some(cache.path())).unwrap();
+        archive.index(&IndexConfig::default(), &|_, _| {}).unwrap();
+        for (query, name) in [
+            ("हिन्दी_नाम", "हिन्दी_नाम"),
+            ("हिन्दी", "हिन्दी_नाम"),
+            ("हिन्", "हिन्दी_नाम"),
+            ("नाम", "हिन्दी_नाम"),
+            ("東京タワー", "caller"),
+            ("ελληνικ", "caller"),
+            ("grüße_été", "caller"),
+            ("été", "caller"),
+        ] {
+            let hits = archive
+                .search(&SearchQuery {
+                    text: query.into(),
+                    limit: 10,
+                    kinds: None,
+                })
+                .unwrap_or_else(|e| panic!("{query}: {e}"));
+            assert!(
+                hits.iter().any(|h| h.name == name),
+                "{query} should find {name}: {hits:#?}"
+            );
+        }
+    }
 }

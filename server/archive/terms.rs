@@ -97,14 +97,12 @@ impl<'a> BodyTerms<'a> {
             if ident.len() < 2 || ident.len() > 64 || !seen.insert(ident) {
                 continue;
             }
-            // The query splits words at capitals and digits; the tokenizer does neither.
-            if ident
-                .bytes()
-                .any(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || !b.is_ascii())
-            {
+            if needs_words(ident) {
                 let mut term = |word: &str| {
                     lowercase_into(lower, word);
-                    if !seen.contains(lower.as_str()) && !words.contains(lower.as_str()) {
+                    // A plain identifier seen before was written as it is.
+                    let written = !needs_words(lower) && seen.contains(lower.as_str());
+                    if !written && !words.contains(lower.as_str()) {
                         words.insert(lower.as_str().into());
                         out.push(lower);
                     }
@@ -137,6 +135,15 @@ impl Terms {
         self.text.push_str(term);
         self.count += 1;
     }
+}
+
+/// Whether an identifier is written lowercased and with its words rather than as it is: the
+/// query splits words at capitals and digits, the tokenizer does neither, and only ASCII is
+/// lowercased alike by both.
+fn needs_words(ident: &str) -> bool {
+    ident
+        .bytes()
+        .any(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || !b.is_ascii())
 }
 
 /// `word` lowercased into `buf`.
@@ -249,6 +256,10 @@ mod tests {
         );
         assert_eq!(body_terms("parseRope(x)", 10), "parserope parse rope");
         assert_eq!(body_terms("Rope rope ROPE", 10), "rope");
+        // Identifiers that lowercase to themselves but hold digits or other scripts are terms
+        // too, not only their words.
+        assert_eq!(body_terms("value_3 + x", 10), "value_3 value");
+        assert_eq!(body_terms("東京タワー; été", 10), "東京タワー été");
         assert_eq!(
             match_expression("parseRope"),
             Some("\"parse\"* \"rope\"*".into())
