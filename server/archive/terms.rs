@@ -64,6 +64,7 @@ pub fn name_terms(names: &[&str]) -> String {
 
 /// The distinct identifiers of a text and their words, at most `cap` of them, in order of first
 /// appearance (the full-text index ignores the order).
+#[cfg(test)]
 pub fn body_terms(text: &str, cap: usize) -> String {
     BodyTerms::default().terms([text], cap)
 }

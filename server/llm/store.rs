@@ -136,7 +136,8 @@ impl Store {
     /// the cached answers. Returns a warning when an old file was moved aside.
     pub fn open(dir: &Path, max_bytes: u64) -> Result<(Arc<Store>, Option<String>), ArchiveError> {
         let path = dir.join("gateway.sqlite");
-        let (conn, warning) = open_versioned(&path, "the gateway cache", SCHEMA, SCHEMA_VERSION)?;
+        let (conn, warning) =
+            open_versioned(&path, "the gateway cache", SCHEMA, SCHEMA_VERSION, &[])?;
         // Read-write flags with `query_only`: a read-only connection cannot rebuild the WAL index
         // when another process has just closed the file, and fails instead of waiting.
         let reader = rusqlite::Connection::open(&path)
