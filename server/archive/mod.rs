@@ -34,7 +34,7 @@ pub use terms::{identifiers, split_identifier};
 pub use writer::{Op, WriterStats};
 
 use crate::chunks::Chunk;
-use crate::syntax::{Language, hash_slice};
+use crate::syntax::{Language, hash_range};
 
 /// An open archive of one workspace.
 pub struct Archive {
@@ -183,7 +183,7 @@ impl Archive {
             path: rel,
             size: text.len_bytes() as u64,
             mtime_ns: -1,
-            hash: hash_slice(text.slice(..)),
+            hash: hash_range(text.slice(..), 0..text.len_bytes()),
             language,
             source: Source::Buffer,
             chunks: chunk_rows(text, chunks),
@@ -201,7 +201,7 @@ impl Archive {
             path: rel.to_owned(),
             size: text.len_bytes() as u64,
             mtime_ns: -1,
-            hash: hash_slice(text.slice(..)),
+            hash: hash_range(text.slice(..), 0..text.len_bytes()),
             language: None,
             source: Source::Buffer,
             chunks: chunk_rows(text, &chunks),

@@ -11,7 +11,7 @@ use tree_sitter::{InputEdit, Node, QueryCursor, Tree};
 use super::extract::{Extractor, NodeRecord, RelChunk, blank_line_between};
 use super::query::chunk_query;
 use super::{ChunkConfig, ChunkKind};
-use crate::syntax::{Language, hash_slice};
+use crate::syntax::{Language, hash_range};
 
 /// What the last call did, for tests and benchmarks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -225,7 +225,7 @@ fn push_item(
         chunk.parent = rel.parent.map(|p| p + first);
         if k == 0 && attach_start < base {
             chunk.range.start = attach_start;
-            chunk.hash = hash_slice(text.byte_slice(chunk.range.clone()));
+            chunk.hash = hash_range(text, chunk.range.clone());
         }
         out.push(chunk);
     }
@@ -267,7 +267,7 @@ fn push_groups(
             None,
             range.clone(),
             range.start..range.start,
-            hash_slice(text.byte_slice(range)),
+            hash_range(text, range),
         ));
         start = end;
     }

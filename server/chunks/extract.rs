@@ -11,7 +11,7 @@ use tree_sitter::{Node, QueryCursor, StreamingIterator};
 
 use super::query::ChunkQuery;
 use super::{ChunkConfig, ChunkKind};
-use crate::syntax::{Language, hash_bytes, hash_slice};
+use crate::syntax::{Language, hash_bytes, hash_range, pieces, text_of};
 
 /// What the chunker remembers of one top-level node.
 #[derive(Clone, Debug)]
@@ -107,10 +107,8 @@ pub(crate) struct Extractor<'a> {
 impl Extractor<'_> {
     pub fn record(&mut self, top: Node<'_>) -> NodeRecord {
         let kind = top.kind();
-        let attachable = self.language.attached_kinds().contains(&kind)
-            && !self
-                .language
-                .is_inner_doc(self.prefix(top.start_byte(), 3).as_bytes());
+        let attachable =
+            self.language.attached_kinds().contains(&kind) && !self.inner_doc_at(top.start_byte());
         NodeRecord {
             start: top.start_byte(),
             end: top.end_byte(),
@@ -124,10 +122,16 @@ impl Extractor<'_> {
         }
     }
 
-    fn prefix(&self, at: usize, len: usize) -> String {
-        let end = (at + len).min(self.text.len_bytes());
-        let end = self.text.char_to_byte(self.text.byte_to_char(end));
-        self.text.byte_slice(at..end.max(at)).to_string()
+    /// Whether the comment at `at` is an inner doc comment (`//!`), which documents what holds it,
+    /// not what follows.
+    fn inner_doc_at(&self, at: usize) -> bool {
+        let mut head = [0u8; 3];
+        let mut n = 0;
+        for byte in pieces(self.text, at..at + head.len()).flat_map(str::bytes) {
+            head[n] = byte;
+            n += 1;
+        }
+        self.language.is_inner_doc(&head[..n])
     }
 
     fn item(&mut self, top: Node<'_>) -> Option<Arc<[RelChunk]>> {
@@ -176,7 +180,7 @@ impl Extractor<'_> {
             };
             let signature_end = f.body.map_or(f.outer.end, |b| b.start_byte());
             let signature = f.decl_start..self.trim_end(f.decl_start, signature_end);
-            let hash = hash_slice(self.text.byte_slice(f.outer.clone()));
+            let hash = hash_range(self.text, f.outer.clone());
             open.push((chunks.len(), f.outer.end));
             let mut chunk = RelChunk::new(
                 kind,
@@ -303,9 +307,7 @@ impl Extractor<'_> {
         let mut next = node;
         while let Some(prev) = next.prev_sibling() {
             if !self.language.attached_kinds().contains(&prev.kind())
-                || self
-                    .language
-                    .is_inner_doc(self.prefix(prev.start_byte(), 3).as_bytes())
+                || self.inner_doc_at(prev.start_byte())
                 || self.blank_line_between(prev.end_byte(), next.start_byte())
             {
                 break;
@@ -321,7 +323,7 @@ impl Extractor<'_> {
     }
 
     fn name(&self, f: &Found<'_>) -> String {
-        let text = |n: Node<'_>| normalize_name(&self.text.byte_slice(n.byte_range()).to_string());
+        let text = |n: Node<'_>| normalize_name(&text_of(self.text, n.byte_range()));
         match (f.name, f.name_trait) {
             (Some(ty), Some(tr)) => format!("{} for {}", text(tr), text(ty)),
             (Some(n), None) => text(n),
@@ -330,13 +332,12 @@ impl Extractor<'_> {
     }
 
     fn trim_end(&self, start: usize, mut end: usize) -> usize {
-        let slice = self.text.byte_slice(start..end);
-        let mut bytes = slice.bytes_at(slice.len_bytes());
-        while let Some(b) = bytes.prev() {
-            if !b.is_ascii_whitespace() {
-                break;
+        let mut bytes = self.text.bytes_at(end.min(self.text.len_bytes()));
+        while end > start {
+            match bytes.prev() {
+                Some(b) if b.is_ascii_whitespace() => end -= 1,
+                _ => break,
             }
-            end -= 1;
         }
         end
     }
@@ -384,7 +385,7 @@ impl Extractor<'_> {
                 continue;
             };
             for part in self.parts(body_node, max) {
-                let hash = hash_slice(self.text.byte_slice(part.clone()));
+                let hash = hash_range(self.text, part.clone());
                 out.push(RelChunk::new(
                     ChunkKind::Part,
                     name.clone(),

@@ -6,7 +6,7 @@ use ropey::Rope;
 
 use super::extract::RelChunk;
 use super::{ChunkConfig, ChunkKind};
-use crate::syntax::hash_slice;
+use crate::syntax::hash_range;
 
 /// Consecutive windows of `window_lines` lines, each cut to at most `max_chunk_bytes`
 /// (at a character boundary) when its lines are long.
@@ -37,7 +37,7 @@ pub fn line_windows(text: &Rope, config: &ChunkConfig) -> Vec<RelChunk> {
             None,
             start..end,
             start..start,
-            hash_slice(text.byte_slice(start..end)),
+            hash_range(text.slice(..), start..end),
         ));
         start = end;
     }

@@ -5,4 +5,6 @@ mod language;
 mod parse;
 
 pub use language::Language;
-pub use parse::{ParseLimits, hash_bytes, hash_slice, input_edit, parse_rope, point_at};
+pub use parse::{
+    ParseLimits, hash_bytes, hash_range, input_edit, parse_rope, pieces, point_at, text_of,
+};
