@@ -159,53 +159,12 @@ fn lowercase_into(buf: &mut String, word: &str) {
 
 /// Runs of letters, digits and underscores that start with a letter or underscore.
 pub fn identifiers(text: &str) -> impl Iterator<Item = &str> {
-    Identifiers { text, at: 0 }
-}
-
-struct Identifiers<'a> {
-    text: &'a str,
-    at: usize,
-}
-
-impl Identifiers<'_> {
-    /// The character at byte `i`, its length, and whether it belongs to an identifier.
-    fn char_at(&self, i: usize) -> (char, usize, bool) {
-        let b = self.text.as_bytes()[i];
-        if b.is_ascii() {
-            (b as char, 1, b.is_ascii_alphanumeric() || b == b'_')
-        } else {
-            let c = self.text[i..].chars().next().unwrap_or(' ');
-            (c, c.len_utf8(), c.is_alphanumeric())
-        }
-    }
-}
-
-impl<'a> Iterator for Identifiers<'a> {
-    type Item = &'a str;
-
-    fn next(&mut self) -> Option<&'a str> {
-        let len = self.text.len();
-        while self.at < len {
-            let (first, n, word) = self.char_at(self.at);
-            if !word {
-                self.at += n;
-                continue;
-            }
-            let start = self.at;
-            self.at += n;
-            while self.at < len {
-                let (_, n, word) = self.char_at(self.at);
-                if !word {
-                    break;
-                }
-                self.at += n;
-            }
-            if first.is_alphabetic() || first == '_' {
-                return Some(&self.text[start..self.at]);
-            }
-        }
-        None
-    }
+    text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .filter(|w| {
+            w.chars()
+                .next()
+                .is_some_and(|c| c.is_alphabetic() || c == '_')
+        })
 }
 
 /// An FTS5 query for what a user typed: every word required, the last one as a prefix (it may
