@@ -37,6 +37,10 @@ impl Default for IndexConfig {
     }
 }
 
+/// Files' rows the indexer lets wait for the writer before its threads wait too: rows are held
+/// in memory until written, and parsing threads can outrun the one writer.
+const BACKLOG: usize = 64;
+
 /// What one indexing run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct IndexSummary {
@@ -348,6 +352,7 @@ pub fn index_workspace(
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(file) = work.get(i) else { break };
+                    writer.wait_for_room(BACKLOG);
                     let known_hash = known.get(&file.rel).map(|k| k.2.as_str());
                     match index_file_guarded(file, known_hash, writer, config) {
                         Outcome::Indexed {

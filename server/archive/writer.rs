@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, Transaction, params};
@@ -60,6 +60,36 @@ pub struct Writer {
     tx: Sender<Op>,
     pub stats: Arc<WriterStats>,
     last_error: Arc<Mutex<Option<String>>>,
+    backlog: Arc<Backlog>,
+}
+
+/// Operations sent and not yet applied, and whether the writer still runs.
+#[derive(Default)]
+struct Backlog {
+    state: Mutex<(usize, bool)>,
+    applied: Condvar,
+}
+
+impl Backlog {
+    fn add(&self, n: usize) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).0 += n;
+    }
+
+    fn done(&self, n: usize) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.0 = state.0.saturating_sub(n);
+        self.applied.notify_all();
+    }
+}
+
+/// Marks the writer stopped when its thread ends, however it ends: nobody waits for it then.
+struct Stopped<'a>(&'a Backlog);
+
+impl Drop for Stopped<'_> {
+    fn drop(&mut self) {
+        self.0.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
+        self.0.applied.notify_all();
+    }
 }
 
 impl Writer {
@@ -67,21 +97,49 @@ impl Writer {
         let (tx, rx) = channel();
         let stats = Arc::new(WriterStats::default());
         let last_error = Arc::new(Mutex::new(None));
-        let (s, e) = (stats.clone(), last_error.clone());
+        let backlog = Arc::new(Backlog::default());
+        let (s, e, b) = (stats.clone(), last_error.clone(), backlog.clone());
         std::thread::Builder::new()
             .name("strata-archive-writer".into())
-            .spawn(move || run(conn, rx, &s, &e, &path))
+            .spawn(move || run(conn, rx, &s, &e, &b, &path))
             .expect("spawn the archive writer thread");
         Writer {
             tx,
             stats,
             last_error,
+            backlog,
         }
     }
 
+    /// Queues an operation; never waits.
     pub fn send(&self, op: Op) {
+        if !matches!(op, Op::Flush(_)) {
+            self.backlog.add(1);
+        }
         // The writer only stops when every sender is gone.
         let _ = self.tx.send(op);
+    }
+
+    /// Waits while more than `most` operations are queued: how producers that can outrun the
+    /// writer (the indexer's threads, on a machine with many cores) keep what is queued, and so
+    /// memory, bounded. Never called on the LSP's tasks.
+    pub fn wait_for_room(&self, most: usize) {
+        let state = self.backlog.state.lock().unwrap_or_else(|e| e.into_inner());
+        let _state = self
+            .backlog
+            .applied
+            .wait_while(state, |(ops, stopped)| *ops > most && !*stopped)
+            .unwrap_or_else(|e| e.into_inner());
+    }
+
+    /// Operations queued and not yet applied.
+    #[cfg(test)]
+    pub fn backlog(&self) -> usize {
+        self.backlog
+            .state
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
     }
 
     /// Waits until everything sent so far is committed.
@@ -104,8 +162,10 @@ fn run(
     rx: Receiver<Op>,
     stats: &WriterStats,
     last_error: &Mutex<Option<String>>,
+    backlog: &Backlog,
     path: &std::path::Path,
 ) {
+    let _stopped = Stopped(backlog);
     let mut busy = false;
     loop {
         let first = match rx.try_recv() {
@@ -175,6 +235,7 @@ fn run(
                 }
             }
         }
+        backlog.done(ops.len());
         for done in flushes {
             let _ = done.send(());
         }
@@ -337,4 +398,40 @@ fn insert_chunk(
     fts.execute(params![id, c.name_terms, c.signature, c.doc, c.body_terms])?;
     names.execute(params![id, c.name_terms])?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn producers_wait_while_the_backlog_is_full_and_go_on_once_it_drains() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("archive.sqlite");
+        let (conn, _) = super::super::db::open_for_writing(&path).unwrap();
+        let writer = Writer::start(conn, path.clone());
+        // Another process holds the write lock: nothing the writer is sent can be applied.
+        let other = Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        for name in ["a.rs", "b.rs", "c.rs"] {
+            writer.send(Op::Remove { path: name.into() });
+        }
+        assert_eq!(writer.backlog(), 3);
+        let (done_tx, done_rx) = channel();
+        let producer = writer.clone();
+        let waiting = std::thread::spawn(move || {
+            producer.wait_for_room(1);
+            let _ = done_tx.send(());
+        });
+        assert!(
+            done_rx.recv_timeout(Duration::from_millis(300)).is_err(),
+            "a producer went on while three operations were queued"
+        );
+        other.execute_batch("COMMIT").unwrap();
+        done_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        waiting.join().unwrap();
+        writer.flush();
+        assert_eq!(writer.backlog(), 0);
+        assert_eq!(writer.stats.errors.load(Ordering::Relaxed), 0);
+    }
 }
