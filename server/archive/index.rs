@@ -39,7 +39,7 @@ impl Default for IndexConfig {
 
 /// Files' rows the indexer lets wait for the writer before its threads wait too: rows are held
 /// in memory until written, and parsing threads can outrun the one writer.
-const BACKLOG: usize = 64;
+const BACKLOG: usize = 128;
 
 /// What one indexing run did.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

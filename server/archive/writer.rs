@@ -212,9 +212,13 @@ fn run(
             busy = true;
             cache_size(&conn, BUSY_CACHE_KIB);
         }
+        let mut counted = 0;
         let result = conn.transaction().and_then(|tx| {
             for op in &ops {
                 apply(&tx, op, stats)?;
+                // Counted as it is applied, so that producers go on while the batch does.
+                backlog.done(1);
+                counted += 1;
             }
             tx.commit()
         });
@@ -235,7 +239,7 @@ fn run(
                 }
             }
         }
-        backlog.done(ops.len());
+        backlog.done(ops.len() - counted);
         for done in flushes {
             let _ = done.send(());
         }
