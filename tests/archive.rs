@@ -284,58 +284,6 @@ fn corrupt_or_outdated_databases_are_moved_aside_and_rebuilt() {
 }
 
 #[test]
-fn an_older_database_is_migrated_in_place() {
-    let ws = workspace(20);
-    let cache = tempfile::tempdir().unwrap();
-    let summary = index_json(cache.path(), ws.path());
-    let db = archive_file(&summary);
-
-    // What version 5 was: the full-text indexes merged at 4 segments.
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    conn.execute_batch(
-        "UPDATE meta SET value = '5' WHERE key = 'schema_version';
-         INSERT INTO chunks_fts (chunks_fts, rank) VALUES ('automerge', 4);
-         INSERT INTO names_fts (names_fts, rank) VALUES ('automerge', 4);",
-    )
-    .unwrap();
-    drop(conn);
-
-    let out = strata(cache.path(), ws.path(), &["index", "--json"]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    assert!(!stderr.contains("rebuilding"), "{stderr}");
-    let again: Value = serde_json::from_slice(&out.stdout).unwrap();
-    // Kept, not rebuilt: nothing to index again.
-    assert_eq!(
-        (again["indexed"].clone(), again["archiveFiles"].clone()),
-        (json!(0), json!(20))
-    );
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let version: String = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(version, strata::archive::SCHEMA_VERSION.to_string());
-    for table in ["chunks_fts_config", "names_fts_config"] {
-        let automerge: i64 = conn
-            .query_row(
-                &format!("SELECT v FROM {table} WHERE k = 'automerge'"),
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(automerge, 16, "{table}");
-    }
-    assert_eq!(
-        search_json(cache.path(), ws.path(), "compute_alpha_2")[0]["name"],
-        "compute_alpha_2"
-    );
-}
-
-#[test]
 fn an_unusable_cache_dir_is_a_clear_error_and_the_server_keeps_working() {
     let ws = workspace(4);
     let blocker = tempfile::NamedTempFile::new().unwrap();
