@@ -250,6 +250,24 @@ fn corrupt_or_outdated_databases_are_moved_aside_and_rebuilt() {
         (json!(20), json!(20))
     );
 
+    // Chunks cut by other chunk queries (an older Strata's): unchanged files would keep them.
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute(
+            "UPDATE meta SET value = 'chunk queries 0000000000000000' WHERE key = 'stamp'",
+            [],
+        )
+        .unwrap();
+    let out = strata(cache.path(), ws.path(), &["index", "--json"]);
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("was built with chunk queries 0000000000000000, not chunk queries "),
+        "{stderr}"
+    );
+    let rebuilt: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rebuilt["indexed"], 20);
+
     // A file that is not a database at all.
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));

@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
-/// Bump when the schema changes, with a [`Migration`] from the version before when what is
-/// stored stays valid; databases no migration reaches are rebuilt (they are caches).
+/// Bump when the schema changes, or what the chunker or `rows` make of a file (a change of the
+/// chunk queries alone is noticed without: see [`open_for_writing`]), with a [`Migration`] from
+/// the version before when what is stored stays valid; databases no migration reaches are
+/// rebuilt (they are caches).
 pub const SCHEMA_VERSION: i64 = 6;
 
 /// One step from schema version `from` to `from + 1`.
@@ -145,19 +147,39 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Opens (creating or rebuilding as needed) the database for writing. Returns it and, when an
 /// old or corrupt file was moved aside, a warning for the user.
+/// A file whose chunks were cut by other chunk queries is rebuilt too: unchanged files would
+/// otherwise keep their old chunks for good.
 pub fn open_for_writing(path: &Path) -> Result<(Connection, Option<String>), ArchiveError> {
-    open_versioned(path, "the archive", SCHEMA, SCHEMA_VERSION, MIGRATIONS)
+    let stamp = format!("chunk queries {}", crate::chunks::queries_fingerprint());
+    open_versioned(
+        path,
+        "the archive",
+        &Schema {
+            sql: SCHEMA,
+            version: SCHEMA_VERSION,
+            migrations: MIGRATIONS,
+            stamp: &stamp,
+        },
+    )
 }
 
-/// Opens a cache database whose schema is `schema` at `version`, creating it, migrating an older
-/// one that `migrations` lead from, or moving aside a corrupt or outdated one and creating a new
-/// one (returning a warning that names `what`).
+/// What a cache database holds and how it got there.
+pub struct Schema<'a> {
+    pub sql: &'a str,
+    pub version: i64,
+    /// From older versions, oldest first.
+    pub migrations: &'a [Migration],
+    /// What else the contents depend on (the archive: its chunk queries); a file with another
+    /// stamp is rebuilt.
+    pub stamp: &'a str,
+}
+
+/// Opens a cache database of `schema`, creating it, migrating an older one, or moving aside a
+/// corrupt or outdated one and creating a new one (returning a warning that names `what`).
 pub fn open_versioned(
     path: &Path,
     what: &str,
-    schema: &str,
-    version: i64,
-    migrations: &[Migration],
+    schema: &Schema<'_>,
 ) -> Result<(Connection, Option<String>), ArchiveError> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(|error| ArchiveError::CacheDir {
@@ -165,7 +187,7 @@ pub fn open_versioned(
             error,
         })?;
     }
-    match check(path, version, migrations) {
+    match check(path, schema) {
         Ok(conn) => Ok((conn, None)),
         Err(problem) => {
             let warning = if path.exists() {
@@ -201,7 +223,7 @@ pub fn open_versioned(
             };
             let conn = Connection::open(path).map_err(sqlite(path))?;
             configure(&conn).map_err(sqlite(path))?;
-            create(&conn, schema, version).map_err(sqlite(path))?;
+            create(&conn, schema).map_err(sqlite(path))?;
             Ok((conn, warning))
         }
     }
@@ -209,7 +231,8 @@ pub fn open_versioned(
 
 /// Opens an existing database of the current schema, migrating it if it is older and
 /// `migrations` lead from its version; says what is wrong otherwise.
-fn check(path: &Path, expected: i64, migrations: &[Migration]) -> Result<Connection, String> {
+fn check(path: &Path, schema: &Schema<'_>) -> Result<Connection, String> {
+    let (expected, migrations) = (schema.version, schema.migrations);
     if !path.exists() {
         return Err("does not exist".into());
     }
@@ -223,6 +246,20 @@ fn check(path: &Path, expected: i64, migrations: &[Migration]) -> Result<Connect
         }
         migrate(&mut conn, expected, migrations)
             .map_err(|e| format!("could not be migrated from schema version {found} ({e})"))?;
+    }
+    let stamp: String = conn
+        .query_row("SELECT value FROM meta WHERE key = 'stamp'", [], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(|e| format!("is corrupt ({e})"))?
+        .unwrap_or_default();
+    if stamp != schema.stamp {
+        return Err(format!(
+            "was built with {}, not {}",
+            if stamp.is_empty() { "no stamp" } else { &stamp },
+            schema.stamp
+        ));
     }
     let ok: String = conn
         .query_row("PRAGMA quick_check(1)", [], |r| r.get(0))
@@ -275,11 +312,17 @@ fn migrate(conn: &mut Connection, expected: i64, migrations: &[Migration]) -> ru
     tx.commit()
 }
 
-fn create(conn: &Connection, schema: &str, version: i64) -> rusqlite::Result<()> {
+fn create(conn: &Connection, schema: &Schema<'_>) -> rusqlite::Result<()> {
     conn.execute_batch(&format!(
-        "BEGIN; CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL); {schema} \
-         INSERT INTO meta (key, value) VALUES ('schema_version', '{version}'); COMMIT;"
-    ))
+        "BEGIN; CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL); {} \
+         INSERT INTO meta (key, value) VALUES ('schema_version', '{}');",
+        schema.sql, schema.version
+    ))?;
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('stamp', ?1)",
+        [schema.stamp],
+    )?;
+    conn.execute_batch("COMMIT")
 }
 
 /// A connection for reading, on its own (WAL lets it read while the writer writes).
@@ -305,6 +348,19 @@ mod tests {
         sql: "ALTER TABLE notes ADD COLUMN tag TEXT;",
     }];
 
+    fn schema(
+        sql: &'static str,
+        version: i64,
+        migrations: &'static [Migration],
+    ) -> Schema<'static> {
+        Schema {
+            sql,
+            version,
+            migrations,
+            stamp: "",
+        }
+    }
+
     fn notes(path: &Path) -> Vec<String> {
         let conn = Connection::open(path).unwrap();
         let mut stmt = conn.prepare("SELECT text FROM notes ORDER BY id").unwrap();
@@ -318,13 +374,13 @@ mod tests {
     fn an_older_database_is_migrated_in_place_when_every_step_is_known() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cache.sqlite");
-        let (conn, warning) = open_versioned(&path, "the cache", V1, 1, &[]).unwrap();
+        let (conn, warning) = open_versioned(&path, "the cache", &schema(V1, 1, &[])).unwrap();
         assert_eq!(warning, None);
         conn.execute("INSERT INTO notes (text) VALUES ('kept')", [])
             .unwrap();
         drop(conn);
 
-        let (conn, warning) = open_versioned(&path, "the cache", V2, 2, TO_V2).unwrap();
+        let (conn, warning) = open_versioned(&path, "the cache", &schema(V2, 2, TO_V2)).unwrap();
         assert_eq!(warning, None, "migrated, not rebuilt");
         assert_eq!(schema_version(&conn), Ok(2));
         conn.execute("UPDATE notes SET tag = 'new column'", [])
@@ -333,7 +389,7 @@ mod tests {
         assert_eq!(notes(&path), ["kept"]);
 
         // Opened again at the same version: nothing to do.
-        let (_, warning) = open_versioned(&path, "the cache", V2, 2, TO_V2).unwrap();
+        let (_, warning) = open_versioned(&path, "the cache", &schema(V2, 2, TO_V2)).unwrap();
         assert_eq!(warning, None);
         assert_eq!(notes(&path), ["kept"]);
     }
@@ -342,12 +398,12 @@ mod tests {
     fn a_database_no_migration_reaches_is_rebuilt() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("cache.sqlite");
-        let (conn, _) = open_versioned(&path, "the cache", V1, 1, &[]).unwrap();
+        let (conn, _) = open_versioned(&path, "the cache", &schema(V1, 1, &[])).unwrap();
         conn.execute("INSERT INTO notes (text) VALUES ('dropped')", [])
             .unwrap();
         drop(conn);
         // No step from 1; and a newer file than the code is never "migrated" down.
-        let (_, warning) = open_versioned(&path, "the cache", V2, 2, &[]).unwrap();
+        let (_, warning) = open_versioned(&path, "the cache", &schema(V2, 2, &[])).unwrap();
         assert!(
             warning
                 .as_deref()
@@ -355,7 +411,7 @@ mod tests {
             "{warning:?}"
         );
         assert!(notes(&path).is_empty());
-        let (_, warning) = open_versioned(&path, "the cache", V1, 1, TO_V2).unwrap();
+        let (_, warning) = open_versioned(&path, "the cache", &schema(V1, 1, TO_V2)).unwrap();
         assert!(
             warning
                 .as_deref()

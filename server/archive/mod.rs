@@ -17,7 +17,8 @@ use ropey::Rope;
 use rusqlite::Connection;
 
 pub use db::{
-    ArchiveError, SCHEMA_VERSION, cache_base, open_for_reading, open_versioned, workspace_dir,
+    ArchiveError, SCHEMA_VERSION, Schema, cache_base, open_for_reading, open_versioned,
+    workspace_dir,
 };
 pub use index::{IndexConfig, IndexSummary, admitted, relative, walk};
 pub use lookup::Located;

@@ -21,7 +21,9 @@ use serde::Serialize;
 
 pub use assemble::{ChunkStats, Chunked, Chunker};
 pub use extract::{NodeRecord, RelChunk, blank_line_between};
-pub use query::{ChunkQuery, QueryError, chunk_query, compile_query, query_source};
+pub use query::{
+    ChunkQuery, QueryError, chunk_query, compile_query, queries_fingerprint, query_source,
+};
 pub use windows::line_windows;
 
 use crate::syntax::ParseLimits;

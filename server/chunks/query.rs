@@ -47,6 +47,16 @@ fn embedded(name: &str) -> Option<&'static str> {
     })
 }
 
+/// A fingerprint of every language's chunk query: what the archive's chunks were cut by.
+pub fn queries_fingerprint() -> String {
+    let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+    for language in Language::ALL {
+        hasher.update(query_source(language).as_bytes());
+        hasher.update(b"\0");
+    }
+    format!("{:016x}", hasher.digest())
+}
+
 /// The full source of a language's chunk query, with `; inherits:` resolved.
 pub fn query_source(language: Language) -> String {
     resolve(embedded(language.name()).unwrap_or_default(), &mut |name| {

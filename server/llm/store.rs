@@ -12,7 +12,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::archive::{ArchiveError, open_versioned};
+use crate::archive::{ArchiveError, Schema, open_versioned};
 
 const SCHEMA_VERSION: i64 = 1;
 const SCHEMA: &str = "
@@ -136,8 +136,16 @@ impl Store {
     /// the cached answers. Returns a warning when an old file was moved aside.
     pub fn open(dir: &Path, max_bytes: u64) -> Result<(Arc<Store>, Option<String>), ArchiveError> {
         let path = dir.join("gateway.sqlite");
-        let (conn, warning) =
-            open_versioned(&path, "the gateway cache", SCHEMA, SCHEMA_VERSION, &[])?;
+        let (conn, warning) = open_versioned(
+            &path,
+            "the gateway cache",
+            &Schema {
+                sql: SCHEMA,
+                version: SCHEMA_VERSION,
+                migrations: &[],
+                stamp: "",
+            },
+        )?;
         // Read-write flags with `query_only`: a read-only connection cannot rebuild the WAL index
         // when another process has just closed the file, and fails instead of waiting.
         let reader = rusqlite::Connection::open(&path)
