@@ -288,28 +288,29 @@ fn schema_version(conn: &Connection) -> Result<i64, String> {
 /// Runs the migrations from the database's version up to `expected`, in one transaction that
 /// holds the write lock, so that a second process opening the same file waits and then finds it
 /// migrated.
-fn migrate(conn: &mut Connection, expected: i64, migrations: &[Migration]) -> rusqlite::Result<()> {
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let mut version: i64 = tx
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get::<_, String>(0),
-        )?
-        .parse()
-        .unwrap_or(expected);
+fn migrate(conn: &mut Connection, expected: i64, migrations: &[Migration]) -> Result<(), String> {
+    let sql = |e: rusqlite::Error| e.to_string();
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(sql)?;
+    // Read again under the lock: another process may have migrated it meanwhile.
+    let mut version = schema_version(&tx)?;
     while version < expected {
         let Some(step) = migrations.iter().find(|m| m.from == version) else {
             break;
         };
-        tx.execute_batch(step.sql)?;
+        tx.execute_batch(step.sql).map_err(sql)?;
         version += 1;
+    }
+    if version != expected {
+        return Err(format!("it is at schema version {version}"));
     }
     tx.execute(
         "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
         [version.to_string()],
-    )?;
-    tx.commit()
+    )
+    .map_err(sql)?;
+    tx.commit().map_err(sql)
 }
 
 fn create(conn: &Connection, schema: &Schema<'_>) -> rusqlite::Result<()> {

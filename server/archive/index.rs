@@ -37,8 +37,8 @@ impl Default for IndexConfig {
     }
 }
 
-/// Files' rows the indexer lets wait for the writer before its threads wait too: rows are held
-/// in memory until written, and parsing threads can outrun the one writer.
+/// Operations (mostly files' rows) the indexer lets wait for the writer before its threads wait
+/// too: rows are held in memory until written, and parsing threads can outrun the one writer.
 const BACKLOG: usize = 128;
 
 /// What one indexing run did.

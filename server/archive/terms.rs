@@ -69,7 +69,7 @@ pub fn body_terms(text: &str, cap: usize) -> String {
     BodyTerms::default().terms([text], cap)
 }
 
-/// [`body_terms`] of many texts, reusing its sets from one text to the next. A text may come in
+/// `body_terms` of many texts, reusing its sets from one text to the next. A text may come in
 /// pieces (an identifier never spans two).
 #[derive(Default)]
 pub struct BodyTerms<'a> {
@@ -99,8 +99,13 @@ impl<'a> BodyTerms<'a> {
                 continue;
             }
             if needs_words(ident) {
-                let mut term = |word: &str| {
+                // Words of one character (once lowercased) are left out; the whole identifier
+                // is not.
+                let mut term = |word: &str, shortest: usize| {
                     lowercase_into(lower, word);
+                    if lower.len() < shortest {
+                        return;
+                    }
                     // A plain identifier seen before was written as it is.
                     let written = !needs_words(lower) && seen.contains(lower.as_str());
                     if !written && !words.contains(lower.as_str()) {
@@ -108,12 +113,8 @@ impl<'a> BodyTerms<'a> {
                         out.push(lower);
                     }
                 };
-                term(ident);
-                each_word(ident, |word| {
-                    if word.len() > 1 {
-                        term(word);
-                    }
-                });
+                term(ident, 0);
+                each_word(ident, |word| term(word, 2));
             } else if !words.contains(ident) {
                 out.push(ident);
             }
@@ -220,6 +221,9 @@ mod tests {
         // too, not only their words.
         assert_eq!(body_terms("value_3 + x", 10), "value_3 value");
         assert_eq!(body_terms("東京タワー; été", 10), "東京タワー été");
+        // One-character words are left out by their lowercased length (the Kelvin sign is three
+        // bytes, its lowercase one).
+        assert_eq!(body_terms("xK", 10), "xk");
         assert_eq!(
             match_expression("parseRope"),
             Some("\"parse\"* \"rope\"*".into())

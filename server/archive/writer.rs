@@ -63,7 +63,7 @@ pub struct Writer {
     backlog: Arc<Backlog>,
 }
 
-/// Operations sent and not yet applied, and whether the writer still runs.
+/// Operations sent and not yet taken by the writer, and whether the writer still runs.
 #[derive(Default)]
 struct Backlog {
     state: Mutex<(usize, bool)>,
@@ -212,13 +212,12 @@ fn run(
             busy = true;
             cache_size(&conn, BUSY_CACHE_KIB);
         }
-        let mut counted = 0;
+        // Counted down as soon as they are taken: producers go on while the batch is written
+        // (what waits is then at most the backlog they allow plus one batch).
+        backlog.done(ops.len());
         let result = conn.transaction().and_then(|tx| {
             for op in &ops {
                 apply(&tx, op, stats)?;
-                // Counted as it is applied, so that producers go on while the batch does.
-                backlog.done(1);
-                counted += 1;
             }
             tx.commit()
         });
@@ -239,7 +238,6 @@ fn run(
                 }
             }
         }
-        backlog.done(ops.len() - counted);
         for done in flushes {
             let _ = done.send(());
         }
@@ -414,9 +412,18 @@ mod tests {
         let path = dir.path().join("archive.sqlite");
         let (conn, _) = super::super::db::open_for_writing(&path).unwrap();
         let writer = Writer::start(conn, path.clone());
-        // Another process holds the write lock: nothing the writer is sent can be applied.
+        // Another process holds the write lock: the writer takes the first operation and waits
+        // on the lock; what is sent after it stays queued.
         let other = Connection::open(&path).unwrap();
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        writer.send(Op::Remove {
+            path: "first.rs".into(),
+        });
+        let taken = Instant::now();
+        while writer.backlog() > 0 {
+            assert!(taken.elapsed() < Duration::from_secs(5), "never taken");
+            std::thread::sleep(Duration::from_millis(5));
+        }
         for name in ["a.rs", "b.rs", "c.rs"] {
             writer.send(Op::Remove { path: name.into() });
         }
