@@ -176,17 +176,37 @@ pub struct Schema<'a> {
 
 /// Opens a cache database of `schema`, creating it, migrating an older one, or moving aside a
 /// corrupt or outdated one and creating a new one (returning a warning that names `what`).
+/// Processes opening the same file take turns (a lock on `<file>.lock`): two that both find it
+/// outdated must not both rebuild it, the second moving the first's new file aside.
 pub fn open_versioned(
     path: &Path,
     what: &str,
     schema: &Schema<'_>,
 ) -> Result<(Connection, Option<String>), ArchiveError> {
+    let cache_dir = |error| ArchiveError::CacheDir {
+        path: path.parent().unwrap_or(path).to_path_buf(),
+        error,
+    };
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|error| ArchiveError::CacheDir {
-            path: dir.to_path_buf(),
-            error,
-        })?;
+        std::fs::create_dir_all(dir).map_err(cache_dir)?;
     }
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path.with_extension("sqlite.lock"))
+        .map_err(cache_dir)?;
+    lock.lock().map_err(cache_dir)?;
+    let opened = open_locked(path, what, schema);
+    drop(lock);
+    opened
+}
+
+fn open_locked(
+    path: &Path,
+    what: &str,
+    schema: &Schema<'_>,
+) -> Result<(Connection, Option<String>), ArchiveError> {
     match check(path, schema) {
         Ok(conn) => Ok((conn, None)),
         Err(problem) => {
@@ -419,5 +439,39 @@ mod tests {
                 .is_some_and(|w| w.contains("schema version 2, not 1")),
             "{warning:?}"
         );
+    }
+
+    #[test]
+    fn processes_that_find_a_file_outdated_at_once_rebuild_it_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.sqlite");
+        let stamped = |stamp: &'static str| Schema {
+            stamp,
+            ..schema(V1, 1, &[])
+        };
+        drop(open_versioned(&path, "the cache", &stamped("old")).unwrap());
+        let opens: Vec<_> = (0..4)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let (conn, warning) =
+                        open_versioned(&path, "the cache", &stamped("new")).unwrap();
+                    conn.execute("INSERT INTO notes (text) VALUES ('written')", [])
+                        .unwrap();
+                    warning
+                })
+            })
+            .collect();
+        let warnings: Vec<String> = opens
+            .into_iter()
+            .filter_map(|t| t.join().unwrap())
+            .collect();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("was built with old, not new"),
+            "{warnings:?}"
+        );
+        // Every process wrote to the same, new file.
+        assert_eq!(notes(&path).len(), 4);
     }
 }
