@@ -147,6 +147,7 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 
 /// Opens (creating or rebuilding as needed) the database for writing. Returns it and, when an
 /// old or corrupt file was moved aside, a warning for the user.
+///
 /// A file whose chunks were cut by other chunk queries is rebuilt too: unchanged files would
 /// otherwise keep their old chunks for good.
 pub fn open_for_writing(path: &Path) -> Result<(Connection, Option<String>), ArchiveError> {

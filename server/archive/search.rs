@@ -226,42 +226,45 @@ mod tests {
     use super::*;
     use crate::archive::{Archive, IndexConfig};
 
-    #[test]
-    fn full_text_matches_are_scored_and_names_outrank_bodies() {
+    /// An archive of a workspace holding `files`, indexed (the temp dirs live as long as it).
+    fn indexed(files: &[(&str, &str)]) -> (Archive, [tempfile::TempDir; 2]) {
         let ws = tempfile::tempdir().unwrap();
         let cache = tempfile::tempdir().unwrap();
-        std::fs::write(
-            ws.path().join("a.rs"),
-            "/// Builds a tree.\npub fn build_tree() {}\n",
-        )
-        .unwrap();
-        std::fs::write(
-            ws.path().join("b.rs"),
-            "fn caller() {\n    build_tree();\n    other_tree();\n}\n",
-        )
-        .unwrap();
-        std::fs::write(ws.path().join("c.rs"), "fn unrelated() {}\n").unwrap();
+        for (name, text) in files {
+            std::fs::write(ws.path().join(name), text).unwrap();
+        }
         let (archive, _) = Archive::open(ws.path(), Some(cache.path())).unwrap();
         archive.index(&IndexConfig::default(), &|_, _| {}).unwrap();
-        let hits = archive
+        (archive, [ws, cache])
+    }
+
+    fn find(archive: &Archive, text: &str) -> Vec<Hit> {
+        archive
             .search(&SearchQuery {
-                text: "build tree".into(),
+                text: text.into(),
                 limit: 10,
                 kinds: None,
             })
-            .unwrap();
+            .unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn full_text_matches_are_scored_and_names_outrank_bodies() {
+        let (archive, _dirs) = indexed(&[
+            ("a.rs", "/// Builds a tree.\npub fn build_tree() {}\n"),
+            (
+                "b.rs",
+                "fn caller() {\n    build_tree();\n    other_tree();\n}\n",
+            ),
+            ("c.rs", "fn unrelated() {}\n"),
+        ]);
+        let hits = find(&archive, "build tree");
         let names: Vec<&str> = hits.iter().map(|h| h.name.as_str()).collect();
         assert_eq!(names, ["build_tree", "caller"], "{hits:#?}");
         assert!(hits.iter().all(|h| h.score > 0.0), "{hits:#?}");
         assert!(hits[0].score > hits[1].score);
         // Only body text: still found, still scored.
-        let hits = archive
-            .search(&SearchQuery {
-                text: "other_tree".into(),
-                limit: 10,
-                kinds: None,
-            })
-            .unwrap();
+        let hits = find(&archive, "other_tree");
         assert_eq!(hits.len(), 1);
         assert_eq!(hits[0].name, "caller");
         assert!(hits[0].score > 0.0, "{hits:#?}");
@@ -269,18 +272,13 @@ mod tests {
 
     #[test]
     fn identifiers_in_any_script_are_found_whole_and_by_prefix() {
-        let ws = tempfile::tempdir().unwrap();
-        let cache = tempfile::tempdir().unwrap();
         // Devanagari vowel signs are combining marks (a word of them is several tokens to the
         // full-text tokenizer, so the query holds phrases); the rest are letters with and without
         // diacritics.
-        std::fs::write(
-            ws.path().join("a.rs"),
+        let (archive, _dirs) = indexed(&[(
+            "a.rs",
             "fn हिन्दी_नाम() {}\nfn caller() {\n    let 東京タワー = Ελληνικά;\n    grüße_été();\n}\n",
-        )
-        .unwrap();
-        let (archive, _) = Archive::open(ws.path(), Some(cache.path())).unwrap();
-        archive.index(&IndexConfig::default(), &|_, _| {}).unwrap();
+        )]);
         for (query, name) in [
             ("हिन्दी_नाम", "हिन्दी_नाम"),
             ("हिन्दी", "हिन्दी_नाम"),
@@ -291,13 +289,7 @@ mod tests {
             ("grüße_été", "caller"),
             ("été", "caller"),
         ] {
-            let hits = archive
-                .search(&SearchQuery {
-                    text: query.into(),
-                    limit: 10,
-                    kinds: None,
-                })
-                .unwrap_or_else(|e| panic!("{query}: {e}"));
+            let hits = find(&archive, query);
             assert!(
                 hits.iter().any(|h| h.name == name),
                 "{query} should find {name}: {hits:#?}"

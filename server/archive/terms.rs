@@ -62,15 +62,7 @@ pub fn name_terms(names: &[&str]) -> String {
     terms.into_iter().collect::<Vec<_>>().join(" ")
 }
 
-/// The distinct identifiers of a text and their words, at most `cap` of them, in order of first
-/// appearance (the full-text index ignores the order).
-#[cfg(test)]
-pub fn body_terms(text: &str, cap: usize) -> String {
-    BodyTerms::default().terms([text], cap)
-}
-
-/// `body_terms` of many texts, reusing its sets from one text to the next. A text may come in
-/// pieces (an identifier never spans two).
+/// The body terms of many texts, one text after another, reusing the sets they need.
 #[derive(Default)]
 pub struct BodyTerms<'a> {
     seen: FxHashSet<&'a str>,
@@ -79,6 +71,9 @@ pub struct BodyTerms<'a> {
 }
 
 impl<'a> BodyTerms<'a> {
+    /// The distinct identifiers of a text and their words, at most `cap` of them, in order of
+    /// first appearance (the full-text index ignores the order). The text may come in pieces
+    /// (an identifier never spans two).
     pub fn terms(&mut self, pieces: impl IntoIterator<Item = &'a str>, cap: usize) -> String {
         // Distinct identifiers first (most repeat), then their words: the tokenizer already
         // splits snake_case at underscores, so only identifiers with capitals need splitting
@@ -196,6 +191,10 @@ pub fn match_expression(query: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn body_terms(text: &str, cap: usize) -> String {
+        BodyTerms::default().terms([text], cap)
+    }
 
     #[test]
     fn splits_identifiers_in_every_convention() {

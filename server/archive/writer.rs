@@ -67,7 +67,7 @@ pub struct Writer {
 #[derive(Default)]
 struct Backlog {
     state: Mutex<(usize, bool)>,
-    applied: Condvar,
+    taken: Condvar,
 }
 
 impl Backlog {
@@ -78,7 +78,7 @@ impl Backlog {
     fn done(&self, n: usize) {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.0 = state.0.saturating_sub(n);
-        self.applied.notify_all();
+        self.taken.notify_all();
     }
 }
 
@@ -88,7 +88,7 @@ struct Stopped<'a>(&'a Backlog);
 impl Drop for Stopped<'_> {
     fn drop(&mut self) {
         self.0.state.lock().unwrap_or_else(|e| e.into_inner()).1 = true;
-        self.0.applied.notify_all();
+        self.0.taken.notify_all();
     }
 }
 
@@ -127,12 +127,12 @@ impl Writer {
         let state = self.backlog.state.lock().unwrap_or_else(|e| e.into_inner());
         let _state = self
             .backlog
-            .applied
+            .taken
             .wait_while(state, |(ops, stopped)| *ops > most && !*stopped)
             .unwrap_or_else(|e| e.into_inner());
     }
 
-    /// Operations queued and not yet applied.
+    /// Operations queued and not yet taken by the writer.
     #[cfg(test)]
     pub fn backlog(&self) -> usize {
         self.backlog

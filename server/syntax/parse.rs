@@ -1,5 +1,6 @@
 //! Tree-sitter parses that read the text from rope chunks (no whole-document copy), the
-//! `InputEdit` for a byte-range replacement, and content hashing of rope slices.
+//! `InputEdit` for a byte-range replacement, and byte ranges of a rope read (and hashed) as its
+//! chunks, without building rope slices.
 
 use std::ops::{ControlFlow, Range};
 use std::time::{Duration, Instant};
@@ -105,8 +106,9 @@ pub fn hash_range(text: RopeSlice<'_>, range: Range<usize>) -> u64 {
 }
 
 /// The text of `range` of a rope, as the rope's chunks cut to the range (and to whole
-/// characters, should an end fall inside one). Cheaper than `byte_slice(range)`, which also counts the characters,
-/// UTF-16 units and lines at both ends: a cost the indexer's profile showed.
+/// characters, should an end fall inside one). Cheaper than `byte_slice(range)`, which also
+/// counts the characters, UTF-16 units and lines at both ends: a cost the indexer's profile
+/// showed. A word may span two pieces.
 pub fn pieces<'a>(text: RopeSlice<'a>, range: Range<usize>) -> impl Iterator<Item = &'a str> {
     let end = range.end.min(text.len_bytes());
     let start = range.start.min(end);
