@@ -229,44 +229,33 @@ fn corrupt_or_outdated_databases_are_moved_aside_and_rebuilt() {
     let summary = index_json(cache.path(), ws.path());
     let db = archive_file(&summary);
 
+    // A database the running Strata did not make: rebuilt with a warning that says why, every
+    // file indexed again.
+    let rebuilt_after = |change: &str, why: &str| {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch(change)
+            .unwrap();
+        let out = strata(cache.path(), ws.path(), &["index", "--json"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(stderr.contains(why), "{stderr}");
+        let rebuilt: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(
+            (rebuilt["indexed"].clone(), rebuilt["archiveFiles"].clone()),
+            (json!(20), json!(20))
+        );
+    };
     // Another schema version.
-    rusqlite::Connection::open(&db)
-        .unwrap()
-        .execute(
-            "UPDATE meta SET value = '999' WHERE key = 'schema_version'",
-            [],
-        )
-        .unwrap();
-    let out = strata(cache.path(), ws.path(), &["index", "--json"]);
-    assert!(out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("schema version 999"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    rebuilt_after(
+        "UPDATE meta SET value = '999' WHERE key = 'schema_version'",
+        "schema version 999",
     );
-    let rebuilt: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        (rebuilt["indexed"].clone(), rebuilt["archiveFiles"].clone()),
-        (json!(20), json!(20))
-    );
-
     // Chunks cut by other chunk queries (an older Strata's): unchanged files would keep them.
-    rusqlite::Connection::open(&db)
-        .unwrap()
-        .execute(
-            "UPDATE meta SET value = 'chunk queries 0000000000000000' WHERE key = 'stamp'",
-            [],
-        )
-        .unwrap();
-    let out = strata(cache.path(), ws.path(), &["index", "--json"]);
-    assert!(out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("was built with chunk queries 0000000000000000, not chunk queries "),
-        "{stderr}"
+    rebuilt_after(
+        "UPDATE meta SET value = 'chunk queries 0000000000000000' WHERE key = 'stamp'",
+        "was built with chunk queries 0000000000000000, not chunk queries ",
     );
-    let rebuilt: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(rebuilt["indexed"], 20);
 
     // A file that is not a database at all.
     for suffix in ["-wal", "-shm"] {
