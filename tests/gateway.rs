@@ -109,10 +109,7 @@ async fn fill_in_the_middle_uses_each_providers_endpoint() {
     ] {
         let (gw, _) = gateway(&provider("p", kind, &fake.url()));
         fake.script(Reply::text("x + 1"));
-        let prompt = Prompt::Fim {
-            prefix: "let y = ".into(),
-            suffix: ";\n".into(),
-        };
+        let prompt = Prompt::fim("let y = ", ";\n");
         let answer = gw
             .complete(CallRequest::new(
                 "completion",

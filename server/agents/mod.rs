@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::context::{Budgets, ContextPack};
 use crate::llm::config::AgentConfig;
-use crate::llm::{CallRequest, Config, Message, Priority, Prompt};
+use crate::llm::{CallRequest, Config, Priority, Prompt};
 
 /// What an agent's answer becomes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -394,10 +394,7 @@ pub fn render(template: &str, inputs: &Inputs) -> String {
 
 /// The chat prompt for `agent` over `inputs`.
 pub fn prompt(agent: &Agent, inputs: &Inputs) -> Prompt {
-    Prompt::Chat {
-        system: Some(agent.system.clone()),
-        messages: vec![Message::user(render(&agent.prompt, inputs))],
-    }
+    Prompt::chat(Some(&agent.system), render(&agent.prompt, inputs))
 }
 
 /// The gateway request for `agent` over `inputs`: its prompt, route, parameters, template
@@ -462,6 +459,45 @@ pub fn edit_text(agent: &Agent, answer: &str) -> Option<String> {
     }
 }
 
+/// Puts the user's secrets back into an edit. The model saw the target with every secret replaced
+/// by `[redacted:<kind>]`; an answer that keeps those markers gets, marker by marker, the secret
+/// of that kind that stood in the same order in `original`. An answer with more markers of a kind
+/// than `original` had secrets of it cannot be restored: applying it would write a marker over
+/// the user's code, so it is refused with a message that says so.
+pub fn restore_secrets(original: &str, code: &str) -> Result<String, String> {
+    const MARKER: &str = "[redacted:";
+    if !code.contains(MARKER) {
+        return Ok(code.to_owned());
+    }
+    let (_, found) = crate::context::redact(original);
+    let mut unused: Vec<(&str, &str)> = found
+        .iter()
+        .map(|r| (r.kind, &original[r.start..r.end]))
+        .collect();
+    let mut out = String::with_capacity(code.len());
+    let mut rest = code;
+    while let Some(at) = rest.find(MARKER) {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + MARKER.len()..];
+        let Some(close) = after.find(']') else {
+            out.push_str(&rest[at..]);
+            rest = "";
+            break;
+        };
+        let kind = &after[..close];
+        let Some(i) = unused.iter().position(|(k, _)| *k == kind) else {
+            return Err(format!(
+                "the answer holds a redacted secret ({kind}) that was not in the code it \
+                 replaces; it was not applied, so no secret is overwritten"
+            ));
+        };
+        out.push_str(unused.remove(i).1);
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 /// The text a document agent's answer becomes.
 pub fn document_text(agent: &Agent, answer: &str) -> String {
     match agent.postprocess {
@@ -498,6 +534,26 @@ pub fn findings(answer: &str) -> Vec<Finding> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_edit_gets_the_users_secrets_back_in_order() {
+        let original = "fn connect() {\n    let a = \"AKIAIOSFODNN7EXAMPLF\";\n    let b = \"AKIAJ777777777EXAMPL\";\n}\n";
+        let (sent, _) = crate::context::redact(original);
+        assert!(!sent.contains("AKIA"), "{sent}");
+        let answer = format!("/// Connects.\n{sent}");
+        assert_eq!(
+            super::restore_secrets(original, &answer).unwrap(),
+            format!("/// Connects.\n{original}")
+        );
+        // A marker the original did not have is refused, not written over the user's code.
+        let extra = format!("{sent}// [redacted:github-token]\n");
+        assert!(super::restore_secrets(original, &extra).is_err());
+        // An answer without markers is taken as it is.
+        assert_eq!(
+            super::restore_secrets(original, "fn x() {}").unwrap(),
+            "fn x() {}"
+        );
+    }
+
     use super::*;
     use crate::llm::ConfigBuilder;
     use crate::llm::Trust;

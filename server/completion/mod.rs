@@ -460,10 +460,7 @@ impl Engine {
         let mut request = CallRequest::new(
             "completion",
             Priority::Interactive,
-            Prompt::Fim {
-                prefix: built.prefix,
-                suffix: built.suffix,
-            },
+            Prompt::fim(&built.prefix, &built.suffix),
         );
         request.params = Params {
             max_tokens: config.max_tokens,

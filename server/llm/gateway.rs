@@ -19,10 +19,11 @@ use tokio::sync::watch;
 use super::clock::Clock;
 use super::config::{Config, Strategy};
 use super::limits::Priority;
+use super::prompt::Prompt;
 use super::provider::{Attempt, Failure, Provider, ProviderStats, Sink};
 use super::retry::{MAX_RETRY_AFTER, backoff};
 use super::store::{AuditRecord, Store};
-use super::wire::{self, Finish, Params, Prompt};
+use super::wire::{self, Finish, Params};
 
 /// One request for a model's answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

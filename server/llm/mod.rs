@@ -1,6 +1,6 @@
 //! The LLM gateway: the only code that talks to models. Configuration (`config`), the providers'
 //! wire formats (`wire`), one provider's HTTP attempts (`provider`), limits with priority classes
-//! (`limits`), retry and circuit-breaker arithmetic (`retry`), the answer cache and egress audit
+//! (`limits`), prompts redacted by construction (`prompt`), retry and circuit-breaker arithmetic (`retry`), the answer cache and egress audit
 //! database (`store`), latency histograms (`stats`) and the orchestration (`gateway`). Time comes
 //! from a `clock::Clock`, so tests drive it instead of sleeping.
 
@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod gateway;
 pub mod limits;
+pub mod prompt;
 pub mod provider;
 pub mod retry;
 pub mod stats;
@@ -20,6 +21,7 @@ pub use gateway::{
     Answer, CallRequest, Event, Gateway, GatewayError, GatewayStats, Reply, Source, Status,
 };
 pub use limits::{Limits, Priority};
+pub use prompt::{Message, Parts, Prompt, Role};
 pub use stats::{Histogram, Summary};
 pub use store::{AuditRecord, Store};
-pub use wire::{Message, Params, Prompt, Role};
+pub use wire::Params;

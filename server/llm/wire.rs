@@ -10,70 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::config::{ProviderConfig, ProviderKind};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    User,
-    Assistant,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct Message {
-    pub role: Role,
-    pub content: String,
-}
-
-impl Message {
-    pub fn user(content: impl Into<String>) -> Message {
-        Message {
-            role: Role::User,
-            content: content.into(),
-        }
-    }
-    pub fn assistant(content: impl Into<String>) -> Message {
-        Message {
-            role: Role::Assistant,
-            content: content.into(),
-        }
-    }
-}
-
-/// What the model is asked.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
-pub enum Prompt {
-    Chat {
-        system: Option<String>,
-        messages: Vec<Message>,
-    },
-    /// Fill in the middle: the answer goes between `prefix` and `suffix`.
-    Fim { prefix: String, suffix: String },
-}
-
-impl Prompt {
-    pub fn chat(system: Option<&str>, user: impl Into<String>) -> Prompt {
-        Prompt::Chat {
-            system: system.map(str::to_owned),
-            messages: vec![Message::user(user)],
-        }
-    }
-
-    /// Bytes of prompt text, for estimates and the audit.
-    pub fn len(&self) -> usize {
-        match self {
-            Prompt::Chat { system, messages } => {
-                system.as_ref().map_or(0, String::len)
-                    + messages.iter().map(|m| m.content.len()).sum::<usize>()
-            }
-            Prompt::Fim { prefix, suffix } => prefix.len() + suffix.len(),
-        }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
+use super::prompt::{Message, Parts, Prompt};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Params {
@@ -132,8 +69,9 @@ pub fn request(
     params: &Params,
     stream: bool,
 ) -> WireRequest {
-    let prompt = match prompt {
-        Prompt::Fim { prefix, suffix } if !provider.has_fim() => Prompt::Chat {
+    // Both parts were redacted when the prompt was made; joined here, they stay so.
+    let parts = match prompt.parts() {
+        Parts::Fim { prefix, suffix } if !provider.has_fim() => Parts::Chat {
             system: Some(FIM_SYSTEM.to_owned()),
             messages: vec![Message::user(format!("{prefix}{CURSOR}{suffix}"))],
         },
@@ -153,31 +91,31 @@ pub fn request(
             )
             .collect()
     };
-    let (path, mut body) = match (provider.kind, &prompt) {
-        (ProviderKind::Openai, Prompt::Chat { system, messages }) => (
+    let (path, mut body) = match (provider.kind, &parts) {
+        (ProviderKind::Openai, Parts::Chat { system, messages }) => (
             "chat/completions",
             json!({"model": model, "messages": with_system(system, messages)}),
         ),
-        (ProviderKind::Openai, Prompt::Fim { prefix, suffix }) => (
+        (ProviderKind::Openai, Parts::Fim { prefix, suffix }) => (
             "completions",
             json!({"model": model, "prompt": prefix, "suffix": suffix}),
         ),
-        (ProviderKind::Ollama, Prompt::Chat { system, messages }) => (
+        (ProviderKind::Ollama, Parts::Chat { system, messages }) => (
             "api/chat",
             json!({"model": model, "messages": with_system(system, messages)}),
         ),
-        (ProviderKind::Ollama, Prompt::Fim { prefix, suffix }) => (
+        (ProviderKind::Ollama, Parts::Fim { prefix, suffix }) => (
             "api/generate",
             json!({"model": model, "prompt": prefix, "suffix": suffix}),
         ),
-        (ProviderKind::Anthropic, Prompt::Chat { system, messages }) => {
+        (ProviderKind::Anthropic, Parts::Chat { system, messages }) => {
             let mut body = json!({"model": model, "messages": with_system(&None, messages)});
             if let Some(system) = system {
                 body["system"] = json!(system);
             }
             ("v1/messages", body)
         }
-        (ProviderKind::Anthropic, Prompt::Fim { .. }) => {
+        (ProviderKind::Anthropic, Parts::Fim { .. }) => {
             unreachable!("has_fim() is false for Anthropic: the prompt was rewritten above")
         }
     };
@@ -666,10 +604,7 @@ mod tests {
     #[test]
     fn requests_follow_each_provider() {
         let chat = Prompt::chat(Some("sys"), "hi");
-        let fim = Prompt::Fim {
-            prefix: "a".into(),
-            suffix: "b".into(),
-        };
+        let fim = Prompt::fim("a", "b");
         let params = Params::default();
         let r = request(&provider(ProviderKind::Openai), &chat, &params, true);
         assert_eq!(r.url, "http://h:1/v1/chat/completions");

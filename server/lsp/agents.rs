@@ -441,6 +441,10 @@ impl Agents {
                             .to_owned();
                     return Ok(self.failed(&agent, &progress, message).await);
                 };
+                let code = match agents::restore_secrets(&selection, &code) {
+                    Ok(code) => code,
+                    Err(message) => return Ok(self.failed(&agent, &progress, message).await),
+                };
                 let result = self.apply(&uri, target, &selection, &agent, code).await;
                 if result["conflict"] == true {
                     // Offer the run again, on the code as it is now.
