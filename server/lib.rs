@@ -12,6 +12,7 @@ pub mod context;
 pub mod documents;
 pub mod llm;
 pub mod lsp;
+pub mod session;
 pub mod syntax;
 
 /// mimalloc for every binary that links Strata (the server, the CLI, tests and benches), and for

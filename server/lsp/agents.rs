@@ -1,12 +1,13 @@
 //! Agents at the protocol edge: the code actions that offer them (no model involved), and
-//! `workspace/executeCommand strata.runAgent`, which assembles context, calls the gateway with
-//! `$/progress` (cancellable, as is the request itself), and turns the answer into what the
-//! agent's output says — one `workspace/applyEdit` against the version the run started from, a
-//! markdown answer opened with `window/showDocument`, or diagnostics with fixes.
+//! `workspace/executeCommand strata.runAgent` / `strata.runWorkflow` / `strata.newChat`. The run
+//! itself — target, pack, prompt, call, outcome — is the session's (`crate::session`); this file
+//! converts positions to bytes on the way in, reports `$/progress` (cancellable, as is the request
+//! itself), and turns the outcome into protocol: one `workspace/applyEdit` against the version the
+//! run started from, a markdown answer opened with `window/showDocument`, or diagnostics with
+//! fixes.
 
 use std::collections::HashMap;
 use std::ops::Range as Bytes;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -17,15 +18,11 @@ use tower_lsp_server::Client;
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
 
-use super::packs::{Packs, Want};
 use super::position::{Encoding, to_byte_clamped, to_range};
-use crate::agents::history::{CHAT_TEMPLATE, History, data_dir, pending_message};
-use crate::agents::workflow::{self, StepResult};
-use crate::agents::{self, Agent, Inputs, Output, Placement};
-use crate::context::Diagnostic as ContextDiagnostic;
-use crate::context::Message as ContextMessage;
-use crate::documents::DocumentStore;
-use crate::llm::{CallRequest, Event, Gateway, Priority, Status};
+use crate::agents::history::{CHAT_TEMPLATE, data_dir};
+use crate::agents::workflow;
+use crate::agents::{self, Agent, Output, Placement};
+use crate::session::{Outcome, Problem, Session, Step, Task};
 
 pub const RUN_AGENT: &str = "strata.runAgent";
 pub const RUN_WORKFLOW: &str = "strata.runWorkflow";
@@ -67,39 +64,17 @@ pub struct ClientCaps {
 /// Runs agents for the server; cheap to share.
 pub struct Agents {
     pub client: Client,
-    pub store: Arc<DocumentStore>,
-    pub gateway: Gateway,
-    pub packs: Arc<OnceLock<Packs>>,
+    /// Set in `initialize`.
+    pub session: Arc<OnceLock<Session>>,
     pub caps: OnceLock<ClientCaps>,
     pub encoding: OnceLock<Encoding>,
-    /// Where answers are written (`<cache>/answers`).
-    pub answers: OnceLock<PathBuf>,
     /// Runs in progress, by progress token, to cancel from `window/workDoneProgress/cancel`.
     running: Mutex<HashMap<String, tokio::task::AbortHandle>>,
     /// Review findings published per document, for their code actions.
     findings: Mutex<HashMap<String, Vec<Diagnostic>>>,
     next_token: AtomicU64,
-    /// The chat history, opened on the first chat turn.
-    history: OnceLock<Arc<History>>,
 }
 
-/// The workspace-relative path of a document, for file names and headings.
-fn packs_rel(agents: &Agents, uri: &Uri) -> String {
-    agents
-        .packs
-        .get()
-        .map_or_else(|| uri.as_str().to_owned(), |p| p.locate(uri).0)
-}
-
-/// A request ready for the gateway, with the document's relative path and the target's text.
-struct Prepared {
-    request: CallRequest,
-    rel: String,
-    selection: String,
-}
-
-/// Chat turns sent verbatim; older ones go as a summary.
-const RECENT_TURNS: usize = 6;
 pub const NEW_CHAT: &str = "strata.newChat";
 
 /// Aborts a spawned run when the request that started it is dropped ($/cancelRequest).
@@ -112,29 +87,67 @@ impl Drop for AbortOnDrop {
 }
 
 impl Agents {
-    pub fn new(
-        client: Client,
-        store: Arc<DocumentStore>,
-        gateway: Gateway,
-        packs: Arc<OnceLock<Packs>>,
-    ) -> Agents {
+    pub fn new(client: Client, session: Arc<OnceLock<Session>>) -> Agents {
         Agents {
             client,
-            store,
-            gateway,
-            packs,
+            session,
             caps: OnceLock::new(),
             encoding: OnceLock::new(),
-            answers: OnceLock::new(),
             running: Mutex::new(HashMap::new()),
             findings: Mutex::new(HashMap::new()),
             next_token: AtomicU64::new(1),
-            history: OnceLock::new(),
         }
     }
 
     fn encoding(&self) -> Encoding {
         *self.encoding.get().unwrap_or(&Encoding::Utf16)
+    }
+
+    fn session(&self) -> Result<Session> {
+        self.session
+            .get()
+            .cloned()
+            .ok_or_else(|| Error::invalid_params("the server is not initialized"))
+    }
+
+    /// What the agent is asked to do, from the command's arguments: the target in bytes and the
+    /// editor's diagnostics there.
+    async fn task(
+        &self,
+        session: &Session,
+        agent: Agent,
+        document: &TextDocumentIdentifier,
+        range: Option<Range>,
+        question: Option<String>,
+        diagnostics: &[Diagnostic],
+    ) -> Result<Task> {
+        let parsed = super::parsed(&session.store, &document.uri).await?;
+        let encoding = self.encoding();
+        let text = &parsed.text;
+        let bytes = |r: &Range| {
+            to_byte_clamped(text, r.start, encoding)..to_byte_clamped(text, r.end, encoding)
+        };
+        let selection = range.as_ref().map_or(0..0, bytes);
+        let problems = diagnostics
+            .iter()
+            .map(|d| Problem {
+                range: bytes(&d.range),
+                message: d.message.clone(),
+                code: d.code.as_ref().map(|c| match c {
+                    NumberOrString::Number(n) => n.to_string(),
+                    NumberOrString::String(s) => s.clone(),
+                }),
+            })
+            .collect();
+        Ok(Task {
+            target: Session::target(&parsed, selection),
+            agent,
+            key: document.uri.as_str().to_owned(),
+            parsed,
+            question,
+            problems,
+            steps: String::new(),
+        })
     }
 
     /// The agents on offer at a place, as code actions; no model is involved.
@@ -188,7 +201,12 @@ impl Agents {
                 ..Default::default()
             }));
         }
-        let (workflows, _) = workflow::workflows(&self.gateway.config());
+        let config = self
+            .session
+            .get()
+            .map(|s| s.gateway.config())
+            .unwrap_or_default();
+        let (workflows, _) = workflow::workflows(&config);
         for wf in workflows {
             let title = if wf.name == "review-all" {
                 "Strata: Review all (security, performance, style)".to_owned()
@@ -209,7 +227,7 @@ impl Agents {
             }));
         }
         let has_diagnostics = !params.context.diagnostics.is_empty();
-        for agent in agents::declared(&self.gateway.config()) {
+        for agent in agents::declared(&config) {
             if !agent.in_code_actions || (agent.needs_diagnostics && !has_diagnostics) {
                 continue;
             }
@@ -244,8 +262,8 @@ impl Agents {
     /// `strata.runWorkflow`: the workflow's steps as a DAG, then one document with every step's
     /// output (the last step's first).
     pub async fn run_workflow(self: &Arc<Self>, args: WorkflowArgs) -> Result<Value> {
-        let config = self.gateway.config();
-        let (workflows, problems) = workflow::workflows(&config);
+        let session = self.session()?;
+        let (workflows, problems) = workflow::workflows(&session.gateway.config());
         let Some(wf) = workflows.into_iter().find(|w| w.name == args.workflow) else {
             return Err(Error::invalid_params(format!(
                 "no workflow named `{}`{}",
@@ -259,7 +277,7 @@ impl Agents {
         };
         let this = self.clone();
         self.supervise("workflow", move |token| async move {
-            this.execute_workflow(wf, args, token).await
+            this.execute_workflow(session, wf, args, token).await
         })
         .await
     }
@@ -290,77 +308,50 @@ impl Agents {
 
     async fn execute_workflow(
         self: Arc<Self>,
+        session: Session,
         wf: workflow::Workflow,
         args: WorkflowArgs,
         token: String,
     ) -> Result<Value> {
-        let uri = args.text_document.uri.clone();
-        let parsed = super::parsed(&self.store, &uri).await?;
-        let packs = self
-            .packs
-            .get()
-            .cloned()
-            .ok_or_else(|| Error::invalid_params("the server is not initialized"))?;
-        let target = target(&parsed, args.range, self.encoding());
+        // Each step's agent replaces this placeholder.
+        let placeholder = session
+            .agent("explain")
+            .or_else(|_| session.agents().into_iter().next().ok_or(()))
+            .map_err(|_| Error::invalid_params("no agents are declared"))?;
+        let task = self
+            .task(
+                &session,
+                placeholder,
+                &args.text_document,
+                args.range,
+                args.query.clone(),
+                &[],
+            )
+            .await?;
+        let key = task.key.clone();
         let progress = Progress::begin(&self, &token, &format!("Strata: {}", wf.name)).await;
-        let declared = agents::declared(&self.gateway.config());
-        let run_args = RunArgs {
-            agent: String::new(),
-            text_document: args.text_document.clone(),
-            range: args.range,
-            query: args.query.clone(),
-            diagnostics: Vec::new(),
-        };
-        let (this, progress_ref, declared_ref, run_args_ref) =
-            (&self, &progress, &declared, &run_args);
-        let results = workflow::run(&wf, |step, inputs| {
-            let (packs, parsed, target) = (packs.clone(), parsed.clone(), target.clone());
-            async move {
-                let agent = declared_ref
-                    .iter()
-                    .find(|a| a.name == step.agent)
-                    .ok_or_else(|| format!("no agent named `{}`", step.agent))?;
-                progress_ref.report(&format!("{}: running", step.id)).await;
-                let steps: String = inputs
-                    .iter()
-                    .map(|(id, out)| format!("### {id}\n\n{out}\n\n"))
-                    .collect();
-                let prepared = this
-                    .prepare(agent, run_args_ref, &parsed, packs, target, &steps)
-                    .await
-                    .map_err(|e| e.message.to_string())??;
-                let answer = this.stream(prepared.request, progress_ref).await?;
-                progress_ref.report(&format!("{}: done", step.id)).await;
-                Ok(answer.text)
-            }
-        })
-        .await;
-        let rel = packs_rel(&self, &uri);
-        let mut report = String::new();
-        for step in wf.steps.iter().rev() {
-            match results.get(&step.id) {
-                Some(StepResult::Done { output }) => {
-                    report.push_str(&format!("## {}\n\n{}\n\n", step.id, output.trim_end()))
-                }
-                Some(StepResult::Failed { error }) => {
-                    report.push_str(&format!("## {}\n\nFailed: {error}\n\n", step.id))
-                }
-                Some(StepResult::Skipped { because }) => {
-                    report.push_str(&format!("## {}\n\nNot run: {because}\n\n", step.id))
-                }
-                None => {}
-            }
-        }
-        let path = self.write_answer(&wf.name, &format!("Workflow {}", wf.name), &rel, &report)?;
+        let report = session
+            .run_workflow(&wf, task, |step| progress.step(step))
+            .await;
+        let rel = session.locate(&key).0;
+        let path = session
+            .write_answer(
+                &wf.name,
+                &format!("Workflow {}", wf.name),
+                &rel,
+                &report.text,
+            )
+            .map_err(internal)?;
         let shown = self.open(&path, "the answer is in").await;
-        let done = results
+        let done = report
+            .results
             .values()
-            .filter(|r| matches!(r, StepResult::Done { .. }))
+            .filter(|r| matches!(r, workflow::StepResult::Done { .. }))
             .count();
         progress
             .end(&format!("{done} of {} steps done", wf.steps.len()))
             .await;
-        Ok(json!({"workflow": wf.name, "steps": results, "path": path, "shown": shown}))
+        Ok(json!({"workflow": wf.name, "steps": report.results, "path": path, "shown": shown}))
     }
 
     /// `run` again, boxed: a run may offer to start itself over.
@@ -383,42 +374,40 @@ impl Agents {
 
     /// `strata.runAgent`: runs to the end (or until cancelled) and says what happened.
     pub async fn run(self: &Arc<Self>, args: RunArgs) -> Result<Value> {
-        let config = self.gateway.config();
-        let agent = agents::declared(&config)
-            .into_iter()
-            .find(|a| a.name == args.agent)
-            .ok_or_else(|| Error::invalid_params(format!("no agent named `{}`", args.agent)))?;
+        let session = self.session()?;
+        let agent = session.agent(&args.agent).map_err(Error::invalid_params)?;
         let this = self.clone();
         self.supervise("agent", move |token| async move {
-            this.execute(agent, args, token).await
+            this.execute(session, agent, args, token).await
         })
         .await
     }
 
-    async fn execute(self: Arc<Self>, agent: Agent, args: RunArgs, token: String) -> Result<Value> {
-        let uri = args.text_document.uri.clone();
-        let parsed = super::parsed(&self.store, &uri).await?;
-        let packs = self
-            .packs
-            .get()
-            .cloned()
-            .ok_or_else(|| Error::invalid_params("the server is not initialized"))?;
-        let encoding = self.encoding();
-        let text = parsed.text.clone();
-        let target = target(&parsed, args.range, encoding);
+    async fn execute(
+        self: Arc<Self>,
+        session: Session,
+        agent: Agent,
+        args: RunArgs,
+        token: String,
+    ) -> Result<Value> {
+        let task = self
+            .task(
+                &session,
+                agent.clone(),
+                &args.text_document,
+                args.range,
+                args.query.clone(),
+                &args.diagnostics,
+            )
+            .await?;
         let progress = Progress::begin(&self, &token, &agent.title).await;
         progress.report("assembling context").await;
         if agent.output == Output::Chat {
-            return self.chat(agent, uri, parsed, packs, progress).await;
+            return self.chat(session, agent, task, progress).await;
         }
-        let Prepared {
-            request,
-            rel,
-            selection,
-        } = match self
-            .prepare(&agent, &args, &parsed, packs, target.clone(), "")
-            .await?
-        {
+        let uri = args.text_document.uri.clone();
+        let text = task.parsed.text.clone();
+        let prepared = match session.prepare_async(task).await {
             Ok(prepared) => prepared,
             Err(message) => {
                 progress.end(&message).await;
@@ -426,26 +415,29 @@ impl Agents {
                 return Ok(json!({"agent": agent.name, "error": message}));
             }
         };
-
-        let answer = match self.stream(request.clone(), &progress).await {
+        let answer = match session
+            .call(prepared.request.clone(), |step| progress.step(step))
+            .await
+        {
             Ok(answer) => answer,
             Err(message) => return Ok(self.failed(&agent, &progress, message).await),
         };
-        match agent.output {
-            Output::Edit => {
-                let Some(code) = agents::edit_text(&agent, &answer.text) else {
-                    // Not worth keeping: the next run asks again.
-                    self.gateway.forget(&request);
-                    let message =
-                        "the model's answer held no complete code block; nothing was changed"
-                            .to_owned();
-                    return Ok(self.failed(&agent, &progress, message).await);
-                };
-                let code = match agents::restore_secrets(&selection, &code) {
-                    Ok(code) => code,
-                    Err(message) => return Ok(self.failed(&agent, &progress, message).await),
-                };
-                let result = self.apply(&uri, target, &selection, &agent, code).await;
+        let outcome = match session.outcome(&agent, &prepared, &answer) {
+            Ok(outcome) => outcome,
+            Err(message) => return Ok(self.failed(&agent, &progress, message).await),
+        };
+        match outcome {
+            Outcome::Edit { code } => {
+                let result = self
+                    .apply(
+                        &session,
+                        &uri,
+                        prepared.target.clone(),
+                        &prepared.selection,
+                        &agent,
+                        code,
+                    )
+                    .await;
                 if result["conflict"] == true {
                     // Offer the run again, on the code as it is now.
                     let message = format!(
@@ -481,9 +473,10 @@ impl Agents {
                     .await;
                 Ok(result)
             }
-            Output::Document | Output::Chat => {
-                let text = agents::document_text(&agent, &answer.text);
-                let path = self.write_answer(&agent.name, &agent.title, &rel, &text)?;
+            Outcome::Document { text } => {
+                let path = session
+                    .write_answer(&agent.name, &agent.title, &prepared.rel, &text)
+                    .map_err(internal)?;
                 let shown = self.open(&path, "the answer is in").await;
                 progress.end("done").await;
                 Ok(
@@ -491,9 +484,9 @@ impl Agents {
                           "source": answer.source, "provider": answer.provider}),
                 )
             }
-            Output::Diagnostics => {
-                let findings = agents::findings(&answer.text);
-                let first_line = text.byte_to_line(target.start) as u32;
+            Outcome::Findings(findings) => {
+                let encoding = self.encoding();
+                let first_line = text.byte_to_line(prepared.target.start) as u32;
                 let published: Vec<Diagnostic> = findings
                     .iter()
                     .map(|f| {
@@ -529,104 +522,6 @@ impl Agents {
         }
     }
 
-    /// The model request for an agent at a place: context pack, rendered prompt, what goes out.
-    /// `Ok(Err(..))` when the document may not be sent.
-    async fn prepare(
-        &self,
-        agent: &Agent,
-        args: &RunArgs,
-        parsed: &Arc<crate::documents::Parsed>,
-        packs: Packs,
-        target: Bytes<usize>,
-        steps: &str,
-    ) -> Result<std::result::Result<Prepared, String>> {
-        let uri = args.text_document.uri.clone();
-        let encoding = self.encoding();
-        let text = parsed.text.clone();
-        let packs_withheld = packs.locate(&uri).1;
-        let diagnostics: Vec<String> = args
-            .diagnostics
-            .iter()
-            .map(|d| {
-                format!(
-                    "line {}: {}{}",
-                    d.range.start.line + 1,
-                    d.message,
-                    d.code
-                        .as_ref()
-                        .map(|c| match c {
-                            NumberOrString::Number(n) => format!(" ({n})"),
-                            NumberOrString::String(s) => format!(" ({s})"),
-                        })
-                        .unwrap_or_default()
-                )
-            })
-            .collect();
-        let context_diagnostics: Vec<ContextDiagnostic> = args
-            .diagnostics
-            .iter()
-            .map(|d| ContextDiagnostic {
-                range: to_byte_clamped(&text, d.range.start, encoding)
-                    ..to_byte_clamped(&text, d.range.end, encoding),
-                severity: "error".into(),
-                message: d.message.clone(),
-            })
-            .collect();
-        let budgets = agent.budgets.unwrap_or_default();
-        let (pack_uri, pack_parsed, pack_target, query) = (
-            uri.clone(),
-            parsed.clone(),
-            target.clone(),
-            args.query.clone(),
-        );
-        let (pack, rel) = tokio::task::spawn_blocking(move || {
-            packs.pack(
-                &pack_uri,
-                &pack_parsed,
-                Want {
-                    selection: pack_target,
-                    query: query.as_deref(),
-                    diagnostics: &context_diagnostics,
-                    budgets,
-                    ..Want::default()
-                },
-            )
-        })
-        .await
-        .map_err(|e| internal(format!("assembling context: {e}")))?;
-        if packs_withheld {
-            return Ok(Err(format!(
-                "{rel} is ignored or looks like a secrets file, so none of it is sent to a model"
-            )));
-        }
-        let selection = text.byte_slice(target.clone()).to_string();
-        let rendered = pack.render();
-        let language = parsed.language.map_or("text", |l| l.name());
-        let inputs = Inputs {
-            path: &rel,
-            language,
-            selection: &selection,
-            context: &rendered,
-            question: args.query.as_deref(),
-            diagnostics: &diagnostics,
-            steps,
-        };
-        let request = agents::call_request(agent, &inputs, &pack, Priority::OnDemand);
-        Ok(Ok(Prepared {
-            request,
-            rel,
-            selection,
-        }))
-    }
-
-    fn history(&self) -> std::result::Result<Arc<History>, String> {
-        if let Some(h) = self.history.get() {
-            return Ok(h.clone());
-        }
-        let opened = Arc::new(History::open(&data_dir())?);
-        Ok(self.history.get_or_init(|| opened).clone())
-    }
-
     /// `strata.newChat`: a new chat file under the data directory, opened in the editor.
     pub async fn new_chat(&self) -> Result<Value> {
         let dir = data_dir().join("chats");
@@ -642,125 +537,42 @@ impl Agents {
         Ok(json!({"path": path, "uri": uri, "shown": shown}))
     }
 
-    /// A chat turn: the message below the last `## You`, the history of the chat (older turns
-    /// summarised), context from the workspace; the answer appended to the file.
+    /// A chat turn (the session builds it), its answer appended to the file.
     async fn chat(
         &self,
+        session: Session,
         agent: Agent,
-        uri: Uri,
-        parsed: Arc<crate::documents::Parsed>,
-        packs: Packs,
+        task: Task,
         progress: Progress,
     ) -> Result<Value> {
-        let text = parsed.text.to_string();
-        let Some(message) = pending_message(&text) else {
-            let error = "write your message below the last “## You”, then send".to_owned();
-            return Ok(self.failed(&agent, &progress, error).await);
-        };
-        let history = match self.history() {
-            Ok(h) => h,
-            Err(e) => {
-                let error = format!("the chat history cannot be opened: {e}");
-                return Ok(self.failed(&agent, &progress, error).await);
-            }
-        };
-        let session = uri.as_str().to_owned();
-        let turns = history.turns(&session);
-        // The last turns go verbatim; older ones as a summary, made (and cached) when needed.
-        let keep = turns.len().saturating_sub(RECENT_TURNS);
-        let (older, recent) = turns.split_at(keep);
-        let mut summary = history.summary(&session).map(|(s, _)| s);
-        if let Some(last) = older.last()
-            && history
-                .summary(&session)
-                .is_none_or(|(_, upto)| upto < last.id)
+        let key = task.key.clone();
+        let turn = match session
+            .chat_turn(&agent, &key, task.parsed, true, |step| progress.step(step))
+            .await
         {
-            progress.report("summarizing earlier turns").await;
-            let summarizer = agents::declared(&self.gateway.config())
-                .into_iter()
-                .find(|a| a.name == "summarize");
-            if let Some(summarizer) = summarizer {
-                let transcript: String = summary
-                    .iter()
-                    .map(|s| format!("Summary so far:\n{s}\n\n"))
-                    .chain(
-                        older
-                            .iter()
-                            .map(|t| format!("{}: {}\n\n", t.role, t.content)),
-                    )
-                    .collect();
-                let inputs = Inputs {
-                    context: &transcript,
-                    ..Inputs::default()
-                };
-                let mut request = CallRequest::new(
-                    "summarize",
-                    Priority::Background,
-                    agents::prompt(&summarizer, &inputs),
-                );
-                request.template_version = agents::template_version(&summarizer);
-                if let Ok(answer) = self.stream(request, &progress).await {
-                    let _ = history.set_summary(&session, &answer.text, last.id);
-                    summary = Some(answer.text);
-                }
-            }
-        }
-        let conversation: Vec<ContextMessage> = recent
-            .iter()
-            .map(|t| ContextMessage {
-                role: t.role.clone(),
-                text: t.content.clone(),
-            })
-            .collect();
-        let end = parsed.text.len_bytes();
-        let (query, budgets) = (message.clone(), agent.budgets.unwrap_or_default());
-        let (pack_uri, pack_parsed, pack_summary) = (uri.clone(), parsed.clone(), summary.clone());
-        let (pack, rel) = tokio::task::spawn_blocking(move || {
-            packs.pack(
-                &pack_uri,
-                &pack_parsed,
-                Want {
-                    selection: end..end,
-                    query: Some(&query),
-                    budgets,
-                    conversation: &conversation,
-                    summary: pack_summary.as_deref(),
-                    ..Want::default()
-                },
-            )
-        })
-        .await
-        .map_err(|e| internal(format!("assembling context: {e}")))?;
-        let rendered = pack.render();
-        let inputs = Inputs {
-            path: &rel,
-            language: "markdown",
-            selection: "",
-            context: &rendered,
-            question: Some(&message),
-            diagnostics: &[],
-            steps: "",
+            Ok(turn) => turn,
+            Err(error) => return Ok(self.failed(&agent, &progress, error).await),
         };
-        let request = agents::call_request(&agent, &inputs, &pack, Priority::OnDemand);
-        let answer = match self.stream(request, &progress).await {
+        let answer = match session
+            .call(turn.prepared.request, |step| progress.step(step))
+            .await
+        {
             Ok(answer) => answer,
             Err(message) => return Ok(self.failed(&agent, &progress, message).await),
         };
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        let saved = history
-            .add(&session, "user", &message, now_ms)
-            .and_then(|_| history.add(&session, "assistant", &answer.text, now_ms));
+        let saved = session.record_turn(&key, &turn.message, &answer.text);
         if let Err(e) = &saved {
             tracing::error!("chat history: {e}");
         }
         // Appended at the end of the file as it is now (the user may have typed meanwhile).
-        let Some(current) = self.store.entry(uri.as_str()) else {
+        let Some(current) = session.store.entry(&key) else {
             return Ok(
                 json!({"agent": agent.name, "applied": false, "error": "the chat file was closed"}),
             );
         };
+        let uri: Uri = key
+            .parse()
+            .map_err(|_| internal(format!("not a URI: {key}")))?;
         let end = current.text.len_bytes();
         let tail = current.text.to_string();
         let lead = if tail.ends_with("\n\n") {
@@ -782,7 +594,7 @@ impl Agents {
             .apply_edit(WorkspaceEdit {
                 document_changes: Some(DocumentChanges::Edits(vec![TextDocumentEdit {
                     text_document: OptionalVersionedTextDocumentIdentifier {
-                        uri: uri.clone(),
+                        uri,
                         version: Some(current.version),
                     },
                     edits: vec![OneOf::Left(edit)],
@@ -792,59 +604,19 @@ impl Agents {
             .await
             .is_ok_and(|r| r.applied);
         // Every turn goes to the archive, so the conversation can be searched like the code.
-        if let Some(archive) = self.packs.get().and_then(|p| p.archive.get().cloned()) {
-            let name = uri.as_str().rsplit('/').next().unwrap_or("chat").to_owned();
-            let mut whole = current.text.clone();
-            let at = whole.len_chars();
-            whole.insert(
-                at,
-                &format!("{lead}## Strata\n\n{}\n", answer.text.trim_end()),
-            );
-            tokio::task::spawn_blocking(move || {
-                archive.index_note(&format!("strata-chats/{name}"), &whole)
-            });
-        }
+        let mut whole = current.text.clone();
+        let at = whole.len_chars();
+        whole.insert(
+            at,
+            &format!("{lead}## Strata\n\n{}\n", answer.text.trim_end()),
+        );
+        session.index_chat(&key, whole);
         progress
             .end(if applied { "answered" } else { "not applied" })
             .await;
         Ok(
             json!({"agent": agent.name, "output": "chat", "applied": applied, "saved": saved.is_ok()}),
         )
-    }
-
-    /// Calls the gateway, reporting its progress; the whole answer, or why there is none.
-    async fn stream(
-        &self,
-        request: CallRequest,
-        progress: &Progress,
-    ) -> std::result::Result<crate::llm::Answer, String> {
-        let mut reply = self.gateway.call(request).map_err(|e| e.to_string())?;
-        loop {
-            match reply.next().await {
-                Some(Event::Status(status)) => {
-                    let what = match status {
-                        Status::Queued => "queued".to_owned(),
-                        Status::WaitingForLimit { provider } => {
-                            format!("waiting for {provider}'s rate limit")
-                        }
-                        Status::Requesting { provider, .. } => format!("asking {provider}"),
-                        Status::Retrying { provider, after_ms } => {
-                            format!("{provider} failed; retrying in {} s", after_ms / 1000)
-                        }
-                        Status::Streaming { provider } => format!("{provider} is answering"),
-                    };
-                    progress.report(&what).await;
-                }
-                Some(Event::Text(_)) => {
-                    progress
-                        .report(&format!("streaming, {} pieces", reply.pieces()))
-                        .await;
-                }
-                Some(Event::Done(answer)) => return Ok(answer),
-                Some(Event::Failed(e)) => return Err(e.to_string()),
-                None => return Err("cancelled".into()),
-            }
-        }
     }
 
     async fn failed(&self, agent: &Agent, progress: &Progress, message: String) -> Value {
@@ -859,6 +631,7 @@ impl Agents {
     /// Applies an edit answer, unless the user changed the target meanwhile.
     async fn apply(
         &self,
+        session: &Session,
         uri: &Uri,
         target: Bytes<usize>,
         selection: &str,
@@ -866,7 +639,7 @@ impl Agents {
         code: String,
     ) -> Value {
         let encoding = self.encoding();
-        let Some(now) = self.store.entry(uri.as_str()) else {
+        let Some(now) = session.store.entry(uri.as_str()) else {
             return json!({"agent": agent.name, "applied": false, "error": "the document was closed"});
         };
         // The target, found again in the current text: where it was, or moved by edits
@@ -910,35 +683,6 @@ impl Agents {
                                    "error": response.failure_reason.unwrap_or_else(|| "the editor refused the edit".into())}),
             Err(e) => json!({"agent": agent.name, "applied": false, "error": e.to_string()}),
         }
-    }
-
-    /// Writes an answer under `<cache>/answers`, named by time, `name` and the document.
-    fn write_answer(&self, name: &str, title: &str, rel: &str, text: &str) -> Result<PathBuf> {
-        let dir = self
-            .answers
-            .get()
-            .cloned()
-            .unwrap_or_else(|| crate::archive::cache_base(None).join("answers"));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| internal(format!("cannot write the answer to {}: {e}", dir.display())))?;
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis());
-        let file: String = rel
-            .chars()
-            .map(|c| {
-                if c.is_alphanumeric() || c == '.' {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .collect();
-        let path = dir.join(format!("{stamp}-{name}-{file}.md"));
-        let body = format!("# {title} — {rel}\n\n{text}\n");
-        std::fs::write(&path, body)
-            .map_err(|e| internal(format!("cannot write {}: {e}", path.display())))?;
-        Ok(path)
     }
 
     /// Opens a file in the editor (`window/showDocument`), or names it when the client cannot.
@@ -1029,42 +773,20 @@ impl Progress {
         .await;
     }
 
+    /// What a session call reports, as a progress line.
+    async fn step(&self, step: Step) {
+        match step {
+            Step::Status(what) => self.report(&what).await,
+            Step::Text { pieces, .. } => self.report(&format!("streaming, {pieces} pieces")).await,
+        }
+    }
+
     async fn end(&self, message: &str) {
         self.send(WorkDoneProgress::End(WorkDoneProgressEnd {
             message: Some(message.to_owned()),
         }))
         .await;
     }
-}
-
-/// The bytes an agent works on: the selection, or the innermost chunk at the cursor (the whole
-/// line when no chunk holds it).
-fn target(
-    parsed: &crate::documents::Parsed,
-    range: Option<Range>,
-    encoding: Encoding,
-) -> Bytes<usize> {
-    let text = &parsed.text;
-    let (start, end) = match range {
-        Some(r) => (
-            to_byte_clamped(text, r.start, encoding),
-            to_byte_clamped(text, r.end, encoding),
-        ),
-        None => (0, 0),
-    };
-    if start < end {
-        return start..end;
-    }
-    let chunks = parsed.chunks.to_vec();
-    chunks
-        .iter()
-        .filter(|c| c.range.start <= start && start <= c.range.end)
-        .min_by_key(|c| c.range.len())
-        .map(|c| c.range.clone())
-        .unwrap_or_else(|| {
-            let line = text.byte_to_line(start.min(text.len_bytes()));
-            text.line_to_byte(line)..line_end(text, line)
-        })
 }
 
 fn line_end(text: &Rope, line: usize) -> usize {
@@ -1082,10 +804,10 @@ fn token_key(token: &ProgressToken) -> String {
     }
 }
 
-fn internal(message: String) -> Error {
+fn internal(message: impl Into<String>) -> Error {
     Error {
         code: tower_lsp_server::jsonrpc::ErrorCode::InternalError,
-        message: message.into(),
+        message: message.into().into(),
         data: None,
     }
 }

@@ -8,14 +8,14 @@ use std::sync::{Arc, OnceLock};
 use ropey::Rope;
 use tower_lsp_server::ls_types::*;
 
-use super::packs::{Packs, Want};
 use super::position::{Encoding, to_byte, to_position};
 use crate::completion::{Anchor, Ask, Built, CompletionConfig, Engine, Prompter, shape};
 use crate::context::{Budgets, Tier, redact};
+use crate::session::{Session, Want};
 
 /// Builds completion prompts once `initialize` has said where the workspace is.
 pub struct LspPrompter {
-    pub packs: Arc<OnceLock<Packs>>,
+    pub session: Arc<OnceLock<Session>>,
 }
 
 /// The largest char boundary at or below `byte`.
@@ -33,16 +33,15 @@ impl Prompter for LspPrompter {
         cursor: usize,
         config: &CompletionConfig,
     ) -> Option<Built> {
-        let packs = self.packs.get()?;
-        let parsed_uri: Uri = uri.parse().ok()?;
-        let (rel, withheld) = packs.locate(&parsed_uri);
+        let session = self.session.get()?;
+        let (rel, withheld) = session.locate(uri);
         if withheld {
             return None;
         }
         let cursor = floor(text, cursor);
         let start = floor(text, cursor.saturating_sub(config.prefix_bytes));
         let end = floor(text, cursor.saturating_add(config.suffix_bytes));
-        let parsed = packs.store.latest(uri);
+        let parsed = session.store.latest(uri);
         let tree = parsed
             .as_ref()
             .filter(|p| p.version == version)
@@ -69,8 +68,8 @@ impl Prompter for LspPrompter {
             };
             let selection =
                 cursor.min(parsed.text.len_bytes())..cursor.min(parsed.text.len_bytes());
-            let (pack, _) = packs.pack(
-                &parsed_uri,
+            let (pack, _) = session.pack(
+                uri,
                 parsed,
                 Want {
                     selection,

@@ -149,4 +149,62 @@ pub struct ContextParams {
     /// Diagnostics in the range, as the client has them (from a code action's context, say).
     #[serde(default)]
     pub diagnostics: Vec<tower_lsp_server::ls_types::Diagnostic>,
+    /// An agent's name: the pack is the one that agent's run would use (its target, budgets and
+    /// question), and the result carries the exact prompt it would send.
+    #[serde(default)]
+    pub agent: Option<String>,
+}
+
+/// The prompt an agent would send, part by part, as the model receives it.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SentPrompt {
+    pub agent: String,
+    pub system: Option<String>,
+    pub messages: Vec<SentMessage>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SentMessage {
+    pub role: &'static str,
+    pub content: String,
+}
+
+impl SentPrompt {
+    pub fn new(agent: &str, prompt: &crate::llm::Prompt) -> SentPrompt {
+        let (system, messages) = match prompt.parts() {
+            crate::llm::Parts::Chat { system, messages } => (
+                system.clone(),
+                messages
+                    .iter()
+                    .map(|m| SentMessage {
+                        role: match m.role {
+                            crate::llm::Role::User => "user",
+                            crate::llm::Role::Assistant => "assistant",
+                        },
+                        content: m.content.clone(),
+                    })
+                    .collect(),
+            ),
+            crate::llm::Parts::Fim { prefix, suffix } => (
+                None,
+                vec![
+                    SentMessage {
+                        role: "prefix",
+                        content: prefix.clone(),
+                    },
+                    SentMessage {
+                        role: "suffix",
+                        content: suffix.clone(),
+                    },
+                ],
+            ),
+        };
+        SentPrompt {
+            agent: agent.to_owned(),
+            system,
+            messages,
+        }
+    }
 }

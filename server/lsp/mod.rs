@@ -5,7 +5,6 @@ mod agents;
 mod completion;
 mod ext;
 pub mod outline;
-mod packs;
 mod position;
 mod server;
 mod settings;
@@ -69,6 +68,16 @@ fn panicked(
         data: None,
     };
     (error, what)
+}
+
+/// The file a document key (a URI) names: only `file:` URIs name one (not `git:`,
+/// `untitled:`…). The session's `path_of` for editors.
+pub fn file_path(key: &str) -> Option<PathBuf> {
+    if !key.starts_with("file:") {
+        return None;
+    }
+    let uri: tower_lsp_server::ls_types::Uri = key.parse().ok()?;
+    Some(uri.to_file_path()?.into_owned())
 }
 
 /// The error for a request about a document the client has not opened.

@@ -32,10 +32,9 @@ use super::agents::{Agents, ClientCaps, NEW_CHAT, RUN_AGENT, RUN_WORKFLOW, RunAr
 use super::completion::{LspPrompter, ask};
 use super::ext::{
     ArchiveInfo, ChunksResult, ContextParams, DebugTextResult, DocumentInfo, SearchHit,
-    SearchParams, SearchResult, StatsResult, TextDocumentParams,
+    SearchParams, SearchResult, SentPrompt, StatsResult, TextDocumentParams,
 };
 use super::outline::{Features, Outline};
-use super::packs::{Packs, Want, workspace_path};
 use super::position::{Encoding, to_byte, to_byte_clamped};
 use super::settings::Settings;
 use super::timing::MethodTimes;
@@ -48,6 +47,7 @@ use crate::context::{
 };
 use crate::documents::{Change, DocumentStore, Parsed, SyncError};
 use crate::llm::{Config, Gateway, Store, SystemClock};
+use crate::session::{Session, Want};
 use crate::syntax::Language;
 
 /// Features a client may switch off in `initializationOptions` (for clients that merge symbols
@@ -70,8 +70,8 @@ pub struct Backend {
     times: Arc<MethodTimes>,
     completion: Engine,
     agents: Arc<Agents>,
-    /// Set in `initialize`: what completion prompts are built from.
-    packs: Arc<OnceLock<Packs>>,
+    /// Set in `initialize`: what packs, prompts and agent runs are built from.
+    session: Arc<OnceLock<Session>>,
     /// Which completion requests are served, decided in `initialize`.
     completion_mode: OnceLock<CompletionMode>,
 }
@@ -99,25 +99,20 @@ impl Backend {
         times: Arc<MethodTimes>,
     ) -> Backend {
         let gateway = Gateway::new(Config::default(), Arc::new(SystemClock));
-        let packs = Arc::new(OnceLock::new());
+        let session = Arc::new(OnceLock::new());
         let completion = Engine::new(
             gateway.clone(),
             Arc::new(LspPrompter {
-                packs: packs.clone(),
+                session: session.clone(),
             }),
         );
         let store = DocumentStore::new(config);
-        let agents = Arc::new(Agents::new(
-            client.clone(),
-            store.clone(),
-            gateway.clone(),
-            packs.clone(),
-        ));
+        let agents = Arc::new(Agents::new(client.clone(), session.clone()));
         Backend {
             outline: Outline::new(store.clone()),
             agents,
             completion,
-            packs,
+            session,
             completion_mode: OnceLock::new(),
             gateway: gateway.clone(),
             settings: Arc::new(Settings::new(client.clone(), gateway, config_file)),
@@ -145,7 +140,10 @@ impl Backend {
     /// The file path of a document inside the workspace, if the archive covers it.
     /// Only `file:` URIs count (not `git:`, `untitled:`…), and no `..` may lead out of the root.
     fn workspace_path(&self, uri: &Uri) -> Option<PathBuf> {
-        workspace_path(self.workspace.get()?.root.as_deref(), uri)
+        crate::session::workspace_path(
+            self.workspace.get()?.root.as_deref(),
+            &super::file_path(uri.as_str())?,
+        )
     }
 
     /// Sends `strata/status` whenever what the status line should show changes: indexing
@@ -177,15 +175,27 @@ impl Backend {
         });
     }
 
-    /// What context packs are built from; `None` before `initialize`.
-    fn packs(&self) -> Packs {
-        Packs {
-            store: self.store.clone(),
-            archive: self.archive.clone(),
-            root: self.workspace.get().and_then(|w| w.root.clone()),
-            config: self.index_config(),
-            tokenizer: self.tokenizer(),
-        }
+    /// The session requests are served from, made in `initialize`.
+    fn make_session(&self) -> Session {
+        let setup = self.workspace.get();
+        Session::new(
+            self.store.clone(),
+            self.archive.clone(),
+            setup.and_then(|w| w.root.clone()),
+            self.index_config(),
+            self.tokenizer(),
+            self.gateway.clone(),
+            self.budgets.get().copied().unwrap_or_default(),
+            setup.and_then(|w| w.cache_dir.as_deref()),
+            super::file_path,
+        )
+    }
+
+    fn session(&self) -> Result<Session> {
+        self.session
+            .get()
+            .cloned()
+            .ok_or_else(|| Error::invalid_params("the server is not initialized"))
     }
 
     fn tokenizer(&self) -> Arc<Tokenizer> {
@@ -423,7 +433,7 @@ impl LanguageServer for Backend {
         let root = self.workspace.get().and_then(|w| w.root.clone());
         self.settings
             .initialize(root, options.get("config").cloned(), pull);
-        let _ = self.packs.set(self.packs());
+        let _ = self.session.set(self.make_session());
         let client_inline = params
             .capabilities
             .text_document
@@ -446,10 +456,6 @@ impl LanguageServer for Backend {
                 .is_some_and(|s| s.support),
         });
         let _ = self.agents.encoding.set(encoding);
-        let _ = self.agents.answers.set(
-            crate::archive::cache_base(self.workspace.get().and_then(|w| w.cache_dir.as_deref()))
-                .join("answers"),
-        );
         Ok(InitializeResult {
             capabilities: ServerCapabilities {
                 position_encoding: Some(encoding.kind()),
@@ -881,30 +887,77 @@ impl Backend {
                     message: d.message.clone(),
                 })
                 .collect();
-            let packs = self.packs();
-            let budgets = self.budgets.get().copied().unwrap_or_default();
-            let query = params.query.clone();
+            let session = self.session()?;
+            let key = uri.as_str().to_owned();
             let version = parsed.version;
-            let pack = tokio::task::spawn_blocking(move || {
-                packs
-                    .pack(
-                        &uri,
-                        &parsed,
-                        Want {
-                            selection,
-                            query: query.as_deref(),
-                            diagnostics: &diagnostics,
-                            budgets,
-                            ..Want::default()
-                        },
-                    )
-                    .0
-            })
-            .await
-            .map_err(|e| internal(format!("assembling context failed: {e}")))?;
+            let (pack, prompt) = match &params.agent {
+                Some(name) => {
+                    let agent = session.agent(name).map_err(Error::invalid_params)?;
+                    let prepared = if agent.output == crate::agents::Output::Chat {
+                        // The turn as it would go now, with the summary the history holds.
+                        session
+                            .chat_turn(&agent, &key, parsed, false, |_| async {})
+                            .await
+                            .map(|turn| turn.prepared)
+                    } else {
+                        let problems = diagnostics
+                            .iter()
+                            .zip(&params.diagnostics)
+                            .map(|(d, lsp)| crate::session::Problem {
+                                range: d.range.clone(),
+                                message: d.message.clone(),
+                                code: lsp.code.as_ref().map(|c| match c {
+                                    NumberOrString::Number(n) => n.to_string(),
+                                    NumberOrString::String(s) => s.clone(),
+                                }),
+                            })
+                            .collect();
+                        session
+                            .prepare_async(crate::session::Task {
+                                target: Session::target(&parsed, selection),
+                                agent: agent.clone(),
+                                key,
+                                parsed,
+                                question: params.query.clone(),
+                                problems,
+                                steps: String::new(),
+                            })
+                            .await
+                    }
+                    .map_err(Error::invalid_params)?;
+                    let sent = SentPrompt::new(&agent.name, &prepared.request.prompt);
+                    (prepared.pack, Some(sent))
+                }
+                None => {
+                    let budgets = session.budgets(None);
+                    let query = params.query.clone();
+                    let pack = tokio::task::spawn_blocking(move || {
+                        session
+                            .pack(
+                                &key,
+                                &parsed,
+                                Want {
+                                    selection,
+                                    query: query.as_deref(),
+                                    diagnostics: &diagnostics,
+                                    budgets,
+                                    ..Want::default()
+                                },
+                            )
+                            .0
+                    })
+                    .await
+                    .map_err(|e| internal(format!("assembling context failed: {e}")))?;
+                    (pack, None)
+                }
+            };
             let mut value = serde_json::to_value(&pack).map_err(|e| internal(e.to_string()))?;
             value["version"] = version.into();
             value["rendered"] = pack.render().into();
+            if let Some(prompt) = prompt {
+                value["prompt"] =
+                    serde_json::to_value(prompt).map_err(|e| internal(e.to_string()))?;
+            }
             Ok(value)
         })
         .await

@@ -1,36 +1,19 @@
-//! Context packs for a place in an open document: the one path `strata/context`, completion
-//! prompts and agents take from (document, selection, question) to a `ContextPack`, over the open
-//! buffers and the archive. Blocking: callers run it on the blocking pool.
+//! Context packs for a place in an open document: the one path `strata/context`, `strata context`,
+//! completion prompts and agents take from (document, selection, question) to a `ContextPack`, over
+//! the open buffers and the archive. Blocking: callers run it on the blocking pool. Documents are
+//! named by their store key; the session's `path_of` says which file a key is.
 
 use std::collections::HashMap;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use tower_lsp_server::ls_types::Uri;
-
-use crate::archive::{Archive, IndexConfig};
+use super::Session;
 use crate::context::{
     ArchiveWorkspace, Budgets, ContextPack, Diagnostic, Message, NoWorkspace, RecentChunk, Request,
-    Tokenizer, assemble, is_secret_file,
+    assemble, is_secret_file,
 };
-use crate::documents::{DocumentStore, Parsed};
-
-/// The path of a `file:` URI inside `root`, if it has no `..` and lies inside.
-pub fn workspace_path(root: Option<&Path>, uri: &Uri) -> Option<PathBuf> {
-    let root = root?;
-    if !uri.as_str().starts_with("file:") {
-        return None;
-    }
-    let path = uri.to_file_path()?.into_owned();
-    let plain = path.components().all(|c| {
-        matches!(
-            c,
-            std::path::Component::Normal(_) | std::path::Component::RootDir
-        )
-    });
-    (plain && path.starts_with(root)).then_some(path)
-}
+use crate::documents::Parsed;
 
 /// What a pack is for: the place, the question, what the editor reports there, the budgets, and
 /// the conversation so far (chat).
@@ -44,40 +27,33 @@ pub struct Want<'a> {
     pub summary: Option<&'a str>,
 }
 
-/// Everything a pack is built from; cheap to clone.
-#[derive(Clone)]
-pub struct Packs {
-    pub store: Arc<DocumentStore>,
-    pub archive: Arc<OnceLock<Arc<Archive>>>,
-    pub root: Option<PathBuf>,
-    pub config: IndexConfig,
-    pub tokenizer: Arc<Tokenizer>,
-}
-
 /// An open document as the context sees it: relative path, latest parse, its chunks.
 type ResolvedDoc = (String, Arc<Parsed>, Vec<crate::chunks::Chunk>);
 
-impl Packs {
+impl Session {
     /// The workspace-relative path of a document (its URI when outside), and whether its text
     /// must stay on this machine (ignored, or a secrets file).
-    pub fn locate(&self, uri: &Uri) -> (String, bool) {
-        let path = workspace_path(self.root.as_deref(), uri);
-        let rel = match (&self.root, &path) {
+    pub fn locate(&self, key: &str) -> (String, bool) {
+        let file = (self.path_of)(key);
+        let inside = file
+            .as_deref()
+            .and_then(|path| workspace_path(self.root.as_deref(), path));
+        let rel = match (&self.root, &inside) {
             (Some(root), Some(path)) => crate::archive::relative(root, path),
             _ => None,
         }
-        .unwrap_or_else(|| uri.as_str().to_string());
-        let withheld = match (&self.root, &path) {
+        .unwrap_or_else(|| key.to_string());
+        let withheld = match (&self.root, &inside) {
             (Some(root), Some(path)) => {
-                is_secret_file(path) || !crate::archive::admitted(root, path, &self.config)
+                is_secret_file(path) || !crate::archive::admitted(root, path, &self.index)
             }
-            _ => is_secret_file(Path::new(uri.path().as_str())),
+            _ => is_secret_file(file.as_deref().unwrap_or(Path::new(key))),
         };
         (rel, withheld)
     }
 
     /// The pack for `selection` (bytes) of `parsed`, and the document's relative path.
-    pub fn pack(&self, uri: &Uri, parsed: &Parsed, what: Want) -> (ContextPack, String) {
+    pub fn pack(&self, key: &str, parsed: &Parsed, what: Want) -> (ContextPack, String) {
         let Want {
             selection,
             query,
@@ -86,7 +62,7 @@ impl Packs {
             conversation,
             summary,
         } = what;
-        let (rel, withheld) = self.locate(uri);
+        let (rel, withheld) = self.locate(key);
         let chunks = parsed.chunks.to_vec();
         let recent = self.recent_chunks();
         let request = Request {
@@ -106,7 +82,7 @@ impl Packs {
             Some(archive) => {
                 let mut buffers = HashMap::new();
                 buffers.insert(rel.clone(), parsed.text.clone());
-                let workspace = ArchiveWorkspace::new(archive, self.config, buffers);
+                let workspace = ArchiveWorkspace::new(archive, self.index, buffers);
                 assemble(&request, &workspace, &self.tokenizer)
             }
             None => {
@@ -132,9 +108,8 @@ impl Packs {
                 break;
             }
             let doc = resolved.entry(edit.key.clone()).or_insert_with(|| {
-                let uri: Uri = edit.key.parse().ok()?;
-                let path = workspace_path(Some(&root), &uri)?;
-                if is_secret_file(&path) || !crate::archive::admitted(&root, &path, &self.config) {
+                let path = workspace_path(Some(&root), &(self.path_of)(&edit.key)?)?;
+                if is_secret_file(&path) || !crate::archive::admitted(&root, &path, &self.index) {
                     return None;
                 }
                 let rel = crate::archive::relative(&root, &path)?;
@@ -167,4 +142,16 @@ impl Packs {
         }
         out
     }
+}
+
+/// `path` if it lies inside `root` and has no `..`.
+pub fn workspace_path(root: Option<&Path>, path: &Path) -> Option<PathBuf> {
+    let root = root?;
+    let plain = path.components().all(|c| {
+        matches!(
+            c,
+            std::path::Component::Normal(_) | std::path::Component::RootDir
+        )
+    });
+    (plain && path.starts_with(root)).then(|| path.to_path_buf())
 }
