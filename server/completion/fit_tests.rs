@@ -65,9 +65,23 @@ fn inside_call_arguments_the_closing_text_is_not_typed_twice() {
         ".copied());\n    let unused = 1;",
         expect![[r#"
             one line indent 4 after ");"
-            inserted ".copied("
+            inserted ".copied()"
             ---
-                sum(items.iter().copied($0);
+                sum(items.iter().copied()$0);
+        "#]],
+    );
+    check(
+        r#"
+        fn main() {
+            let total = $0;
+        }
+        "#,
+        "compute(load());",
+        expect![[r#"
+            one line indent 4 after ";"
+            inserted "compute(load())"
+            ---
+                let total = compute(load())$0;
         "#]],
     );
 }
