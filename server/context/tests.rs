@@ -274,42 +274,58 @@ fn under_a_small_budget_fidelity_degrades_before_items_are_dropped() {
         CROWDED,
         working(90),
         expect![[r#"
-        immediate 17/4096
-          full 17t 100 src/lib.rs:19 function entry — at the cursor
-        working 57/90
-          signature 26t 61 src/lib.rs:13-17 function third — defines `third`, used at the cursor
-          signature 27t 60.992 src/lib.rs:7-11 function second — defines `second`, used at the cursor
-          name 2t 60.984 src/lib.rs:1-5 function first — defines `first`, used at the cursor
-          name 2t 9.091 src/lib.rs:21-24 function neighbour — same file
-        background 6/16384
-          full 6t 10 folders folders top-level folders — map of the workspace
-    "#]],
+            immediate 17/4096
+              full 17t 100 src/lib.rs:19 function entry — at the cursor
+            working 83/90
+              signature 26t 61 src/lib.rs:13-17 function third — defines `third`, used at the cursor
+              signature 27t 60.992 src/lib.rs:7-11 function second — defines `second`, used at the cursor
+              signature 28t 60.984 src/lib.rs:1-5 function first — defines `first`, used at the cursor
+              name 2t 9.091 src/lib.rs:21-24 function neighbour — same file
+            background 6/16384
+              full 6t 10 folders folders top-level folders — map of the workspace
+        "#]],
     );
     check_ask(
         CROWDED,
         working(40),
         expect![[r#"
-        immediate 17/4096
-          full 17t 100 src/lib.rs:19 function entry — at the cursor
-        working 8/40
-          name 2t 61 src/lib.rs:13-17 function third — defines `third`, used at the cursor
-          name 2t 60.992 src/lib.rs:7-11 function second — defines `second`, used at the cursor
-          name 2t 60.984 src/lib.rs:1-5 function first — defines `first`, used at the cursor
-          name 2t 9.091 src/lib.rs:21-24 function neighbour — same file
-        background 6/16384
-          full 6t 10 folders folders top-level folders — map of the workspace
-    "#]],
+            immediate 17/4096
+              full 17t 100 src/lib.rs:19 function entry — at the cursor
+            working 32/40
+              signature 26t 61 src/lib.rs:13-17 function third — defines `third`, used at the cursor
+              name 2t 60.992 src/lib.rs:7-11 function second — defines `second`, used at the cursor
+              name 2t 60.984 src/lib.rs:1-5 function first — defines `first`, used at the cursor
+              name 2t 9.091 src/lib.rs:21-24 function neighbour — same file
+            background 6/16384
+              full 6t 10 folders folders top-level folders — map of the workspace
+        "#]],
     );
     check_ask(
         CROWDED,
         working(8),
         expect![[r#"
+            immediate 17/4096
+              full 17t 100 src/lib.rs:19 function entry — at the cursor
+            working 8/8
+              name 2t 61 src/lib.rs:13-17 function third — defines `third`, used at the cursor
+              name 2t 60.992 src/lib.rs:7-11 function second — defines `second`, used at the cursor
+              name 2t 60.984 src/lib.rs:1-5 function first — defines `first`, used at the cursor
+              name 2t 9.091 src/lib.rs:21-24 function neighbour — same file
+            background 6/16384
+              full 6t 10 folders folders top-level folders — map of the workspace
+        "#]],
+    );
+    // Too small even for every name: the lowest-scored goes.
+    check_ask(
+        CROWDED,
+        working(6),
+        expect![[r#"
         immediate 17/4096
           full 17t 100 src/lib.rs:19 function entry — at the cursor
-        working 2/8
+        working 6/6
           name 2t 61 src/lib.rs:13-17 function third — defines `third`, used at the cursor
-          dropped 60.992 src/lib.rs second
-          dropped 60.984 src/lib.rs first
+          name 2t 60.992 src/lib.rs:7-11 function second — defines `second`, used at the cursor
+          name 2t 60.984 src/lib.rs:1-5 function first — defines `first`, used at the cursor
           dropped 9.091 src/lib.rs neighbour
         background 6/16384
           full 6t 10 folders folders top-level folders — map of the workspace
