@@ -4,6 +4,8 @@
 //! module is pure: it renders prompts from a context pack and cleans answers; running an agent
 //! (the gateway, the editor) happens at the edges.
 
+#[cfg(test)]
+mod answer_tests;
 pub mod history;
 pub mod workflow;
 

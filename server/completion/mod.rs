@@ -10,6 +10,8 @@
 //!
 //! No LSP types here: the edge converts positions and builds prompts through [`Prompter`].
 
+#[cfg(test)]
+mod fit_tests;
 pub mod shape;
 
 use std::collections::{HashMap, VecDeque};

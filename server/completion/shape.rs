@@ -196,7 +196,9 @@ fn balance(text: &str) -> String {
 }
 
 /// Drops the end of the answer that repeats the start of the text after the cursor (`)`, `;`,
-/// `) {`): the editor keeps that text, the suggestion must not type it again.
+/// `) {`): the editor keeps that text, the suggestion must not type it again. Runs after
+/// [`balance`], so every closer left in the answer closes an opener of the answer: an end that
+/// holds one is the answer's own (`.copied()` before `);`) and stays.
 fn without_overlap(text: &str, after: &str) -> String {
     let after = after.trim_end();
     if after.is_empty() {
@@ -208,11 +210,29 @@ fn without_overlap(text: &str, after: &str) -> String {
         .skip(1)
         .chain(std::iter::once((after.len(), ' ')))
     {
-        if text.ends_with(&after[..k]) {
+        if text.ends_with(&after[..k]) && !closes_outside(&after[..k]) {
             longest = k;
         }
     }
     text[..text.len() - longest].to_owned()
+}
+
+/// Whether `text` closes a bracket it did not open.
+fn closes_outside(text: &str) -> bool {
+    let mut depth: i32 = 0;
+    for c in text.chars() {
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => {
+                depth -= 1;
+                if depth < 0 {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 #[cfg(test)]

@@ -734,7 +734,8 @@ type Planned = (Option<Fidelity>, u64, Option<(String, usize)>);
 /// Fits candidates into a budget. All start at full fidelity; while the tier is over budget, the
 /// lowest-scored items are lowered to signature and doc, then to names, and only then dropped,
 /// lowest first. The plan is made on estimates (bytes / 3) and then checked with exact counts of
-/// what is kept, so only kept items are redacted and tokenized.
+/// what is kept, so only kept items are redacted and tokenized; what the estimates lowered beyond
+/// the budget's need is given back, highest score first.
 fn fit(
     tier: Tier,
     budget: u32,
@@ -814,6 +815,29 @@ fn fit(
         }
     }
     lower(&mut plan, true);
+    // The estimates run high (code has fewer tokens than a third of its bytes), so the first
+    // pass can lower more than the budget needed. Give back, on exact counts, what fits: highest
+    // score first, one step at a time (dropped → name → signature → full), each step ending at
+    // the first item that does not fit, so no item gets back more than a higher-scored one.
+    let mut sum: u64 = plan.iter().filter(|p| p.0.is_some()).map(|p| p.1).sum();
+    for (from, to) in [
+        (None, Fidelity::Name),
+        (Some(Fidelity::Name), Fidelity::Signature),
+        (Some(Fidelity::Signature), Fidelity::Full),
+    ] {
+        for i in 0..candidates.len() {
+            if plan[i].0 != from {
+                continue;
+            }
+            let (text, tokens, found) = exact(&candidates[i], to);
+            let freed = if from.is_some() { plan[i].1 } else { 0 };
+            if sum - freed + tokens > u64::from(budget) {
+                break;
+            }
+            sum = sum - freed + tokens;
+            plan[i] = (Some(to), tokens, Some((text, found)));
+        }
+    }
     let mut kept = Vec::new();
     let mut dropped = Vec::new();
     for (c, (fidelity, tokens, rendered)) in candidates.iter().zip(plan) {

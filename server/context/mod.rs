@@ -5,9 +5,13 @@
 mod assemble;
 mod bpe;
 mod bpe_layout;
+#[cfg(test)]
+pub(crate) mod fixture;
 mod pack;
 mod redact;
 mod sources;
+#[cfg(test)]
+mod tests;
 mod tokens;
 
 pub use assemble::{Diagnostic, Message, NoWorkspace, RecentChunk, Request, Workspace, assemble};
