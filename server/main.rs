@@ -10,12 +10,13 @@ use clap::{Parser, Subcommand};
 use ropey::Rope;
 use tracing_subscriber::EnvFilter;
 
-use strata::archive::{Archive, IndexConfig, SearchQuery};
+use strata::archive::{Archive, IgnorePatterns, IndexConfig, SearchQuery};
 use strata::chunks::{ChunkConfig, render_table};
 use strata::context::{
     ArchiveWorkspace, Budgets, Encoding, Request, Tokenizer, assemble, is_secret_file,
 };
 use strata::documents::chunk_text;
+use strata::llm::Config;
 use strata::syntax::Language;
 
 #[derive(Parser)]
@@ -149,14 +150,22 @@ fn main() -> ExitCode {
             threads,
         } => {
             let output = if json { Output::Json } else { Output::Summary };
-            report(index(path, cli.cache_dir.as_deref(), output, threads).map(|_| ()))
+            let config = cli.config.as_deref();
+            report(index(path, cli.cache_dir.as_deref(), output, threads, config).map(|_| ()))
         }
         Command::Search {
             query,
             json,
             limit,
             kinds,
-        } => report(search(&query, json, limit, kinds, cli.cache_dir.as_deref())),
+        } => report(search(
+            &query,
+            json,
+            limit,
+            kinds,
+            cli.cache_dir.as_deref(),
+            cli.config.as_deref(),
+        )),
         Command::Context {
             position,
             query,
@@ -170,6 +179,7 @@ fn main() -> ExitCode {
             budgets.as_deref(),
             &encoding,
             cli.cache_dir.as_deref(),
+            cli.config.as_deref(),
         )),
         Command::Ask {
             agent,
@@ -281,19 +291,28 @@ struct PackedAt {
 }
 
 /// The context pack for FILE:LINE[:COL], after bringing the workspace's archive up to date.
+/// `budgets`: the run's own (an agent's, or `--budgets`), over the configuration's `[context]`.
 fn pack_at(
     position: &str,
     query: Option<&str>,
-    budgets: Budgets,
+    budgets: Option<[Option<u32>; 3]>,
     encoding: Encoding,
     cache_dir: Option<&Path>,
+    config_file: Option<&Path>,
 ) -> Result<(strata::context::ContextPack, PackedAt), String> {
     let (file, line, col) = parse_position(position)?;
     let abs = file
         .canonicalize()
         .map_err(|e| format!("{}: {e}", file.display()))?;
     let root = workspace_root(abs.parent().unwrap_or(Path::new(".")))?;
-    let archive = index(Some(root.clone()), cache_dir, Output::Quiet, None)?;
+    let (archive, config) = index(
+        Some(root.clone()),
+        cache_dir,
+        Output::Quiet,
+        None,
+        config_file,
+    )?;
+    let budgets = Budgets::resolve(budgets, config.context.tiers());
     let rel = strata::archive::relative(&root, &abs).unwrap_or_else(|| abs.display().to_string());
     let source = std::fs::read(&abs).map_err(|e| format!("{}: {e}", abs.display()))?;
     let text = Rope::from_str(&String::from_utf8_lossy(&source));
@@ -303,8 +322,8 @@ fn pack_at(
     let line_start = text.line_to_char(line);
     let line_chars = text.line(line).len_chars();
     let cursor = text.char_to_byte(line_start + col.min(line_chars));
-    let config = IndexConfig::default();
-    let workspace = ArchiveWorkspace::new(&archive, config, Default::default());
+    let config = index_config(&config);
+    let workspace = ArchiveWorkspace::new(&archive, config.clone(), Default::default());
     let tokenizer = Tokenizer::new(encoding);
     let withheld = is_secret_file(&abs) || !strata::archive::admitted(&root, &abs, &config);
     let language = Language::from_path(&abs);
@@ -366,20 +385,27 @@ fn ask(
         .canonicalize()
         .map_err(|e| format!("{}: {e}", file.display()))?;
     let root = workspace_root(abs.parent().unwrap_or(Path::new(".")))?;
+    // Its warnings are printed when the workspace is indexed, below.
     let (config, warnings) = strata::llm::config::load(config_file, Some(&root));
-    for warning in warnings {
-        eprintln!("strata: config: {warning}");
-    }
     let declared = strata::agents::declared(&config);
     let Some(agent) = declared.iter().find(|a| a.name == agent) else {
+        for warning in warnings {
+            eprintln!("strata: config: {warning}");
+        }
         let names: Vec<&str> = declared.iter().map(|a| a.name.as_str()).collect();
         return Err(format!(
             "no agent named `{agent}`; there are {}",
             names.join(", ")
         ));
     };
-    let budgets = agent.budgets.unwrap_or_default();
-    let (pack, at) = pack_at(position, query, budgets, Encoding::default(), cache_dir)?;
+    let (pack, at) = pack_at(
+        position,
+        query,
+        agent.budgets,
+        Encoding::default(),
+        cache_dir,
+        config_file,
+    )?;
     if at.withheld {
         return Err(format!(
             "{} is ignored or looks like a secrets file: none of it is sent to a model",
@@ -487,15 +513,30 @@ enum Output {
     Json,
 }
 
-/// Indexes the workspace; prints a progress bar on a terminal and a summary.
+/// The index settings of a configuration (its `ignore` patterns).
+fn index_config(config: &Config) -> IndexConfig {
+    let (ignore, _) = IgnorePatterns::new(&config.ignore); // each was checked as it was read
+    IndexConfig {
+        ignore,
+        ..IndexConfig::default()
+    }
+}
+
+/// Indexes the workspace; prints a progress bar on a terminal and a summary. Returns the archive
+/// and the workspace's configuration (its problems printed).
 fn index(
     path: Option<PathBuf>,
     cache_dir: Option<&Path>,
     output: Output,
     threads: Option<usize>,
-) -> Result<Archive, String> {
+    config_file: Option<&Path>,
+) -> Result<(Archive, Config), String> {
     let start = path.unwrap_or_else(|| PathBuf::from("."));
     let root = workspace_root(&start)?;
+    let (config, warnings) = strata::llm::config::load(config_file, Some(&root));
+    for warning in warnings {
+        eprintln!("strata: config: {warning}");
+    }
     let (archive, warning) = Archive::open(&root, cache_dir).map_err(|e| e.to_string())?;
     if let Some(warning) = warning {
         eprintln!("strata: warning: {warning}");
@@ -524,7 +565,7 @@ fn index(
                 threads: threads
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
                     .max(1),
-                ..IndexConfig::default()
+                ..index_config(&config)
             },
             &progress,
         )
@@ -570,7 +611,7 @@ fn index(
             archive.path().display(),
         );
     }
-    Ok(archive)
+    Ok((archive, config))
 }
 
 fn search(
@@ -579,8 +620,9 @@ fn search(
     limit: usize,
     kinds: Vec<String>,
     cache_dir: Option<&Path>,
+    config_file: Option<&Path>,
 ) -> Result<(), String> {
-    let archive = index(None, cache_dir, Output::Quiet, None)?;
+    let (archive, _) = index(None, cache_dir, Output::Quiet, None, config_file)?;
     let query = SearchQuery {
         text: query.to_string(),
         limit,
@@ -650,9 +692,10 @@ fn context(
     budgets: Option<&str>,
     encoding: &str,
     cache_dir: Option<&Path>,
+    config_file: Option<&Path>,
 ) -> Result<(), String> {
     let budgets = match budgets {
-        None => Budgets::default(),
+        None => None,
         Some(spec) => {
             let n: Vec<u32> = spec
                 .split(',')
@@ -664,16 +707,12 @@ fn context(
                     "--budgets {spec:?}: give three numbers, immediate,working,background"
                 ));
             };
-            Budgets {
-                immediate,
-                working,
-                background,
-            }
+            Some([Some(immediate), Some(working), Some(background)])
         }
     };
     let encoding = Encoding::from_name(encoding)
         .ok_or_else(|| format!("--encoding {encoding:?}: use o200k_base or cl100k_base"))?;
-    let (pack, _) = pack_at(position, query, budgets, encoding, cache_dir)?;
+    let (pack, _) = pack_at(position, query, budgets, encoding, cache_dir, config_file)?;
     if json {
         let mut value = serde_json::to_value(&pack).map_err(|e| e.to_string())?;
         value["rendered"] = serde_json::Value::String(pack.render());

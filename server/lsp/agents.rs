@@ -22,8 +22,8 @@ use super::position::{Encoding, to_byte_clamped, to_range};
 use crate::agents::history::{CHAT_TEMPLATE, History, data_dir, pending_message};
 use crate::agents::workflow::{self, StepResult};
 use crate::agents::{self, Agent, Inputs, Output, Placement};
-use crate::context::Diagnostic as ContextDiagnostic;
 use crate::context::Message as ContextMessage;
+use crate::context::{Budgets, Diagnostic as ContextDiagnostic};
 use crate::documents::DocumentStore;
 use crate::llm::{CallRequest, Event, Gateway, Priority, Status};
 
@@ -568,7 +568,7 @@ impl Agents {
                 message: d.message.clone(),
             })
             .collect();
-        let budgets = agent.budgets.unwrap_or_default();
+        let budgets = Budgets::resolve(agent.budgets, self.gateway.config().context.tiers());
         let (pack_uri, pack_parsed, pack_target, query) = (
             uri.clone(),
             parsed.clone(),
@@ -709,7 +709,8 @@ impl Agents {
             })
             .collect();
         let end = parsed.text.len_bytes();
-        let (query, budgets) = (message.clone(), agent.budgets.unwrap_or_default());
+        let budgets = Budgets::resolve(agent.budgets, self.gateway.config().context.tiers());
+        let query = message.clone();
         let (pack_uri, pack_parsed, pack_summary) = (uri.clone(), parsed.clone(), summary.clone());
         let (pack, rel) = tokio::task::spawn_blocking(move || {
             packs.pack(

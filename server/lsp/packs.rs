@@ -106,7 +106,7 @@ impl Packs {
             Some(archive) => {
                 let mut buffers = HashMap::new();
                 buffers.insert(rel.clone(), parsed.text.clone());
-                let workspace = ArchiveWorkspace::new(archive, self.config, buffers);
+                let workspace = ArchiveWorkspace::new(archive, self.config.clone(), buffers);
                 assemble(&request, &workspace, &self.tokenizer)
             }
             None => {
