@@ -147,7 +147,16 @@ fn main() -> ExitCode {
             threads,
         } => {
             let output = if json { Output::Json } else { Output::Summary };
-            report(cli::index::index(path, cli.cache_dir.as_deref(), output, threads).map(|_| ()))
+            report(
+                cli::index::index(
+                    path,
+                    cli.cache_dir.as_deref(),
+                    output,
+                    threads,
+                    cli.config.as_deref(),
+                )
+                .map(|_| ()),
+            )
         }
         Command::Search {
             query,
@@ -159,6 +168,7 @@ fn main() -> ExitCode {
             json,
             limit,
             kinds,
+            cli.config.as_deref(),
             cli.cache_dir.as_deref(),
         )),
         Command::Context {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::context::{Budgets, ContextPack};
+use crate::context::ContextPack;
 use crate::llm::config::AgentConfig;
 use crate::llm::{CallRequest, Config, Priority, Prompt};
 
@@ -67,7 +67,9 @@ pub struct Agent {
     pub version: String,
     pub route: Option<String>,
     pub cache_ttl: Option<Duration>,
-    pub budgets: Option<Budgets>,
+    /// Its own tier budgets, `[immediate, working, background]`, over the configuration's
+    /// `[context]` (see `crate::context::Budgets::resolve`); a tier left `None` is not its own.
+    pub budgets: Option<[Option<u32>; 3]>,
     pub max_tokens: u32,
     pub temperature: f32,
     /// Offered only when the editor reports diagnostics at the cursor (fix).
@@ -318,12 +320,7 @@ fn overlay(mut agent: Agent, config: &AgentConfig) -> Agent {
         agent.temperature = t;
     }
     if let Some(b) = &config.budgets {
-        let d = Budgets::default();
-        agent.budgets = Some(Budgets {
-            immediate: b.immediate.unwrap_or(d.immediate),
-            working: b.working.unwrap_or(d.working),
-            background: b.background.unwrap_or(d.background),
-        });
+        agent.budgets = Some(b.tiers());
     }
     match config.postprocess.as_deref() {
         Some("first-code-block") => agent.postprocess = Post::FirstCodeBlock,

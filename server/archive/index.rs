@@ -4,10 +4,11 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Instant, UNIX_EPOCH};
 
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ropey::Rope;
 use rusqlite::Connection;
 
@@ -17,13 +18,15 @@ use crate::chunks::ChunkConfig;
 use crate::documents::chunk_text;
 use crate::syntax::{Language, hash_bytes};
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct IndexConfig {
     /// Parsing threads; by default one core is left for the editor.
     pub threads: usize,
     /// Larger files are not indexed.
     pub max_file_bytes: u64,
     pub chunk: ChunkConfig,
+    /// The configuration's `ignore` patterns, on top of the ignore files.
+    pub ignore: IgnorePatterns,
 }
 
 impl Default for IndexConfig {
@@ -33,8 +36,88 @@ impl Default for IndexConfig {
             threads: cores.saturating_sub(1).max(1),
             max_file_bytes: 4 * 1024 * 1024,
             chunk: ChunkConfig::default(),
+            ignore: IgnorePatterns::default(),
         }
     }
+}
+
+/// The `ignore = [...]` patterns of the configuration (gitignore syntax, relative to the
+/// workspace root), built once into a matcher. Every clone shares it: when the settings are
+/// reloaded, [`IgnorePatterns::set`] changes them for every holder, and the walks and checks
+/// that start afterwards use the new ones (a walk reads them once, when it starts).
+#[derive(Clone, Debug)]
+pub struct IgnorePatterns(Arc<RwLock<Arc<Rules>>>);
+
+#[derive(Debug)]
+struct Rules {
+    patterns: Vec<String>,
+    matcher: Gitignore,
+}
+
+impl Default for IgnorePatterns {
+    fn default() -> Self {
+        IgnorePatterns(Arc::new(RwLock::new(Arc::new(Rules {
+            patterns: Vec::new(),
+            matcher: Gitignore::empty(),
+        }))))
+    }
+}
+
+impl IgnorePatterns {
+    /// A matcher of `patterns`; a pattern that is not valid gitignore syntax is left out and
+    /// reported.
+    pub fn new(patterns: &[String]) -> (IgnorePatterns, Vec<String>) {
+        let this = IgnorePatterns::default();
+        let (_, problems) = this.set(patterns);
+        (this, problems)
+    }
+
+    /// Replaces the patterns (for every clone). Returns whether they changed, and the patterns
+    /// left out because they are not valid gitignore syntax.
+    pub fn set(&self, patterns: &[String]) -> (bool, Vec<String>) {
+        if self.current().patterns == patterns {
+            return (false, Vec::new());
+        }
+        let mut builder = GitignoreBuilder::new("");
+        let mut problems = Vec::new();
+        for pattern in patterns {
+            if let Err(e) = builder.add_line(None, pattern) {
+                problems.push(format!("ignore pattern {pattern:?} left out: {e}"));
+            }
+        }
+        let matcher = builder.build().unwrap_or_else(|e| {
+            problems.push(format!("ignore patterns left out: {e}"));
+            Gitignore::empty()
+        });
+        let rules = Arc::new(Rules {
+            patterns: patterns.to_vec(),
+            matcher,
+        });
+        *self.0.write().unwrap_or_else(|e| e.into_inner()) = rules;
+        (true, problems)
+    }
+
+    /// The patterns in force.
+    pub fn patterns(&self) -> Vec<String> {
+        self.current().patterns.clone()
+    }
+
+    /// Whether a workspace-relative path (`/`-separated), or a folder it lies in, is ignored.
+    pub fn matches(&self, rel: &str, is_dir: bool) -> bool {
+        matches(&self.current(), rel, is_dir)
+    }
+
+    fn current(&self) -> Arc<Rules> {
+        self.0.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+fn matches(rules: &Rules, rel: &str, is_dir: bool) -> bool {
+    !rules.patterns.is_empty()
+        && rules
+            .matcher
+            .matched_path_or_any_parents(rel, is_dir)
+            .is_ignore()
 }
 
 /// Operations (mostly files' rows) the indexer lets wait for the writer before its threads wait
@@ -138,6 +221,8 @@ fn walk_filtered(
     config: &IndexConfig,
     keep: impl Fn(&Path) -> bool + Send + Sync + 'static,
 ) -> Walk {
+    let rules = config.ignore.current();
+    let base = root.to_path_buf();
     let walker = ignore::WalkBuilder::new(root)
         .hidden(true)
         .git_ignore(true)
@@ -151,7 +236,10 @@ fn walk_filtered(
         .max_filesize(Some(config.max_file_bytes))
         .filter_entry(move |e| {
             let dir = e.file_type().is_some_and(|t| t.is_dir());
-            e.depth() == 0 || (keep(e.path()) && !(dir && skipped_dir(e.path())))
+            e.depth() == 0
+                || (keep(e.path())
+                    && !(dir && skipped_dir(e.path()))
+                    && !relative(&base, e.path()).is_some_and(|rel| matches(&rules, &rel, dir)))
         })
         .build();
     let mut found = Vec::new();
@@ -386,4 +474,49 @@ pub fn index_workspace(
     summary.bytes = bytes.into_inner();
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(root: &Path, config: &IndexConfig) -> Vec<String> {
+        walk(root, config).into_iter().map(|f| f.rel).collect()
+    }
+
+    #[test]
+    fn the_configured_patterns_leave_files_out_of_the_walk_and_every_clone_sees_a_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for rel in ["src/main.rs", "src/keys.rs", "vendor/lib.rs", "notes/a.md"] {
+            std::fs::create_dir_all(root.join(rel).parent().unwrap()).unwrap();
+            std::fs::write(root.join(rel), "fn f() {}\n").unwrap();
+        }
+        let config = IndexConfig::default();
+        let clone = config.clone();
+        assert_eq!(files(root, &config).len(), 4);
+        let patterns = ["vendor/".to_string(), "keys.rs".into(), "*.md".into()];
+        let (changed, problems) = config.ignore.set(&patterns);
+        assert!(changed && problems.is_empty(), "{problems:?}");
+        assert_eq!(files(root, &clone), ["src/main.rs"]);
+        assert!(!admitted(root, &root.join("src/keys.rs"), &clone));
+        assert!(!admitted(root, &root.join("vendor/lib.rs"), &clone));
+        assert!(admitted(root, &root.join("src/main.rs"), &clone));
+        assert!(clone.ignore.matches("vendor/deep/x.rs", false));
+        // The same patterns again change nothing; a negation lifts one of them.
+        assert!(!config.ignore.set(&patterns).0);
+        let lifted = ["*.rs".to_string(), "!main.rs".into()];
+        assert!(config.ignore.set(&lifted).0);
+        assert_eq!(files(root, &clone), ["notes/a.md", "src/main.rs"]);
+        assert_eq!(clone.ignore.patterns(), lifted);
+    }
+
+    #[test]
+    fn a_pattern_that_is_not_gitignore_syntax_is_reported_and_the_others_apply() {
+        let (ignore, problems) = IgnorePatterns::new(&["src/{a,b".into(), "*.md".into()]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].contains("src/{a,b"), "{problems:?}");
+        assert!(ignore.matches("x.md", false));
+        assert!(!ignore.matches("src/a", false));
+    }
 }

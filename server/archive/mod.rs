@@ -20,7 +20,7 @@ pub use db::{
     ArchiveError, SCHEMA_VERSION, Schema, cache_base, open_for_reading, open_versioned,
     workspace_dir,
 };
-pub use index::{IndexConfig, IndexSummary, admitted, relative, walk};
+pub use index::{IgnorePatterns, IndexConfig, IndexSummary, admitted, relative, walk};
 pub use lookup::Located;
 
 /// Lookups on a reader connection of one's own (see [`Archive::reader`]).
@@ -165,19 +165,20 @@ impl Archive {
     }
 
     /// Indexes an editor's unsaved text of a file (its chunks already computed); only chunks
-    /// whose content changed are rewritten.
+    /// whose content changed are rewritten. A file `config` leaves out stays out.
     pub fn index_buffer(
         &self,
         abs: &Path,
         text: &Rope,
         language: Option<Language>,
         chunks: &[Chunk],
+        config: &IndexConfig,
     ) {
         let Some(rel) = relative(&self.root, abs) else {
             return;
         };
         // A buffer of a file the walk leaves out (ignored, hidden, in node_modules…) stays out.
-        if !index::admitted(&self.root, abs, &IndexConfig::default()) {
+        if !index::admitted(&self.root, abs, config) {
             return;
         }
         self.writer.send(Op::Upsert(FileRecord {

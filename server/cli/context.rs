@@ -34,16 +34,11 @@ pub fn context(
         )
     })?;
     let mut at = locate(args.position, config_file, cache_dir, encoding)?;
-    if let Some(budgets) = budgets {
-        at.session.budgets = budgets;
-    }
+    // --budgets is what the user asked to see: it wins over the configuration and the agent.
+    at.session.budgets = budgets;
     let (pack, prompt) = match args.agent {
         Some(name) => {
-            let mut agent = at.session.agent(name)?;
-            // --budgets is what the user asked to see: it wins over the agent's own.
-            if budgets.is_some() {
-                agent.budgets = None;
-            }
+            let agent = at.session.agent(name)?;
             let prepared = prepare(&at, &agent, args.query, false)?;
             (prepared.pack, Some((agent.name, prepared.request.prompt)))
         }

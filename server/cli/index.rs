@@ -5,19 +5,35 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use strata::archive::{Archive, IndexConfig};
+use strata::archive::{Archive, IgnorePatterns, IndexConfig};
+use strata::llm::Config;
 
 use super::{Output, workspace_root};
 
-/// Indexes the workspace; prints a progress bar on a terminal and a summary.
+/// What the archive admits under `config`: its `ignore` patterns on top of the defaults.
+pub fn index_config(config: &Config) -> IndexConfig {
+    let (ignore, _) = IgnorePatterns::new(&config.ignore); // each was checked as it was read
+    IndexConfig {
+        ignore,
+        ..IndexConfig::default()
+    }
+}
+
+/// Indexes the workspace; prints a progress bar on a terminal and a summary. Returns the archive
+/// and the workspace's configuration (its problems printed).
 pub fn index(
     path: Option<PathBuf>,
     cache_dir: Option<&Path>,
     output: Output,
     threads: Option<usize>,
-) -> Result<Archive, String> {
+    config_file: Option<&Path>,
+) -> Result<(Archive, Config), String> {
     let start = path.unwrap_or_else(|| PathBuf::from("."));
     let root = workspace_root(&start)?;
+    let (config, warnings) = strata::llm::config::load(config_file, Some(&root));
+    for warning in warnings {
+        eprintln!("strata: config: {warning}");
+    }
     let (archive, warning) = Archive::open(&root, cache_dir).map_err(|e| e.to_string())?;
     if let Some(warning) = warning {
         eprintln!("strata: warning: {warning}");
@@ -46,7 +62,7 @@ pub fn index(
                 threads: threads
                     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
                     .max(1),
-                ..IndexConfig::default()
+                ..index_config(&config)
             },
             &progress,
         )
@@ -92,5 +108,5 @@ pub fn index(
             archive.path().display(),
         );
     }
-    Ok(archive)
+    Ok((archive, config))
 }

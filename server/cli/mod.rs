@@ -15,7 +15,6 @@ use std::process::ExitCode;
 use std::sync::{Arc, OnceLock};
 
 use ropey::Rope;
-use strata::archive::IndexConfig;
 use strata::chunks::ChunkConfig;
 use strata::context::{Encoding, Tokenizer};
 use strata::documents::{DocumentStore, Parsed};
@@ -106,11 +105,13 @@ pub fn locate(
         .canonicalize()
         .map_err(|e| format!("{}: {e}", file.display()))?;
     let root = workspace_root(abs.parent().unwrap_or(Path::new(".")))?;
-    let (config, warnings) = strata::llm::config::load(config_file, Some(&root));
-    for warning in warnings {
-        eprintln!("strata: config: {warning}");
-    }
-    let archive = index::index(Some(root.clone()), cache_dir, Output::Quiet, None)?;
+    let (archive, config) = index::index(
+        Some(root.clone()),
+        cache_dir,
+        Output::Quiet,
+        None,
+        config_file,
+    )?;
     let source = std::fs::read(&abs).map_err(|e| format!("{}: {e}", abs.display()))?;
     let text = String::from_utf8_lossy(&source);
     let rope = Rope::from_str(&text);
@@ -140,10 +141,10 @@ pub fn locate(
         store,
         cell,
         Some(root),
-        IndexConfig::default(),
+        index::index_config(&config),
         Arc::new(Tokenizer::new(encoding)),
         gateway,
-        Default::default(),
+        None,
         cache_dir,
         key_path,
     );

@@ -13,9 +13,10 @@ pub fn search(
     json: bool,
     limit: usize,
     kinds: Vec<String>,
+    config_file: Option<&Path>,
     cache_dir: Option<&Path>,
 ) -> Result<(), String> {
-    let archive = index(None, cache_dir, Output::Quiet, None)?;
+    let (archive, _) = index(None, cache_dir, Output::Quiet, None, config_file)?;
     let query = SearchQuery {
         text: query.to_string(),
         limit,

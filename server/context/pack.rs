@@ -52,6 +52,23 @@ impl Default for Budgets {
     }
 }
 
+impl Budgets {
+    /// The budgets a pack is built under, tier by tier: the run's own (an agent's `budgets`),
+    /// else the configuration's (`[context]`, every layer of it merged), else the default. Each
+    /// is `[immediate, working, background]`. Every pack — `strata/context`, each agent run, the
+    /// CLI's `context` and `ask` — takes its budgets from here (an explicit `--budgets` aside).
+    pub fn resolve(own: Option<[Option<u32>; 3]>, configured: [Option<u32>; 3]) -> Budgets {
+        let own = own.unwrap_or_default();
+        let default = Budgets::default();
+        let tier = |i: usize, d: u32| own[i].or(configured[i]).unwrap_or(d);
+        Budgets {
+            immediate: tier(0, default.immediate),
+            working: tier(1, default.working),
+            background: tier(2, default.background),
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Item {
@@ -129,5 +146,33 @@ impl ContextPack {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runs_own_budgets_win_tier_by_tier_over_the_configured_over_the_default() {
+        let d = Budgets::default();
+        assert_eq!(Budgets::resolve(None, [None; 3]), d);
+        let configured = [None, Some(300), Some(900)];
+        assert_eq!(
+            Budgets::resolve(None, configured),
+            Budgets {
+                immediate: d.immediate,
+                working: 300,
+                background: 900
+            }
+        );
+        assert_eq!(
+            Budgets::resolve(Some([Some(100), None, Some(50)]), configured),
+            Budgets {
+                immediate: 100,
+                working: 300,
+                background: 50
+            }
+        );
     }
 }

@@ -113,9 +113,15 @@ impl ArchiveWorkspace<'_> {
         if is_secret_file(&abs) || !abs.is_file() {
             return None;
         }
-        // Manifests at the root are read even though they are not source files.
+        // Manifests at the root are read even though they are not source files, unless the
+        // configuration's `ignore` patterns name them.
         let manifest = matches!(path, "Cargo.toml" | "package.json");
-        if !manifest && !admitted(self.archive.root(), &abs, &self.config) {
+        let refused = if manifest {
+            self.config.ignore.matches(path, false)
+        } else {
+            !admitted(self.archive.root(), &abs, &self.config)
+        };
+        if refused {
             return None;
         }
         let text = std::fs::read_to_string(abs).ok()?;

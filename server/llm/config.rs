@@ -204,14 +204,74 @@ impl<'de> Deserialize<'de> for Route {
     }
 }
 
+/// `[context]`: tier budgets in tokens and the tokenizer that counts them. A tier left out takes
+/// the layer below's value, else the default (immediate 4096, working 8192, background 16384).
+/// An agent's `budgets` have the same shape and override these for its runs.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContextConfig {
+    /// Tokens of the immediate tier: the code at the cursor, diagnostics, the conversation.
+    #[serde(
+        default,
+        deserialize_with = "tokens",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub immediate: Option<u32>,
+    /// Tokens of the working tier: definitions used, recent edits, the rest of the file.
+    #[serde(
+        default,
+        deserialize_with = "tokens",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub working: Option<u32>,
+    /// Tokens of the background tier: outlines, manifests, folders.
+    #[serde(
+        default,
+        deserialize_with = "tokens",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub background: Option<u32>,
-    /// Tokenizer for budgets: o200k_base or cl100k_base.
+    /// Tokenizer for budgets: o200k_base (default) or cl100k_base.
+    #[serde(
+        default,
+        deserialize_with = "encoding",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub encoding: Option<String>,
+}
+
+impl ContextConfig {
+    /// The budgets it sets, `[immediate, working, background]`, for
+    /// `crate::context::Budgets::resolve`.
+    pub fn tiers(&self) -> [Option<u32>; 3] {
+        [self.immediate, self.working, self.background]
+    }
+}
+
+/// The largest tier budget accepted.
+pub const MAX_TIER_TOKENS: u32 = 1_000_000;
+
+fn tokens<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    i64::deserialize(d)
+        .ok()
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| (1..=MAX_TIER_TOKENS).contains(n))
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "must be a number of tokens from 1 to {MAX_TIER_TOKENS}"
+            ))
+        })
+}
+
+fn encoding<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let name = String::deserialize(d).ok();
+    match name.as_deref() {
+        Some("o200k_base" | "cl100k_base") => Ok(name),
+        _ => Err(serde::de::Error::custom(
+            "must be \"o200k_base\" or \"cl100k_base\"",
+        )),
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -329,7 +389,8 @@ pub struct Config {
     pub agents: BTreeMap<String, AgentConfig>,
     #[serde(default)]
     pub workflows: BTreeMap<String, toml::Value>,
-    /// Extra ignore patterns (gitignore syntax) for the archive and for what may be sent.
+    /// Extra ignore patterns (gitignore syntax, relative to the workspace root): matching files
+    /// are not indexed, and none of their text is sent to a model. The layers' lists add up.
     #[serde(default)]
     pub ignore: Vec<String>,
 }
@@ -467,6 +528,7 @@ impl ConfigBuilder {
             Trust::Editor => self.restrict_editor(&mut table, source),
             Trust::Repository => self.restrict(&mut table, source),
         }
+        self.check_ignore(&mut table, source);
         // A layer may complete what lower layers began (one field of a provider); what it
         // leaves wrong after merging is reported against it, with its line when known.
         if Config::deserialize(toml::Value::Table(table.clone())).is_err() {
@@ -481,9 +543,47 @@ impl ConfigBuilder {
                 return self;
             }
         }
+        // Ignore patterns add up: a repository's cannot lift the user's, nor the other way.
+        let below = match self.merged.get("ignore") {
+            Some(toml::Value::Array(below)) => below.clone(),
+            _ => Vec::new(),
+        };
         merge(&mut self.merged, table);
+        if let Some(toml::Value::Array(ignore)) = self.merged.get_mut("ignore") {
+            let added = std::mem::replace(ignore, below);
+            for pattern in added {
+                if !ignore.contains(&pattern) {
+                    ignore.push(pattern);
+                }
+            }
+        }
         self.sources.push(source.to_owned());
         self
+    }
+
+    /// Drops the layer's `ignore` patterns that are not valid gitignore syntax, with a warning
+    /// each; the others stay.
+    fn check_ignore(&mut self, table: &mut toml::Table, source: &str) {
+        let Some(toml::Value::Array(patterns)) = table.get_mut("ignore") else {
+            return;
+        };
+        let mut refused = Vec::new();
+        patterns.retain(|pattern| {
+            let Some(text) = pattern.as_str() else {
+                return true; // a wrong type is reported with the layer
+            };
+            let mut builder = ignore::gitignore::GitignoreBuilder::new("");
+            match builder.add_line(None, text) {
+                Ok(_) => true,
+                Err(e) => {
+                    refused.push(format!("ignore pattern {text:?} left out: {e}"));
+                    false
+                }
+            }
+        });
+        for message in refused {
+            self.warn(source, message);
+        }
     }
 
     /// Editor settings may add keyless providers, but may not name a key variable or headers,
@@ -836,6 +936,41 @@ working = 1000
         let (_, warnings) =
             build(&[("[cache]\nmemory_mb = 1\nttl_secs = \"long\"\n", Trust::User)]);
         assert!(warnings[0].contains("line 3"), "{warnings:?}");
+    }
+
+    #[test]
+    fn ignore_patterns_of_every_layer_add_up_and_a_bad_one_is_dropped_alone() {
+        let (config, warnings) = build(&[
+            ("ignore = [\"secrets/\", \"*.pem\"]\n", Trust::User),
+            (
+                "ignore = [\"*.pem\", \"generated/**\", \"src/{a,b\"]\n[context]\nworking = 300\n",
+                Trust::Repository,
+            ),
+        ]);
+        assert_eq!(config.ignore, ["secrets/", "*.pem", "generated/**"]);
+        assert_eq!(config.context.working, Some(300));
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("layer1.toml: ignore pattern \"src/{a,b\""),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn a_tier_budget_out_of_range_names_its_line() {
+        let (config, warnings) = build(&[
+            ("[context]\nimmediate = 2000\n", Trust::User),
+            ("[context]\nworking = 300\nbackground = 0\n", Trust::User),
+            ("[context]\nencoding = \"p50k\"\n", Trust::User),
+        ]);
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("layer1.toml: line 3")
+                && warnings[0].contains("must be a number of tokens from 1 to 1000000"),
+            "{warnings:?}"
+        );
+        assert!(warnings[1].contains("o200k_base"), "{warnings:?}");
+        assert_eq!(config.context.tiers(), [Some(2000), None, None]);
     }
 
     #[test]

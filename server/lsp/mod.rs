@@ -4,6 +4,7 @@
 mod agents;
 mod completion;
 mod ext;
+mod options;
 pub mod outline;
 mod position;
 mod server;

@@ -34,17 +34,16 @@ use super::ext::{
     ArchiveInfo, ChunksResult, ContextParams, DebugTextResult, DocumentInfo, SearchHit,
     SearchParams, SearchResult, SentPrompt, StatsResult, TextDocumentParams,
 };
+use super::options::InitializationOptions;
 use super::outline::{Features, Outline};
 use super::position::{Encoding, to_byte, to_byte_clamped};
 use super::settings::Settings;
 use super::timing::MethodTimes;
 use super::workspace::{self, WorkspaceSetup};
-use crate::archive::{Archive, Hit, IndexConfig, SearchQuery};
+use crate::archive::{Archive, Hit, IgnorePatterns, IndexConfig, SearchQuery};
 use crate::chunks::ChunkConfig;
 use crate::completion::Engine;
-use crate::context::{
-    Budgets, Diagnostic as ContextDiagnostic, Encoding as TokenEncoding, Tokenizer,
-};
+use crate::context::{Diagnostic as ContextDiagnostic, Encoding as TokenEncoding, Tokenizer};
 use crate::documents::{Change, DocumentStore, Parsed, SyncError};
 use crate::llm::{Config, Gateway, Store, SystemClock};
 use crate::session::{Session, Want};
@@ -62,7 +61,8 @@ pub struct Backend {
     /// Set once the archive is open (after `initialized`); never when it cannot be.
     archive: Arc<OnceLock<Arc<Archive>>>,
     tokenizer: OnceLock<Arc<Tokenizer>>,
-    budgets: OnceLock<Budgets>,
+    /// The configuration's `ignore` patterns, shared with `Settings`, which replaces them.
+    ignore: IgnorePatterns,
     told_of_panic: AtomicBool,
     /// The only door to models; configured in `initialize`, reconfigured when settings change.
     gateway: Gateway,
@@ -100,6 +100,7 @@ impl Backend {
     ) -> Backend {
         let gateway = Gateway::new(Config::default(), Arc::new(SystemClock));
         let session = Arc::new(OnceLock::new());
+        let ignore = IgnorePatterns::default();
         let completion = Engine::new(
             gateway.clone(),
             Arc::new(LspPrompter {
@@ -115,14 +116,19 @@ impl Backend {
             session,
             completion_mode: OnceLock::new(),
             gateway: gateway.clone(),
-            settings: Arc::new(Settings::new(client.clone(), gateway, config_file)),
+            settings: Arc::new(Settings::new(
+                client.clone(),
+                gateway,
+                config_file,
+                ignore.clone(),
+            )),
             times,
             client,
             store,
             workspace: OnceLock::new(),
             archive: Arc::new(OnceLock::new()),
             tokenizer: OnceLock::new(),
-            budgets: OnceLock::new(),
+            ignore,
             told_of_panic: AtomicBool::new(false),
         }
     }
@@ -133,6 +139,7 @@ impl Backend {
         IndexConfig {
             chunk: self.store.config(),
             threads: threads.unwrap_or(default.threads),
+            ignore: self.ignore.clone(),
             ..default
         }
     }
@@ -185,7 +192,7 @@ impl Backend {
             self.index_config(),
             self.tokenizer(),
             self.gateway.clone(),
-            self.budgets.get().copied().unwrap_or_default(),
+            None,
             setup.and_then(|w| w.cache_dir.as_deref()),
             super::file_path,
         )
@@ -261,84 +268,6 @@ impl Backend {
     }
 }
 
-/// Tier budgets and the tokenizer from `initializationOptions.context`; a bad value is reported
-/// and the default kept.
-fn context_settings(options: Option<&serde_json::Value>) -> (Budgets, TokenEncoding, Vec<String>) {
-    let (mut budgets, mut encoding, mut problems) =
-        (Budgets::default(), TokenEncoding::default(), Vec::new());
-    let Some(options) = options else {
-        return (budgets, encoding, problems);
-    };
-    let Some(options) = options.as_object() else {
-        problems.push(format!("expected an object, got {options}"));
-        return (budgets, encoding, problems);
-    };
-    for (key, value) in options {
-        if key == "encoding" {
-            match value.as_str().and_then(TokenEncoding::from_name) {
-                Some(e) => encoding = e,
-                None => problems.push(format!(
-                    "encoding must be \"o200k_base\" or \"cl100k_base\", got {value}"
-                )),
-            }
-            continue;
-        }
-        let Some(n) = value
-            .as_u64()
-            .filter(|&n| (1..=1_000_000).contains(&n))
-            .map(|n| n as u32)
-        else {
-            problems.push(format!(
-                "{key} must be a number of tokens from 1 to 1000000, got {value}"
-            ));
-            continue;
-        };
-        match key.as_str() {
-            "immediate" => budgets.immediate = n,
-            "working" => budgets.working = n,
-            "background" => budgets.background = n,
-            _ => problems.push(format!("unknown setting {key}")),
-        }
-    }
-    (budgets, encoding, problems)
-}
-
-/// Chunking thresholds from `initializationOptions.chunks`; a value that is not a positive
-/// integer is reported and the default kept.
-fn chunk_config(
-    options: Option<&serde_json::Value>,
-    mut config: ChunkConfig,
-) -> (ChunkConfig, Vec<String>) {
-    let mut problems = Vec::new();
-    let Some(options) = options else {
-        return (config, problems);
-    };
-    let Some(options) = options.as_object() else {
-        problems.push(format!("expected an object, got {options}"));
-        return (config, problems);
-    };
-    for (key, value) in options {
-        let Some(n) = value.as_u64().filter(|&n| n > 0).map(|n| n as usize) else {
-            problems.push(format!(
-                "{key} must be a positive integer, got {value}; keeping the default"
-            ));
-            continue;
-        };
-        // Values are kept within sane bounds: a huge one must not overflow anything.
-        match key.as_str() {
-            "maxChunkBytes" => config.max_chunk_bytes = n.clamp(64, 1 << 24),
-            "windowLines" => config.window_lines = n.min(1 << 20),
-            "maxParseBytes" => config.parse.max_parse_bytes = n.min(1 << 30),
-            "maxAverageLineBytes" => config.parse.max_average_line_bytes = n.min(1 << 24),
-            "parseTimeoutMs" => {
-                config.parse.parse_timeout = std::time::Duration::from_millis(n.min(600_000) as u64)
-            }
-            _ => problems.push(format!("unknown setting {key}")),
-        }
-    }
-    (config, problems)
-}
-
 fn internal(message: String) -> Error {
     Error {
         code: ErrorCode::InternalError,
@@ -356,37 +285,18 @@ impl LanguageServer for Backend {
             .and_then(|g| g.position_encodings.as_deref());
         let encoding = Encoding::negotiate(offered);
         let _ = self.outline.encoding.set(encoding);
-        let options = params.initialization_options.unwrap_or_default();
-        let flag = |name: &str| {
-            options
-                .get(name)
-                .and_then(serde_json::Value::as_bool)
-                .unwrap_or(true)
-        };
+        let (options, problems) = InitializationOptions::parse(params.initialization_options);
+        for problem in problems {
+            tracing::warn!("{problem}");
+            self.notify(MessageType::WARNING, format!("Strata: {problem}"));
+        }
         let features = Features {
-            document_symbols: flag("documentSymbols"),
-            folding_ranges: flag("foldingRanges"),
+            document_symbols: options.document_symbols,
+            folding_ranges: options.folding_ranges,
         };
         let _ = self.outline.features.set(features);
-        let (config, problems) = chunk_config(options.get("chunks"), self.store.config());
-        for problem in problems {
-            tracing::warn!("initializationOptions.chunks: {problem}");
-            self.notify(
-                MessageType::WARNING,
-                format!("Strata: initializationOptions.chunks: {problem}"),
-            );
-        }
+        let config = options.chunks.config();
         self.store.set_config(config);
-        let (budgets, token_encoding, problems) = context_settings(options.get("context"));
-        for problem in problems {
-            tracing::warn!("initializationOptions.context: {problem}");
-            self.notify(
-                MessageType::WARNING,
-                format!("Strata: initializationOptions.context: {problem}"),
-            );
-        }
-        let _ = self.budgets.set(budgets);
-        let _ = self.tokenizer.set(Arc::new(Tokenizer::new(token_encoding)));
         #[allow(deprecated)]
         let root = params
             .workspace_folders
@@ -399,14 +309,8 @@ impl LanguageServer for Backend {
             .map(|path| path.canonicalize().unwrap_or_else(|_| path.into_owned()));
         let setup = WorkspaceSetup {
             root,
-            cache_dir: options
-                .get("cacheDir")
-                .and_then(|v| v.as_str())
-                .map(PathBuf::from),
-            index_threads: options
-                .get("indexThreads")
-                .and_then(|v| v.as_u64())
-                .map(|n| (n as usize).clamp(1, 64)),
+            cache_dir: options.cache_dir.clone(),
+            index_threads: options.index_threads(),
             progress: params
                 .capabilities
                 .window
@@ -432,7 +336,12 @@ impl LanguageServer for Backend {
             == Some(true);
         let root = self.workspace.get().and_then(|w| w.root.clone());
         self.settings
-            .initialize(root, options.get("config").cloned(), pull);
+            .initialize(root, options.context, options.config, pull);
+        // The tokenizer is chosen once, from the configuration as it stands now.
+        let token_encoding = (self.gateway.config().context.encoding.as_deref())
+            .and_then(TokenEncoding::from_name)
+            .unwrap_or_default();
+        let _ = self.tokenizer.set(Arc::new(Tokenizer::new(token_encoding)));
         let _ = self.session.set(self.make_session());
         let client_inline = params
             .capabilities
@@ -502,6 +411,20 @@ impl LanguageServer for Backend {
         // The tokenizer's tables load once, off the LSP task, before the first pack needs them.
         let tokenizer = self.tokenizer();
         tokio::task::spawn_blocking(move || tokenizer.warm_up());
+        // New ignore patterns (a settings reload) re-index the workspace: what they now leave
+        // out leaves the archive, what they no longer do comes in.
+        let (cell, config) = (self.archive.clone(), self.index_config());
+        self.settings.on_ignore_change(move || {
+            let Some(archive) = cell.get().cloned() else {
+                return;
+            };
+            let config = config.clone();
+            tokio::task::spawn_blocking(move || {
+                if let Err(e) = archive.index(&config, &|_, _| {}) {
+                    tracing::error!("re-indexing for new ignore patterns: {e}");
+                }
+            });
+        });
         self.settings.clone().pull();
         self.report_status();
         let Some(setup) = self.workspace.get().cloned() else {
@@ -708,6 +631,7 @@ impl LanguageServer for Backend {
                 path,
                 self.archive.clone(),
                 doc.version,
+                self.index_config(),
             );
         }
     }

@@ -1,7 +1,9 @@
 //! The configuration as the server sees it: the user's file, the editor's settings
 //! (`initializationOptions.config`, then the `config` object of the `strata` section pulled with
 //! `workspace/configuration`), and the repository's file, rebuilt whenever one of them may have
-//! changed and handed to the gateway. Problems are shown to the user once each.
+//! changed and handed to the gateway. `initializationOptions.context` is an editor layer of its
+//! own, below the editor's `config`. The `ignore` patterns go to the archive's matcher, shared
+//! with every `IndexConfig` the server makes. Problems are shown to the user once each.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -10,10 +12,14 @@ use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::{ConfigurationItem, MessageType};
 
 use super::ext::ConfigReport;
+use crate::archive::IgnorePatterns;
 use crate::llm::Gateway;
 use crate::llm::config::{
-    ConfigBuilder, ConfigWarning, Trust, repository_config_path, user_config_path,
+    ConfigBuilder, ConfigWarning, ContextConfig, Trust, repository_config_path, user_config_path,
 };
+
+/// What runs when the `ignore` patterns change.
+type OnIgnoreChange = Box<dyn Fn() + Send + Sync>;
 
 pub struct Settings {
     client: Client,
@@ -23,34 +29,58 @@ pub struct Settings {
     root: OnceLock<Option<PathBuf>>,
     /// The client answers `workspace/configuration`.
     pull: OnceLock<bool>,
+    /// `initializationOptions.context`.
+    context: Mutex<ContextConfig>,
     /// `initializationOptions.config`.
     editor: Mutex<serde_json::Value>,
     /// The `config` of the pulled `strata` section; it replaces the above while present.
     pulled: Mutex<Option<serde_json::Value>>,
     report: Mutex<ConfigReport>,
+    ignore: IgnorePatterns,
+    on_ignore_change: OnceLock<OnIgnoreChange>,
 }
 
 impl Settings {
-    pub fn new(client: Client, gateway: Gateway, config_file: Option<PathBuf>) -> Settings {
+    pub fn new(
+        client: Client,
+        gateway: Gateway,
+        config_file: Option<PathBuf>,
+        ignore: IgnorePatterns,
+    ) -> Settings {
         Settings {
             client,
             gateway,
             config_file,
             root: OnceLock::new(),
             pull: OnceLock::new(),
+            context: Mutex::new(ContextConfig::default()),
             editor: Mutex::new(serde_json::Value::Null),
             pulled: Mutex::new(None),
             report: Mutex::new(ConfigReport::default()),
+            ignore,
+            on_ignore_change: OnceLock::new(),
         }
     }
 
-    /// From `initialize`: the workspace root, `initializationOptions.config`, and whether the
-    /// client can be asked for settings later.
-    pub fn initialize(&self, root: Option<PathBuf>, editor: Option<serde_json::Value>, pull: bool) {
+    /// From `initialize`: the workspace root, `initializationOptions.context` and `.config`, and
+    /// whether the client can be asked for settings later.
+    pub fn initialize(
+        &self,
+        root: Option<PathBuf>,
+        context: ContextConfig,
+        editor: Option<serde_json::Value>,
+        pull: bool,
+    ) {
         let _ = self.root.set(root);
         let _ = self.pull.set(pull);
+        *self.context.lock().unwrap_or_else(|e| e.into_inner()) = context;
         *self.editor.lock().unwrap_or_else(|e| e.into_inner()) = editor.unwrap_or_default();
         self.load();
+    }
+
+    /// Sets what runs each time a reload changes the `ignore` patterns (once).
+    pub fn on_ignore_change(&self, run: impl Fn() + Send + Sync + 'static) {
+        let _ = self.on_ignore_change.set(Box::new(run));
     }
 
     pub fn report(&self) -> ConfigReport {
@@ -102,6 +132,17 @@ impl Settings {
             }
             builder.file(&path, Trust::User);
         }
+        let context = self
+            .context
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if context != ContextConfig::default() {
+            builder.json(
+                &serde_json::json!({ "context": context }),
+                "initializationOptions.context",
+            );
+        }
         let pulled = self
             .pulled
             .lock()
@@ -118,6 +159,11 @@ impl Settings {
             builder.file(&repository_config_path(root), Trust::Repository);
         }
         let config = builder.build();
+        let (ignore_changed, problems) = self.ignore.set(&config.ignore);
+        for problem in problems {
+            // Each pattern was checked with its layer; this is not expected.
+            tracing::warn!("config: {problem}");
+        }
         let warnings: Vec<String> = builder.warnings.iter().map(|w| w.to_string()).collect();
         let report = ConfigReport {
             sources: builder.sources.clone(),
@@ -147,5 +193,8 @@ impl Settings {
             });
         }
         self.gateway.reconfigure(config);
+        if ignore_changed && let Some(run) = self.on_ignore_change.get() {
+            run();
+        }
     }
 }

@@ -182,13 +182,15 @@ pub fn reindex(archive: Arc<Archive>, paths: Vec<PathBuf>, config: IndexConfig) 
 }
 
 /// Indexes the unsaved text of an open document each time typing pauses, until the document is
-/// closed or reopened. The text as opened (version `opened`) is left to the disk index.
+/// closed or reopened. The text as opened (version `opened`) is left to the disk index. A file
+/// `config` leaves out is never indexed.
 pub fn feed_buffer(
     store: &DocumentStore,
     key: &str,
     path: PathBuf,
     archive: Arc<OnceLock<Arc<Archive>>>,
     opened: i32,
+    config: IndexConfig,
 ) {
     let Some(mut parses) = store.subscribe(key) else {
         return;
@@ -224,10 +226,10 @@ pub fn feed_buffer(
                 continue;
             }
             indexed = parsed.version;
-            let path = path.clone();
+            let (path, config) = (path.clone(), config.clone());
             let _ = tokio::task::spawn_blocking(move || {
                 let chunks = parsed.chunks.to_vec();
-                archive.index_buffer(&path, &parsed.text, parsed.language, &chunks);
+                archive.index_buffer(&path, &parsed.text, parsed.language, &chunks, &config);
             })
             .await;
         }

@@ -44,8 +44,8 @@ pub struct Session {
     pub tokenizer: Arc<Tokenizer>,
     /// The only door to models; it holds the current configuration.
     pub gateway: Gateway,
-    /// Tier budgets when an agent names none.
-    pub budgets: Budgets,
+    /// Tier budgets that win over the agent's and the configuration's (the CLI's `--budgets`).
+    pub budgets: Option<Budgets>,
     /// Where document answers are written.
     pub answers: PathBuf,
     pub path_of: PathOf,
@@ -62,7 +62,7 @@ impl Session {
         index: IndexConfig,
         tokenizer: Arc<Tokenizer>,
         gateway: Gateway,
-        budgets: Budgets,
+        budgets: Option<Budgets>,
         cache_dir: Option<&Path>,
         path_of: PathOf,
     ) -> Session {
@@ -98,10 +98,16 @@ impl Session {
         ))
     }
 
-    /// The tier budgets for a run of `agent` (or for a pack no agent asked for): the agent's own,
-    /// else the session's.
+    /// The tier budgets for a run of `agent` (or for a pack no agent asked for): per tier, the
+    /// agent's own, else the configuration's `[context]`, else the default — unless the session
+    /// was given budgets that win.
     pub fn budgets(&self, agent: Option<&crate::agents::Agent>) -> Budgets {
-        agent.and_then(|a| a.budgets).unwrap_or(self.budgets)
+        self.budgets.unwrap_or_else(|| {
+            Budgets::resolve(
+                agent.and_then(|a| a.budgets),
+                self.gateway.config().context.tiers(),
+            )
+        })
     }
 
     fn history(&self) -> Result<Arc<History>, String> {

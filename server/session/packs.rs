@@ -82,7 +82,7 @@ impl Session {
             Some(archive) => {
                 let mut buffers = HashMap::new();
                 buffers.insert(rel.clone(), parsed.text.clone());
-                let workspace = ArchiveWorkspace::new(archive, self.index, buffers);
+                let workspace = ArchiveWorkspace::new(archive, self.index.clone(), buffers);
                 assemble(&request, &workspace, &self.tokenizer)
             }
             None => {
