@@ -9,9 +9,21 @@
 //!   it finishes on a task of its own;
 //! - a request runs on a task of its own, which also encodes its answer;
 //! - the whole-document answers ([`outline::METHODS`]) are encoded straight from their types by
-//!   [`Outline::encoded`], without a `Value`; the transport also handles their `$/cancelRequest`
-//!   and refuses them after `shutdown`, as the service does for its own requests;
-//! - one writer task writes frames in the order the answers are done.
+//!   [`Outline::encoded`], without a `Value`; the transport also handles their
+//!   `$/cancelRequest`;
+//! - one writer task writes frames in the order the answers are done;
+//! - every request is answered: one for an unknown method with MethodNotFound (the service
+//!   drops that error for `$/` methods, and `"method": ""` is told from a missing method, an
+//!   answer of the client's, by the raw JSON), any request after `shutdown` with InvalidRequest.
+//!   Unknown notifications get no answer.
+//!
+//! A frame that cannot be read (a header without a usable `Content-Length`, a line that is no
+//! header, a body that is not JSON) is answered with an error whose id is null, and logged; then
+//! [`Frames`] skips, in bounded pieces, to the next line that ends a `Content-Length: N` header,
+//! wherever on its line that starts (after a short body the next header follows it directly).
+//! Such a line cannot occur inside JSON, so a body is also cut short where one appears in it: a
+//! Content-Length larger than its body costs that frame, and the server answers again from the
+//! next header on; until one arrives it waits, as it cannot tell a short body from a slow one.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -21,7 +33,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 use tokio::task::{AbortHandle, JoinSet};
 use tower_lsp_server::ClientSocket;
@@ -64,26 +76,27 @@ pub async fn serve<I, O, S>(
         })
     };
 
-    let mut input = BufReader::new(input);
+    let mut input = Frames::new(input);
     let mut tasks = JoinSet::new();
     // The requests the transport answers itself, until they are answered or cancelled.
     let own: Arc<Mutex<HashMap<Id, Option<AbortHandle>>>> = Arc::default();
     let mut shut_down = false;
     loop {
         while tasks.try_join_next().is_some() {}
-        let body = match read_frame(&mut input).await {
-            Ok(Some(body)) => body,
-            Ok(None) => break,
-            Err(problem) => {
+        let body = match input.next().await {
+            Frame::Body(body) => body,
+            Frame::End => break,
+            Frame::Malformed(problem) => {
                 tracing::error!("unreadable message from the client: {problem}");
                 send_error(&frames, Id::Null, ErrorCode::ParseError, problem);
                 continue;
             }
         };
         // tower-lsp-server's `Request` takes a missing method for an empty one: a message
-        // without one is the client's answer to a request of ours.
+        // without one is the client's answer to a request of ours, one with `"method": ""` is
+        // a request for a method that does not exist.
         let request = match serde_json::from_slice::<Request>(&body) {
-            Ok(request) if !request.method().is_empty() => request,
+            Ok(request) if !request.method().is_empty() || has_method(&body) => request,
             parsed => {
                 match serde_json::from_slice::<Response>(&body) {
                     Ok(answer) => {
@@ -100,6 +113,8 @@ pub async fn serve<I, O, S>(
                         let code = if serde_json::from_slice::<serde_json::Value>(&body).is_ok() {
                             ErrorCode::InvalidRequest
                         } else {
+                            // Perhaps its Content-Length was wrong: find the next header.
+                            input.resync();
                             ErrorCode::ParseError
                         };
                         send_error(&frames, Id::Null, code, problem);
@@ -109,10 +124,20 @@ pub async fn serve<I, O, S>(
             }
         };
 
+        if let Some(id) = request.id().filter(|_| shut_down).cloned() {
+            tracing::warn!(method = request.method(), "a request after shutdown");
+            send_error(
+                &frames,
+                id,
+                ErrorCode::InvalidRequest,
+                "the server is shutting down".into(),
+            );
+            continue;
+        }
         let started = Instant::now();
         let histogram = times.histogram(request.method());
         match request.method() {
-            "shutdown" => shut_down = true,
+            "shutdown" => shut_down = outline.initialized(),
             "$/cancelRequest" => {
                 let id = request
                     .params()
@@ -133,15 +158,6 @@ pub async fn serve<I, O, S>(
             .filter(|_| outline.initialized() && outline::METHODS.contains(&request.method()))
             .cloned()
         {
-            if shut_down {
-                send_error(
-                    &frames,
-                    id,
-                    ErrorCode::InvalidRequest,
-                    "the server is shutting down".into(),
-                );
-                continue;
-            }
             let (method, _, params) = request.into_parts();
             let answer = outline.encoded(&method, id.clone(), params);
             // Whoever takes the id out of `own` answers: this task, or a cancellation.
@@ -165,7 +181,10 @@ pub async fn serve<I, O, S>(
             break;
         }
         let exit = request.method() == "exit";
-        let notification = request.id().is_none();
+        let id = request.id().cloned();
+        let notification = id.is_none();
+        // The service drops its MethodNotFound for a `$/` method, request or not.
+        let method = id.is_some().then(|| request.method().to_owned());
         let mut answer = Box::pin(service.call(request));
         let frames = frames.clone();
         let finish = move |result: Result<Option<Response>, S::Error>| {
@@ -177,7 +196,14 @@ pub async fn serve<I, O, S>(
                     }
                     Err(e) => tracing::error!("encoding an answer failed: {e}"),
                 },
-                Ok(None) => {}
+                Ok(None) => {
+                    if let (Some(id), Some(method)) = (id, method) {
+                        tracing::debug!(method, "a request for an unknown method");
+                        let mut error = Error::method_not_found();
+                        error.data = Some(method.into());
+                        send_response(&frames, Response::from_error(id, error));
+                    }
+                }
                 Err(error) => tracing::error!("the service failed: {error}"),
             }
         };
@@ -205,66 +231,328 @@ pub async fn serve<I, O, S>(
     let _ = writer.await;
 }
 
-/// Reads one frame's body; `None` at the end of the input.
-async fn read_frame<R: AsyncRead + Unpin>(
-    input: &mut BufReader<R>,
-) -> Result<Option<Vec<u8>>, String> {
-    let mut length = None;
-    let mut line = String::new();
-    let mut any = false;
-    loop {
-        line.clear();
-        let n = input
-            .read_line(&mut line)
-            .await
-            .map_err(|e| format!("reading the header: {e}"))?;
-        if n == 0 {
-            return if any {
-                Err("the input ended inside a header".into())
-            } else {
-                Ok(None)
-            };
+/// Header lines longer than this are not headers: the reader resynchronises.
+const MAX_HEADER_LINE: usize = 4096;
+
+/// How far before a line break a `Content-Length` header is looked for while skipping (the name,
+/// 20 digits and some blanks fit).
+const HEADER_TAIL: usize = 64;
+
+/// What the client sent next.
+#[derive(Debug)]
+enum Frame {
+    Body(Vec<u8>),
+    /// A frame that could not be read; the reader has moved on to the next one.
+    Malformed(String),
+    /// The client closed its end (or it cannot be read any more).
+    End,
+}
+
+/// Reads frames, and finds the next one after a malformed one: see [`Frames::next`].
+struct Frames<R> {
+    input: BufReader<R>,
+    /// The Content-Length of the next header block, whose line has been read already (found
+    /// while skipping, or inside a body that was shorter than declared).
+    found: Option<usize>,
+    /// Skip to the next `Content-Length` line before reading a frame.
+    lost: bool,
+    /// While skipping: the last bytes since the last line break, at most [`HEADER_TAIL`].
+    tail: Vec<u8>,
+}
+
+impl<R: AsyncRead + Unpin> Frames<R> {
+    fn new(input: R) -> Self {
+        Frames {
+            input: BufReader::with_capacity(64 * 1024, input),
+            found: None,
+            lost: false,
+            tail: Vec::new(),
         }
-        let header = line.trim_end_matches(['\r', '\n']);
-        if header.is_empty() {
-            if !any {
-                continue; // stray line breaks between frames
+    }
+
+    /// The last body read may not have been what its header declared (it was not JSON): look
+    /// for the next frame's header rather than take the next bytes for it.
+    fn resync(&mut self) {
+        self.lost = true;
+    }
+
+    /// The next frame. After a malformed one it skips (in pieces of its buffer, keeping only
+    /// [`HEADER_TAIL`] bytes) to the next line that ends a `Content-Length: N` header, wherever
+    /// that line starts, so a header glued to the end of a body is found. Such a line cannot
+    /// occur inside JSON (a raw line break is not allowed in a string, and `Content-Length`
+    /// is not JSON outside one), so a body is read as declared unless one appears in it: then
+    /// the body was shorter than declared, and the line starts the next frame. No time limit:
+    /// a body that is merely slow is waited for.
+    async fn next(&mut self) -> Frame {
+        match self.read().await {
+            Ok(Ok(body)) => Frame::Body(body),
+            Ok(Err(problem)) => Frame::Malformed(problem),
+            Err(Closed) => Frame::End,
+        }
+    }
+
+    async fn read(&mut self) -> Result<Result<Vec<u8>, String>, Closed> {
+        if std::mem::take(&mut self.lost) {
+            let (length, skipped) = self.skip_to_header().await?;
+            if skipped > 0 {
+                tracing::warn!("skipped {skipped} bytes to the next Content-Length header");
             }
+            self.found = Some(length);
+        }
+        let length = match self.header().await? {
+            Ok(length) => length,
+            Err(problem) => return Ok(Err(problem)),
+        };
+        if length > MAX_FRAME {
+            self.lost = true;
+            return Ok(Err(format!(
+                "a frame of {length} bytes (the limit is {MAX_FRAME})"
+            )));
+        }
+        self.body(length).await
+    }
+
+    /// Reads a header block; its Content-Length. Sets `lost` or `found` on a problem.
+    async fn header(&mut self) -> Result<Result<usize, String>, Closed> {
+        let mut length = self.found.take();
+        let mut any = length.is_some();
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let complete = self.line(&mut line).await?;
+            if !complete {
+                // Too long for a header: skip, but look for a header at the end of this line.
+                self.tail.clear();
+                self.tail
+                    .extend_from_slice(&line[line.len().saturating_sub(HEADER_TAIL)..]);
+                self.lost = true;
+                return Ok(Err(format!(
+                    "a header line of more than {MAX_HEADER_LINE} bytes: {}",
+                    preview(&line)
+                )));
+            }
+            let header = line.strip_suffix(b"\r").unwrap_or(&line);
+            if header.is_empty() {
+                if !any {
+                    continue; // stray line breaks between frames
+                }
+                break;
+            }
+            any = true;
+            match content_length_at_end(header) {
+                Some((0, n)) => {
+                    length = Some(n);
+                    continue;
+                }
+                Some((start, n)) => {
+                    // A header glued to the end of something else.
+                    self.found = Some(n);
+                    return Ok(Err(format!(
+                        "bytes before a header: {}",
+                        preview(&header[..start])
+                    )));
+                }
+                None => {}
+            }
+            let name = header.iter().position(|&b| b == b':').map(|colon| {
+                let (name, value) = header.split_at(colon);
+                (name, &value[1..])
+            });
+            match name {
+                Some((name, value)) if name.eq_ignore_ascii_case(b"content-length") => {
+                    self.lost = true;
+                    return Ok(Err(format!("bad Content-Length: {}", preview(value))));
+                }
+                Some((name, _)) if !name.is_empty() && name.iter().all(|&b| is_token(b)) => {}
+                _ => {
+                    self.lost = true;
+                    return Ok(Err(format!("bad header line: {}", preview(header))));
+                }
+            }
+        }
+        match length {
+            Some(length) => Ok(Ok(length)),
+            None => {
+                self.lost = true;
+                Ok(Err("a header without Content-Length".into()))
+            }
+        }
+    }
+
+    /// Reads a line into `line`, without its `\n`; false if it is longer than
+    /// [`MAX_HEADER_LINE`] (then `line` holds that much of it).
+    async fn line(&mut self, line: &mut Vec<u8>) -> Result<bool, Closed> {
+        loop {
+            let piece = fill(&mut self.input).await?;
+            let room = MAX_HEADER_LINE - line.len();
+            match piece.iter().take(room + 1).position(|&b| b == b'\n') {
+                Some(i) => {
+                    line.extend_from_slice(&piece[..i]);
+                    self.input.consume(i + 1);
+                    return Ok(true);
+                }
+                None => {
+                    let take = piece.len().min(room);
+                    line.extend_from_slice(&piece[..take]);
+                    self.input.consume(take);
+                    if line.len() == MAX_HEADER_LINE {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Skips to the end of the next line that ends a `Content-Length` header; its length and
+    /// the bytes skipped.
+    async fn skip_to_header(&mut self) -> Result<(usize, usize), Closed> {
+        let mut skipped = 0;
+        loop {
+            let piece = fill(&mut self.input).await?;
+            if let Some((end, length)) = header_in(&self.tail, piece) {
+                self.input.consume(end);
+                self.tail.clear();
+                return Ok((length, skipped + end));
+            }
+            let n = piece.len();
+            let keep = HEADER_TAIL.min(self.tail.len() + n);
+            let from_tail = keep.saturating_sub(n);
+            self.tail.drain(..self.tail.len() - from_tail);
+            self.tail
+                .extend_from_slice(&piece[n - (keep - from_tail)..]);
+            self.input.consume(n);
+            skipped += n;
+        }
+    }
+
+    /// Reads a body of `length` bytes, unless a header line turns up in it.
+    async fn body(&mut self, length: usize) -> Result<Result<Vec<u8>, String>, Closed> {
+        let mut body = Vec::with_capacity(length.min(1 << 20));
+        while body.len() < length {
+            let piece = match self.input.fill_buf().await {
+                Ok([]) => {
+                    return Ok(Err(format!(
+                        "the input ended inside a body of {length} bytes"
+                    )));
+                }
+                Ok(piece) => piece,
+                Err(e) => return Err(closed(e)),
+            };
+            let piece = &piece[..piece.len().min(length - body.len())];
+            if let Some((end, next)) = header_in(&body, piece) {
+                self.input.consume(end);
+                self.found = Some(next);
+                return Ok(Err(format!(
+                    "a frame shorter than its Content-Length of {length}: a header began in it"
+                )));
+            }
+            body.extend_from_slice(piece);
+            let n = piece.len();
+            self.input.consume(n);
+        }
+        Ok(Ok(body))
+    }
+}
+
+/// The buffered input, at least a byte of it.
+async fn fill<R: AsyncRead + Unpin>(input: &mut BufReader<R>) -> Result<&[u8], Closed> {
+    match input.fill_buf().await {
+        Ok([]) => Err(Closed),
+        Ok(piece) => Ok(piece),
+        Err(e) => Err(closed(e)),
+    }
+}
+
+/// The input ended or cannot be read.
+struct Closed;
+
+fn closed(error: std::io::Error) -> Closed {
+    tracing::error!("reading from the client failed: {error}");
+    Closed
+}
+
+/// The first line break in `piece` that ends a `Content-Length` header (`before` holds the bytes
+/// before `piece`, for a line that began there): the offset just after it, and the length.
+fn header_in(before: &[u8], piece: &[u8]) -> Option<(usize, usize)> {
+    let mut scratch = Vec::new();
+    let mut from = 0;
+    while let Some(i) = find_newline(&piece[from..]) {
+        let i = from + i;
+        let line = if i >= HEADER_TAIL {
+            &piece[i - HEADER_TAIL..i]
+        } else {
+            scratch.clear();
+            scratch.extend_from_slice(&before[before.len().saturating_sub(HEADER_TAIL - i)..]);
+            scratch.extend_from_slice(&piece[..i]);
+            &scratch[..]
+        };
+        if let Some((_, length)) = content_length_at_end(line) {
+            return Some((i + 1, length));
+        }
+        from = i + 1;
+    }
+    None
+}
+
+/// The first `\n` in `bytes`, looked for 16 bytes at a time: every body is scanned for one.
+fn find_newline(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    const LF: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    // A word has a zero byte iff `(w - ONES) & !w & HIGHS` is not zero.
+    let zero = |w: &[u8]| {
+        let w = u64::from_ne_bytes(w.try_into().unwrap_or_default()) ^ LF;
+        w.wrapping_sub(ONES) & !w
+    };
+    let mut at = 0;
+    for pair in bytes.chunks_exact(16) {
+        if (zero(&pair[..8]) | zero(&pair[8..])) & HIGHS != 0 {
             break;
         }
-        any = true;
-        if let Some((name, value)) = header.split_once(':') {
-            if name.trim().eq_ignore_ascii_case("content-length") {
-                length = Some(
-                    value
-                        .trim()
-                        .parse::<usize>()
-                        .map_err(|_| format!("bad Content-Length: {value:?}"))?,
-                );
-            }
-        } else {
-            return Err(format!("bad header line: {header:?}"));
-        }
+        at += 16;
     }
-    let length = length.ok_or("a header without Content-Length")?;
-    if length > MAX_FRAME {
-        // Skip it, so that the next frame can be read.
-        tokio::io::copy(
-            &mut (&mut *input).take(length as u64),
-            &mut tokio::io::sink(),
-        )
-        .await
-        .map_err(|e| format!("skipping a frame: {e}"))?;
-        return Err(format!(
-            "a frame of {length} bytes (the limit is {MAX_FRAME})"
-        ));
-    }
-    let mut body = vec![0; length];
-    input
-        .read_exact(&mut body)
-        .await
-        .map_err(|e| format!("reading a body of {length} bytes: {e}"))?;
-    Ok(Some(body))
+    bytes[at..].iter().position(|&b| b == b'\n').map(|i| at + i)
+}
+
+/// Whether `line` (without its `\n`) ends with a `Content-Length: N` header, the name in any
+/// case: where that header starts, and N.
+fn content_length_at_end(line: &[u8]) -> Option<(usize, usize)> {
+    const NAME: &[u8] = b"content-length:";
+    let blank = |b: &u8| matches!(b, b' ' | b'\t');
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let digits_end = line.len() - line.iter().rev().take_while(|b| blank(b)).count();
+    let digits_start = digits_end
+        - line[..digits_end]
+            .iter()
+            .rev()
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+    let length = std::str::from_utf8(&line[digits_start..digits_end])
+        .ok()?
+        .parse()
+        .ok()?;
+    let name_end = digits_start
+        - line[..digits_start]
+            .iter()
+            .rev()
+            .take_while(|b| blank(b))
+            .count();
+    let start = name_end.checked_sub(NAME.len())?;
+    line[start..name_end]
+        .eq_ignore_ascii_case(NAME)
+        .then_some((start, length))
+}
+
+/// A character allowed in a header's name (RFC 9110's `tchar`).
+fn is_token(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// The start of some bytes from the client, for a message.
+fn preview(bytes: &[u8]) -> String {
+    let shown = &bytes[..bytes.len().min(80)];
+    let more = if shown.len() < bytes.len() { "…" } else { "" };
+    format!("{:?}{more}", String::from_utf8_lossy(shown))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -272,17 +560,27 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 fn send_error(frames: &mpsc::UnboundedSender<Vec<u8>>, id: Id, code: ErrorCode, message: String) {
-    let response = Response::from_error(
-        id,
-        Error {
-            code,
-            message: message.into(),
-            data: None,
-        },
-    );
+    let error = Error {
+        code,
+        message: message.into(),
+        data: None,
+    };
+    send_response(frames, Response::from_error(id, error));
+}
+
+fn send_response(frames: &mpsc::UnboundedSender<Vec<u8>>, response: Response) {
     if let Ok(body) = serde_json::to_vec(&response) {
         let _ = frames.send(body);
     }
+}
+
+/// Whether a message has a `method` member (perhaps an empty one).
+fn has_method(body: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Probe {
+        method: Option<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Probe>(body).is_ok_and(|probe| probe.method.is_some())
 }
 
 /// Writes each body as a frame, flushing when no other is waiting.
@@ -303,4 +601,166 @@ async fn write_frames<O: AsyncWrite + Unpin>(
         }
     }
     let _ = output.flush().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use std::io;
+    use std::pin::Pin;
+    use tokio::io::ReadBuf;
+
+    fn frame(body: &str) -> String {
+        format!("Content-Length: {}\r\n\r\n{body}", body.len())
+    }
+
+    const GOOD: &str = r#"{"jsonrpc":"2.0","id":7,"method":"strata/stats"}"#;
+
+    /// Gives its bytes one per read, so every header and body straddles the reader's pieces.
+    struct Trickle(Vec<u8>, usize);
+
+    impl AsyncRead for Trickle {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            if let Some(&b) = self.0.get(self.1) {
+                buf.put_slice(&[b]);
+                self.1 += 1;
+            }
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// The frames in `input` as the transport reads them (resynchronising after a body that is
+    /// not JSON): a body as its text, a malformed frame as `?`. Read whole and a byte at a
+    /// time, which must agree.
+    async fn frames(input: &[u8]) -> Vec<String> {
+        let whole = read_all(Frames::new(input)).await;
+        let trickled = read_all(Frames::new(Trickle(input.to_vec(), 0))).await;
+        assert_eq!(whole, trickled, "read whole and a byte at a time");
+        whole
+    }
+
+    async fn read_all<R: AsyncRead + Unpin>(mut frames: Frames<R>) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            match frames.next().await {
+                Frame::End => return out,
+                Frame::Malformed(_) => out.push("?".into()),
+                Frame::Body(body) => {
+                    if serde_json::from_slice::<serde_json::Value>(&body).is_err() {
+                        frames.resync();
+                    }
+                    out.push(String::from_utf8(body).unwrap());
+                }
+            }
+        }
+    }
+
+    /// `bad` then a good frame: one malformed frame, then the good one, then the end.
+    async fn recovers(bad: &str) {
+        let input = format!("{bad}{}", frame(GOOD));
+        assert_eq!(frames(input.as_bytes()).await, ["?", GOOD], "{bad:?}");
+    }
+
+    const BODY: &str = r#"{"jsonrpc":"2.0","id":99,"method":"strata/stats"}"#;
+
+    #[tokio::test]
+    async fn frames_are_read_in_any_header_spelling() {
+        let input = format!(
+            "\r\n{}content-length:{}\n\n{GOOD}Content-Type: x\r\nCONTENT-LENGTH: \t{} \r\n\r\n{GOOD}",
+            frame(BODY),
+            GOOD.len(),
+            GOOD.len(),
+        );
+        assert_eq!(frames(input.as_bytes()).await, [BODY, GOOD, GOOD]);
+    }
+
+    #[tokio::test]
+    async fn malformed_headers_are_reported_once_and_the_next_frame_is_read() {
+        let n = BODY.len();
+        for bad in [
+            format!("Content-Type: application/json\r\n\r\n{BODY}"),
+            format!("Content-Length: -5\r\n\r\n{BODY}"),
+            format!("Content-Length: abc\r\n\r\n{BODY}"),
+            format!("Content-Length: 99999999999999999999999\r\n\r\n{BODY}"),
+            format!("Content-Length: {n}\r\nno colon here\r\n\r\n{BODY}"),
+            format!("garbage\r\n\r\n{BODY}"),
+            format!("{{\"a\": 1}}: x\r\n\r\n{BODY}"),
+            "Content-Length: 300000000\r\n\r\n{}".into(),
+            format!("{}\r\n\r\n{BODY}", "x".repeat(3 * MAX_HEADER_LINE)),
+            format!("Content-Length: {}\r\n\r\n{BODY}", n + 1000),
+        ] {
+            recovers(&bad).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_body_longer_than_declared_is_reported_and_the_next_frame_is_read() {
+        let input = format!("Content-Length: 10\r\n\r\n{BODY}{}", frame(GOOD));
+        assert_eq!(frames(input.as_bytes()).await, [&BODY[..10], GOOD]);
+    }
+
+    #[tokio::test]
+    async fn a_header_glued_to_garbage_starts_a_frame() {
+        // Without the reader's resync: the rest of a too-long body read as a header line.
+        let input = format!("x\": 1}}{}", frame(GOOD));
+        assert_eq!(frames(input.as_bytes()).await, ["?", GOOD]);
+        // A megabyte without a line break, then a header.
+        let input = format!("{}{}", "y".repeat(1 << 20), frame(GOOD));
+        assert_eq!(frames(input.as_bytes()).await, ["?", GOOD]);
+    }
+
+    #[tokio::test]
+    async fn header_text_inside_json_is_body() {
+        let body = r#"{"jsonrpc":"2.0","method":"x","params":{"text":"Content-Length: 5\\r\\n\\r\\nabcde"}}"#;
+        let input = format!("{}{}", frame(body), frame(GOOD));
+        assert_eq!(frames(input.as_bytes()).await, [body, GOOD]);
+    }
+
+    #[tokio::test]
+    async fn the_input_ending_inside_a_frame_is_reported() {
+        assert_eq!(frames(b"Content-Length: 50\r\n\r\n{}").await, ["?"]);
+        assert_eq!(
+            frames(b"Content-Length: 50\r\n").await,
+            Vec::<String>::new()
+        );
+        assert_eq!(frames(b"").await, Vec::<String>::new());
+    }
+
+    #[test]
+    fn newlines_are_found_wherever_they_are() {
+        for len in 0..40 {
+            for at in 0..len {
+                let mut bytes = vec![0x8a; len];
+                bytes[at] = b'\n';
+                if at + 1 < len {
+                    bytes[at + 1] = b'\n';
+                }
+                assert_eq!(find_newline(&bytes), Some(at), "{len} {at}");
+            }
+            assert_eq!(find_newline(&vec![b'\x0b'; len]), None);
+        }
+    }
+
+    #[test]
+    fn content_length_lines() {
+        for (line, expected) in [
+            (&b"Content-Length: 12"[..], Some((0, 12))),
+            (b"content-length:12\r", Some((0, 12))),
+            (b"}]}Content-Length: 3", Some((3, 3))),
+            (b"Content-Length: ", None),
+            (b"Content-Length: -5", None),
+            (b"Content-Length: 1x", None),
+            (b"Content-Length: 99999999999999999999999", None),
+            (b"Content-Type: 12", None),
+            (b"Length: 12", None),
+            (b"12", None),
+        ] {
+            assert_eq!(content_length_at_end(line), expected, "{line:?}");
+        }
+    }
 }

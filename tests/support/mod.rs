@@ -337,6 +337,11 @@ impl Lsp {
     /// without a panic in its log.
     pub fn finish(mut self) {
         self.request("shutdown", Value::Null).expect("shutdown");
+        self.exit();
+    }
+
+    /// `exit` (after a `shutdown` the test sent); the same checks as [`Lsp::finish`].
+    pub fn exit(mut self) {
         self.notify("exit", Value::Null);
         let status = self.child.wait().expect("wait for strata");
         // Drain what is left on stdout.

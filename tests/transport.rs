@@ -1,0 +1,131 @@
+//! The base protocol as a client sees it, against the real binary: every request is answered
+//! (an unknown method with MethodNotFound, any request after `shutdown` with InvalidRequest),
+//! and after a frame that cannot be read the server reports it (an error with a null id) and
+//! answers the next good frame.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::Lsp;
+
+const METHOD_NOT_FOUND: i64 = -32601;
+const INVALID_REQUEST: i64 = -32600;
+const PARSE_ERROR: i64 = -32700;
+
+/// A request the server must not answer: it sits inside a malformed frame.
+const INSIDE: &str = r#"{"jsonrpc":"2.0","id":999,"method":"strata/stats"}"#;
+
+fn started() -> Lsp {
+    let mut lsp = Lsp::spawn();
+    lsp.initialize(json!({}), json!({}));
+    lsp
+}
+
+/// Sends `bad`, then a good request: the bad one is reported as a parse error, the good one is
+/// answered, and nothing else arrives (not an answer to the request inside the bad frame).
+fn recovers_from(bad: &str) {
+    let mut lsp = started();
+    lsp.send_raw(bad.as_bytes());
+    let stats = lsp.request("strata/stats", Value::Null);
+    assert!(stats.is_ok(), "{stats:?}\n{}", lsp.log());
+    assert_eq!(lsp.error_without_id()["code"], PARSE_ERROR);
+    assert!(lsp.request("strata/stats", Value::Null).is_ok());
+    lsp.finish();
+}
+
+#[test]
+fn a_header_without_content_length() {
+    recovers_from(&format!(
+        "Content-Type: application/vscode-jsonrpc; charset=utf-8\r\n\r\n{INSIDE}"
+    ));
+}
+
+#[test]
+fn a_negative_content_length() {
+    recovers_from(&format!("Content-Length: -5\r\n\r\n{INSIDE}"));
+}
+
+#[test]
+fn a_content_length_that_is_not_a_number() {
+    recovers_from(&format!("Content-Length: abc\r\n\r\n{INSIDE}"));
+}
+
+#[test]
+fn a_content_length_that_overflows() {
+    recovers_from(&format!(
+        "Content-Length: 99999999999999999999999\r\n\r\n{INSIDE}"
+    ));
+}
+
+#[test]
+fn a_content_length_shorter_than_the_body() {
+    recovers_from(&format!("Content-Length: 10\r\n\r\n{INSIDE}"));
+}
+
+#[test]
+fn a_content_length_longer_than_the_body() {
+    // The server reads on into the next frame; its header ends the short one.
+    recovers_from(&format!(
+        "Content-Length: {}\r\n\r\n{INSIDE}",
+        INSIDE.len() + 500
+    ));
+}
+
+#[test]
+fn a_content_length_over_the_frame_limit() {
+    recovers_from(&format!("Content-Length: 300000000\r\n\r\n{INSIDE}"));
+}
+
+#[test]
+fn a_header_line_without_a_colon() {
+    recovers_from(&format!(
+        "Content-Length: {}\r\nnot a header\r\n\r\n{INSIDE}",
+        INSIDE.len()
+    ));
+}
+
+#[test]
+fn unknown_requests_get_method_not_found_with_their_ids() {
+    let mut lsp = started();
+    // Sent together, answered each with its own id.
+    let ids: Vec<(i64, &str)> = ["$/unknownThing", "foo/bar", "", "strata/noSuchThing"]
+        .into_iter()
+        .map(|method| (lsp.send_request(method, json!({})), method))
+        .collect();
+    for (id, method) in ids {
+        let error = lsp.response(id).unwrap_err();
+        assert_eq!(error["code"], METHOD_NOT_FOUND, "{method:?}: {error}");
+    }
+    lsp.finish();
+}
+
+#[test]
+fn unknown_notifications_get_no_answer() {
+    let mut lsp = started();
+    lsp.notify("$/unknownThing", json!({"x": 1}));
+    lsp.notify("foo/bar", json!({}));
+    lsp.send(&json!({"jsonrpc": "2.0", "method": ""}));
+    assert!(lsp.request("strata/stats", Value::Null).is_ok());
+    // `finish` fails on any message left unread.
+    lsp.finish();
+}
+
+#[test]
+fn requests_after_shutdown_get_invalid_request() {
+    let mut lsp = started();
+    lsp.open("file:///w/a.rs", "rust", 1, "fn a() {}\n");
+    lsp.request("shutdown", Value::Null).expect("shutdown");
+    for method in [
+        "strata/stats",
+        "$/unknownThing",
+        "foo/bar",
+        "textDocument/documentSymbol",
+        "shutdown",
+    ] {
+        let error = lsp
+            .request(method, json!({"textDocument": {"uri": "file:///w/a.rs"}}))
+            .unwrap_err();
+        assert_eq!(error["code"], INVALID_REQUEST, "{method}: {error}");
+    }
+    lsp.exit();
+}
