@@ -3,16 +3,20 @@
 //! Assembly is pure; the workspace it reads is behind a trait, implemented at the edges.
 
 mod assemble;
+mod background;
 mod bpe;
 mod bpe_layout;
+mod fit;
 #[cfg(test)]
 pub(crate) mod fixture;
+mod immediate;
 mod pack;
 mod redact;
 mod sources;
 #[cfg(test)]
 mod tests;
 mod tokens;
+mod working;
 
 pub use assemble::{Diagnostic, Message, NoWorkspace, RecentChunk, Request, Workspace, assemble};
 pub use pack::{Budgets, ContextPack, Dropped, Fidelity, Item, Tier, TierPack};

@@ -1,12 +1,15 @@
-//! The gateway: the one door to models. A call is looked up in the answer cache (L1 in memory,
-//! then L2 on disk), joined to an identical call already in flight, or sent along its route —
-//! provider by provider, each behind its limiter and circuit breaker, retried on 429, 5xx and
-//! broken connections with backoff — and its answer streamed to every subscriber. Dropping the
-//! last subscriber cancels the call, which drops the HTTP request.
+//! The gateway: the one door to models. `Gateway::call` looks a call up in L1, joins it to an
+//! identical call already in flight, or starts a flight: L2, then the route provider by provider,
+//! each behind its daily budget, limiter and circuit breaker, retried on 429, 5xx and broken
+//! connections with backoff — its answer streamed to every subscriber. Dropping the last
+//! subscriber cancels the flight, which drops the HTTP request.
 //!
-//! Every call leaves a row in the audit (never the content), and its tokens count against the
-//! provider's and the agent's daily budgets. Time comes from the injected clock, so tests drive
-//! limits, backoff and timeouts without sleeping.
+//! This file holds the call's vocabulary (`CallRequest`, `Answer`, `Source`, `GatewayError`) and
+//! its orchestration. The parts it orchestrates live beside it: cache keys and lookups in
+//! `cache`, daily spending in `budget`, provider order in `route`, audit rows in `audit`, what a
+//! subscriber reads in `reply`. Time comes from the injected clock, so tests drive limits,
+//! backoff and timeouts without sleeping. It never speaks a wire format or HTTP itself (`wire`,
+//! `provider`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,14 +19,23 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use super::audit::{CacheLevel, CallOutcome};
+use super::budget::{self, Spending};
+use super::cache::{self, L1, cache_key, l1_cache, l2_key};
 use super::clock::Clock;
-use super::config::{Config, Strategy};
+use super::config::Config;
 use super::limits::Priority;
 use super::prompt::Prompt;
-use super::provider::{Attempt, Failure, Provider, ProviderStats, Sink};
+use super::provider::{Attempt, Failure, Provider, ProviderStats};
+use super::reply::{Progress, ProgressSink, ready};
 use super::retry::{MAX_RETRY_AFTER, backoff};
-use super::store::{AuditRecord, Store};
+use super::route::{Setup, build_setup, route};
+use super::store::Store;
 use super::wire::{self, Finish, Params};
+
+pub use super::budget::SpentToday;
+pub use super::cache::CacheStats;
+pub use super::reply::{Event, Reply, Status};
 
 /// One request for a model's answer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -156,126 +168,6 @@ impl std::fmt::Display for GatewayError {
 
 impl std::error::Error for GatewayError {}
 
-/// What a call is doing, for progress reports.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", rename_all = "kebab-case")]
-pub enum Status {
-    Queued,
-    WaitingForLimit { provider: String },
-    Requesting { provider: String, attempt: u32 },
-    Retrying { provider: String, after_ms: u64 },
-    Streaming { provider: String },
-}
-
-#[derive(Debug)]
-struct Progress {
-    /// The provider, model and request bytes of the attempt under way, for the audit.
-    sent: Option<(String, String, u64)>,
-    text: String,
-    pieces: u32,
-    status: Status,
-    outcome: Option<Result<Answer, GatewayError>>,
-}
-
-/// One event of a call, as its subscriber sees it.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Event {
-    Status(Status),
-    /// More text (streamed calls; a cached answer arrives as one piece).
-    Text(String),
-    Done(Answer),
-    Failed(GatewayError),
-}
-
-/// A subscription to one call. Dropping every subscription of a call cancels it.
-#[derive(Debug)]
-pub struct Reply {
-    rx: watch::Receiver<Progress>,
-    sent: usize,
-    last_status: Option<Status>,
-    finished: bool,
-    coalesced: bool,
-}
-
-impl Reply {
-    fn new(rx: watch::Receiver<Progress>, coalesced: bool) -> Reply {
-        Reply {
-            rx,
-            sent: 0,
-            last_status: None,
-            finished: false,
-            coalesced,
-        }
-    }
-
-    /// The next event; `None` after `Done` or `Failed`.
-    pub async fn next(&mut self) -> Option<Event> {
-        if self.finished {
-            return None;
-        }
-        loop {
-            {
-                let p = self.rx.borrow_and_update();
-                if p.text.len() > self.sent {
-                    let delta = p.text[self.sent..].to_owned();
-                    self.sent = p.text.len();
-                    return Some(Event::Text(delta));
-                }
-                if let Some(outcome) = &p.outcome {
-                    self.finished = true;
-                    return Some(match outcome.clone() {
-                        Ok(mut answer) => {
-                            if self.coalesced && answer.source == Source::Model {
-                                answer.source = Source::Coalesced;
-                            }
-                            Event::Done(answer)
-                        }
-                        Err(e) => Event::Failed(e),
-                    });
-                }
-                if self.last_status.as_ref() != Some(&p.status) {
-                    self.last_status = Some(p.status.clone());
-                    return Some(Event::Status(p.status.clone()));
-                }
-            }
-            if self.rx.changed().await.is_err() {
-                self.finished = true;
-                return Some(Event::Failed(GatewayError::Cancelled));
-            }
-        }
-    }
-
-    /// Waits for the whole answer.
-    pub async fn answer(mut self) -> Result<Answer, GatewayError> {
-        while let Some(event) = self.next().await {
-            match event {
-                Event::Done(answer) => return Ok(answer),
-                Event::Failed(e) => return Err(e),
-                _ => {}
-            }
-        }
-        Err(GatewayError::Cancelled)
-    }
-
-    /// The text received so far and whether the call has ended, without waiting.
-    pub fn peek(&self) -> (String, bool) {
-        let p = self.rx.borrow();
-        (p.text.clone(), p.outcome.is_some())
-    }
-
-    /// Pieces of text streamed so far.
-    pub fn pieces(&self) -> u32 {
-        self.rx.borrow().pieces
-    }
-}
-
-/// What the cache keeps of an answer.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-struct Cached {
-    answer: Answer,
-    expires_ms: i64,
-}
-
 #[derive(Debug, Default)]
 struct Counters {
     l1_hits: AtomicU64,
@@ -287,33 +179,19 @@ struct Counters {
     cancelled: AtomicU64,
 }
 
-#[derive(Debug, Default)]
-struct Spend {
-    day: i64,
-    providers: HashMap<String, u64>,
-    agents: HashMap<String, u64>,
-}
-
-/// The configured providers and routes; replaced whole when the configuration changes.
-#[derive(Debug)]
-struct Setup {
-    config: Config,
-    providers: BTreeMap<String, Arc<Provider>>,
-}
-
 struct Inner {
     setup: RwLock<Arc<Setup>>,
     clock: Arc<dyn Clock>,
     /// Wall time at `epoch` on the clock, so cache expiry and budgets follow the injected clock.
     epoch: (Instant, SystemTime),
     /// Rebuilt when `[cache] memory_mb` changes.
-    l1: RwLock<moka::sync::Cache<u128, Arc<Cached>>>,
+    l1: RwLock<L1>,
     store: RwLock<Option<Arc<Store>>>,
     inflight: Mutex<HashMap<u128, Weak<watch::Sender<Progress>>>>,
     counters: Counters,
     /// The last call found no provider reachable.
     offline: std::sync::atomic::AtomicBool,
-    spend: Mutex<Spend>,
+    spending: Spending,
     rng: Mutex<u64>,
     workspace: RwLock<Option<String>>,
 }
@@ -342,24 +220,6 @@ pub struct GatewayStats {
     pub spent_today: SpentToday,
 }
 
-#[derive(Clone, Debug, Serialize)]
-pub struct CacheStats {
-    pub l1_hits: u64,
-    pub l1_misses: u64,
-    pub l1_entries: u64,
-    pub l1_bytes: u64,
-    pub l2_hits: u64,
-    pub l2_misses: u64,
-    pub l2_entries: u64,
-    pub l2_bytes: u64,
-}
-
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct SpentToday {
-    pub providers: BTreeMap<String, u64>,
-    pub agents: BTreeMap<String, u64>,
-}
-
 impl Gateway {
     pub fn new(config: Config, clock: Arc<dyn Clock>) -> Gateway {
         let l1_bytes = config.cache.memory_mb.saturating_mul(1 << 20);
@@ -378,7 +238,7 @@ impl Gateway {
                 inflight: Mutex::new(HashMap::new()),
                 counters: Counters::default(),
                 offline: std::sync::atomic::AtomicBool::new(false),
-                spend: Mutex::new(Spend::default()),
+                spending: Spending::default(),
                 rng: Mutex::new(seed),
                 workspace: RwLock::new(None),
             }),
@@ -388,18 +248,9 @@ impl Gateway {
     /// Connects the on-disk cache and the audit. Blocking (reads today's spending): call it off
     /// the LSP task.
     pub fn attach_store(&self, store: Arc<Store>) {
-        let day_start = self.day(self.wall_ms()) * 86_400_000;
+        let day_start = budget::day_start_ms(self.today());
         let (providers, agents) = store.spent_since(day_start);
-        {
-            let mut spend = lock(&self.inner.spend);
-            spend.day = self.day(self.wall_ms());
-            for (p, t) in providers {
-                *spend.providers.entry(p).or_default() += t;
-            }
-            for (a, t) in agents {
-                *spend.agents.entry(a).or_default() += t;
-            }
-        }
+        self.inner.spending.load(self.today(), providers, agents);
         *write(&self.inner.store) = Some(store);
     }
 
@@ -431,7 +282,7 @@ impl Gateway {
         self.setup().config.completion.clone()
     }
 
-    fn l1(&self) -> moka::sync::Cache<u128, Arc<Cached>> {
+    fn l1(&self) -> L1 {
         read(&self.inner.l1).clone()
     }
 
@@ -439,19 +290,34 @@ impl Gateway {
         read(&self.inner.setup).clone()
     }
 
-    fn wall_ms(&self) -> i64 {
+    pub(super) fn wall_ms(&self) -> i64 {
         let (instant, wall) = self.inner.epoch;
         let now = wall + self.inner.clock.now().saturating_duration_since(instant);
         now.duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64)
     }
 
+    /// Milliseconds on the clock since `started`.
+    pub(super) fn ms_since(&self, started: Instant) -> u64 {
+        self.inner
+            .clock
+            .now()
+            .saturating_duration_since(started)
+            .as_millis() as u64
+    }
+
+    /// The workspace audit rows name.
+    pub(super) fn workspace(&self) -> Option<String> {
+        read(&self.inner.workspace).clone()
+    }
+
     fn wall_now(&self) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(self.wall_ms().max(0) as u64)
     }
 
-    fn day(&self, wall_ms: i64) -> i64 {
-        wall_ms.div_euclid(86_400_000)
+    /// Today (UTC) on the gateway's clock, for daily budgets.
+    fn today(&self) -> i64 {
+        budget::day(self.wall_ms())
     }
 
     /// The providers a call tries, in order.
@@ -464,7 +330,7 @@ impl Gateway {
         let started = self.inner.clock.now();
         let setup = self.setup();
         let providers = route(&setup, &request)?;
-        let ttl = self.ttl(&setup.config, &request);
+        let ttl = cache::ttl(&setup.config, &request);
         let keys: Vec<(Arc<Provider>, u128)> = providers
             .iter()
             .map(|p| (p.clone(), cache_key(p, &request)))
@@ -483,7 +349,7 @@ impl Gateway {
                             &request,
                             &answer.provider,
                             &answer.model,
-                            "l1",
+                            CacheLevel::L1,
                             0,
                             Ok(&answer),
                             started,
@@ -503,11 +369,11 @@ impl Gateway {
                 &request,
                 None,
                 None,
-                "miss",
+                CacheLevel::Miss,
                 0,
                 0,
                 (0, 0),
-                "refused",
+                CallOutcome::Refused,
                 Some(refusal.to_string()),
                 None,
                 started,
@@ -532,11 +398,11 @@ impl Gateway {
                     &request,
                     Some(&provider),
                     None,
-                    "coalesced",
+                    CacheLevel::Coalesced,
                     0,
                     0,
                     (0, 0),
-                    "ok",
+                    CallOutcome::Ok,
                     None,
                     None,
                     started,
@@ -544,13 +410,7 @@ impl Gateway {
                 return Ok(Reply::new(sender.subscribe(), true));
             }
         }
-        let (tx, rx) = watch::channel(Progress {
-            sent: None,
-            text: String::new(),
-            pieces: 0,
-            status: Status::Queued,
-            outcome: None,
-        });
+        let (tx, rx) = watch::channel(Progress::queued());
         let tx = Arc::new(tx);
         inflight.insert(flight, Arc::downgrade(&tx));
         drop(inflight);
@@ -589,11 +449,11 @@ impl Gateway {
                         &request,
                         provider,
                         model,
-                        "miss",
+                        CacheLevel::Miss,
                         bytes,
                         0,
                         (0, 0),
-                        "cancelled",
+                        CallOutcome::Cancelled,
                         None,
                         None,
                         started,
@@ -615,7 +475,7 @@ impl Gateway {
             let key = cache_key(&provider, request);
             self.l1().invalidate(&key);
             if let Some(store) = &store {
-                store.forget(&format!("{key:032x}"));
+                store.forget(&l2_key(key));
             }
         }
     }
@@ -625,75 +485,41 @@ impl Gateway {
         self.call(request)?.answer().await
     }
 
-    fn ttl(&self, config: &Config, request: &CallRequest) -> Duration {
-        request.cache_ttl.unwrap_or_else(|| {
-            let secs = config
-                .agents
-                .get(&request.agent)
-                .and_then(|a| a.cache_ttl_secs)
-                .unwrap_or(config.cache.ttl_secs);
-            Duration::from_secs(secs)
-        })
-    }
-
-    fn roll_day(&self, spend: &mut Spend) {
-        let today = self.day(self.wall_ms());
-        if spend.day != today {
-            spend.day = today;
-            spend.providers.clear();
-            spend.agents.clear();
-        }
-    }
-
     fn check_agent_budget(
         &self,
         config: &Config,
         request: &CallRequest,
     ) -> Result<(), GatewayError> {
-        let Some(budget) = config
+        let budget = config
             .agents
             .get(&request.agent)
-            .and_then(|a| a.daily_tokens)
-        else {
-            return Ok(());
-        };
-        let mut spend = lock(&self.inner.spend);
-        self.roll_day(&mut spend);
-        let spent = spend.agents.get(&request.agent).copied().unwrap_or(0);
-        if spent >= budget {
+            .and_then(|a| a.daily_tokens);
+        let checked = self
+            .inner
+            .spending
+            .check_agent(self.today(), &request.agent, budget);
+        if checked.is_err() {
             self.inner.counters.refused.fetch_add(1, Ordering::Relaxed);
-            return Err(GatewayError::BudgetSpent {
-                scope: format!("agent `{}`", request.agent),
-                budget,
-                spent,
-            });
         }
-        Ok(())
+        checked
     }
 
     fn provider_budget(&self, provider: &Provider) -> Result<(), Failure> {
-        let Some(budget) = provider.config.daily_tokens else {
-            return Ok(());
-        };
-        let mut spend = lock(&self.inner.spend);
-        self.roll_day(&mut spend);
-        let spent = spend.providers.get(&provider.name).copied().unwrap_or(0);
-        if spent >= budget {
+        let checked = self.inner.spending.check_provider(
+            self.today(),
+            &provider.name,
+            provider.config.daily_tokens,
+        );
+        if checked.is_err() {
             self.inner.counters.refused.fetch_add(1, Ordering::Relaxed);
-            return Err(Failure::Refused {
-                message: format!(
-                    "its daily token budget is spent ({spent} of {budget} tokens; resets at 00:00 UTC)"
-                ),
-            });
         }
-        Ok(())
+        checked
     }
 
     fn spend(&self, provider: &str, agent: &str, tokens: u64) {
-        let mut spend = lock(&self.inner.spend);
-        self.roll_day(&mut spend);
-        *spend.providers.entry(provider.to_owned()).or_default() += tokens;
-        *spend.agents.entry(agent.to_owned()).or_default() += tokens;
+        self.inner
+            .spending
+            .add(self.today(), provider, agent, tokens);
     }
 
     fn jitter(&self) -> f64 {
@@ -719,20 +545,8 @@ impl Gateway {
         if !ttl.is_zero()
             && let Some(store) = self.store()
         {
-            let hexes: Vec<String> = keys.iter().map(|(_, k)| format!("{k:032x}")).collect();
-            let now_ms = self.wall_ms();
-            let found = tokio::task::spawn_blocking(move || {
-                hexes
-                    .iter()
-                    .enumerate()
-                    .find_map(|(i, h)| store.get(h, now_ms).map(|s| (i, s)))
-            })
-            .await
-            .ok()
-            .flatten();
-            match found
-                .and_then(|(i, s)| Some((i, serde_json::from_str::<Cached>(&s.answer).ok()?)))
-            {
+            let hexes: Vec<u128> = keys.iter().map(|(_, k)| *k).collect();
+            match cache::l2_lookup(store, &hexes, self.wall_ms()).await {
                 Some((i, cached)) => {
                     self.inner.counters.l2_hits.fetch_add(1, Ordering::Relaxed);
                     self.l1().insert(keys[i].1, Arc::new(cached.clone()));
@@ -746,7 +560,7 @@ impl Gateway {
                         request,
                         &answer.provider,
                         &answer.model,
-                        "l2",
+                        CacheLevel::L2,
                         0,
                         Ok(&answer),
                         started,
@@ -850,11 +664,11 @@ impl Gateway {
                             request,
                             Some(&provider.name),
                             Some(&provider.config.model),
-                            "miss",
+                            CacheLevel::Miss,
                             body_len,
                             error.bytes_in,
                             (0, 0),
-                            "error",
+                            CallOutcome::Error,
                             Some(error.failure.to_string()),
                             None,
                             started,
@@ -930,17 +744,24 @@ impl Gateway {
                         request,
                         Some(&provider.name),
                         Some(&provider.config.model),
-                        "miss",
+                        CacheLevel::Miss,
                         body_len,
                         done.bytes_in,
                         (input, output),
-                        "ok",
+                        CallOutcome::Ok,
                         None,
                         answer.first_token_ms,
                         started,
                     );
                     if !ttl.is_zero() && cacheable {
-                        self.remember(*key, &answer, ttl);
+                        cache::remember(
+                            &self.l1(),
+                            self.store().as_deref(),
+                            *key,
+                            &answer,
+                            ttl,
+                            self.wall_ms(),
+                        );
                     }
                     self.inner.offline.store(false, Ordering::Relaxed);
                     return Ok(answer);
@@ -965,111 +786,6 @@ impl Gateway {
         Err(GatewayError::Unavailable { tried })
     }
 
-    fn remember(&self, key: u128, answer: &Answer, ttl: Duration) {
-        let now_ms = self.wall_ms();
-        let expires_ms = now_ms.saturating_add(ttl.as_millis().min(i64::MAX as u128) as i64);
-        let cached = Cached {
-            answer: answer.clone(),
-            expires_ms,
-        };
-        if let Some(store) = self.store()
-            && let Ok(json) = serde_json::to_string(&cached)
-        {
-            store.put(
-                &format!("{key:032x}"),
-                &answer.provider,
-                &answer.model,
-                json,
-                now_ms,
-                expires_ms,
-            );
-        }
-        self.l1().insert(key, Arc::new(cached));
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn audit_row(
-        &self,
-        request: &CallRequest,
-        provider: Option<&str>,
-        model: Option<&str>,
-        cache: &str,
-        bytes_out: u64,
-        bytes_in: u64,
-        tokens: (u64, u64),
-        outcome: &str,
-        error: Option<String>,
-        ttft_ms: Option<u64>,
-        started: Instant,
-    ) {
-        let Some(store) = self.store() else { return };
-        store.audit(AuditRecord {
-            at_ms: self.wall_ms(),
-            workspace: read(&self.inner.workspace).clone(),
-            agent: request.agent.clone(),
-            priority: format!("{:?}", request.priority).to_lowercase(),
-            provider: provider.map(str::to_owned),
-            model: model.map(str::to_owned),
-            cache: cache.to_owned(),
-            bytes_out,
-            bytes_in,
-            tokens_in: tokens.0,
-            tokens_out: tokens.1,
-            files: request.files.clone(),
-            chunks: request.chunks.clone(),
-            outcome: outcome.to_owned(),
-            error,
-            ttft_ms,
-            total_ms: self
-                .inner
-                .clock
-                .now()
-                .saturating_duration_since(started)
-                .as_millis() as u64,
-        });
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn audit(
-        &self,
-        request: &CallRequest,
-        provider: &str,
-        model: &str,
-        cache: &str,
-        bytes_out: u64,
-        answer: Result<&Answer, &GatewayError>,
-        started: Instant,
-    ) {
-        match answer {
-            Ok(a) => self.audit_row(
-                request,
-                Some(provider),
-                Some(model),
-                cache,
-                bytes_out,
-                0,
-                (0, 0),
-                "ok",
-                None,
-                a.first_token_ms,
-                started,
-            ),
-            Err(e) => self.audit_row(
-                request,
-                Some(provider),
-                Some(model),
-                cache,
-                bytes_out,
-                0,
-                (0, 0),
-                "error",
-                Some(e.to_string()),
-                None,
-                started,
-            ),
-        }
-    }
-
     /// The gateway's figures. Reads the on-disk cache's size: call it off the LSP task.
     pub fn stats(&self) -> GatewayStats {
         let setup = self.setup();
@@ -1077,18 +793,7 @@ impl Gateway {
         let c = &self.inner.counters;
         let (l2_entries, l2_bytes) = self.store().map_or((0, 0), |s| s.cached());
         self.l1().run_pending_tasks();
-        let spent = {
-            let mut spend = lock(&self.inner.spend);
-            self.roll_day(&mut spend);
-            SpentToday {
-                providers: spend
-                    .providers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), *v))
-                    .collect(),
-                agents: spend.agents.iter().map(|(k, v)| (k.clone(), *v)).collect(),
-            }
-        };
+        let spent = self.inner.spending.today(self.today());
         GatewayStats {
             providers: setup
                 .providers
@@ -1139,141 +844,11 @@ impl Gateway {
     }
 }
 
-struct ProgressSink<'a> {
-    tx: &'a watch::Sender<Progress>,
-    provider: &'a str,
-}
-
-impl Sink for ProgressSink<'_> {
-    fn text(&self, text: &str) {
-        self.tx.send_modify(|p| {
-            p.text.push_str(text);
-            p.pieces += 1;
-            if !matches!(p.status, Status::Streaming { .. }) {
-                p.status = Status::Streaming {
-                    provider: self.provider.to_owned(),
-                };
-            }
-        });
-    }
-}
-
-fn l1_cache(bytes: u64) -> moka::sync::Cache<u128, Arc<Cached>> {
-    moka::sync::Cache::builder()
-        .max_capacity(bytes)
-        .weigher(|_, v: &Arc<Cached>| {
-            (v.answer.text.len() + v.answer.provider.len() + 128).min(u32::MAX as usize) as u32
-        })
-        .build()
-}
-
-fn ready(answer: Answer) -> Reply {
-    let (_tx, rx) = watch::channel(Progress {
-        sent: None,
-        text: answer.text.clone(),
-        pieces: 1,
-        status: Status::Queued,
-        outcome: Some(Ok(answer)),
-    });
-    Reply::new(rx, false)
-}
-
-fn build_setup(config: Config, clock: &Arc<dyn Clock>, old: Option<&Setup>) -> Setup {
-    let providers = config
-        .providers
-        .iter()
-        .map(|(name, pc)| {
-            let kept = old
-                .and_then(|o| o.providers.get(name))
-                .filter(|p| p.config == *pc)
-                .cloned();
-            (
-                name.clone(),
-                kept.unwrap_or_else(|| Arc::new(Provider::new(name, pc.clone(), clock.clone()))),
-            )
-        })
-        .collect();
-    Setup { config, providers }
-}
-
-fn route(setup: &Setup, request: &CallRequest) -> Result<Vec<Arc<Provider>>, GatewayError> {
-    let config = &setup.config;
-    let name = request
-        .route
-        .clone()
-        .or_else(|| {
-            config
-                .agents
-                .get(&request.agent)
-                .and_then(|a| a.route.clone())
-        })
-        .or_else(|| {
-            (request.priority == Priority::Interactive && config.routes.contains_key("completion"))
-                .then(|| "completion".to_owned())
-        })
-        .or_else(|| {
-            config
-                .routes
-                .contains_key("default")
-                .then(|| "default".to_owned())
-        });
-    let (strategy, names): (Strategy, Vec<String>) =
-        match name.as_deref().map(|n| (n, config.routes.get(n))) {
-            Some((_, Some(route))) => {
-                let names = if route.providers.is_empty() {
-                    setup.providers.keys().cloned().collect()
-                } else {
-                    route.providers.clone()
-                };
-                (route.strategy.clone(), names)
-            }
-            Some((n, None)) if n != "default" && n != "completion" => {
-                return Err(GatewayError::NoProvider {
-                    route: n.to_owned(),
-                });
-            }
-            _ => (Strategy::Ordered, setup.providers.keys().cloned().collect()),
-        };
-    let mut providers: Vec<Arc<Provider>> = names
-        .iter()
-        .filter_map(|n| setup.providers.get(n).cloned())
-        .collect();
-    match strategy {
-        Strategy::Ordered => {}
-        Strategy::LocalFirst => providers.sort_by_key(|p| !p.config.is_local()),
-        Strategy::CloudFirst => providers.sort_by_key(|p| p.config.is_local()),
-        Strategy::Fastest => providers.sort_by(|a, b| {
-            let (a, b) = (a.ewma_ttft().unwrap_or(0.0), b.ewma_ttft().unwrap_or(0.0));
-            a.total_cmp(&b)
-        }),
-    }
-    if providers.is_empty() {
-        return Err(GatewayError::NoProvider {
-            route: name.unwrap_or_else(|| "default".to_owned()),
-        });
-    }
-    Ok(providers)
-}
-
 /// Tokens a call may use, for the limiter: the prompt at ~4 bytes a token plus the most it may
 /// write.
 fn estimate_tokens(request: &CallRequest) -> u32 {
     let prompt = (request.prompt.len() / 4 + 1).min(u32::MAX as usize) as u32;
     prompt.saturating_add(request.params.max_tokens)
-}
-
-/// The cache key: provider, model, parameters, template version and the rendered prompt.
-fn cache_key(provider: &Provider, request: &CallRequest) -> u128 {
-    let material = serde_json::to_vec(&(
-        provider.config.kind.as_str(),
-        &provider.config.url,
-        &provider.config.model,
-        &request.params,
-        &request.template_version,
-        &request.prompt,
-    ))
-    .unwrap_or_default();
-    xxhash_rust::xxh3::xxh3_128(&material)
 }
 
 /// Identical calls in flight share this key: the same providers, parameters and prompt.

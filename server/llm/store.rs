@@ -12,6 +12,9 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+
+use super::audit::{CacheLevel, CallOutcome};
 use crate::archive::{ArchiveError, Schema, open_versioned};
 
 const SCHEMA_VERSION: i64 = 1;
@@ -59,18 +62,42 @@ pub struct AuditRecord {
     pub priority: String,
     pub provider: Option<String>,
     pub model: Option<String>,
-    pub cache: String,
+    pub cache: CacheLevel,
     pub bytes_out: u64,
     pub bytes_in: u64,
     pub tokens_in: u64,
     pub tokens_out: u64,
     pub files: Vec<String>,
     pub chunks: Vec<String>,
-    pub outcome: String,
+    pub outcome: CallOutcome,
     pub error: Option<String>,
     pub ttft_ms: Option<u64>,
     pub total_ms: u64,
 }
+
+/// The audit's words are stored as they are spelled (`CacheLevel::as_str`), and a word this
+/// build does not know is an error, not a guess.
+macro_rules! column {
+    ($ty:ident) => {
+        impl ToSql for $ty {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        impl FromSql for $ty {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                let word = value.as_str()?;
+                $ty::parse(word).ok_or_else(|| {
+                    FromSqlError::Other(format!("unknown {}: {word:?}", stringify!($ty)).into())
+                })
+            }
+        }
+    };
+}
+
+column!(CacheLevel);
+column!(CallOutcome);
 
 /// Tokens per provider or agent.
 pub type Spent = Vec<(String, u64)>;
@@ -545,9 +572,9 @@ mod tests {
                 provider: Some("p".into()),
                 tokens_in: 10,
                 tokens_out: 3,
-                cache: "miss".into(),
+                cache: CacheLevel::Miss,
                 files: vec!["src/a.rs".into()],
-                outcome: "ok".into(),
+                outcome: CallOutcome::Ok,
                 ..AuditRecord::default()
             });
             store.flush();
