@@ -331,7 +331,7 @@ impl std::fmt::Debug for Gateway {
 }
 
 /// The gateway's figures for `strata/stats`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct GatewayStats {
     pub providers: BTreeMap<String, ProviderStats>,
     pub cache: CacheStats,
@@ -342,7 +342,7 @@ pub struct GatewayStats {
     pub spent_today: SpentToday,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct CacheStats {
     pub l1_hits: u64,
     pub l1_misses: u64,
@@ -354,7 +354,7 @@ pub struct CacheStats {
     pub l2_bytes: u64,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default)]
 pub struct SpentToday {
     pub providers: BTreeMap<String, u64>,
     pub agents: BTreeMap<String, u64>,
