@@ -628,7 +628,7 @@ fn run(file: &File, model_ms: u64) -> Run {
         Some(server["text"].as_str() == Some(text.as_str()) && server["inSync"] == json!(true));
     let stats = lsp.request("strata/stats", Value::Null).expect("stats");
     for (name, method) in run.methods.iter_mut() {
-        method.server_p99_ms = stats["methods"][name.as_str()]["p99_ms"].as_f64();
+        method.server_p99_ms = stats["methods"][name.as_str()]["p99Ms"].as_f64();
     }
     lsp.finish();
     run

@@ -178,7 +178,7 @@ fn typing_run(inline: bool) {
     );
     let stats = editor.stats();
     let c = &stats["completion"];
-    let answered = ["from_suggestion", "from_in_flight", "empty"]
+    let answered = ["fromSuggestion", "fromInFlight", "empty"]
         .iter()
         .map(|k| c[k].as_u64().unwrap())
         .sum::<u64>();
@@ -242,7 +242,7 @@ fn forward_typing_is_served_from_the_suggestion() {
     }
     assert_eq!(fake.call_count(), calls, "forward typing made a model call");
     let stats = editor.stats();
-    assert!(stats["completion"]["from_suggestion"].as_u64().unwrap() >= 8);
+    assert!(stats["completion"]["fromSuggestion"].as_u64().unwrap() >= 8);
     editor.lsp.finish();
 }
 
@@ -267,7 +267,7 @@ fn moving_away_cancels_the_call_in_flight() {
         "the stale call's connection stayed open"
     );
     let stats = editor.stats();
-    assert_eq!(stats["completion"]["calls_cancelled"], 1);
+    assert_eq!(stats["completion"]["callsCancelled"], 1);
     editor.lsp.finish();
 }
 

@@ -297,7 +297,7 @@ fn a_completion_in_an_ignored_document_calls_no_model() {
     let mut lsp = serve(&root, dir.path(), &fake);
 
     let started = |lsp: &mut Lsp| {
-        lsp.request("strata/stats", Value::Null).unwrap()["completion"]["calls_started"]
+        lsp.request("strata/stats", Value::Null).unwrap()["completion"]["callsStarted"]
             .as_u64()
             .unwrap()
     };

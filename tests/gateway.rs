@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use strata::llm::config::{ConfigBuilder, Trust};
+use strata::llm::retry::Circuit;
 use strata::llm::{
     CallRequest, Event, Gateway, GatewayError, ManualClock, Priority, Prompt, Source, Store,
 };
@@ -384,15 +385,13 @@ async fn the_circuit_opens_after_repeated_failures_and_routes_fall_back() {
     assert_eq!(answer.provider, "steady");
     assert_eq!(fake.call_count(), 11);
     assert_eq!(fake.calls()[10].path, "/api/chat");
-    let stats = serde_json::to_value(gw.stats()).unwrap();
-    assert_eq!(stats["providers"]["flaky"]["circuit"], "open");
+    assert_eq!(gw.stats().providers["flaky"].circuit, Circuit::Open);
     // After the cooldown one trial call goes through; it succeeds and the circuit closes.
     clock.advance(Duration::from_secs(30));
     fake.script(Reply::text("flaky is back"));
     let answer = gw.complete(chat("explain", "q6")).await.unwrap();
     assert_eq!(answer.provider, "flaky");
-    let stats = serde_json::to_value(gw.stats()).unwrap();
-    assert_eq!(stats["providers"]["flaky"]["circuit"], "closed");
+    assert_eq!(gw.stats().providers["flaky"].circuit, Circuit::Closed);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -597,15 +596,15 @@ async fn stats_have_latency_and_limiter_figures() {
             .await
             .unwrap();
     }
-    let stats = serde_json::to_value(gw.stats()).unwrap();
-    let p = &stats["providers"]["p"];
-    assert_eq!(p["calls"], 3);
-    assert_eq!(p["first_token"]["count"], 3);
-    assert_eq!(p["total"]["count"], 3);
-    assert_eq!(p["circuit"], "closed");
-    assert!(p["tokens_in"].as_u64().unwrap() > 0);
-    assert!(p["limiter"]["requests_available"].as_f64().unwrap() <= 57.0);
-    assert_eq!(stats["cache"]["l1_misses"], 3);
+    let stats = gw.stats();
+    let p = &stats.providers["p"];
+    assert_eq!(p.calls, 3);
+    assert_eq!(p.first_token.count, 3);
+    assert_eq!(p.total.count, 3);
+    assert_eq!(p.circuit, Circuit::Closed);
+    assert!(p.tokens_in > 0);
+    assert!(p.limiter.requests_available.unwrap() <= 57.0);
+    assert_eq!(stats.cache.l1_misses, 3);
 }
 
 // The server and the CLI, end to end.

@@ -38,8 +38,7 @@ struct Declared {
 }
 
 /// How a step ended.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "state", rename_all = "kebab-case")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StepResult {
     Done {
         output: String,

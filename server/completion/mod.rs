@@ -122,7 +122,7 @@ pub struct Outcome {
     pub served: Served,
 }
 
-#[derive(Debug, Default, Serialize)]
+#[derive(Debug, Default)]
 pub struct CompletionStats {
     pub requests: u64,
     pub from_suggestion: u64,

@@ -6,8 +6,6 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
-use serde::Serialize;
-
 use super::gateway::GatewayError;
 use super::provider::Failure;
 use super::store::Spent;
@@ -25,7 +23,7 @@ pub(super) fn day_start_ms(day: i64) -> i64 {
 }
 
 /// Tokens spent today, for `strata/stats`.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default)]
 pub struct SpentToday {
     pub providers: BTreeMap<String, u64>,
     pub agents: BTreeMap<String, u64>,

@@ -25,7 +25,7 @@ pub(super) struct Cached {
 pub(super) type L1 = moka::sync::Cache<u128, Arc<Cached>>;
 
 /// The cache's figures for `strata/stats`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct CacheStats {
     pub l1_hits: u64,
     pub l1_misses: u64,

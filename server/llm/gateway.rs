@@ -209,7 +209,7 @@ impl std::fmt::Debug for Gateway {
 }
 
 /// The gateway's figures for `strata/stats`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct GatewayStats {
     pub providers: BTreeMap<String, ProviderStats>,
     pub cache: CacheStats,

@@ -88,7 +88,7 @@ impl fmt::Display for LimitError {
 impl std::error::Error for LimitError {}
 
 /// A snapshot of a limiter, for status and logs.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default)]
 pub struct LimiterStats {
     /// Permits alive now.
     pub in_flight: u32,
@@ -1068,9 +1068,7 @@ mod tests {
         // 59 after the first; refilled to the cap of 60 and down to 59 for the second at 1.5 s;
         // 59.25 at 1.75 s and down to 58.25 for the third.
         assert_eq!(stats.requests_available, Some(58.25));
-        let json = serde_json::to_value(&stats).unwrap();
-        assert_eq!(json["waits"], 2);
-        assert_eq!(json["waiting"], serde_json::json!([0, 0, 0]));
+        assert_eq!(stats.waiting, [0, 0, 0]);
     }
 
     #[test]

@@ -185,7 +185,7 @@ fn client(config: &ProviderConfig) -> reqwest::Client {
 }
 
 /// A provider's figures for `strata/stats`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug)]
 pub struct ProviderStats {
     pub kind: &'static str,
     pub model: String,

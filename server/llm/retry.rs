@@ -5,8 +5,6 @@
 
 use std::time::{Duration, Instant, SystemTime};
 
-use serde::Serialize;
-
 /// The first retry waits up to this long; each further one doubles it, up to [`BACKOFF_CAP`].
 pub const BACKOFF_BASE: Duration = Duration::from_millis(500);
 pub const BACKOFF_CAP: Duration = Duration::from_secs(30);
@@ -152,8 +150,7 @@ pub enum Admission {
     Trial,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Circuit {
     Closed,
     /// Refusing calls until the cooldown ends.

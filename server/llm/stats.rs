@@ -5,8 +5,6 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde::Serialize;
-
 /// Buckets per power of two: 4 gives at most ~19% relative error on a percentile.
 const SUB: u32 = 4;
 const BUCKETS: usize = 34 * SUB as usize;
@@ -26,7 +24,7 @@ impl Default for Histogram {
 }
 
 /// A histogram's summary, in milliseconds.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Summary {
     pub count: u64,
     pub p50_ms: f64,

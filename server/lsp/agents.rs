@@ -12,13 +12,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ropey::Rope;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use tower_lsp_server::Client;
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
 
+use super::ext::{
+    AgentOutput, NewChatResult, RunAgentResult, RunArgs, RunWorkflowResult, WorkflowArgs,
+};
 use super::position::{Encoding, to_byte_clamped, to_range};
+use super::to_ext::path_string;
 use crate::agents::history::{CHAT_TEMPLATE, data_dir};
 use crate::agents::workflow;
 use crate::agents::{self, Agent, Output, Placement};
@@ -26,33 +29,6 @@ use crate::session::{Outcome, Problem, Session, Step, Task};
 
 pub const RUN_AGENT: &str = "strata.runAgent";
 pub const RUN_WORKFLOW: &str = "strata.runWorkflow";
-
-/// Arguments of `strata.runWorkflow`.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct WorkflowArgs {
-    pub workflow: String,
-    pub text_document: TextDocumentIdentifier,
-    #[serde(default)]
-    pub range: Option<Range>,
-    #[serde(default)]
-    pub query: Option<String>,
-}
-
-/// Arguments of `strata.runAgent`.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RunArgs {
-    pub agent: String,
-    pub text_document: TextDocumentIdentifier,
-    #[serde(default)]
-    pub range: Option<Range>,
-    #[serde(default)]
-    pub query: Option<String>,
-    /// The editor's diagnostics in the range (code actions pass them on for `fix`).
-    #[serde(default)]
-    pub diagnostics: Vec<Diagnostic>,
-}
 
 /// What the client can do, from `initialize`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -154,8 +130,15 @@ impl Agents {
     pub fn code_actions(&self, params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
         let uri = &params.text_document.uri;
         let mut actions = Vec::new();
+        let document = TextDocumentIdentifier { uri: uri.clone() };
         if uri.as_str().ends_with(".strata.md") {
-            let arguments = json!({"agent": "chat", "textDocument": {"uri": uri}});
+            let arguments = command_arguments(RunArgs {
+                agent: "chat".into(),
+                text_document: document,
+                range: None,
+                query: None,
+                diagnostics: Vec::new(),
+            });
             return vec![CodeActionOrCommand::CodeAction(CodeAction {
                 title: "Strata: send".into(),
                 kind: Some(CodeActionKind::new("source.strata")),
@@ -219,8 +202,11 @@ impl Agents {
                 command: Some(Command {
                     title,
                     command: RUN_WORKFLOW.to_owned(),
-                    arguments: Some(vec![json!({
-                        "workflow": wf.name, "textDocument": {"uri": uri}, "range": params.range,
+                    arguments: Some(vec![command_arguments(WorkflowArgs {
+                        workflow: wf.name.clone(),
+                        text_document: document.clone(),
+                        range: Some(params.range),
+                        query: None,
                     })]),
                 }),
                 ..Default::default()
@@ -236,11 +222,16 @@ impl Agents {
                 (_, Output::Edit) => CodeActionKind::REFACTOR_REWRITE,
                 _ => CodeActionKind::new("source.strata"),
             };
-            let arguments = json!({
-                "agent": agent.name,
-                "textDocument": {"uri": uri},
-                "range": params.range,
-                "diagnostics": if agent.needs_diagnostics { json!(params.context.diagnostics) } else { json!([]) },
+            let arguments = command_arguments(RunArgs {
+                agent: agent.name.clone(),
+                text_document: document.clone(),
+                range: Some(params.range),
+                query: None,
+                diagnostics: if agent.needs_diagnostics {
+                    params.context.diagnostics.clone()
+                } else {
+                    Vec::new()
+                },
             });
             actions.push(CodeActionOrCommand::CodeAction(CodeAction {
                 title: agent.title.clone(),
@@ -261,7 +252,7 @@ impl Agents {
 
     /// `strata.runWorkflow`: the workflow's steps as a DAG, then one document with every step's
     /// output (the last step's first).
-    pub async fn run_workflow(self: &Arc<Self>, args: WorkflowArgs) -> Result<Value> {
+    pub async fn run_workflow(self: &Arc<Self>, args: WorkflowArgs) -> Result<RunWorkflowResult> {
         let session = self.session()?;
         let (workflows, problems) = workflow::workflows(&session.gateway.config());
         let Some(wf) = workflows.into_iter().find(|w| w.name == args.workflow) else {
@@ -275,19 +266,27 @@ impl Agents {
                 }
             )));
         };
-        let this = self.clone();
-        self.supervise("workflow", move |token| async move {
-            this.execute_workflow(session, wf, args, token).await
-        })
-        .await
+        let (this, name) = (self.clone(), wf.name.clone());
+        let result = self
+            .supervise("workflow", move |token| async move {
+                this.execute_workflow(session, wf, args, token).await
+            })
+            .await?;
+        Ok(result.unwrap_or(RunWorkflowResult {
+            workflow: name,
+            cancelled: true,
+            ..Default::default()
+        }))
     }
 
     /// Runs `work` as a task of its own under a fresh progress token: cancelled when the
     /// request is (the future is dropped) or when the client cancels the token's progress.
-    async fn supervise<F, Fut>(&self, what: &str, work: F) -> Result<Value>
+    /// `None` when it was cancelled.
+    async fn supervise<T, F, Fut>(&self, what: &str, work: F) -> Result<Option<T>>
     where
+        T: Send + 'static,
         F: FnOnce(String) -> Fut,
-        Fut: std::future::Future<Output = Result<Value>> + Send + 'static,
+        Fut: std::future::Future<Output = Result<T>> + Send + 'static,
     {
         let token = format!(
             "strata-{what}-{}",
@@ -300,8 +299,8 @@ impl Agents {
         drop(guard);
         lock(&self.running).remove(&token);
         match outcome {
-            Ok(result) => result,
-            Err(e) if e.is_cancelled() => Ok(json!({"cancelled": true})),
+            Ok(result) => result.map(Some),
+            Err(e) if e.is_cancelled() => Ok(None),
             Err(e) => Err(internal(format!("the {what} failed: {e}"))),
         }
     }
@@ -312,7 +311,7 @@ impl Agents {
         wf: workflow::Workflow,
         args: WorkflowArgs,
         token: String,
-    ) -> Result<Value> {
+    ) -> Result<RunWorkflowResult> {
         // Each step's agent replaces this placeholder.
         let placeholder = session
             .agent("explain")
@@ -351,7 +350,19 @@ impl Agents {
         progress
             .end(&format!("{done} of {} steps done", wf.steps.len()))
             .await;
-        Ok(json!({"workflow": wf.name, "steps": report.results, "path": path, "shown": shown}))
+        Ok(RunWorkflowResult {
+            workflow: wf.name,
+            steps: Some(
+                report
+                    .results
+                    .iter()
+                    .map(|(id, step)| (id.clone(), step.into()))
+                    .collect(),
+            ),
+            path: Some(path_string(&path)),
+            shown: Some(shown),
+            cancelled: false,
+        })
     }
 
     /// `run` again, boxed: a run may offer to start itself over.
@@ -373,14 +384,20 @@ impl Agents {
     }
 
     /// `strata.runAgent`: runs to the end (or until cancelled) and says what happened.
-    pub async fn run(self: &Arc<Self>, args: RunArgs) -> Result<Value> {
+    pub async fn run(self: &Arc<Self>, args: RunArgs) -> Result<RunAgentResult> {
         let session = self.session()?;
         let agent = session.agent(&args.agent).map_err(Error::invalid_params)?;
-        let this = self.clone();
-        self.supervise("agent", move |token| async move {
-            this.execute(session, agent, args, token).await
-        })
-        .await
+        let (this, name) = (self.clone(), agent.name.clone());
+        let result = self
+            .supervise("agent", move |token| async move {
+                this.execute(session, agent, args, token).await
+            })
+            .await?;
+        Ok(result.unwrap_or(RunAgentResult {
+            agent: name,
+            cancelled: true,
+            ..Default::default()
+        }))
     }
 
     async fn execute(
@@ -389,7 +406,7 @@ impl Agents {
         agent: Agent,
         args: RunArgs,
         token: String,
-    ) -> Result<Value> {
+    ) -> Result<RunAgentResult> {
         let task = self
             .task(
                 &session,
@@ -412,7 +429,10 @@ impl Agents {
             Err(message) => {
                 progress.end(&message).await;
                 self.show(MessageType::WARNING, format!("Strata: {message}"));
-                return Ok(json!({"agent": agent.name, "error": message}));
+                return Ok(RunAgentResult {
+                    error: Some(message),
+                    ..ran(&agent)
+                });
             }
         };
         let answer = match session
@@ -438,7 +458,7 @@ impl Agents {
                         code,
                     )
                     .await;
-                if result["conflict"] == true {
+                if result.conflict {
                     // Offer the run again, on the code as it is now.
                     let message = format!(
                         "Strata {}: the code changed while the model was answering, so the edit was not applied. Run it again?",
@@ -465,7 +485,7 @@ impl Agents {
                     });
                 }
                 progress
-                    .end(if result["applied"] == true {
+                    .end(if result.applied == Some(true) {
                         "applied"
                     } else {
                         "not applied"
@@ -479,10 +499,14 @@ impl Agents {
                     .map_err(internal)?;
                 let shown = self.open(&path, "the answer is in").await;
                 progress.end("done").await;
-                Ok(
-                    json!({"agent": agent.name, "output": "document", "path": path, "shown": shown,
-                          "source": answer.source, "provider": answer.provider}),
-                )
+                Ok(RunAgentResult {
+                    output: Some(AgentOutput::Document),
+                    path: Some(path_string(&path)),
+                    shown: Some(shown),
+                    source: Some(answer.source.into()),
+                    provider: Some(answer.provider),
+                    ..ran(&agent)
+                })
             }
             Outcome::Findings(findings) => {
                 let encoding = self.encoding();
@@ -515,15 +539,17 @@ impl Agents {
                     .publish_diagnostics(uri.clone(), published.clone(), None)
                     .await;
                 progress.end(&format!("{} findings", published.len())).await;
-                Ok(
-                    json!({"agent": agent.name, "output": "diagnostics", "findings": published.len()}),
-                )
+                Ok(RunAgentResult {
+                    output: Some(AgentOutput::Diagnostics),
+                    findings: Some(published.len()),
+                    ..ran(&agent)
+                })
             }
         }
     }
 
     /// `strata.newChat`: a new chat file under the data directory, opened in the editor.
-    pub async fn new_chat(&self) -> Result<Value> {
+    pub async fn new_chat(&self) -> Result<NewChatResult> {
         let dir = data_dir().join("chats");
         let stamp = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -534,7 +560,11 @@ impl Agents {
             .map_err(|e| internal(format!("cannot create {}: {e}", path.display())))?;
         let shown = self.open(&path, "a new chat is in").await;
         let uri = Uri::from_file_path(&path).map(|u| u.as_str().to_owned());
-        Ok(json!({"path": path, "uri": uri, "shown": shown}))
+        Ok(NewChatResult {
+            path: path_string(&path),
+            uri,
+            shown,
+        })
     }
 
     /// A chat turn (the session builds it), its answer appended to the file.
@@ -544,7 +574,7 @@ impl Agents {
         agent: Agent,
         task: Task,
         progress: Progress,
-    ) -> Result<Value> {
+    ) -> Result<RunAgentResult> {
         let key = task.key.clone();
         let turn = match session
             .chat_turn(&agent, &key, task.parsed, true, |step| progress.step(step))
@@ -566,9 +596,11 @@ impl Agents {
         }
         // Appended at the end of the file as it is now (the user may have typed meanwhile).
         let Some(current) = session.store.entry(&key) else {
-            return Ok(
-                json!({"agent": agent.name, "applied": false, "error": "the chat file was closed"}),
-            );
+            return Ok(RunAgentResult {
+                applied: Some(false),
+                error: Some("the chat file was closed".into()),
+                ..ran(&agent)
+            });
         };
         let uri: Uri = key
             .parse()
@@ -614,18 +646,24 @@ impl Agents {
         progress
             .end(if applied { "answered" } else { "not applied" })
             .await;
-        Ok(
-            json!({"agent": agent.name, "output": "chat", "applied": applied, "saved": saved.is_ok()}),
-        )
+        Ok(RunAgentResult {
+            output: Some(AgentOutput::Chat),
+            applied: Some(applied),
+            saved: Some(saved.is_ok()),
+            ..ran(&agent)
+        })
     }
 
-    async fn failed(&self, agent: &Agent, progress: &Progress, message: String) -> Value {
+    async fn failed(&self, agent: &Agent, progress: &Progress, message: String) -> RunAgentResult {
         progress.end(&format!("failed: {message}")).await;
         self.show(
             MessageType::ERROR,
             format!("Strata {}: {message}", agent.name),
         );
-        json!({"agent": agent.name, "error": message})
+        RunAgentResult {
+            error: Some(message),
+            ..ran(agent)
+        }
     }
 
     /// Applies an edit answer, unless the user changed the target meanwhile.
@@ -637,10 +675,14 @@ impl Agents {
         selection: &str,
         agent: &Agent,
         code: String,
-    ) -> Value {
+    ) -> RunAgentResult {
         let encoding = self.encoding();
         let Some(now) = session.store.entry(uri.as_str()) else {
-            return json!({"agent": agent.name, "applied": false, "error": "the document was closed"});
+            return RunAgentResult {
+                applied: Some(false),
+                error: Some("the document was closed".into()),
+                ..ran(agent)
+            };
         };
         // The target, found again in the current text: where it was, or moved by edits
         // elsewhere; not when its own text changed.
@@ -655,7 +697,11 @@ impl Agents {
                 .then(|| found[0]..found[0] + selection.len())
         };
         let Some(here) = here else {
-            return json!({"agent": agent.name, "applied": false, "conflict": true});
+            return RunAgentResult {
+                applied: Some(false),
+                conflict: true,
+                ..ran(agent)
+            };
         };
         let (range, new_text) = match agent.placement {
             Placement::Replace => (here.clone(), code),
@@ -676,12 +722,26 @@ impl Agents {
             ..Default::default()
         };
         match self.client.apply_edit(workspace_edit).await {
-            Ok(response) if response.applied => {
-                json!({"agent": agent.name, "output": "edit", "applied": true, "version": now.version})
-            }
-            Ok(response) => json!({"agent": agent.name, "applied": false,
-                                   "error": response.failure_reason.unwrap_or_else(|| "the editor refused the edit".into())}),
-            Err(e) => json!({"agent": agent.name, "applied": false, "error": e.to_string()}),
+            Ok(response) if response.applied => RunAgentResult {
+                output: Some(AgentOutput::Edit),
+                applied: Some(true),
+                version: Some(now.version),
+                ..ran(agent)
+            },
+            Ok(response) => RunAgentResult {
+                applied: Some(false),
+                error: Some(
+                    response
+                        .failure_reason
+                        .unwrap_or_else(|| "the editor refused the edit".into()),
+                ),
+                ..ran(agent)
+            },
+            Err(e) => RunAgentResult {
+                applied: Some(false),
+                error: Some(e.to_string()),
+                ..ran(agent)
+            },
         }
     }
 
@@ -786,6 +846,22 @@ impl Progress {
             message: Some(message.to_owned()),
         }))
         .await;
+    }
+}
+
+/// A command's arguments as a code action carries them.
+fn command_arguments(args: impl serde::Serialize) -> Value {
+    serde_json::to_value(args).unwrap_or_else(|e| {
+        tracing::error!("encoding command arguments: {e}");
+        Value::Null
+    })
+}
+
+/// A run's result with nothing in it yet but the agent's name.
+fn ran(agent: &Agent) -> RunAgentResult {
+    RunAgentResult {
+        agent: agent.name.clone(),
+        ..Default::default()
     }
 }
 

@@ -10,6 +10,7 @@ mod position;
 mod server;
 mod settings;
 mod timing;
+mod to_ext;
 mod transport;
 mod workspace;
 

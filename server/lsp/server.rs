@@ -28,17 +28,19 @@ use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
 use tower_lsp_server::{Client, LanguageServer};
 
-use super::agents::{Agents, ClientCaps, NEW_CHAT, RUN_AGENT, RUN_WORKFLOW, RunArgs, WorkflowArgs};
+use super::agents::{Agents, ClientCaps, NEW_CHAT, RUN_AGENT, RUN_WORKFLOW};
 use super::completion::{LspPrompter, ask};
 use super::ext::{
-    ArchiveInfo, ChunksResult, ContextParams, DebugTextResult, DocumentInfo, SearchHit,
-    SearchParams, SearchResult, SentPrompt, StatsResult, TextDocumentParams,
+    ArchiveInfo, ChunksResult, ContextParams, ContextResult, DebugTextResult, DocumentInfo,
+    IndexingStatus, RunArgs, SearchHit, SearchParams, SearchResult, SentPrompt, StatsResult,
+    StatusNotification, StatusParams, TextDocumentParams, WorkflowArgs,
 };
 use super::options::InitializationOptions;
 use super::outline::{Features, Outline};
 use super::position::{Encoding, to_byte, to_byte_clamped};
 use super::settings::Settings;
 use super::timing::MethodTimes;
+use super::to_ext;
 use super::workspace::{self, WorkspaceSetup};
 use crate::archive::{Archive, Hit, IgnorePatterns, IndexConfig, SearchQuery};
 use crate::chunks::ChunkConfig;
@@ -74,14 +76,6 @@ pub struct Backend {
     session: Arc<OnceLock<Session>>,
     /// Which completion requests are served, decided in `initialize`.
     completion_mode: OnceLock<CompletionMode>,
-}
-
-/// `strata/status`: what the editor's status line shows.
-enum StatusNotification {}
-
-impl tower_lsp_server::ls_types::notification::Notification for StatusNotification {
-    type Params = serde_json::Value;
-    const METHOD: &'static str = "strata/status";
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -159,23 +153,23 @@ impl Backend {
         let (client, gateway) = (self.client.clone(), self.gateway.clone());
         let indexing = self.workspace.get().map(|w| w.indexing.clone());
         tokio::spawn(async move {
-            let mut last = serde_json::Value::Null;
+            let mut last = None;
             loop {
                 let index = indexing
                     .as_ref()
                     .and_then(|i| *i.lock().unwrap_or_else(|e| e.into_inner()));
-                let (in_flight, limited, offline) = gateway.status();
-                let status = serde_json::json!({
-                    "indexing": index.map(|(done, total)| serde_json::json!({"done": done, "total": total})),
-                    "inFlight": in_flight,
-                    "rateLimited": limited,
-                    "offline": offline,
-                });
-                if status != last {
+                let (in_flight, rate_limited, offline) = gateway.status();
+                let status = StatusParams {
+                    indexing: index.map(|(done, total)| IndexingStatus { done, total }),
+                    in_flight,
+                    rate_limited,
+                    offline,
+                };
+                if last.as_ref() != Some(&status) {
                     client
                         .send_notification::<StatusNotification>(status.clone())
                         .await;
-                    last = status;
+                    last = Some(status);
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(250)).await;
             }
@@ -266,6 +260,13 @@ impl Backend {
     async fn parsed(&self, uri: &Uri) -> Result<Arc<Parsed>> {
         super::parsed(&self.store, uri).await
     }
+}
+
+/// A command's typed result (`ext.rs`) as `workspace/executeCommand` answers it.
+fn command_result(result: impl serde::Serialize) -> Result<Option<serde_json::Value>> {
+    serde_json::to_value(result)
+        .map(Some)
+        .map_err(|e| internal(format!("encoding the result: {e}")))
 }
 
 fn internal(message: String) -> Error {
@@ -518,7 +519,7 @@ impl LanguageServer for Backend {
                     .map_err(|e| Error::invalid_params(format!("strata.runAgent: {e}")))?;
                 let agents = self.agents.clone();
                 // Not under `guard`: the run is a task of its own, and a panic in it is an error.
-                agents.run(args).await.map(Some)
+                command_result(agents.run(args).await?)
             }
             RUN_WORKFLOW => {
                 let args = params.arguments.into_iter().next().ok_or_else(|| {
@@ -528,9 +529,9 @@ impl LanguageServer for Backend {
                 })?;
                 let args: WorkflowArgs = serde_json::from_value(args)
                     .map_err(|e| Error::invalid_params(format!("strata.runWorkflow: {e}")))?;
-                self.agents.clone().run_workflow(args).await.map(Some)
+                command_result(self.agents.clone().run_workflow(args).await?)
             }
-            NEW_CHAT => self.agents.new_chat().await.map(Some),
+            NEW_CHAT => command_result(self.agents.new_chat().await?),
             other => Err(Error::invalid_params(format!("unknown command {other}"))),
         }
     }
@@ -780,10 +781,8 @@ impl Backend {
         .await
     }
 
-    /// The chunks edited most recently in open documents of the workspace, resolved to text
-    /// (at most 8; documents that are ignored or hold secrets are left out).
     /// The context pack for a position or selection: what an agent would send.
-    pub async fn context(&self, params: ContextParams) -> Result<serde_json::Value> {
+    pub async fn context(&self, params: ContextParams) -> Result<ContextResult> {
         self.guard("strata/context", async {
             let uri = params.text_document.uri.clone();
             let parsed = self.parsed(&uri).await?;
@@ -875,14 +874,7 @@ impl Backend {
                     (pack, None)
                 }
             };
-            let mut value = serde_json::to_value(&pack).map_err(|e| internal(e.to_string()))?;
-            value["version"] = version.into();
-            value["rendered"] = pack.render().into();
-            if let Some(prompt) = prompt {
-                value["prompt"] =
-                    serde_json::to_value(prompt).map_err(|e| internal(e.to_string()))?;
-            }
-            Ok(value)
+            Ok(to_ext::context_result(&pack, version, prompt))
         })
         .await
     }
@@ -939,13 +931,13 @@ impl Backend {
             .await
             .map_err(|e| internal(format!("gateway statistics: {e}")))?;
             Ok(StatsResult {
-                recent_calls,
+                recent_calls: recent_calls.iter().map(Into::into).collect(),
                 version: env!("CARGO_PKG_VERSION"),
                 documents,
                 archive,
-                methods: self.times.summaries(),
-                gateway,
-                completion: self.completion.stats(),
+                methods: to_ext::latencies(&self.times.summaries()),
+                gateway: (&gateway).into(),
+                completion: (&self.completion.stats()).into(),
                 config: self.settings.report(),
             })
         })
