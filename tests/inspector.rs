@@ -75,6 +75,26 @@ fn shown(prompt: &Value) -> (Option<String>, Vec<(String, String)>) {
     (prompt["system"].as_str().map(str::to_owned), messages)
 }
 
+/// The `i`th call the model received is the one run of `agent`, and its prompt is the one the
+/// inspector showed, part by part — and that prompt carries the code at the cursor and the
+/// question, so the comparison is not between two empty things.
+fn same_prompt(fake: &FakeModel, i: usize, agent: &str, inspected: &Value, question: &str) {
+    let calls = fake.calls();
+    assert_eq!(calls.len(), i + 1, "{agent} made one call");
+    let body = calls[i].json.clone().unwrap();
+    assert_eq!(
+        shown(&inspected["prompt"]),
+        sent(&body),
+        "{agent}: the inspector's prompt differs from what the model received"
+    );
+    let (_, messages) = sent(&body);
+    let user = &messages[0].1;
+    assert!(
+        user.contains("scale(x * 2)") && user.contains(question),
+        "{user}"
+    );
+}
+
 fn answer_for(agent: &str) -> Reply {
     match agent {
         "review" => Reply::text("{\"line\": 1, \"severity\": \"warning\", \"message\": \"ok\"}\n"),
@@ -202,15 +222,7 @@ fn the_cli_inspector_shows_the_prompt_strata_ask_sends() {
         .unwrap();
         fake.script(answer_for(agent));
         strata(&["ask", agent, "src/lib.rs:5:7", "--query", &question]);
-        let calls = fake.calls();
-        assert_eq!(calls.len(), i + 1, "{agent} made one call");
-        let body = calls[i].json.clone().unwrap();
-        assert_eq!(
-            shown(&inspected["prompt"]),
-            sent(&body),
-            "{agent}: `strata context --agent` differs from what `strata ask` sent"
-        );
-        assert!(sent(&body).1[0].1.contains("scale(x * 2)"));
+        same_prompt(&fake, i, agent, &inspected, &question);
     }
 }
 
