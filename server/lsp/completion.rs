@@ -1,7 +1,8 @@
 //! Completion at the protocol edge: `textDocument/inlineCompletion` (clients that have it) and
 //! `textDocument/completion` items (the rest), both answered by the completion engine within its
 //! budget; and the prompt builder the engine calls in the background: the text around the cursor,
-//! related code from the working and background tiers, all of it through the redactor.
+//! related code from the working and background tiers (all of it redacted when the engine
+//! makes an `llm::Prompt` of it).
 
 use std::sync::{Arc, OnceLock};
 
@@ -10,7 +11,7 @@ use tower_lsp_server::ls_types::*;
 
 use super::position::{Encoding, to_byte, to_position};
 use crate::completion::{Anchor, Ask, Built, CompletionConfig, Engine, Prompter, shape};
-use crate::context::{Budgets, Tier, redact};
+use crate::context::{Budgets, Tier};
 use crate::session::{Session, Want};
 
 /// Builds completion prompts once `initialize` has said where the workspace is.
@@ -101,8 +102,9 @@ impl Prompter for LspPrompter {
                 }
             }
         }
-        let (prefix, _) = redact(&text.byte_slice(start..cursor).to_string());
-        let (suffix, _) = redact(&text.byte_slice(cursor..end).to_string());
+        // Redacted when the engine makes its `Prompt` of them, the two as one text.
+        let prefix = text.byte_slice(start..cursor).to_string();
+        let suffix = text.byte_slice(cursor..end).to_string();
         let prefix = if related.is_empty() {
             prefix
         } else {
