@@ -756,6 +756,129 @@ mod tests {
         (b.build(), warnings)
     }
 
+    /// The `config.toml` example in docs/lsp-extensions.md, its commented-out keys turned on.
+    fn documented() -> (String, String) {
+        let doc = include_str!("../../docs/lsp-extensions.md");
+        let section = &doc[doc
+            .find("## Configuration")
+            .expect("a Configuration section")..];
+        let start = section.find("```toml\n").expect("a toml example") + 8;
+        let end = start + section[start..].find("```").expect("the example's end");
+        let text = section[start..end]
+            .lines()
+            .map(|line| match line.strip_prefix("# ") {
+                Some(rest) if rest.split_whitespace().nth(1) == Some("=") => rest,
+                _ => line,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        (text, doc.to_owned())
+    }
+
+    /// Every key a section of the file may hold, from its declaration.
+    fn declared_keys(value: impl Serialize) -> Vec<String> {
+        match toml::Value::try_from(value).expect("serialises") {
+            toml::Value::Table(table) => table.keys().cloned().collect(),
+            other => panic!("not a table: {other}"),
+        }
+    }
+
+    #[test]
+    fn the_documented_config_is_the_declared_one() {
+        let (text, doc) = documented();
+        let (config, warnings) = build(&[(&text, Trust::User)]);
+        // Every documented key is declared, with a value of its type.
+        assert!(warnings.is_empty(), "{warnings:?}\n{text}");
+        // The values it shows are the defaults.
+        assert_eq!(config.cache, CacheConfig::default());
+        assert_eq!(config.completion, CompletionConfig::default());
+        assert_eq!(
+            crate::context::Budgets::resolve(None, config.context.tiers()),
+            crate::context::Budgets::default()
+        );
+        let local = &config.providers["local"];
+        let default = ProviderConfig::ollama(OLLAMA_URL, OLLAMA_MODEL);
+        assert_eq!(
+            (local.url.as_str(), local.model.as_str(), local.retries),
+            (OLLAMA_URL, OLLAMA_MODEL, default.retries)
+        );
+        assert_eq!(
+            (
+                local.connect_timeout_ms,
+                local.first_token_timeout_ms,
+                local.total_timeout_ms
+            ),
+            (
+                default.connect_timeout_ms,
+                default.first_token_timeout_ms,
+                default.total_timeout_ms
+            )
+        );
+        // Every declared key is documented.
+        let every_provider_key = ProviderConfig {
+            api_key_env: Some("K".into()),
+            headers: BTreeMap::from([("h".into(), "v".into())]),
+            requests_per_minute: Some(1),
+            tokens_per_minute: Some(1),
+            max_concurrent: Some(1),
+            daily_tokens: Some(1),
+            local: Some(true),
+            fim: Some(true),
+            ..default
+        };
+        let context = ContextConfig {
+            immediate: Some(1),
+            working: Some(1),
+            background: Some(1),
+            encoding: Some("o200k_base".into()),
+        };
+        let agent = AgentConfig {
+            title: Some("t".into()),
+            output: Some("edit".into()),
+            prompt: Some("p".into()),
+            system: Some("s".into()),
+            version: Some("1".into()),
+            route: Some("r".into()),
+            cache_ttl_secs: Some(1),
+            daily_tokens: Some(1),
+            max_tokens: Some(1),
+            temperature: Some(0.5),
+            budgets: Some(context.clone()),
+            postprocess: Some("none".into()),
+            extra: BTreeMap::new(),
+        };
+        let sections = [
+            ("providers", declared_keys(every_provider_key), &text),
+            ("cache", declared_keys(CacheConfig::default()), &text),
+            (
+                "completion",
+                declared_keys(CompletionConfig::default()),
+                &text,
+            ),
+            ("context", declared_keys(context), &text),
+            ("agents", declared_keys(agent), &doc),
+        ];
+        for (section, keys, documented) in sections {
+            assert!(!keys.is_empty());
+            for key in keys {
+                assert!(
+                    documented.contains(&format!("\n{key} ="))
+                        || documented.contains(&format!(" {key} =")),
+                    "`{section}.{key}` is declared but docs/lsp-extensions.md does not show it"
+                );
+            }
+        }
+        // The top-level keys too (workflows have a section of their own).
+        for key in declared_keys(Config::default()) {
+            assert!(
+                doc.contains(&format!("[{key}."))
+                    || doc.contains(&format!("[{key}]"))
+                    || doc.contains(&format!("\n{key} =")),
+                "`{key}` is declared but docs/lsp-extensions.md does not show it"
+            );
+        }
+    }
+
     #[test]
     fn defaults_to_local_ollama() {
         let (config, warnings) = build(&[]);
