@@ -555,3 +555,31 @@ fn chat_turns_go_to_the_archive() {
     );
     lsp.finish();
 }
+
+#[test]
+fn an_edit_whose_code_would_not_parse_is_not_applied() {
+    let fake = FakeModel::start();
+    // A complete answer whose code block leaves `add` without its closing brace.
+    fake.script(Reply::text(
+        "```rust\nfn add(a: u32, b: u32) -> u32 {\n    a.wrapping_add(b)\n```\n",
+    ));
+    let (mut lsp, _dir) = start(&fake.url(), json!({}));
+    let id = run_agent(&mut lsp, "refactor", add_range());
+    let result = lsp.response(id).unwrap();
+    let error = result["error"].as_str().unwrap();
+    assert!(
+        error.contains("would not parse") && error.contains("line "),
+        "{result}"
+    );
+    assert_eq!(lsp.notification("window/showMessage")["type"], 1);
+    assert_eq!(lsp.debug_text(URI)["text"], SOURCE, "the buffer changed");
+    // Not cached: the next run asks the model again, and a good answer is applied.
+    fake.script(Reply::text(
+        "```rust\nfn add(a: u32, b: u32) -> u32 {\n    a.wrapping_add(b)\n}\n```\n",
+    ));
+    let id = run_agent(&mut lsp, "refactor", add_range());
+    lsp.answer("workspace/applyEdit", json!({"applied": true}));
+    assert_eq!(lsp.response(id).unwrap()["applied"], true);
+    assert_eq!(fake.call_count(), 2);
+    lsp.finish();
+}

@@ -63,7 +63,7 @@ pub fn ask(
                 ""
             }
         );
-        match session.outcome(&agent, &prepared, &answer)? {
+        match session.outcome(&agent, &prepared, &answer).await? {
             Outcome::Edit { .. } => eprintln!(
                 "— an edit of {} (not applied from the terminal)",
                 prepared.rel

@@ -442,7 +442,7 @@ impl Agents {
             Ok(answer) => answer,
             Err(message) => return Ok(self.failed(&agent, &progress, message).await),
         };
-        let outcome = match session.outcome(&agent, &prepared, &answer) {
+        let outcome = match session.outcome(&agent, &prepared, &answer).await {
             Ok(outcome) => outcome,
             Err(message) => return Ok(self.failed(&agent, &progress, message).await),
         };

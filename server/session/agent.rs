@@ -11,10 +11,13 @@ use std::sync::Arc;
 
 use super::Session;
 use super::packs::Want;
+use crate::agents::Placement;
 use crate::agents::{self, Agent, Finding, Inputs, Output};
 use crate::context::{ContextPack, Diagnostic};
 use crate::documents::Parsed;
 use crate::llm::{Answer, CallRequest, Event, Priority, Status};
+use crate::syntax::Language;
+use ropey::Rope;
 
 /// A problem the editor reports in the target, in bytes of the document.
 #[derive(Clone, Debug)]
@@ -49,6 +52,9 @@ pub struct Prepared {
     pub selection: String,
     pub target: Range<usize>,
     pub pack: ContextPack,
+    /// The document as it was, and its language: what an edit is checked against.
+    pub text: Rope,
+    pub language: Option<Language>,
 }
 
 /// What an answer becomes.
@@ -151,6 +157,8 @@ impl Session {
             selection,
             target: task.target.clone(),
             pack,
+            text: task.parsed.text.clone(),
+            language: task.parsed.language,
         })
     }
 
@@ -188,8 +196,9 @@ impl Session {
     }
 
     /// What `answer` becomes for the agent that `prepared` was made for. An edit answer with no
-    /// code is not kept in the cache, so the next run asks again.
-    pub fn outcome(
+    /// code, or whose code would leave the document with syntax errors it did not have, is
+    /// refused and not kept in the cache, so the next run asks again.
+    pub async fn outcome(
         &self,
         agent: &Agent,
         prepared: &Prepared,
@@ -205,6 +214,25 @@ impl Session {
                     );
                 };
                 let code = agents::restore_secrets(&prepared.selection, &code)?;
+                let (text, language, target, placement) = (
+                    prepared.text.clone(),
+                    prepared.language,
+                    prepared.target.clone(),
+                    agent.placement,
+                );
+                let edited = code.clone();
+                let checked = tokio::task::spawn_blocking(move || {
+                    let (new, span) = edited_text(&text, target.clone(), placement, &edited);
+                    parses_as_well(language, &text, target, &new, span)
+                })
+                .await
+                .unwrap_or(Ok(()));
+                if let Err(problem) = checked {
+                    self.gateway.forget(&prepared.request);
+                    return Err(format!(
+                        "the edited code would not parse ({problem}); nothing was changed"
+                    ));
+                }
                 Ok(Outcome::Edit { code })
             }
             Output::Document | Output::Chat => Ok(Outcome::Document {
@@ -233,5 +261,226 @@ fn status_text(status: Status) -> String {
             format!("{provider} failed; retrying in {} s", after_ms / 1000)
         }
         Status::Streaming { provider } => format!("{provider} is answering"),
+    }
+}
+
+/// The document with an edit's code in place of the target (or after it), and the bytes the
+/// code took in it.
+pub fn edited_text(
+    text: &Rope,
+    target: Range<usize>,
+    placement: Placement,
+    code: &str,
+) -> (Rope, Range<usize>) {
+    let mut new = text.clone();
+    let (start, end) = (
+        target.start.min(text.len_bytes()),
+        target.end.min(text.len_bytes()),
+    );
+    let (start_char, end_char) = (text.byte_to_char(start), text.byte_to_char(end));
+    match placement {
+        Placement::Replace => {
+            new.remove(start_char..end_char);
+            new.insert(start_char, code);
+            (new, start..start + code.len())
+        }
+        Placement::InsertAfter => {
+            new.insert(end_char, &format!("\n\n{code}"));
+            (new, end..end + 2 + code.len())
+        }
+    }
+}
+
+/// Whether the edited stretch of `new` parses as well as the target did in `old`: no syntax
+/// error, missing token or misplaced item (a `struct` inside an `impl`, which tree-sitter
+/// accepts but the compiler does not) that the target did not already have. Text without a
+/// grammar, or too large or slow to parse, passes.
+fn parses_as_well(
+    language: Option<Language>,
+    old: &Rope,
+    target: Range<usize>,
+    new: &Rope,
+    edited: Range<usize>,
+) -> Result<(), String> {
+    let Some(language) = language else {
+        return Ok(());
+    };
+    let limits = crate::syntax::ParseLimits::default();
+    if !limits.admits(new) {
+        return Ok(());
+    }
+    let mut parser = tree_sitter::Parser::new();
+    if parser.set_language(&language.grammar()).is_err() {
+        return Ok(());
+    }
+    let mut problems = |text: &Rope, range: Range<usize>| {
+        crate::syntax::parse_rope(&mut parser, text.slice(..), None, &limits).map(|tree| {
+            let whole = problems(&tree, text, 0..text.len_bytes(), language, false);
+            (whole, problems(&tree, text, range, language, true))
+        })
+    };
+    let (Some(before), Some(after)) = (problems(old, target), problems(new, edited)) else {
+        return Ok(());
+    };
+    // New problems in the edited stretch, or anywhere (an unclosed brace shows at the end).
+    match (after.1.get(before.1.len()), after.0.get(before.0.len())) {
+        (Some(problem), _) | (None, Some(problem)) => Err(problem.clone()),
+        (None, None) => Ok(()),
+    }
+}
+
+/// What does not parse in `range` of a tree: error and missing nodes, and (with `items`) items
+/// where the language allows none (`line N: …` each). Without `items` only subtrees that hold an
+/// error are walked.
+fn problems(
+    tree: &tree_sitter::Tree,
+    text: &Rope,
+    range: Range<usize>,
+    language: Language,
+    items: bool,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    let at = |node: tree_sitter::Node| format!("line {}", node.start_position().row + 1);
+    let mut cursor = tree.walk();
+    loop {
+        let node = cursor.node();
+        let overlaps =
+            node.start_byte() < range.end.max(range.start + 1) && range.start < node.end_byte();
+        if overlaps {
+            if node.is_missing() {
+                out.push(format!("{}: missing `{}`", at(node), node.kind()));
+            } else if node.is_error() {
+                let start = node.start_byte().min(text.len_bytes());
+                let end = node.end_byte().min(text.len_bytes()).min(start + 40);
+                let snippet = text.byte_slice(start..end).to_string();
+                let snippet = snippet.lines().next().unwrap_or("").trim().to_owned();
+                out.push(format!("{}: unexpected `{snippet}`", at(node)));
+            } else if let Some(container) = misplaced(language, node).filter(|_| items) {
+                out.push(format!(
+                    "{}: a {} inside {container}",
+                    at(node),
+                    node.kind().trim_end_matches("_item").replace('_', " ")
+                ));
+            }
+        }
+        // Descend into what overlaps the range and is not itself a problem.
+        let descend =
+            overlaps && !node.is_error() && !node.is_missing() && (items || node.has_error());
+        if descend && cursor.goto_first_child() {
+            continue;
+        }
+        while !cursor.goto_next_sibling() {
+            if !cursor.goto_parent() {
+                return out;
+            }
+        }
+    }
+}
+
+/// The container `node` may not stand in (`"an impl"`), for the languages whose grammar admits
+/// more than their compiler does.
+fn misplaced(language: Language, node: tree_sitter::Node) -> Option<&'static str> {
+    if language != Language::Rust || !node.is_named() || node.is_extra() {
+        return None;
+    }
+    let list = node.parent().filter(|p| p.kind() == "declaration_list")?;
+    let container = match list.parent()?.kind() {
+        "impl_item" => "an impl",
+        "trait_item" => "a trait",
+        _ => return None,
+    };
+    const ALLOWED: &[&str] = &[
+        "function_item",
+        "function_signature_item",
+        "const_item",
+        "type_item",
+        "associated_type",
+        "macro_invocation",
+        "attribute_item",
+        "inner_attribute_item",
+        "line_comment",
+        "block_comment",
+    ];
+    (!ALLOWED.contains(&node.kind())).then_some(container)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SOURCE: &str = "struct Point { x: u32 }\n\nimpl Point {\n    fn x(&self) -> u32 {\n        self.x\n    }\n}\n";
+
+    fn check(text: &str, target: &str, placement: Placement, code: &str) -> Result<(), String> {
+        let old = Rope::from_str(text);
+        let start = text.find(target).unwrap();
+        let target = start..start + target.len();
+        let (new, span) = edited_text(&old, target.clone(), placement, code);
+        parses_as_well(Some(Language::Rust), &old, target, &new, span)
+    }
+
+    #[test]
+    fn an_edit_that_breaks_the_syntax_is_caught_and_one_that_does_not_passes() {
+        let method = "fn x(&self) -> u32 {\n        self.x\n    }";
+        // What a real model answered: a struct nested inside the impl.
+        let nested = "struct Point { x: u32 }\n    fn x(&self) -> u32 {\n        self.x\n    }";
+        let problem = check(SOURCE, method, Placement::Replace, nested).unwrap_err();
+        assert_eq!(problem, "line 4: a struct inside an impl");
+        assert!(
+            check(
+                SOURCE,
+                method,
+                Placement::Replace,
+                "fn x(&self) -> u32 {\n        self.x + 0"
+            )
+            .is_err()
+        );
+        assert_eq!(
+            check(
+                SOURCE,
+                method,
+                Placement::Replace,
+                "/// The x.\n    fn x(&self) -> u32 {\n        self.x\n    }"
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            check(
+                SOURCE,
+                "impl Point {\n    fn x(&self) -> u32 {\n        self.x\n    }\n}",
+                Placement::InsertAfter,
+                "#[test]\nfn x_is_x() {\n    assert_eq!(Point { x: 1 }.x(), 1);\n}"
+            ),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_document_with_errors_may_keep_them_but_not_gain_more() {
+        let broken = format!("{SOURCE}\nfn unfinished( {{\n");
+        let method = "fn x(&self) -> u32 {\n        self.x\n    }";
+        assert_eq!(
+            check(
+                &broken,
+                method,
+                Placement::Replace,
+                "fn x(&self) -> u32 {\n        self.x * 1\n    }"
+            ),
+            Ok(())
+        );
+        assert!(
+            check(
+                &broken,
+                method,
+                Placement::Replace,
+                "fn x(&self) -> u32 {{{"
+            )
+            .is_err()
+        );
+        // No grammar: nothing to check.
+        let old = Rope::from_str("some text");
+        assert_eq!(
+            parses_as_well(None, &old, 0..4, &Rope::from_str("}{ text"), 0..2),
+            Ok(())
+        );
     }
 }

@@ -121,6 +121,8 @@ impl Session {
                 selection: String::new(),
                 target: end..end,
                 pack,
+                text: parsed.text.clone(),
+                language: parsed.language,
             }
         })
         .await
