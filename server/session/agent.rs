@@ -13,6 +13,7 @@ use super::Session;
 use super::packs::Want;
 use crate::agents::Placement;
 use crate::agents::{self, Agent, Finding, Inputs, Output};
+use crate::chunks::ChunkKind;
 use crate::context::{ContextPack, Diagnostic};
 use crate::documents::Parsed;
 use crate::llm::{Answer, CallRequest, Event, Priority, Status};
@@ -70,8 +71,9 @@ pub enum Outcome {
 }
 
 impl Session {
-    /// The bytes an agent works on: the selection, or the innermost chunk at the cursor (the whole
-    /// line when no chunk holds it).
+    /// The bytes an agent works on: the selection, or the innermost chunk at the cursor — an item,
+    /// not a part of one cut for size, so an edit replaces whole code — (the whole line when no
+    /// chunk holds it).
     pub fn target(parsed: &Parsed, selection: Range<usize>) -> Range<usize> {
         let text = &parsed.text;
         let (start, end) = (
@@ -86,7 +88,7 @@ impl Session {
             .to_vec()
             .iter()
             .filter(|c| c.range.start <= start && start <= c.range.end)
-            .min_by_key(|c| c.range.len())
+            .min_by_key(|c| (c.kind == ChunkKind::Part, c.range.len()))
             .map(|c| c.range.clone())
             .unwrap_or_else(|| {
                 let line = text.byte_to_line(start);
