@@ -146,4 +146,49 @@ fn main() {
         );
         println!("Upstream calls seen by the fake server: {}", fake.call_count());
     });
+    prompts();
+}
+
+/// What redaction by construction costs: building the `Prompt` of an agent run (about 100 KB of
+/// this repository's own Rust as the rendered context and target) and of a completion (the
+/// default 6,000 bytes before the cursor and 2,000 after), every part through the redactor.
+fn prompts() {
+    let mut source = String::new();
+    for file in [
+        "server/context/redact.rs",
+        "server/llm/gateway.rs",
+        "server/session/agent.rs",
+        "server/lsp/agents.rs",
+    ] {
+        source.push_str(&std::fs::read_to_string(file).unwrap());
+    }
+    let agent: String = source.chars().take(100_000).collect();
+    let (prefix, suffix) = (&agent[..6000], &agent[6000..8000]);
+    println!();
+    println!("| prompt built (200 each) | bytes | p50 µs | p95 µs | p99 µs | max µs |");
+    println!("|---|---|---|---|---|---|");
+    let time = |label: &str, bytes: usize, build: &dyn Fn() -> Prompt| {
+        let mut samples: Vec<Duration> = (0..220)
+            .map(|_| {
+                let started = Instant::now();
+                std::hint::black_box(build());
+                started.elapsed()
+            })
+            .skip(20)
+            .collect();
+        samples.sort();
+        println!(
+            "| {label} | {bytes} | {} | {} | {} | {} |",
+            us(percentile(&samples, 0.5)),
+            us(percentile(&samples, 0.95)),
+            us(percentile(&samples, 0.99)),
+            us(*samples.last().unwrap())
+        );
+    };
+    time("agent: system + 100 KB message", agent.len(), &|| {
+        Prompt::chat(Some("You explain code."), agent.clone())
+    });
+    time("completion: FIM 6,000 + 2,000 bytes", 8000, &|| {
+        Prompt::fim(prefix, suffix)
+    });
 }
