@@ -557,35 +557,33 @@ impl Backend {
         &self,
         params: WorkspaceSymbolParams,
     ) -> Result<Option<WorkspaceSymbolResponse>> {
-        {
-            let hits = self.search_archive(params.query, 100, None).await?;
-            let Some(root) = self.workspace.get().and_then(|w| w.root.clone()) else {
-                return Ok(None);
-            };
-            let encoding = self.encoding();
-            #[allow(deprecated)]
-            let symbols = hits
-                .iter()
-                .filter(|hit| !matches!(hit.kind.as_str(), "group" | "part" | "window"))
-                .filter_map(|hit| {
-                    Some(SymbolInformation {
-                        name: hit.name.clone(),
-                        kind: workspace::symbol_kind(&hit.kind),
-                        tags: None,
-                        deprecated: None,
-                        location: Location::new(
-                            workspace::hit_uri(&root, hit)?,
-                            workspace::hit_range(hit, encoding),
-                        ),
-                        container_name: hit
-                            .qualified
-                            .rsplit_once(['.', ':'])
-                            .map(|(c, _)| c.trim_end_matches(':').to_string()),
-                    })
+        let hits = self.search_archive(params.query, 100, None).await?;
+        let Some(root) = self.workspace.get().and_then(|w| w.root.clone()) else {
+            return Ok(None);
+        };
+        let encoding = self.encoding();
+        #[allow(deprecated)]
+        let symbols = hits
+            .iter()
+            .filter(|hit| !matches!(hit.kind.as_str(), "group" | "part" | "window"))
+            .filter_map(|hit| {
+                Some(SymbolInformation {
+                    name: hit.name.clone(),
+                    kind: workspace::symbol_kind(&hit.kind),
+                    tags: None,
+                    deprecated: None,
+                    location: Location::new(
+                        workspace::hit_uri(&root, hit)?,
+                        workspace::hit_range(hit, encoding),
+                    ),
+                    container_name: hit
+                        .qualified
+                        .rsplit_once(['.', ':'])
+                        .map(|(c, _)| c.trim_end_matches(':').to_string()),
                 })
-                .collect();
-            Ok(Some(WorkspaceSymbolResponse::Flat(symbols)))
-        }
+            })
+            .collect();
+        Ok(Some(WorkspaceSymbolResponse::Flat(symbols)))
     }
 
     pub(super) fn did_open(&self, params: DidOpenTextDocumentParams) {
@@ -695,195 +693,189 @@ impl Backend {
     }
 
     pub(super) async fn search(&self, params: SearchParams) -> Result<SearchResult> {
-        {
-            let hits = self
-                .search_archive(params.query, params.limit.unwrap_or(20), params.kinds)
-                .await?;
-            let root = self
-                .workspace
-                .get()
-                .and_then(|w| w.root.clone())
-                .unwrap_or_default();
-            let encoding = self.encoding();
-            let hits = hits
-                .iter()
-                .map(|hit| SearchHit {
-                    uri: workspace::hit_uri(&root, hit)
-                        .map(|u| u.as_str().to_string())
-                        .unwrap_or_default(),
-                    path: hit.path.clone(),
-                    range: workspace::hit_range(hit, encoding),
-                    id: hit.chunk_id.clone(),
-                    kind: hit.kind.clone(),
-                    name: hit.name.clone(),
-                    qualified_name: hit.qualified.clone(),
-                    signature: hit.signature.clone(),
-                    score: (hit.score * 1000.0).round() / 1000.0,
-                })
-                .collect();
-            Ok(SearchResult { hits })
-        }
+        let hits = self
+            .search_archive(params.query, params.limit.unwrap_or(20), params.kinds)
+            .await?;
+        let root = self
+            .workspace
+            .get()
+            .and_then(|w| w.root.clone())
+            .unwrap_or_default();
+        let encoding = self.encoding();
+        let hits = hits
+            .iter()
+            .map(|hit| SearchHit {
+                uri: workspace::hit_uri(&root, hit)
+                    .map(|u| u.as_str().to_string())
+                    .unwrap_or_default(),
+                path: hit.path.clone(),
+                range: workspace::hit_range(hit, encoding),
+                id: hit.chunk_id.clone(),
+                kind: hit.kind.clone(),
+                name: hit.name.clone(),
+                qualified_name: hit.qualified.clone(),
+                signature: hit.signature.clone(),
+                score: (hit.score * 1000.0).round() / 1000.0,
+            })
+            .collect();
+        Ok(SearchResult { hits })
     }
 
     /// The context pack for a position or selection: what an agent would send.
     pub(super) async fn context(&self, params: ContextParams) -> Result<ContextResult> {
-        {
-            let uri = params.text_document.uri.clone();
-            let parsed = self.parsed(&uri).await?;
-            let encoding = self.encoding();
-            let text = parsed.text.clone();
-            let selection = match (params.range, params.position) {
-                (Some(range), _) => {
-                    to_byte_clamped(&text, range.start, encoding)
-                        ..to_byte_clamped(&text, range.end, encoding)
+        let uri = params.text_document.uri.clone();
+        let parsed = self.parsed(&uri).await?;
+        let encoding = self.encoding();
+        let text = parsed.text.clone();
+        let selection = match (params.range, params.position) {
+            (Some(range), _) => {
+                to_byte_clamped(&text, range.start, encoding)
+                    ..to_byte_clamped(&text, range.end, encoding)
+            }
+            (None, Some(position)) => {
+                let at = to_byte_clamped(&text, position, encoding);
+                at..at
+            }
+            (None, None) => return Err(Error::invalid_params("give `position` or `range`")),
+        };
+        let diagnostics: Vec<ContextDiagnostic> = params
+            .diagnostics
+            .iter()
+            .map(|d| ContextDiagnostic {
+                range: to_byte_clamped(&text, d.range.start, encoding)
+                    ..to_byte_clamped(&text, d.range.end, encoding),
+                severity: format!("{:?}", d.severity.unwrap_or(DiagnosticSeverity::ERROR))
+                    .to_lowercase(),
+                message: d.message.clone(),
+            })
+            .collect();
+        let session = self.session()?;
+        let key = uri.as_str().to_owned();
+        let version = parsed.version;
+        let (pack, prompt) = match &params.agent {
+            Some(name) => {
+                let agent = session.agent(name).map_err(Error::invalid_params)?;
+                let prepared = if agent.output == crate::agents::Output::Chat {
+                    // The turn as it would go now, with the summary the history holds.
+                    session
+                        .chat_turn(&agent, &key, parsed, false, |_| async {})
+                        .await
+                        .map(|turn| turn.prepared)
+                } else {
+                    let problems = diagnostics
+                        .iter()
+                        .zip(&params.diagnostics)
+                        .map(|(d, lsp)| crate::session::Problem {
+                            range: d.range.clone(),
+                            message: d.message.clone(),
+                            code: lsp.code.as_ref().map(|c| match c {
+                                NumberOrString::Number(n) => n.to_string(),
+                                NumberOrString::String(s) => s.clone(),
+                            }),
+                        })
+                        .collect();
+                    session
+                        .prepare_async(crate::session::Task {
+                            target: Session::target(&parsed, selection),
+                            agent: agent.clone(),
+                            key,
+                            parsed,
+                            question: params.query.clone(),
+                            problems,
+                            steps: String::new(),
+                        })
+                        .await
                 }
-                (None, Some(position)) => {
-                    let at = to_byte_clamped(&text, position, encoding);
-                    at..at
-                }
-                (None, None) => return Err(Error::invalid_params("give `position` or `range`")),
-            };
-            let diagnostics: Vec<ContextDiagnostic> = params
-                .diagnostics
-                .iter()
-                .map(|d| ContextDiagnostic {
-                    range: to_byte_clamped(&text, d.range.start, encoding)
-                        ..to_byte_clamped(&text, d.range.end, encoding),
-                    severity: format!("{:?}", d.severity.unwrap_or(DiagnosticSeverity::ERROR))
-                        .to_lowercase(),
-                    message: d.message.clone(),
+                .map_err(Error::invalid_params)?;
+                let sent = SentPrompt::new(&agent.name, &prepared.request.prompt);
+                (prepared.pack, Some(sent))
+            }
+            None => {
+                let budgets = session.budgets(None);
+                let query = params.query.clone();
+                let pack = tokio::task::spawn_blocking(move || {
+                    session
+                        .pack(
+                            &key,
+                            &parsed,
+                            Want {
+                                selection,
+                                query: query.as_deref(),
+                                diagnostics: &diagnostics,
+                                budgets,
+                                ..Want::default()
+                            },
+                        )
+                        .0
                 })
-                .collect();
-            let session = self.session()?;
-            let key = uri.as_str().to_owned();
-            let version = parsed.version;
-            let (pack, prompt) = match &params.agent {
-                Some(name) => {
-                    let agent = session.agent(name).map_err(Error::invalid_params)?;
-                    let prepared = if agent.output == crate::agents::Output::Chat {
-                        // The turn as it would go now, with the summary the history holds.
-                        session
-                            .chat_turn(&agent, &key, parsed, false, |_| async {})
-                            .await
-                            .map(|turn| turn.prepared)
-                    } else {
-                        let problems = diagnostics
-                            .iter()
-                            .zip(&params.diagnostics)
-                            .map(|(d, lsp)| crate::session::Problem {
-                                range: d.range.clone(),
-                                message: d.message.clone(),
-                                code: lsp.code.as_ref().map(|c| match c {
-                                    NumberOrString::Number(n) => n.to_string(),
-                                    NumberOrString::String(s) => s.clone(),
-                                }),
-                            })
-                            .collect();
-                        session
-                            .prepare_async(crate::session::Task {
-                                target: Session::target(&parsed, selection),
-                                agent: agent.clone(),
-                                key,
-                                parsed,
-                                question: params.query.clone(),
-                                problems,
-                                steps: String::new(),
-                            })
-                            .await
-                    }
-                    .map_err(Error::invalid_params)?;
-                    let sent = SentPrompt::new(&agent.name, &prepared.request.prompt);
-                    (prepared.pack, Some(sent))
-                }
-                None => {
-                    let budgets = session.budgets(None);
-                    let query = params.query.clone();
-                    let pack = tokio::task::spawn_blocking(move || {
-                        session
-                            .pack(
-                                &key,
-                                &parsed,
-                                Want {
-                                    selection,
-                                    query: query.as_deref(),
-                                    diagnostics: &diagnostics,
-                                    budgets,
-                                    ..Want::default()
-                                },
-                            )
-                            .0
-                    })
-                    .await
-                    .map_err(|e| internal(format!("assembling context failed: {e}")))?;
-                    (pack, None)
-                }
-            };
-            Ok(to_ext::context_result(&pack, version, prompt))
-        }
+                .await
+                .map_err(|e| internal(format!("assembling context failed: {e}")))?;
+                (pack, None)
+            }
+        };
+        Ok(to_ext::context_result(&pack, version, prompt))
     }
 
     pub(super) async fn stats(&self) -> Result<StatsResult> {
-        {
-            let documents = self
-                .store
-                .stats()
-                .into_iter()
-                .map(|d| {
-                    let parsed = d.parsed.as_deref();
-                    DocumentInfo {
-                        uri: d.key,
-                        version: d.version,
-                        in_sync: d.in_sync,
-                        language: d.language.map(Language::name),
-                        bytes: d.bytes,
-                        parsed_version: parsed.map(|p| p.version),
-                        chunks: parsed.map_or(0, |p| p.chunks.len()),
-                        segments: parsed.map_or(0, |p| p.chunks.segments()),
-                        trees: parsed.map_or(0, |p| p.trees.len()),
-                        parse_ms: parsed.map_or(0.0, |p| p.stats.parse_time.as_secs_f64() * 1e3),
-                        chunk_ms: parsed.map_or(0.0, |p| p.stats.chunk_time.as_secs_f64() * 1e3),
-                    }
-                })
-                .collect();
-            let archive = match self.archive.get().cloned() {
-                Some(archive) => tokio::task::spawn_blocking(move || {
-                    let (files, chunks) = archive.counts().unwrap_or_default();
-                    let stats = archive.writer_stats();
-                    ArchiveInfo {
-                        path: archive.path().display().to_string(),
-                        files,
-                        chunks,
-                        chunks_written: stats.chunks_written.load(Ordering::Relaxed),
-                        chunks_kept: stats.chunks_kept.load(Ordering::Relaxed),
-                        last_error: archive.last_error(),
-                    }
-                })
-                .await
-                .ok(),
-                None => None,
-            };
-            // Both read SQLite: off the LSP task.
-            let gateway = self.gateway.clone();
-            let (gateway, recent_calls) = tokio::task::spawn_blocking(move || {
-                let recent = gateway
-                    .store()
-                    .map(|store| store.recent_audit(20, 0, None))
-                    .unwrap_or_default();
-                (gateway.stats(), recent)
+        let documents = self
+            .store
+            .stats()
+            .into_iter()
+            .map(|d| {
+                let parsed = d.parsed.as_deref();
+                DocumentInfo {
+                    uri: d.key,
+                    version: d.version,
+                    in_sync: d.in_sync,
+                    language: d.language.map(Language::name),
+                    bytes: d.bytes,
+                    parsed_version: parsed.map(|p| p.version),
+                    chunks: parsed.map_or(0, |p| p.chunks.len()),
+                    segments: parsed.map_or(0, |p| p.chunks.segments()),
+                    trees: parsed.map_or(0, |p| p.trees.len()),
+                    parse_ms: parsed.map_or(0.0, |p| p.stats.parse_time.as_secs_f64() * 1e3),
+                    chunk_ms: parsed.map_or(0.0, |p| p.stats.chunk_time.as_secs_f64() * 1e3),
+                }
+            })
+            .collect();
+        let archive = match self.archive.get().cloned() {
+            Some(archive) => tokio::task::spawn_blocking(move || {
+                let (files, chunks) = archive.counts().unwrap_or_default();
+                let stats = archive.writer_stats();
+                ArchiveInfo {
+                    path: archive.path().display().to_string(),
+                    files,
+                    chunks,
+                    chunks_written: stats.chunks_written.load(Ordering::Relaxed),
+                    chunks_kept: stats.chunks_kept.load(Ordering::Relaxed),
+                    last_error: archive.last_error(),
+                }
             })
             .await
-            .map_err(|e| internal(format!("gateway statistics: {e}")))?;
-            Ok(StatsResult {
-                recent_calls: recent_calls.iter().map(Into::into).collect(),
-                version: env!("CARGO_PKG_VERSION"),
-                documents,
-                archive,
-                methods: to_ext::latencies(&self.times.summaries()),
-                gateway: (&gateway).into(),
-                completion: (&self.completion.stats()).into(),
-                config: self.settings.report(),
-            })
-        }
+            .ok(),
+            None => None,
+        };
+        // Both read SQLite: off the LSP task.
+        let gateway = self.gateway.clone();
+        let (gateway, recent_calls) = tokio::task::spawn_blocking(move || {
+            let recent = gateway
+                .store()
+                .map(|store| store.recent_audit(20, 0, None))
+                .unwrap_or_default();
+            (gateway.stats(), recent)
+        })
+        .await
+        .map_err(|e| internal(format!("gateway statistics: {e}")))?;
+        Ok(StatsResult {
+            recent_calls: recent_calls.iter().map(Into::into).collect(),
+            version: env!("CARGO_PKG_VERSION"),
+            documents,
+            archive,
+            methods: to_ext::latencies(&self.times.summaries()),
+            gateway: (&gateway).into(),
+            completion: (&self.completion.stats()).into(),
+            config: self.settings.report(),
+        })
     }
 
     /// `textDocument/inlineCompletion` (LSP 3.18).
@@ -891,21 +883,19 @@ impl Backend {
         &self,
         params: InlineCompletionParams,
     ) -> Result<Option<InlineCompletionResponse>> {
-        {
-            if self.completion_mode.get() != Some(&CompletionMode::Inline) {
-                return Ok(None);
-            }
-            let position = params.text_document_position.position;
-            let ask = ask(
-                &self.store,
-                &params.text_document_position.text_document.uri,
-                position,
-                self.encoding(),
-            );
-            Ok(Some(
-                super::completion::inline(&self.completion, ask, position).await,
-            ))
+        if self.completion_mode.get() != Some(&CompletionMode::Inline) {
+            return Ok(None);
         }
+        let position = params.text_document_position.position;
+        let ask = ask(
+            &self.store,
+            &params.text_document_position.text_document.uri,
+            position,
+            self.encoding(),
+        );
+        Ok(Some(
+            super::completion::inline(&self.completion, ask, position).await,
+        ))
     }
 
     /// `window/workDoneProgress/cancel`: the run behind the token, found in the registry.
@@ -918,18 +908,16 @@ impl Backend {
     }
 
     pub(super) fn debug_text(&self, params: TextDocumentParams) -> Result<DebugTextResult> {
-        {
-            let uri = &params.text_document.uri;
-            let entry = self
-                .store
-                .entry(uri.as_str())
-                .ok_or_else(|| super::not_open(uri))?;
-            Ok(DebugTextResult {
-                version: entry.version,
-                text: entry.text.to_string(),
-                in_sync: entry.in_sync,
-            })
-        }
+        let uri = &params.text_document.uri;
+        let entry = self
+            .store
+            .entry(uri.as_str())
+            .ok_or_else(|| super::not_open(uri))?;
+        Ok(DebugTextResult {
+            version: entry.version,
+            text: entry.text.to_string(),
+            in_sync: entry.in_sync,
+        })
     }
 }
 
