@@ -1,5 +1,6 @@
 //! The base protocol as a client sees it, against the real binary: every request is answered
-//! (an unknown method with MethodNotFound, any request after `shutdown` with InvalidRequest),
+//! (an unknown method with MethodNotFound, one before `initialize` with ServerNotInitialized, any
+//! after `shutdown` with InvalidRequest, one whose id is still running with InvalidRequest),
 //! and after a frame that cannot be read the server reports it (an error with a null id) and
 //! answers the next good frame.
 
@@ -11,6 +12,8 @@ use support::Lsp;
 const METHOD_NOT_FOUND: i64 = -32601;
 const INVALID_REQUEST: i64 = -32600;
 const PARSE_ERROR: i64 = -32700;
+const INVALID_PARAMS: i64 = -32602;
+const SERVER_NOT_INITIALIZED: i64 = -32002;
 
 /// A request the server must not answer: it sits inside a malformed frame.
 const INSIDE: &str = r#"{"jsonrpc":"2.0","id":999,"method":"strata/stats"}"#;
@@ -128,4 +131,55 @@ fn requests_after_shutdown_get_invalid_request() {
         assert_eq!(error["code"], INVALID_REQUEST, "{method}: {error}");
     }
     lsp.exit();
+}
+
+#[test]
+fn before_initialize_requests_are_refused_and_notifications_dropped() {
+    let mut lsp = Lsp::spawn();
+    let uri = "file:///w/early.rs";
+    let error = lsp.request("strata/stats", Value::Null).unwrap_err();
+    assert_eq!(error["code"], SERVER_NOT_INITIALIZED, "{error}");
+    // Dropped: after `initialize` the document is not open.
+    lsp.open(uri, "rust", 1, "fn a() {}\n");
+    lsp.initialize(json!({}), json!({}));
+    let error = lsp
+        .request("strata/debug/text", json!({"textDocument": {"uri": uri}}))
+        .unwrap_err();
+    assert_eq!(error["code"], INVALID_PARAMS, "{error}");
+    // `initialize` is answered once.
+    let again = lsp
+        .request("initialize", json!({"processId": null, "capabilities": {}}))
+        .unwrap_err();
+    assert_eq!(again["code"], INVALID_REQUEST, "{again}");
+    lsp.finish();
+}
+
+#[test]
+fn a_reused_request_id_is_refused_while_the_first_runs() {
+    let mut lsp = started();
+    let uri = "file:///w/big.rs";
+    // Large enough that its first parse is still running when the second request arrives.
+    let text: String = (0..20_000)
+        .map(|i| format!("fn f{i}(x: u32) -> u32 {{\n    x + {i}\n}}\n"))
+        .collect();
+    lsp.open(uri, "rust", 1, &text);
+    let params = json!({"textDocument": {"uri": uri}});
+    let request = json!({"jsonrpc": "2.0", "id": "same", "method": "textDocument/documentSymbol", "params": params});
+    lsp.send(&request);
+    lsp.send(&request);
+    // Two answers with that id, and no third (`finish` fails on one): the refusal and the
+    // symbols while the parse is still running (the usual case), else the symbols twice.
+    let answers: Vec<Value> = (0..2)
+        .map(|_| lsp.message_with_id(&json!("same")))
+        .collect();
+    let refused = answers
+        .iter()
+        .filter(|a| a["error"]["code"] == INVALID_REQUEST)
+        .count();
+    let symbols = answers.iter().filter(|a| a["result"].is_array()).count();
+    assert!(
+        (refused, symbols) == (1, 1) || (refused, symbols) == (0, 2),
+        "{answers:?}"
+    );
+    lsp.finish();
 }

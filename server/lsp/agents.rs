@@ -13,14 +13,15 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use ropey::Rope;
 use serde_json::{Value, json};
-use tower_lsp_server::Client;
 use tower_lsp_server::jsonrpc::{Error, Result};
 use tower_lsp_server::ls_types::*;
 
+use super::client::Client;
 use super::ext::{
     AgentOutput, NewChatResult, RunAgentResult, RunArgs, RunWorkflowResult, WorkflowArgs,
 };
 use super::position::{Encoding, to_byte_clamped, to_range};
+use super::running::{Key, Running};
 use super::to_ext::path_string;
 use crate::agents::history::{CHAT_TEMPLATE, data_dir};
 use crate::agents::workflow;
@@ -44,8 +45,8 @@ pub struct Agents {
     pub session: Arc<OnceLock<Session>>,
     pub caps: OnceLock<ClientCaps>,
     pub encoding: OnceLock<Encoding>,
-    /// Runs in progress, by progress token, to cancel from `window/workDoneProgress/cancel`.
-    running: Mutex<HashMap<String, tokio::task::AbortHandle>>,
+    /// Where runs are registered by progress token, for `window/workDoneProgress/cancel`.
+    running: Arc<Running>,
     /// Review findings published per document, for their code actions.
     findings: Mutex<HashMap<String, Vec<Diagnostic>>>,
     next_token: AtomicU64,
@@ -63,13 +64,13 @@ impl Drop for AbortOnDrop {
 }
 
 impl Agents {
-    pub fn new(client: Client, session: Arc<OnceLock<Session>>) -> Agents {
+    pub fn new(client: Client, running: Arc<Running>, session: Arc<OnceLock<Session>>) -> Agents {
         Agents {
             client,
             session,
             caps: OnceLock::new(),
             encoding: OnceLock::new(),
-            running: Mutex::new(HashMap::new()),
+            running,
             findings: Mutex::new(HashMap::new()),
             next_token: AtomicU64::new(1),
         }
@@ -292,12 +293,14 @@ impl Agents {
             "strata-{what}-{}",
             self.next_token.fetch_add(1, Ordering::Relaxed)
         );
-        let task = tokio::spawn(work(token.clone()));
-        lock(&self.running).insert(token.clone(), task.abort_handle());
+        let key = Key::Progress(token.clone());
+        self.running.start(key.clone());
+        let task = tokio::spawn(work(token));
+        self.running.attach(&key, task.abort_handle());
         let guard = AbortOnDrop(task.abort_handle());
         let outcome = task.await;
         drop(guard);
-        lock(&self.running).remove(&token);
+        self.running.finish(&key);
         match outcome {
             Ok(result) => result.map(Some),
             Err(e) if e.is_cancelled() => Ok(None),
@@ -373,14 +376,6 @@ impl Agents {
         Box::pin(async move {
             let _ = self.run(args).await;
         })
-    }
-
-    /// `window/workDoneProgress/cancel`: stops the run behind the token.
-    pub fn cancel(&self, token: &ProgressToken) {
-        let key = token_key(token);
-        if let Some(handle) = lock(&self.running).remove(&key) {
-            handle.abort();
-        }
     }
 
     /// `strata.runAgent`: runs to the end (or until cancelled) and says what happened.
@@ -536,8 +531,7 @@ impl Agents {
                     .collect();
                 lock(&self.findings).insert(uri.as_str().to_owned(), published.clone());
                 self.client
-                    .publish_diagnostics(uri.clone(), published.clone(), None)
-                    .await;
+                    .publish_diagnostics(uri.clone(), published.clone(), None);
                 progress.end(&format!("{} findings", published.len())).await;
                 Ok(RunAgentResult {
                     output: Some(AgentOutput::Diagnostics),
@@ -770,8 +764,7 @@ impl Agents {
     }
 
     fn show(&self, typ: MessageType, message: String) {
-        let client = self.client.clone();
-        tokio::spawn(async move { client.show_message(typ, message).await });
+        self.client.show_message(typ, message);
     }
 }
 
@@ -793,9 +786,7 @@ impl Progress {
         let token = ProgressToken::String(token.to_owned());
         let created = agents
             .client
-            .send_request::<request::WorkDoneProgressCreate>(WorkDoneProgressCreateParams {
-                token: token.clone(),
-            })
+            .create_work_done_progress(token.clone())
             .await
             .is_ok();
         let progress = Progress {
@@ -815,12 +806,7 @@ impl Progress {
 
     async fn send(&self, value: WorkDoneProgress) {
         if let Some(token) = &self.token {
-            self.client
-                .send_notification::<notification::Progress>(ProgressParams {
-                    token: token.clone(),
-                    value: ProgressParamsValue::WorkDone(value),
-                })
-                .await;
+            self.client.progress(token.clone(), value);
         }
     }
 
@@ -871,13 +857,6 @@ fn line_end(text: &Rope, line: usize) -> usize {
     let s = slice.to_string();
     end -= s.len() - s.trim_end_matches(['\n', '\r']).len();
     end
-}
-
-fn token_key(token: &ProgressToken) -> String {
-    match token {
-        ProgressToken::String(s) => s.clone(),
-        ProgressToken::Number(n) => n.to_string(),
-    }
 }
 
 fn internal(message: impl Into<String>) -> Error {

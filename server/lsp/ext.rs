@@ -562,7 +562,7 @@ mod tests {
     const THIS: &str = include_str!("ext.rs");
     /// Where the server registers its methods and commands.
     const REGISTRARS: [(&str, &str); 2] = [
-        ("server/lsp/mod.rs", include_str!("mod.rs")),
+        ("server/lsp/dispatch.rs", include_str!("dispatch.rs")),
         ("server/lsp/agents.rs", include_str!("agents.rs")),
     ];
     const MARKER: (&str, &str) = ("<!-- ext.rs hash: ", " -->");

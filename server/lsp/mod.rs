@@ -1,12 +1,17 @@
 //! The protocol edge: the only module that names LSP types or UTF-16. It converts positions to
-//! byte offsets on the way in and back on the way out, and dispatches to the core.
+//! byte offsets on the way in and back on the way out, and dispatches to the core through one
+//! table (`dispatch.rs`).
 
 mod agents;
+mod capabilities;
+mod client;
 mod completion;
+mod dispatch;
 mod ext;
 mod options;
 pub mod outline;
 mod position;
+mod running;
 mod server;
 mod settings;
 mod timing;
@@ -20,8 +25,6 @@ pub use server::Backend;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tower_lsp_server::LspService;
-
 use crate::chunks::ChunkConfig;
 pub use timing::MethodTimes;
 
@@ -29,26 +32,17 @@ pub use timing::MethodTimes;
 /// `config_file` is the user's config file given on the command line (else `STRATA_CONFIG`, else
 /// the XDG location).
 pub async fn serve_stdio(config: ChunkConfig, config_file: Option<PathBuf>) {
-    let times = Arc::new(MethodTimes::default());
-    let (service, socket) =
-        LspService::build(|client| Backend::new(client, config, config_file, times.clone()))
-            .custom_method("strata/chunks", Backend::chunks)
-            .custom_method("strata/stats", Backend::stats)
-            .custom_method("strata/search", Backend::search)
-            .custom_method("strata/context", Backend::context)
-            .custom_method("strata/debug/text", Backend::debug_text)
-            .custom_method("textDocument/inlineCompletion", Backend::inline_completion)
-            .custom_method("window/workDoneProgress/cancel", Backend::progress_cancel)
-            .finish();
-    let outline = service.inner().outline();
-    transport::serve(
-        tokio::io::stdin(),
-        tokio::io::stdout(),
-        service,
-        socket,
-        outline,
-        times,
-    )
+    transport::serve(tokio::io::stdin(), tokio::io::stdout(), |outbox| {
+        let client = client::Client::new(outbox.clone());
+        let running = Arc::new(running::Running::new(outbox));
+        Arc::new(Backend::new(
+            client,
+            running,
+            config,
+            config_file,
+            Arc::new(MethodTimes::default()),
+        ))
+    })
     .await;
 }
 

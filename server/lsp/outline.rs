@@ -1,17 +1,12 @@
 //! Whole-document answers built from a parse: `textDocument/documentSymbol`,
 //! `textDocument/foldingRange` and `strata/chunks`. Their size grows with the file (about as
-//! many bytes of JSON as the file has), so the transport answers them itself through
-//! [`Outline::encoded`], encoding them straight from their types: through tower-lsp-server's
-//! `serde_json::Value` they cost two to three times as much (`cargo bench --bench parse --
-//! answers`).
+//! many bytes of JSON as the file has), so the dispatch table encodes them straight from these
+//! types, never through a `serde_json::Value` (two to three times the cost: `cargo bench
+//! --bench parse -- answers`). No I/O, no protocol framing.
 
 use std::sync::{Arc, OnceLock};
 
-use futures_util::FutureExt;
-use futures_util::future::BoxFuture;
-use serde::Serialize;
-use serde::de::DeserializeOwned;
-use tower_lsp_server::jsonrpc::{Error, ErrorCode, Id, Response, Result};
+use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 
 use super::ext::{ChunkInfo, ChunksResult, TextDocumentParams};
@@ -35,13 +30,6 @@ pub struct Outline {
     pub(super) encoding: Arc<OnceLock<Encoding>>,
     pub(super) features: Arc<OnceLock<Features>>,
 }
-
-/// Methods [`Outline::encoded`] answers.
-pub const METHODS: [&str; 3] = [
-    "textDocument/documentSymbol",
-    "textDocument/foldingRange",
-    "strata/chunks",
-];
 
 impl Outline {
     pub fn new(store: Arc<DocumentStore>) -> Outline {
@@ -101,71 +89,6 @@ impl Outline {
         let parsed = self.parsed(&params.text_document.uri).await?;
         Ok(chunks(&parsed, self.encoding()))
     }
-
-    /// The whole JSON-RPC response to request `id` for `method`, one of [`METHODS`], encoded. A
-    /// panic while answering is answered with an internal error.
-    pub fn encoded(
-        &self,
-        method: &str,
-        id: Id,
-        params: Option<serde_json::Value>,
-    ) -> BoxFuture<'static, Vec<u8>> {
-        let this = self.clone();
-        let method = METHODS
-            .into_iter()
-            .find(|m| *m == method)
-            .unwrap_or("(not an outline method)");
-        async move {
-            let answer = std::panic::AssertUnwindSafe(async {
-                match method {
-                    "textDocument/documentSymbol" => {
-                        reply(&id, &this.document_symbols(decode(params)?).await?)
-                    }
-                    "textDocument/foldingRange" => {
-                        reply(&id, &this.folding_ranges(decode(params)?).await?)
-                    }
-                    "strata/chunks" => reply(&id, &this.chunks(decode(params)?).await?),
-                    other => Err(Error {
-                        code: ErrorCode::MethodNotFound,
-                        message: format!("{other} is not answered here").into(),
-                        data: None,
-                    }),
-                }
-            })
-            .catch_unwind()
-            .await
-            .unwrap_or_else(|panic| Err(super::panicked(method, panic.as_ref()).0));
-            answer.unwrap_or_else(|error| {
-                serde_json::to_vec(&Response::from_error(id, error)).unwrap_or_default()
-            })
-        }
-        .boxed()
-    }
-}
-
-fn decode<T: DeserializeOwned>(params: Option<serde_json::Value>) -> Result<T> {
-    serde_json::from_value(params.unwrap_or(serde_json::Value::Null))
-        .map_err(|e| Error::invalid_params(e.to_string()))
-}
-
-/// The encoded response carrying `result`, written straight from its type.
-fn reply<T: Serialize>(id: &Id, result: &T) -> Result<Vec<u8>> {
-    #[derive(Serialize)]
-    struct Reply<'a, T> {
-        jsonrpc: &'static str,
-        result: &'a T,
-        id: &'a Id,
-    }
-    serde_json::to_vec(&Reply {
-        jsonrpc: "2.0",
-        result,
-        id,
-    })
-    .map_err(|e| Error {
-        code: ErrorCode::InternalError,
-        message: format!("encoding the answer: {e}").into(),
-        data: None,
-    })
 }
 
 /// `strata/chunks`: every chunk of the document with its ranges in the negotiated encoding.

@@ -1,20 +1,9 @@
-//! The language server: protocol types in, domain calls, protocol types out.
-//!
-//! How each method runs:
-//!
-//! | method                                   | runs                                                  |
-//! |------------------------------------------|-------------------------------------------------------|
-//! | `initialize`, `shutdown`                 | inline                                                |
-//! | `didOpen`, `didChange`, `didClose`       | sync: applied under the store mutex before any await  |
-//! | `documentSymbol`, `foldingRange`, `strata/chunks` | snapshot: wait for the parse of the version seen at entry, then compute |
-//! | `strata/debug/text`, `strata/stats`      | snapshot of the store, no parse needed                |
-//! | `workspace/symbol`, `strata/search`      | blocking pool: a read connection to the archive       |
-//! | `strata/context`                         | snapshot, then assembly on the blocking pool          |
-//! | `didSave`, `didChangeWatchedFiles`       | queue a re-index on the blocking pool, return at once  |
-//! | `initialized`                            | spawns: open the archive, index with `$/progress`     |
-//!
-//! Requests run under [`Backend::guard`]: a panic becomes an internal error, and the client is
-//! told once. No handler awaits a server→client request.
+//! `Backend`: the handlers, protocol types in, domain calls, protocol types out. Which method
+//! reaches which handler, and how it runs, is `dispatch.rs`'s table; what the server advertises
+//! is `capabilities.rs`'s. Notification handlers are plain functions, run to the end on the
+//! transport's reading task; request handlers run under [`Backend::guard`]: a panic becomes an
+//! internal error, and the client is told once. No handler waits on the client longer than
+//! `client.rs` allows.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
@@ -26,18 +15,20 @@ use futures_util::FutureExt;
 use ropey::Rope;
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
-use tower_lsp_server::{Client, LanguageServer};
 
 use super::agents::{Agents, ClientCaps, NEW_CHAT, RUN_AGENT, RUN_WORKFLOW};
+use super::capabilities::{CompletionMode, server_capabilities};
+use super::client::Client;
 use super::completion::{LspPrompter, ask};
 use super::ext::{
-    ArchiveInfo, ChunksResult, ContextParams, ContextResult, DebugTextResult, DocumentInfo,
-    IndexingStatus, RunArgs, SearchHit, SearchParams, SearchResult, SentPrompt, StatsResult,
-    StatusNotification, StatusParams, TextDocumentParams, WorkflowArgs,
+    ArchiveInfo, ContextParams, ContextResult, DebugTextResult, DocumentInfo, IndexingStatus,
+    RunArgs, SearchHit, SearchParams, SearchResult, SentPrompt, StatsResult, StatusNotification,
+    StatusParams, TextDocumentParams, WorkflowArgs,
 };
 use super::options::InitializationOptions;
 use super::outline::{Features, Outline};
 use super::position::{Encoding, to_byte, to_byte_clamped};
+use super::running::{Key, Running};
 use super::settings::Settings;
 use super::timing::MethodTimes;
 use super::to_ext;
@@ -54,11 +45,14 @@ use crate::syntax::Language;
 /// Features a client may switch off in `initializationOptions` (for clients that merge symbols
 /// or folds from several servers).
 pub struct Backend {
-    client: Client,
+    pub(super) client: Client,
+    /// Every request task and agent run in flight, to cancel.
+    pub(super) running: Arc<Running>,
     store: Arc<DocumentStore>,
-    /// The document store, the encoding and the feature switches, shared with the transport,
-    /// which answers the whole-document requests through it.
-    outline: Outline,
+    /// The whole-document answers, with the encoding and the feature switches.
+    pub(super) outline: Outline,
+    /// `shutdown` was answered.
+    shut_down: AtomicBool,
     workspace: OnceLock<WorkspaceSetup>,
     /// Set once the archive is open (after `initialized`); never when it cannot be.
     archive: Arc<OnceLock<Arc<Archive>>>,
@@ -69,7 +63,7 @@ pub struct Backend {
     /// The only door to models; configured in `initialize`, reconfigured when settings change.
     gateway: Gateway,
     settings: Arc<Settings>,
-    times: Arc<MethodTimes>,
+    pub(super) times: Arc<MethodTimes>,
     completion: Engine,
     agents: Arc<Agents>,
     /// Set in `initialize`: what packs, prompts and agent runs are built from.
@@ -78,16 +72,10 @@ pub struct Backend {
     completion_mode: OnceLock<CompletionMode>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CompletionMode {
-    Inline,
-    Items,
-    Off,
-}
-
 impl Backend {
     pub fn new(
         client: Client,
+        running: Arc<Running>,
         config: ChunkConfig,
         config_file: Option<PathBuf>,
         times: Arc<MethodTimes>,
@@ -102,7 +90,11 @@ impl Backend {
             }),
         );
         let store = DocumentStore::new(config);
-        let agents = Arc::new(Agents::new(client.clone(), session.clone()));
+        let agents = Arc::new(Agents::new(
+            client.clone(),
+            running.clone(),
+            session.clone(),
+        ));
         Backend {
             outline: Outline::new(store.clone()),
             agents,
@@ -118,6 +110,8 @@ impl Backend {
             )),
             times,
             client,
+            running,
+            shut_down: AtomicBool::new(false),
             store,
             workspace: OnceLock::new(),
             archive: Arc::new(OnceLock::new()),
@@ -166,9 +160,7 @@ impl Backend {
                     offline,
                 };
                 if last.as_ref() != Some(&status) {
-                    client
-                        .send_notification::<StatusNotification>(status.clone())
-                        .await;
+                    client.send_notification::<StatusNotification>(status.clone());
                     last = Some(status);
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(250)).await;
@@ -209,14 +201,22 @@ impl Backend {
         self.outline.encoding()
     }
 
-    /// What the transport needs to answer `documentSymbol`, `foldingRange` and `strata/chunks`
-    /// itself.
-    pub fn outline(&self) -> Outline {
-        self.outline.clone()
+    /// `initialize` was answered: requests other than it are served.
+    pub(super) fn initialized_yet(&self) -> bool {
+        self.outline.initialized()
+    }
+
+    /// `shutdown` was answered: requests are refused.
+    pub(super) fn shut_down(&self) -> bool {
+        self.shut_down.load(Ordering::Acquire)
     }
 
     /// Runs a request handler; a panic in it is answered with an internal error.
-    async fn guard<T>(&self, method: &str, handler: impl Future<Output = Result<T>>) -> Result<T> {
+    pub(super) async fn guard<T>(
+        &self,
+        method: &str,
+        handler: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
         match AssertUnwindSafe(handler).catch_unwind().await {
             Ok(result) => result,
             Err(panic) => {
@@ -235,10 +235,8 @@ impl Backend {
         }
     }
 
-    /// Sends `window/showMessage` without making the caller wait for the client.
     fn notify(&self, typ: MessageType, message: String) {
-        let client = self.client.clone();
-        tokio::spawn(async move { client.show_message(typ, message).await });
+        self.client.show_message(typ, message);
     }
 
     fn refuse(&self, uri: &Uri, error: &SyncError) {
@@ -277,8 +275,16 @@ fn internal(message: String) -> Error {
     }
 }
 
-impl LanguageServer for Backend {
-    async fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+/// The lifecycle and the standard methods, as `dispatch.rs` calls them.
+impl Backend {
+    pub(super) fn initialize(&self, params: InitializeParams) -> Result<InitializeResult> {
+        if self.initialized_yet() {
+            return Err(Error {
+                code: ErrorCode::InvalidRequest,
+                message: "initialize may be sent only once".into(),
+                data: None,
+            });
+        }
         let offered = params
             .capabilities
             .general
@@ -367,39 +373,7 @@ impl LanguageServer for Backend {
         });
         let _ = self.agents.encoding.set(encoding);
         Ok(InitializeResult {
-            capabilities: ServerCapabilities {
-                position_encoding: Some(encoding.kind()),
-                text_document_sync: Some(TextDocumentSyncCapability::Options(
-                    TextDocumentSyncOptions {
-                        open_close: Some(true),
-                        change: Some(TextDocumentSyncKind::INCREMENTAL),
-                        ..Default::default()
-                    },
-                )),
-                document_symbol_provider: features.document_symbols.then_some(OneOf::Left(true)),
-                code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
-                execute_command_provider: Some(ExecuteCommandOptions {
-                    commands: vec![
-                        RUN_AGENT.to_owned(),
-                        RUN_WORKFLOW.to_owned(),
-                        NEW_CHAT.to_owned(),
-                    ],
-                    ..Default::default()
-                }),
-                inline_completion_provider: (mode == CompletionMode::Inline)
-                    .then_some(OneOf::Left(true)),
-                completion_provider: (mode == CompletionMode::Items).then(|| CompletionOptions {
-                    resolve_provider: Some(false),
-                    ..Default::default()
-                }),
-                folding_range_provider: features
-                    .folding_ranges
-                    .then_some(FoldingRangeProviderCapability::Simple(true)),
-                experimental: Some(serde_json::json!({
-                    "strata": { "chunks": true, "context": true, "search": true, "stats": true, "debugText": true }
-                })),
-                ..Default::default()
-            },
+            capabilities: server_capabilities(encoding, features, mode),
             server_info: Some(ServerInfo {
                 name: "strata".into(),
                 version: Some(env!("CARGO_PKG_VERSION").into()),
@@ -408,7 +382,7 @@ impl LanguageServer for Backend {
         })
     }
 
-    async fn initialized(&self, _: InitializedParams) {
+    pub(super) fn initialized(&self) {
         // The tokenizer's tables load once, off the LSP task, before the first pack needs them.
         let tokenizer = self.tokenizer();
         tokio::task::spawn_blocking(move || tokenizer.warm_up());
@@ -452,9 +426,7 @@ impl LanguageServer for Backend {
             match opened {
                 Ok(Ok((_, Some(warning)))) => {
                     tracing::warn!("{warning}");
-                    client
-                        .show_message(MessageType::WARNING, format!("Strata: {warning}"))
-                        .await;
+                    client.show_message(MessageType::WARNING, format!("Strata: {warning}"));
                 }
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => {
@@ -465,15 +437,13 @@ impl LanguageServer for Backend {
                         }
                         other => other.to_string(),
                     };
-                    client
-                        .show_message(
-                            MessageType::WARNING,
-                            format!(
-                                "Strata: model answers are not cached on disk and calls are not \
-                                 audited ({why}); set STRATA_CACHE_DIR or --cache-dir to a writable directory"
-                            ),
-                        )
-                        .await;
+                    client.show_message(
+                        MessageType::WARNING,
+                        format!(
+                            "Strata: model answers are not cached on disk and calls are not \
+                             audited ({why}); set STRATA_CACHE_DIR or --cache-dir to a writable directory"
+                        ),
+                    );
                 }
                 Err(e) if e.is_panic() => {
                     tracing::error!("opening the gateway database failed: {e}")
@@ -493,18 +463,18 @@ impl LanguageServer for Backend {
         });
     }
 
-    async fn shutdown(&self) -> Result<()> {
-        Ok(())
+    pub(super) fn shutdown(&self) {
+        self.shut_down.store(true, Ordering::Release);
     }
 
-    async fn code_action(&self, params: CodeActionParams) -> Result<Option<CodeActionResponse>> {
-        self.guard("textDocument/codeAction", async {
-            Ok(Some(self.agents.code_actions(&params)))
-        })
-        .await
+    pub(super) fn code_action(
+        &self,
+        params: CodeActionParams,
+    ) -> Result<Option<CodeActionResponse>> {
+        Ok(Some(self.agents.code_actions(&params)))
     }
 
-    async fn execute_command(
+    pub(super) async fn execute_command(
         &self,
         params: ExecuteCommandParams,
     ) -> Result<Option<serde_json::Value>> {
@@ -517,9 +487,8 @@ impl LanguageServer for Backend {
                 })?;
                 let args: RunArgs = serde_json::from_value(args)
                     .map_err(|e| Error::invalid_params(format!("strata.runAgent: {e}")))?;
-                let agents = self.agents.clone();
-                // Not under `guard`: the run is a task of its own, and a panic in it is an error.
-                command_result(agents.run(args).await?)
+                // The run is a task of its own: a panic in it is an error, not a panic here.
+                command_result(self.agents.run(args).await?)
             }
             RUN_WORKFLOW => {
                 let args = params.arguments.into_iter().next().ok_or_else(|| {
@@ -536,32 +505,32 @@ impl LanguageServer for Backend {
         }
     }
 
-    async fn completion(&self, params: CompletionParams) -> Result<Option<CompletionResponse>> {
-        self.guard("textDocument/completion", async {
-            if self.completion_mode.get() != Some(&CompletionMode::Items) {
-                return Ok(None);
-            }
-            let position = params.text_document_position.position;
-            let encoding = self.encoding();
-            let ask = ask(
-                &self.store,
-                &params.text_document_position.text_document.uri,
-                position,
-                encoding,
-            );
-            Ok(Some(
-                super::completion::items(&self.completion, ask, encoding).await,
-            ))
-        })
-        .await
+    pub(super) async fn completion(
+        &self,
+        params: CompletionParams,
+    ) -> Result<Option<CompletionResponse>> {
+        if self.completion_mode.get() != Some(&CompletionMode::Items) {
+            return Ok(None);
+        }
+        let position = params.text_document_position.position;
+        let encoding = self.encoding();
+        let ask = ask(
+            &self.store,
+            &params.text_document_position.text_document.uri,
+            position,
+            encoding,
+        );
+        Ok(Some(
+            super::completion::items(&self.completion, ask, encoding).await,
+        ))
     }
 
-    async fn did_change_configuration(&self, _: DidChangeConfigurationParams) {
+    pub(super) fn did_change_configuration(&self) {
         // Settings pushed in the notification vary by client; pulling the section is uniform.
         self.settings.clone().pull();
     }
 
-    async fn did_save(&self, params: DidSaveTextDocumentParams) {
+    pub(super) fn did_save(&self, params: DidSaveTextDocumentParams) {
         if let (Some(archive), Some(path)) = (
             self.archive.get(),
             self.workspace_path(&params.text_document.uri),
@@ -570,7 +539,7 @@ impl LanguageServer for Backend {
         }
     }
 
-    async fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
+    pub(super) fn did_change_watched_files(&self, params: DidChangeWatchedFilesParams) {
         let Some(archive) = self.archive.get() else {
             return;
         };
@@ -584,43 +553,40 @@ impl LanguageServer for Backend {
         }
     }
 
-    async fn symbol(
+    pub(super) async fn symbol(
         &self,
         params: WorkspaceSymbolParams,
     ) -> Result<Option<WorkspaceSymbolResponse>> {
-        self.guard("workspace/symbol", async {
-            let hits = self.search_archive(params.query, 100, None).await?;
-            let Some(root) = self.workspace.get().and_then(|w| w.root.clone()) else {
-                return Ok(None);
-            };
-            let encoding = self.encoding();
-            #[allow(deprecated)]
-            let symbols = hits
-                .iter()
-                .filter(|hit| !matches!(hit.kind.as_str(), "group" | "part" | "window"))
-                .filter_map(|hit| {
-                    Some(SymbolInformation {
-                        name: hit.name.clone(),
-                        kind: workspace::symbol_kind(&hit.kind),
-                        tags: None,
-                        deprecated: None,
-                        location: Location::new(
-                            workspace::hit_uri(&root, hit)?,
-                            workspace::hit_range(hit, encoding),
-                        ),
-                        container_name: hit
-                            .qualified
-                            .rsplit_once(['.', ':'])
-                            .map(|(c, _)| c.trim_end_matches(':').to_string()),
-                    })
+        let hits = self.search_archive(params.query, 100, None).await?;
+        let Some(root) = self.workspace.get().and_then(|w| w.root.clone()) else {
+            return Ok(None);
+        };
+        let encoding = self.encoding();
+        #[allow(deprecated)]
+        let symbols = hits
+            .iter()
+            .filter(|hit| !matches!(hit.kind.as_str(), "group" | "part" | "window"))
+            .filter_map(|hit| {
+                Some(SymbolInformation {
+                    name: hit.name.clone(),
+                    kind: workspace::symbol_kind(&hit.kind),
+                    tags: None,
+                    deprecated: None,
+                    location: Location::new(
+                        workspace::hit_uri(&root, hit)?,
+                        workspace::hit_range(hit, encoding),
+                    ),
+                    container_name: hit
+                        .qualified
+                        .rsplit_once(['.', ':'])
+                        .map(|(c, _)| c.trim_end_matches(':').to_string()),
                 })
-                .collect();
-            Ok(Some(WorkspaceSymbolResponse::Flat(symbols)))
-        })
-        .await
+            })
+            .collect();
+        Ok(Some(WorkspaceSymbolResponse::Flat(symbols)))
     }
 
-    async fn did_open(&self, params: DidOpenTextDocumentParams) {
+    pub(super) fn did_open(&self, params: DidOpenTextDocumentParams) {
         let doc = params.text_document;
         let language = Language::from_language_id(&doc.language_id, doc.uri.as_str());
         self.store
@@ -637,8 +603,9 @@ impl LanguageServer for Backend {
         }
     }
 
-    async fn did_change(&self, params: DidChangeTextDocumentParams) {
-        // Applied here, synchronously, before this handler first awaits: edits keep their order.
+    pub(super) fn did_change(&self, params: DidChangeTextDocumentParams) {
+        // Applied here, on the reading task, before the next message is read: edits keep their
+        // order.
         let uri = params.text_document.uri;
         let encoding = self.encoding();
         let changes = params
@@ -677,7 +644,7 @@ impl LanguageServer for Backend {
         }
     }
 
-    async fn did_close(&self, params: DidCloseTextDocumentParams) {
+    pub(super) fn did_close(&self, params: DidCloseTextDocumentParams) {
         // Unsaved text indexed from the buffer gives way to the file on disk.
         if let (Some(archive), Some(path)) = (
             self.archive.get(),
@@ -693,34 +660,10 @@ impl LanguageServer for Backend {
             );
         }
     }
-
-    async fn document_symbol(
-        &self,
-        params: DocumentSymbolParams,
-    ) -> Result<Option<DocumentSymbolResponse>> {
-        self.guard(
-            "textDocument/documentSymbol",
-            self.outline.document_symbols(params),
-        )
-        .await
-    }
-
-    async fn folding_range(&self, params: FoldingRangeParams) -> Result<Option<Vec<FoldingRange>>> {
-        self.guard(
-            "textDocument/foldingRange",
-            self.outline.folding_ranges(params),
-        )
-        .await
-    }
 }
 
 /// Custom requests.
 impl Backend {
-    pub async fn chunks(&self, params: TextDocumentParams) -> Result<ChunksResult> {
-        self.guard("strata/chunks", self.outline.chunks(params))
-            .await
-    }
-
     /// Searches the archive on a blocking thread.
     async fn search_archive(
         &self,
@@ -749,260 +692,251 @@ impl Backend {
             .map_err(|e| internal(e.to_string()))
     }
 
-    pub async fn search(&self, params: SearchParams) -> Result<SearchResult> {
-        self.guard("strata/search", async {
-            let hits = self
-                .search_archive(params.query, params.limit.unwrap_or(20), params.kinds)
-                .await?;
-            let root = self
-                .workspace
-                .get()
-                .and_then(|w| w.root.clone())
-                .unwrap_or_default();
-            let encoding = self.encoding();
-            let hits = hits
-                .iter()
-                .map(|hit| SearchHit {
-                    uri: workspace::hit_uri(&root, hit)
-                        .map(|u| u.as_str().to_string())
-                        .unwrap_or_default(),
-                    path: hit.path.clone(),
-                    range: workspace::hit_range(hit, encoding),
-                    id: hit.chunk_id.clone(),
-                    kind: hit.kind.clone(),
-                    name: hit.name.clone(),
-                    qualified_name: hit.qualified.clone(),
-                    signature: hit.signature.clone(),
-                    score: (hit.score * 1000.0).round() / 1000.0,
-                })
-                .collect();
-            Ok(SearchResult { hits })
-        })
-        .await
+    pub(super) async fn search(&self, params: SearchParams) -> Result<SearchResult> {
+        let hits = self
+            .search_archive(params.query, params.limit.unwrap_or(20), params.kinds)
+            .await?;
+        let root = self
+            .workspace
+            .get()
+            .and_then(|w| w.root.clone())
+            .unwrap_or_default();
+        let encoding = self.encoding();
+        let hits = hits
+            .iter()
+            .map(|hit| SearchHit {
+                uri: workspace::hit_uri(&root, hit)
+                    .map(|u| u.as_str().to_string())
+                    .unwrap_or_default(),
+                path: hit.path.clone(),
+                range: workspace::hit_range(hit, encoding),
+                id: hit.chunk_id.clone(),
+                kind: hit.kind.clone(),
+                name: hit.name.clone(),
+                qualified_name: hit.qualified.clone(),
+                signature: hit.signature.clone(),
+                score: (hit.score * 1000.0).round() / 1000.0,
+            })
+            .collect();
+        Ok(SearchResult { hits })
     }
 
     /// The context pack for a position or selection: what an agent would send.
-    pub async fn context(&self, params: ContextParams) -> Result<ContextResult> {
-        self.guard("strata/context", async {
-            let uri = params.text_document.uri.clone();
-            let parsed = self.parsed(&uri).await?;
-            let encoding = self.encoding();
-            let text = parsed.text.clone();
-            let selection = match (params.range, params.position) {
-                (Some(range), _) => {
-                    to_byte_clamped(&text, range.start, encoding)
-                        ..to_byte_clamped(&text, range.end, encoding)
+    pub(super) async fn context(&self, params: ContextParams) -> Result<ContextResult> {
+        let uri = params.text_document.uri.clone();
+        let parsed = self.parsed(&uri).await?;
+        let encoding = self.encoding();
+        let text = parsed.text.clone();
+        let selection = match (params.range, params.position) {
+            (Some(range), _) => {
+                to_byte_clamped(&text, range.start, encoding)
+                    ..to_byte_clamped(&text, range.end, encoding)
+            }
+            (None, Some(position)) => {
+                let at = to_byte_clamped(&text, position, encoding);
+                at..at
+            }
+            (None, None) => return Err(Error::invalid_params("give `position` or `range`")),
+        };
+        let diagnostics: Vec<ContextDiagnostic> = params
+            .diagnostics
+            .iter()
+            .map(|d| ContextDiagnostic {
+                range: to_byte_clamped(&text, d.range.start, encoding)
+                    ..to_byte_clamped(&text, d.range.end, encoding),
+                severity: format!("{:?}", d.severity.unwrap_or(DiagnosticSeverity::ERROR))
+                    .to_lowercase(),
+                message: d.message.clone(),
+            })
+            .collect();
+        let session = self.session()?;
+        let key = uri.as_str().to_owned();
+        let version = parsed.version;
+        let (pack, prompt) = match &params.agent {
+            Some(name) => {
+                let agent = session.agent(name).map_err(Error::invalid_params)?;
+                let prepared = if agent.output == crate::agents::Output::Chat {
+                    // The turn as it would go now, with the summary the history holds.
+                    session
+                        .chat_turn(&agent, &key, parsed, false, |_| async {})
+                        .await
+                        .map(|turn| turn.prepared)
+                } else {
+                    let problems = diagnostics
+                        .iter()
+                        .zip(&params.diagnostics)
+                        .map(|(d, lsp)| crate::session::Problem {
+                            range: d.range.clone(),
+                            message: d.message.clone(),
+                            code: lsp.code.as_ref().map(|c| match c {
+                                NumberOrString::Number(n) => n.to_string(),
+                                NumberOrString::String(s) => s.clone(),
+                            }),
+                        })
+                        .collect();
+                    session
+                        .prepare_async(crate::session::Task {
+                            target: Session::target(&parsed, selection),
+                            agent: agent.clone(),
+                            key,
+                            parsed,
+                            question: params.query.clone(),
+                            problems,
+                            steps: String::new(),
+                        })
+                        .await
                 }
-                (None, Some(position)) => {
-                    let at = to_byte_clamped(&text, position, encoding);
-                    at..at
-                }
-                (None, None) => return Err(Error::invalid_params("give `position` or `range`")),
-            };
-            let diagnostics: Vec<ContextDiagnostic> = params
-                .diagnostics
-                .iter()
-                .map(|d| ContextDiagnostic {
-                    range: to_byte_clamped(&text, d.range.start, encoding)
-                        ..to_byte_clamped(&text, d.range.end, encoding),
-                    severity: format!("{:?}", d.severity.unwrap_or(DiagnosticSeverity::ERROR))
-                        .to_lowercase(),
-                    message: d.message.clone(),
-                })
-                .collect();
-            let session = self.session()?;
-            let key = uri.as_str().to_owned();
-            let version = parsed.version;
-            let (pack, prompt) = match &params.agent {
-                Some(name) => {
-                    let agent = session.agent(name).map_err(Error::invalid_params)?;
-                    let prepared = if agent.output == crate::agents::Output::Chat {
-                        // The turn as it would go now, with the summary the history holds.
-                        session
-                            .chat_turn(&agent, &key, parsed, false, |_| async {})
-                            .await
-                            .map(|turn| turn.prepared)
-                    } else {
-                        let problems = diagnostics
-                            .iter()
-                            .zip(&params.diagnostics)
-                            .map(|(d, lsp)| crate::session::Problem {
-                                range: d.range.clone(),
-                                message: d.message.clone(),
-                                code: lsp.code.as_ref().map(|c| match c {
-                                    NumberOrString::Number(n) => n.to_string(),
-                                    NumberOrString::String(s) => s.clone(),
-                                }),
-                            })
-                            .collect();
-                        session
-                            .prepare_async(crate::session::Task {
-                                target: Session::target(&parsed, selection),
-                                agent: agent.clone(),
-                                key,
-                                parsed,
-                                question: params.query.clone(),
-                                problems,
-                                steps: String::new(),
-                            })
-                            .await
-                    }
-                    .map_err(Error::invalid_params)?;
-                    let sent = SentPrompt::new(&agent.name, &prepared.request.prompt);
-                    (prepared.pack, Some(sent))
-                }
-                None => {
-                    let budgets = session.budgets(None);
-                    let query = params.query.clone();
-                    let pack = tokio::task::spawn_blocking(move || {
-                        session
-                            .pack(
-                                &key,
-                                &parsed,
-                                Want {
-                                    selection,
-                                    query: query.as_deref(),
-                                    diagnostics: &diagnostics,
-                                    budgets,
-                                    ..Want::default()
-                                },
-                            )
-                            .0
-                    })
-                    .await
-                    .map_err(|e| internal(format!("assembling context failed: {e}")))?;
-                    (pack, None)
-                }
-            };
-            Ok(to_ext::context_result(&pack, version, prompt))
-        })
-        .await
-    }
-
-    pub async fn stats(&self) -> Result<StatsResult> {
-        self.guard("strata/stats", async {
-            let documents = self
-                .store
-                .stats()
-                .into_iter()
-                .map(|d| {
-                    let parsed = d.parsed.as_deref();
-                    DocumentInfo {
-                        uri: d.key,
-                        version: d.version,
-                        in_sync: d.in_sync,
-                        language: d.language.map(Language::name),
-                        bytes: d.bytes,
-                        parsed_version: parsed.map(|p| p.version),
-                        chunks: parsed.map_or(0, |p| p.chunks.len()),
-                        segments: parsed.map_or(0, |p| p.chunks.segments()),
-                        trees: parsed.map_or(0, |p| p.trees.len()),
-                        parse_ms: parsed.map_or(0.0, |p| p.stats.parse_time.as_secs_f64() * 1e3),
-                        chunk_ms: parsed.map_or(0.0, |p| p.stats.chunk_time.as_secs_f64() * 1e3),
-                    }
-                })
-                .collect();
-            let archive = match self.archive.get().cloned() {
-                Some(archive) => tokio::task::spawn_blocking(move || {
-                    let (files, chunks) = archive.counts().unwrap_or_default();
-                    let stats = archive.writer_stats();
-                    ArchiveInfo {
-                        path: archive.path().display().to_string(),
-                        files,
-                        chunks,
-                        chunks_written: stats.chunks_written.load(Ordering::Relaxed),
-                        chunks_kept: stats.chunks_kept.load(Ordering::Relaxed),
-                        last_error: archive.last_error(),
-                    }
+                .map_err(Error::invalid_params)?;
+                let sent = SentPrompt::new(&agent.name, &prepared.request.prompt);
+                (prepared.pack, Some(sent))
+            }
+            None => {
+                let budgets = session.budgets(None);
+                let query = params.query.clone();
+                let pack = tokio::task::spawn_blocking(move || {
+                    session
+                        .pack(
+                            &key,
+                            &parsed,
+                            Want {
+                                selection,
+                                query: query.as_deref(),
+                                diagnostics: &diagnostics,
+                                budgets,
+                                ..Want::default()
+                            },
+                        )
+                        .0
                 })
                 .await
-                .ok(),
-                None => None,
-            };
-            // Both read SQLite: off the LSP task.
-            let gateway = self.gateway.clone();
-            let (gateway, recent_calls) = tokio::task::spawn_blocking(move || {
-                let recent = gateway
-                    .store()
-                    .map(|store| store.recent_audit(20, 0, None))
-                    .unwrap_or_default();
-                (gateway.stats(), recent)
-            })
-            .await
-            .map_err(|e| internal(format!("gateway statistics: {e}")))?;
-            Ok(StatsResult {
-                recent_calls: recent_calls.iter().map(Into::into).collect(),
-                version: env!("CARGO_PKG_VERSION"),
-                documents,
-                archive,
-                methods: to_ext::latencies(&self.times.summaries()),
-                gateway: (&gateway).into(),
-                completion: (&self.completion.stats()).into(),
-                config: self.settings.report(),
-            })
-        })
-        .await
+                .map_err(|e| internal(format!("assembling context failed: {e}")))?;
+                (pack, None)
+            }
+        };
+        Ok(to_ext::context_result(&pack, version, prompt))
     }
 
-    /// `textDocument/inlineCompletion` (LSP 3.18), registered as a custom method: the protocol
-    /// library does not route it yet.
-    pub async fn inline_completion(
+    pub(super) async fn stats(&self) -> Result<StatsResult> {
+        let documents = self
+            .store
+            .stats()
+            .into_iter()
+            .map(|d| {
+                let parsed = d.parsed.as_deref();
+                DocumentInfo {
+                    uri: d.key,
+                    version: d.version,
+                    in_sync: d.in_sync,
+                    language: d.language.map(Language::name),
+                    bytes: d.bytes,
+                    parsed_version: parsed.map(|p| p.version),
+                    chunks: parsed.map_or(0, |p| p.chunks.len()),
+                    segments: parsed.map_or(0, |p| p.chunks.segments()),
+                    trees: parsed.map_or(0, |p| p.trees.len()),
+                    parse_ms: parsed.map_or(0.0, |p| p.stats.parse_time.as_secs_f64() * 1e3),
+                    chunk_ms: parsed.map_or(0.0, |p| p.stats.chunk_time.as_secs_f64() * 1e3),
+                }
+            })
+            .collect();
+        let archive = match self.archive.get().cloned() {
+            Some(archive) => tokio::task::spawn_blocking(move || {
+                let (files, chunks) = archive.counts().unwrap_or_default();
+                let stats = archive.writer_stats();
+                ArchiveInfo {
+                    path: archive.path().display().to_string(),
+                    files,
+                    chunks,
+                    chunks_written: stats.chunks_written.load(Ordering::Relaxed),
+                    chunks_kept: stats.chunks_kept.load(Ordering::Relaxed),
+                    last_error: archive.last_error(),
+                }
+            })
+            .await
+            .ok(),
+            None => None,
+        };
+        // Both read SQLite: off the LSP task.
+        let gateway = self.gateway.clone();
+        let (gateway, recent_calls) = tokio::task::spawn_blocking(move || {
+            let recent = gateway
+                .store()
+                .map(|store| store.recent_audit(20, 0, None))
+                .unwrap_or_default();
+            (gateway.stats(), recent)
+        })
+        .await
+        .map_err(|e| internal(format!("gateway statistics: {e}")))?;
+        Ok(StatsResult {
+            recent_calls: recent_calls.iter().map(Into::into).collect(),
+            version: env!("CARGO_PKG_VERSION"),
+            documents,
+            archive,
+            methods: to_ext::latencies(&self.times.summaries()),
+            gateway: (&gateway).into(),
+            completion: (&self.completion.stats()).into(),
+            config: self.settings.report(),
+        })
+    }
+
+    /// `textDocument/inlineCompletion` (LSP 3.18).
+    pub(super) async fn inline_completion(
         &self,
         params: InlineCompletionParams,
     ) -> Result<Option<InlineCompletionResponse>> {
-        self.guard("textDocument/inlineCompletion", async {
-            if self.completion_mode.get() != Some(&CompletionMode::Inline) {
-                return Ok(None);
-            }
-            let position = params.text_document_position.position;
-            let ask = ask(
-                &self.store,
-                &params.text_document_position.text_document.uri,
-                position,
-                self.encoding(),
-            );
-            Ok(Some(
-                super::completion::inline(&self.completion, ask, position).await,
-            ))
-        })
-        .await
+        if self.completion_mode.get() != Some(&CompletionMode::Inline) {
+            return Ok(None);
+        }
+        let position = params.text_document_position.position;
+        let ask = ask(
+            &self.store,
+            &params.text_document_position.text_document.uri,
+            position,
+            self.encoding(),
+        );
+        Ok(Some(
+            super::completion::inline(&self.completion, ask, position).await,
+        ))
     }
 
-    /// `window/workDoneProgress/cancel`, registered as a custom method: the protocol library does
-    /// not route it.
-    pub async fn progress_cancel(&self, params: WorkDoneProgressCancelParams) {
-        self.agents.cancel(&params.token);
+    /// `window/workDoneProgress/cancel`: the run behind the token, found in the registry.
+    pub(super) fn progress_cancel(&self, params: WorkDoneProgressCancelParams) {
+        let token = match params.token {
+            NumberOrString::String(s) => s,
+            NumberOrString::Number(n) => n.to_string(),
+        };
+        self.running.cancel(&Key::Progress(token));
     }
 
-    pub async fn debug_text(&self, params: TextDocumentParams) -> Result<DebugTextResult> {
-        self.guard("strata/debug/text", async {
-            let uri = &params.text_document.uri;
-            let entry = self
-                .store
-                .entry(uri.as_str())
-                .ok_or_else(|| super::not_open(uri))?;
-            Ok(DebugTextResult {
-                version: entry.version,
-                text: entry.text.to_string(),
-                in_sync: entry.in_sync,
-            })
+    pub(super) fn debug_text(&self, params: TextDocumentParams) -> Result<DebugTextResult> {
+        let uri = &params.text_document.uri;
+        let entry = self
+            .store
+            .entry(uri.as_str())
+            .ok_or_else(|| super::not_open(uri))?;
+        Ok(DebugTextResult {
+            version: entry.version,
+            text: entry.text.to_string(),
+            in_sync: entry.in_sync,
         })
-        .await
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use futures_util::StreamExt;
-    use tower_lsp_server::LspService;
 
     #[tokio::test]
     async fn a_panicking_handler_answers_an_internal_error_and_tells_the_client_once() {
-        let (service, mut socket) = LspService::new(|client| {
-            Backend::new(client, ChunkConfig::default(), None, Default::default())
-        });
-        let backend = service.inner();
+        let (outbox, mut frames) = tokio::sync::mpsc::unbounded_channel();
+        let client = Client::new(outbox.clone());
+        let running = Arc::new(Running::new(outbox));
+        let backend = Backend::new(
+            client,
+            running,
+            ChunkConfig::default(),
+            None,
+            Default::default(),
+        );
         for _ in 0..2 {
             let result: Result<()> = backend.guard("test/method", async { panic!("boom") }).await;
             let error = result.unwrap_err();
@@ -1013,10 +947,10 @@ mod tests {
             backend.guard("test/method", async { Ok(7) }).await.unwrap(),
             7
         );
-        let message = socket.next().await.expect("a showMessage");
-        assert_eq!(message.method(), "window/showMessage");
-        // Only once.
-        let more = tokio::time::timeout(std::time::Duration::from_millis(100), socket.next()).await;
-        assert!(more.is_err(), "a second showMessage: {more:?}");
+        let message: serde_json::Value =
+            serde_json::from_slice(&frames.recv().await.expect("a showMessage")).unwrap();
+        assert_eq!(message["method"], "window/showMessage");
+        // Only once: the message is sent before `guard` returns, so a second would be queued.
+        assert!(frames.try_recv().is_err(), "a second showMessage");
     }
 }

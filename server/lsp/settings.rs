@@ -8,9 +8,9 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::{ConfigurationItem, MessageType};
 
+use super::client::Client;
 use super::ext::ConfigReport;
 use crate::archive::IgnorePatterns;
 use crate::llm::Gateway;
@@ -91,7 +91,7 @@ impl Settings {
     }
 
     /// Asks the client for the `strata` section (when it can answer) and reloads. Spawned: no
-    /// handler waits on the client.
+    /// handler waits on the client (and the client's deadline ends the wait).
     pub fn pull(self: Arc<Self>) {
         if self.pull.get() != Some(&true) {
             // The files may still have changed.
@@ -182,15 +182,10 @@ impl Settings {
         };
         for warning in new_warnings {
             tracing::warn!("config: {warning}");
-            let client = self.client.clone();
-            tokio::spawn(async move {
-                client
-                    .show_message(
-                        MessageType::WARNING,
-                        format!("Strata config: {warning}. Strata keeps running without it."),
-                    )
-                    .await
-            });
+            self.client.show_message(
+                MessageType::WARNING,
+                format!("Strata config: {warning}. Strata keeps running without it."),
+            );
         }
         self.gateway.reconfigure(config);
         if ignore_changed && let Some(run) = self.on_ignore_change.get() {

@@ -1,21 +1,19 @@
 //! The base protocol over stdio: `Content-Length` frames of JSON-RPC between the client and the
-//! service. It takes the place of tower-lsp-server's `Server`, which polls every handler, and
-//! turns every result into a `serde_json::Value` and encodes it, on the one task that also reads
-//! the client's messages: one large answer held up every message behind it.
+//! server, and the one place every incoming message is routed from — through the dispatch table
+//! (`dispatch.rs`), by how each method runs:
+//! - a notification ("in order") runs to the end on the reading task before the next message is
+//!   read, so edits are applied in the order the client sent them;
+//! - `initialize` and `shutdown` ("inline") are answered on the reading task too;
+//! - every other request runs on a task of its own, registered by id in `Running` (so
+//!   `$/cancelRequest` aborts it and answers RequestCancelled, once), under `Backend::guard`; the
+//!   task encodes its own answer;
+//! - the client's answers to our requests go to `Client::answered`;
+//! - one writer task writes frames in the order they are queued.
 //!
-//! Here:
-//! - a notification is polled once as soon as it is read, so edits are applied in the order the
-//!   client sent them (handlers mutate before their first `.await`); if it is not done by then,
-//!   it finishes on a task of its own;
-//! - a request runs on a task of its own, which also encodes its answer;
-//! - the whole-document answers ([`outline::METHODS`]) are encoded straight from their types by
-//!   [`Outline::encoded`], without a `Value`; the transport also handles their
-//!   `$/cancelRequest`;
-//! - one writer task writes frames in the order the answers are done;
-//! - every request is answered: one for an unknown method with MethodNotFound (the service
-//!   drops that error for `$/` methods, and `"method": ""` is told from a missing method, an
-//!   answer of the client's, by the raw JSON), any request after `shutdown` with InvalidRequest.
-//!   Unknown notifications get no answer.
+//! Every request is answered: one for a method not in the table with MethodNotFound (`$/` ones
+//! and `""` too — told from a missing method, an answer of the client's, by the raw JSON), one
+//! before `initialize` with ServerNotInitialized, any after `shutdown` with InvalidRequest.
+//! Unknown notifications, and notifications before `initialize`, are ignored (logged).
 //!
 //! A frame that cannot be read (a header without a usable `Content-Length`, a line that is no
 //! header, a body that is not JSON) is answered with an error whose id is null, and logged; then
@@ -25,62 +23,42 @@
 //! Content-Length larger than its body costs that frame, and the server answers again from the
 //! next header on; until one arrives it waits, as it cannot tell a short body from a slow one.
 
-use std::collections::HashMap;
-use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::pin;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::task::{Context, Poll};
+use std::sync::Arc;
 use std::time::Instant;
 
-use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::sync::mpsc;
-use tokio::task::{AbortHandle, JoinSet};
-use tower_lsp_server::ClientSocket;
-use tower_lsp_server::jsonrpc::{Error, ErrorCode, Id, Request, Response};
-use tower_service::Service;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinSet;
+use tower_lsp_server::jsonrpc::{self, Error, ErrorCode, Id, Request, Response};
 
-use super::outline::{self, Outline};
-use super::timing::MethodTimes;
+use super::client::Outbox;
+use super::dispatch::{self, Runs};
+use super::running::Key;
+use super::server::Backend;
 
 /// Larger frames are refused (and skipped): a client that sends one is broken.
 const MAX_FRAME: usize = 256 * 1024 * 1024;
 
-/// Serves until the client sends `exit` or closes its end. Requests still running then are
-/// aborted; answers already made are written.
-pub async fn serve<I, O, S>(
-    input: I,
-    output: O,
-    mut service: S,
-    socket: ClientSocket,
-    outline: Outline,
-    times: Arc<MethodTimes>,
-) where
+/// The LSP's answer to a request before `initialize`.
+const SERVER_NOT_INITIALIZED: i64 = -32002;
+
+/// Serves until the client sends `exit` or closes its end. `build` makes the server around the
+/// queue of frames to write. Requests still running then are aborted, requests of ours still
+/// waiting for the client fail; answers already made are written.
+pub async fn serve<I, O>(input: I, output: O, build: impl FnOnce(Outbox) -> Arc<Backend>)
+where
     I: AsyncRead + Unpin,
     O: AsyncWrite + Unpin + Send + 'static,
-    S: Service<Request, Response = Option<Response>>,
-    S::Future: Send + 'static,
-    S::Error: std::fmt::Display + Send + 'static,
 {
-    let (frames, receiver) = mpsc::unbounded_channel::<Vec<u8>>();
-    let writer = tokio::spawn(write_frames(output, receiver));
-    let (mut to_client, mut client_answers) = socket.split();
-    let forward = {
-        let frames = frames.clone();
-        tokio::spawn(async move {
-            while let Some(request) = to_client.next().await {
-                if let Ok(body) = serde_json::to_vec(&request) {
-                    let _ = frames.send(body);
-                }
-            }
-        })
-    };
+    let (frames, bodies) = mpsc::unbounded_channel::<Vec<u8>>();
+    let (stop, stopped) = oneshot::channel();
+    let writer = tokio::spawn(write_frames(output, bodies, stopped));
+    let backend = build(frames.clone());
 
     let mut input = Frames::new(input);
     let mut tasks = JoinSet::new();
-    // The requests the transport answers itself, until they are answered or cancelled.
-    let own: Arc<Mutex<HashMap<Id, Option<AbortHandle>>>> = Arc::default();
-    let mut shut_down = false;
     loop {
         while tasks.try_join_next().is_some() {}
         let body = match input.next().await {
@@ -99,11 +77,7 @@ pub async fn serve<I, O, S>(
             Ok(request) if !request.method().is_empty() || has_method(&body) => request,
             parsed => {
                 match serde_json::from_slice::<Response>(&body) {
-                    Ok(answer) => {
-                        if client_answers.send(answer).await.is_err() {
-                            tracing::warn!("an answer from the client arrived after shutdown");
-                        }
-                    }
+                    Ok(answer) => backend.client.answered(answer),
                     Err(not_an_answer) => {
                         let problem = match parsed {
                             Err(e) => e.to_string(),
@@ -123,9 +97,42 @@ pub async fn serve<I, O, S>(
                 continue;
             }
         };
+        let started = Instant::now();
+        let (method, id, params) = request.into_parts();
+        let Some(id) = id else {
+            // A notification.
+            let Some(entry) = dispatch::find(&method) else {
+                tracing::debug!(%method, "an unknown notification, ignored");
+                continue;
+            };
+            let handler = match entry.runs {
+                Runs::Exit => break,
+                Runs::InOrder(handler) => handler,
+                _ => {
+                    tracing::debug!(%method, "a request sent as a notification, ignored");
+                    continue;
+                }
+            };
+            if !backend.initialized_yet() {
+                tracing::debug!(%method, "a notification before `initialize`, dropped");
+                continue;
+            }
+            match std::panic::catch_unwind(AssertUnwindSafe(|| handler(&backend, params))) {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => tracing::warn!(%method, "{}", error.message),
+                Err(panic) => {
+                    super::panicked(entry.name, panic.as_ref());
+                }
+            }
+            backend
+                .times
+                .histogram(entry.name)
+                .record(started.elapsed());
+            continue;
+        };
 
-        if let Some(id) = request.id().filter(|_| shut_down).cloned() {
-            tracing::warn!(method = request.method(), "a request after shutdown");
+        if backend.shut_down() {
+            tracing::warn!(%method, "a request after shutdown");
             send_error(
                 &frames,
                 id,
@@ -134,100 +141,68 @@ pub async fn serve<I, O, S>(
             );
             continue;
         }
-        let started = Instant::now();
-        let histogram = times.histogram(request.method());
-        match request.method() {
-            "shutdown" => shut_down = outline.initialized(),
-            "$/cancelRequest" => {
-                let id = request
-                    .params()
-                    .and_then(|p| serde_json::from_value::<Id>(p.get("id")?.clone()).ok());
-                if let Some(entry) = id.and_then(|id| Some((lock(&own).remove(&id)?, id))) {
-                    let (handle, id) = entry;
-                    if let Some(handle) = handle {
-                        handle.abort();
-                    }
-                    send_error(&frames, id, ErrorCode::RequestCancelled, "cancelled".into());
-                    continue;
-                }
-            }
-            _ => {}
-        }
-        if let Some(id) = request
-            .id()
-            .filter(|_| outline.initialized() && outline::METHODS.contains(&request.method()))
-            .cloned()
-        {
-            let (method, _, params) = request.into_parts();
-            let answer = outline.encoded(&method, id.clone(), params);
-            // Whoever takes the id out of `own` answers: this task, or a cancellation.
-            lock(&own).insert(id.clone(), None);
-            let (frames, own_here, key) = (frames.clone(), own.clone(), id.clone());
-            let handle = tasks.spawn(async move {
-                let body = answer.await;
-                histogram.record(started.elapsed());
-                if lock(&own_here).remove(&key).is_some() {
-                    let _ = frames.send(body);
-                }
-            });
-            if let Some(entry) = lock(&own).get_mut(&id) {
-                *entry = Some(handle);
-            }
+        let Some(entry) = dispatch::find(&method).filter(|m| !m.runs.is_notification()) else {
+            tracing::debug!(%method, "a request for an unknown method");
+            let mut error = Error::method_not_found();
+            error.data = Some(method.as_ref().into());
+            send(&frames, &id, Err(error));
+            continue;
+        };
+        if !backend.initialized_yet() && entry.name != "initialize" {
+            send_error(
+                &frames,
+                id,
+                ErrorCode::ServerError(SERVER_NOT_INITIALIZED),
+                format!("{method} before `initialize`"),
+            );
             continue;
         }
-
-        if let Err(error) = std::future::poll_fn(|cx| service.poll_ready(cx)).await {
-            tracing::error!("the service stopped: {error}");
-            break;
-        }
-        let exit = request.method() == "exit";
-        let id = request.id().cloned();
-        let notification = id.is_none();
-        // The service drops its MethodNotFound for a `$/` method, request or not.
-        let method = id.is_some().then(|| request.method().to_owned());
-        let mut answer = Box::pin(service.call(request));
-        let frames = frames.clone();
-        let finish = move |result: Result<Option<Response>, S::Error>| {
-            histogram.record(started.elapsed());
-            match result {
-                Ok(Some(response)) => match serde_json::to_vec(&response) {
-                    Ok(body) => {
-                        let _ = frames.send(body);
-                    }
-                    Err(e) => tracing::error!("encoding an answer failed: {e}"),
-                },
-                Ok(None) => {
-                    if let (Some(id), Some(method)) = (id, method) {
-                        tracing::debug!(method, "a request for an unknown method");
-                        let mut error = Error::method_not_found();
-                        error.data = Some(method.into());
-                        send_response(&frames, Response::from_error(id, error));
-                    }
-                }
-                Err(error) => tracing::error!("the service failed: {error}"),
-            }
-        };
-        if notification {
-            // Its synchronous part runs now, in the order the client sent it.
-            let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
-            if let Poll::Ready(result) = answer.as_mut().poll(&mut cx) {
-                finish(result);
-                if exit {
-                    break;
+        let histogram = backend.times.histogram(entry.name);
+        let handler = match entry.runs {
+            Runs::Inline(handler) => {
+                let answer =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| handler(&backend, params)))
+                        .unwrap_or_else(|panic| Err(super::panicked(entry.name, panic.as_ref()).0));
+                send(&frames, &id, answer);
+                histogram.record(started.elapsed());
+                if backend.initialized_yet() {
+                    // Its answer is queued: the server may now send anything.
+                    backend.client.open();
                 }
                 continue;
             }
+            runs => match runs.spawned() {
+                Some(handler) => handler,
+                None => continue, // notifications are filtered out above
+            },
+        };
+        tracing::trace!(method = entry.name, runs = entry.runs.name(), "spawned");
+        let key = Key::Request(id.clone());
+        if !backend.running.start(key.clone()) {
+            send_error(
+                &frames,
+                id,
+                ErrorCode::InvalidRequest,
+                "a request with this id is still running".into(),
+            );
+            continue;
         }
-        tasks.spawn(async move { finish(answer.await) });
-        if exit {
-            break;
-        }
+        let (server, name) = (backend.clone(), entry.name);
+        let task = tasks.spawn(async move {
+            let answer = server
+                .guard(name, async { handler(server.clone(), params).await })
+                .await;
+            let body = encoded(&id, answer);
+            histogram.record(started.elapsed());
+            // Whoever takes the id out of the registry answers: this task, or a cancellation.
+            server.running.answer(&id, body);
+        });
+        backend.running.attach(&key, task);
     }
 
     tasks.shutdown().await;
-    forward.abort();
-    let _ = forward.await;
-    drop(frames);
+    backend.client.close();
+    let _ = stop.send(());
     let _ = writer.await;
 }
 
@@ -555,23 +530,35 @@ fn preview(bytes: &[u8]) -> String {
     format!("{:?}{more}", String::from_utf8_lossy(shown))
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn send_error(frames: &mpsc::UnboundedSender<Vec<u8>>, id: Id, code: ErrorCode, message: String) {
+fn send_error(frames: &Outbox, id: Id, code: ErrorCode, message: String) {
     let error = Error {
         code,
         message: message.into(),
         data: None,
     };
-    send_response(frames, Response::from_error(id, error));
+    send(frames, &id, Err(error));
 }
 
-fn send_response(frames: &mpsc::UnboundedSender<Vec<u8>>, response: Response) {
-    if let Ok(body) = serde_json::to_vec(&response) {
-        let _ = frames.send(body);
-    }
+fn send(frames: &Outbox, id: &Id, answer: jsonrpc::Result<Vec<u8>>) {
+    let _ = frames.send(encoded(id, answer));
+}
+
+/// The response to request `id`: its result (already encoded) or its error.
+fn encoded(id: &Id, answer: jsonrpc::Result<Vec<u8>>) -> Vec<u8> {
+    let error = match answer {
+        Ok(result) => {
+            let id = serde_json::to_vec(id).unwrap_or_else(|_| b"null".to_vec());
+            let mut body = Vec::with_capacity(result.len() + id.len() + 32);
+            body.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+            body.extend_from_slice(&id);
+            body.extend_from_slice(br#","result":"#);
+            body.extend_from_slice(&result);
+            body.push(b'}');
+            return body;
+        }
+        Err(error) => error,
+    };
+    serde_json::to_vec(&Response::from_error(id.clone(), error)).unwrap_or_default()
 }
 
 /// Whether a message has a `method` member (perhaps an empty one).
@@ -583,13 +570,31 @@ fn has_method(body: &[u8]) -> bool {
     serde_json::from_slice::<Probe>(body).is_ok_and(|probe| probe.method.is_some())
 }
 
-/// Writes each body as a frame, flushing when no other is waiting.
+/// Writes each body as a frame, flushing when no other is waiting, until `stop`; then what is
+/// queued already.
 async fn write_frames<O: AsyncWrite + Unpin>(
     output: O,
     mut bodies: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut stop: oneshot::Receiver<()>,
 ) {
     let mut output = pin!(tokio::io::BufWriter::new(output));
-    while let Some(body) = bodies.recv().await {
+    let mut stopping = false;
+    loop {
+        let body = if stopping {
+            bodies.try_recv().ok()
+        } else {
+            tokio::select! {
+                biased;
+                body = bodies.recv() => body,
+                _ = &mut stop => {
+                    stopping = true;
+                    bodies.try_recv().ok()
+                }
+            }
+        };
+        let Some(body) = body else {
+            break;
+        };
         let header = format!("Content-Length: {}\r\n\r\n", body.len());
         if output.write_all(header.as_bytes()).await.is_err()
             || output.write_all(&body).await.is_err()
@@ -609,6 +614,7 @@ mod tests {
 
     use std::io;
     use std::pin::Pin;
+    use std::task::{Context, Poll};
     use tokio::io::ReadBuf;
 
     fn frame(body: &str) -> String {

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use tower_lsp_server::Client;
 use tower_lsp_server::ls_types::*;
 
+use super::client::Client;
 use super::position::{Encoding, from_point};
 use crate::archive::{Archive, Hit, IndexConfig};
 use crate::documents::DocumentStore;
@@ -46,17 +46,13 @@ pub async fn start(
         Ok(Ok((archive, warning))) => {
             if let Some(warning) = warning {
                 tracing::warn!("{warning}");
-                client
-                    .show_message(MessageType::WARNING, format!("Strata: {warning}"))
-                    .await;
+                client.show_message(MessageType::WARNING, format!("Strata: {warning}"));
             }
             Arc::new(archive)
         }
         Ok(Err(e)) => {
             tracing::error!("archive unavailable: {e}");
-            client
-                .show_message(MessageType::WARNING, format!("Strata: search is off: {e}"))
-                .await;
+            client.show_message(MessageType::WARNING, format!("Strata: search is off: {e}"));
             return None;
         }
         Err(e) => {
@@ -110,13 +106,18 @@ async fn index_with_progress(
     let ongoing = if progress {
         let token = ProgressToken::String("strata/index".into());
         match client.create_work_done_progress(token.clone()).await {
-            Ok(()) => Some(
-                client
-                    .progress(token, "Indexing")
-                    .with_percentage(0)
-                    .begin()
-                    .await,
-            ),
+            Ok(()) => {
+                client.progress(
+                    token.clone(),
+                    WorkDoneProgress::Begin(WorkDoneProgressBegin {
+                        title: "Indexing".into(),
+                        cancellable: None,
+                        message: None,
+                        percentage: Some(0),
+                    }),
+                );
+                Some(token)
+            }
             Err(e) => {
                 tracing::debug!("no progress token: {e}");
                 None
@@ -130,13 +131,18 @@ async fn index_with_progress(
         *indexing.lock().unwrap_or_else(|e| e.into_inner()) = Some((done, total));
         // Report at most every percent.
         let percent = (done * 100 / total.max(1)) as u32;
-        if let Some(ongoing) = &ongoing
+        if let Some(token) = &ongoing
             && last != Some(percent)
         {
             last = Some(percent);
-            ongoing
-                .report_with_message(format!("{done}/{total} files"), percent)
-                .await;
+            client.progress(
+                token.clone(),
+                WorkDoneProgress::Report(WorkDoneProgressReport {
+                    cancellable: None,
+                    message: Some(format!("{done}/{total} files")),
+                    percentage: Some(percent),
+                }),
+            );
         }
     }
     *indexing.lock().unwrap_or_else(|e| e.into_inner()) = None;
@@ -154,12 +160,10 @@ async fn index_with_progress(
         }
         Ok(Err(e)) => {
             tracing::error!("indexing failed: {e}");
-            client
-                .show_message(
-                    MessageType::WARNING,
-                    format!("Strata: indexing failed: {e}"),
-                )
-                .await;
+            client.show_message(
+                MessageType::WARNING,
+                format!("Strata: indexing failed: {e}"),
+            );
             "failed".into()
         }
         Err(e) => {
@@ -167,8 +171,13 @@ async fn index_with_progress(
             "failed".into()
         }
     };
-    if let Some(ongoing) = ongoing {
-        ongoing.finish_with_message(message).await;
+    if let Some(token) = ongoing {
+        client.progress(
+            token,
+            WorkDoneProgress::End(WorkDoneProgressEnd {
+                message: Some(message),
+            }),
+        );
     }
 }
 

@@ -200,6 +200,21 @@ impl Lsp {
     }
 
     /// Takes the next notification with this method (waiting for it if need be).
+    /// Waits for the next response whose id is `id` (any JSON id); returns the whole message.
+    pub fn message_with_id(&mut self, id: &Value) -> Value {
+        let is_it = |m: &Value| m.get("method").is_none() && m["id"] == *id;
+        if let Some(i) = self.unread.iter().position(is_it) {
+            return self.unread.remove(i).unwrap();
+        }
+        loop {
+            let message = self.receive();
+            if is_it(&message) {
+                return message;
+            }
+            self.unread.push_back(message);
+        }
+    }
+
     pub fn notification(&mut self, method: &str) -> Value {
         if let Some(i) = self
             .unread
