@@ -148,19 +148,22 @@ fn serve(ws: &Path, dir: &Path, fake: &FakeModel) -> Lsp {
         ("STRATA_CONFIG", config.to_str().unwrap()),
         ("STRATA_CACHE_DIR", cache.to_str().unwrap()),
     ]);
-    lsp.request(
-        "initialize",
-        json!({
-            "processId": null,
-            "rootUri": format!("file://{}", ws.display()),
-            "capabilities": {
-                "textDocument": {"completion": {"completionItem": {}}},
-                "window": {"showDocument": {"support": true}},
-                "workspace": {"configuration": true},
-            },
-        }),
-    )
-    .unwrap();
+    let init = lsp
+        .request(
+            "initialize",
+            json!({
+                "processId": null,
+                "rootUri": format!("file://{}", ws.display()),
+                "capabilities": {
+                    "textDocument": {"completion": {"completionItem": {}}},
+                    "window": {"showDocument": {"support": true}},
+                    "workspace": {"configuration": true},
+                },
+            }),
+        )
+        .unwrap();
+    // With a workspace folder, its symbols are on offer (editors ask only when told so).
+    assert_eq!(init["capabilities"]["workspaceSymbolProvider"], true);
     lsp.notify("initialized", json!({}));
     lsp.answer("workspace/configuration", json!([{}]));
     lsp.poll("the index", |lsp| {

@@ -17,10 +17,12 @@ pub enum CompletionMode {
     Off,
 }
 
+/// `workspace`: whether there is a workspace folder, whose archive answers `workspace/symbol`.
 pub fn server_capabilities(
     encoding: Encoding,
     features: Features,
     mode: CompletionMode,
+    workspace: bool,
 ) -> ServerCapabilities {
     ServerCapabilities {
         position_encoding: Some(encoding.kind()),
@@ -32,6 +34,7 @@ pub fn server_capabilities(
             },
         )),
         document_symbol_provider: features.document_symbols.then_some(OneOf::Left(true)),
+        workspace_symbol_provider: workspace.then_some(OneOf::Left(true)),
         code_action_provider: Some(CodeActionProviderCapability::Simple(true)),
         execute_command_provider: Some(ExecuteCommandOptions {
             commands: vec![

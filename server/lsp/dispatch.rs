@@ -403,7 +403,7 @@ mod tests {
         };
         let mut seen = BTreeSet::new();
         for mode in [CompletionMode::Inline, CompletionMode::Items] {
-            let caps = server_capabilities(Encoding::Utf16, all, mode);
+            let caps = server_capabilities(Encoding::Utf16, all, mode, true);
             let caps = serde_json::to_value(caps).unwrap();
             for (key, value) in caps.as_object().unwrap() {
                 for method in promised(key, value) {

@@ -373,7 +373,12 @@ impl Backend {
         });
         let _ = self.agents.encoding.set(encoding);
         Ok(InitializeResult {
-            capabilities: server_capabilities(encoding, features, mode),
+            capabilities: server_capabilities(
+                encoding,
+                features,
+                mode,
+                self.workspace.get().is_some_and(|w| w.root.is_some()),
+            ),
             server_info: Some(ServerInfo {
                 name: "strata".into(),
                 version: Some(env!("CARGO_PKG_VERSION").into()),
@@ -557,6 +562,10 @@ impl Backend {
         &self,
         params: WorkspaceSymbolParams,
     ) -> Result<Option<WorkspaceSymbolResponse>> {
+        if self.archive.get().is_none() {
+            // Still opening (or unusable, which was said once): nothing to list yet.
+            return Ok(Some(WorkspaceSymbolResponse::Flat(Vec::new())));
+        }
         let hits = self.search_archive(params.query, 100, None).await?;
         let Some(root) = self.workspace.get().and_then(|w| w.root.clone()) else {
             return Ok(None);
