@@ -1,7 +1,8 @@
 //! What the gateway costs on top of the model: per-call overhead against the loopback fake model
 //! server answering at once (the same streamed request sent with plain reqwest, then through the
-//! gateway with the cache off), an L1 hit, and an L2 hit (L1 disabled). Prints a table for
-//! docs/benchmarks.md. Run: `cargo bench --bench gateway`.
+//! gateway with the cache off), an L1 hit, and an L2 hit (L1 disabled); then what building a
+//! `Prompt` (every part through the redactor) costs for an agent run and a completion. Prints
+//! tables for docs/benchmarks.md. Run: `cargo bench --bench gateway`.
 
 #[path = "../tests/support/fake_model.rs"]
 #[allow(dead_code)]
