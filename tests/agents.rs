@@ -583,3 +583,96 @@ fn an_edit_whose_code_would_not_parse_is_not_applied() {
     assert_eq!(fake.call_count(), 2);
     lsp.finish();
 }
+
+#[test]
+fn a_one_character_range_is_a_cursor_and_a_range_to_a_line_start_keeps_its_line_break() {
+    let fake = FakeModel::start();
+    let (mut lsp, _dir) = start(&fake.url(), json!({}));
+    let documented = "/// Adds two numbers.\nfn add(a: u32, b: u32) -> u32 {\n    a + b\n}";
+    // Helix in normal mode: the one-character cursor on the `p`… of `fn add` is sent as the range.
+    fake.script(Reply::text(&format!("```rust\n{documented}\n```\n")));
+    let one_char =
+        json!({"start": {"line": 5, "character": 4}, "end": {"line": 5, "character": 5}});
+    let id = run_agent(&mut lsp, "document", one_char);
+    let edit = lsp.answer("workspace/applyEdit", json!({"applied": true}));
+    assert_eq!(lsp.response(id).unwrap()["applied"], true);
+    let change = &edit["edit"]["documentChanges"][0]["edits"][0];
+    assert_eq!(
+        change["range"],
+        add_range(),
+        "the whole function, not one character"
+    );
+    assert_eq!(change["newText"], documented);
+    let prompt = fake.calls()[0].json.clone().unwrap()["messages"][1]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        prompt.contains("fn add(a: u32, b: u32) -> u32 {\n    a + b\n}"),
+        "{prompt}"
+    );
+
+    // Neovim's `:StrataAsk` on lines 5–7: the range ends at the start of line 8, so the target
+    // holds the function's line break; the code block does not, and the edit keeps it.
+    fake.script(Reply::text(&format!("```rust\n{documented}\n```\n")));
+    let lines = json!({"start": {"line": 4, "character": 0}, "end": {"line": 7, "character": 0}});
+    let id = run_agent(&mut lsp, "document", lines.clone());
+    let edit = lsp.answer("workspace/applyEdit", json!({"applied": true}));
+    assert_eq!(lsp.response(id).unwrap()["applied"], true);
+    let change = &edit["edit"]["documentChanges"][0]["edits"][0];
+    assert_eq!(change["range"], lines);
+    assert_eq!(change["newText"], format!("{documented}\n"));
+    lsp.finish();
+}
+
+#[test]
+fn code_actions_have_kinds_every_editor_shows_and_honour_only() {
+    let fake = FakeModel::start();
+    let (mut lsp, _dir) = start(&fake.url(), json!({}));
+    let actions = |lsp: &mut Lsp, only: Value| -> Vec<(String, String)> {
+        let mut context = json!({"diagnostics": [{"range": add_range(), "message": "mismatched types", "severity": 1}]});
+        if !only.is_null() {
+            context["only"] = only;
+        }
+        lsp.request(
+            "textDocument/codeAction",
+            json!({"textDocument": {"uri": URI}, "range": add_range(), "context": context}),
+        )
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["kind"].as_str().unwrap().to_owned(),
+                a["title"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+    };
+    let all = actions(&mut lsp, Value::Null);
+    assert!(all.len() >= 7, "{all:?}");
+    // VS Code keeps `source.*` out of the lightbulb and Ctrl+.: none of ours is one.
+    assert!(
+        all.iter().all(|(kind, _)| !kind.starts_with("source")),
+        "{all:?}"
+    );
+    let quickfix = actions(&mut lsp, json!(["quickfix"]));
+    assert!(
+        !quickfix.is_empty() && quickfix.iter().all(|(k, _)| k == "quickfix"),
+        "{quickfix:?}"
+    );
+    assert!(
+        quickfix.iter().any(|(_, t)| t.contains("Fix")),
+        "{quickfix:?}"
+    );
+    let refactor = actions(&mut lsp, json!(["refactor"]));
+    assert_eq!(refactor.len(), all.len() - quickfix.len(), "{refactor:?}");
+    assert!(
+        refactor.iter().any(|(_, t)| t.contains("Explain")),
+        "{refactor:?}"
+    );
+    assert!(actions(&mut lsp, json!(["source.organizeImports"])).is_empty());
+    assert_eq!(fake.call_count(), 0);
+    lsp.finish();
+}

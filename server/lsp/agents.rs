@@ -52,6 +52,11 @@ pub struct Agents {
     next_token: AtomicU64,
 }
 
+/// The kind of the actions that ask a model about code without editing it (explain, review, a
+/// workflow, the chat's send): a refactoring kind, which every editor's main code-action menu
+/// shows — VS Code keeps `source.*` out of its lightbulb and Ctrl+. menu.
+const ASK: &str = "refactor.strata";
+
 pub const NEW_CHAT: &str = "strata.newChat";
 
 /// Aborts a spawned run when the request that started it is dropped ($/cancelRequest).
@@ -127,8 +132,27 @@ impl Agents {
         })
     }
 
-    /// The agents on offer at a place, as code actions; no model is involved.
+    /// The agents on offer at a place, as code actions; no model is involved. Only the kinds the
+    /// client asks for (`context.only`) are offered.
     pub fn code_actions(&self, params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
+        let mut actions = self.all_code_actions(params);
+        if let Some(only) = &params.context.only {
+            actions.retain(|action| {
+                let CodeActionOrCommand::CodeAction(action) = action else {
+                    return false;
+                };
+                let kind = action.kind.as_ref().map_or("", |k| k.as_str());
+                only.iter().any(|wanted| {
+                    let wanted = wanted.as_str();
+                    kind == wanted
+                        || (kind.starts_with(wanted) && kind[wanted.len()..].starts_with('.'))
+                })
+            });
+        }
+        actions
+    }
+
+    fn all_code_actions(&self, params: &CodeActionParams) -> Vec<CodeActionOrCommand> {
         let uri = &params.text_document.uri;
         let mut actions = Vec::new();
         let document = TextDocumentIdentifier { uri: uri.clone() };
@@ -142,7 +166,7 @@ impl Agents {
             });
             return vec![CodeActionOrCommand::CodeAction(CodeAction {
                 title: "Strata: send".into(),
-                kind: Some(CodeActionKind::new("source.strata")),
+                kind: Some(CodeActionKind::new(ASK)),
                 command: Some(Command {
                     title: "Strata: send".into(),
                     command: RUN_AGENT.to_owned(),
@@ -199,7 +223,7 @@ impl Agents {
             };
             actions.push(CodeActionOrCommand::CodeAction(CodeAction {
                 title: title.clone(),
-                kind: Some(CodeActionKind::new("source.strata")),
+                kind: Some(CodeActionKind::new(ASK)),
                 command: Some(Command {
                     title,
                     command: RUN_WORKFLOW.to_owned(),
@@ -221,7 +245,7 @@ impl Agents {
             let kind = match (agent.needs_diagnostics, agent.output) {
                 (true, _) => CodeActionKind::QUICKFIX,
                 (_, Output::Edit) => CodeActionKind::REFACTOR_REWRITE,
-                _ => CodeActionKind::new("source.strata"),
+                _ => CodeActionKind::new(ASK),
             };
             let arguments = command_arguments(RunArgs {
                 agent: agent.name.clone(),

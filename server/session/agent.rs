@@ -73,14 +73,15 @@ pub enum Outcome {
 impl Session {
     /// The bytes an agent works on: the selection, or the innermost chunk at the cursor — an item,
     /// not a part of one cut for size, so an edit replaces whole code — (the whole line when no
-    /// chunk holds it).
+    /// chunk holds it). A selection shorter than a token — one character (Helix sends its
+    /// cursor so), or part of one word — is a cursor.
     pub fn target(parsed: &Parsed, selection: Range<usize>) -> Range<usize> {
         let text = &parsed.text;
         let (start, end) = (
             selection.start.min(text.len_bytes()),
             selection.end.min(text.len_bytes()),
         );
-        if start < end {
+        if start < end && !within_a_word(&text.byte_slice(start..end).to_string()) {
             return start..end;
         }
         parsed
@@ -215,7 +216,14 @@ impl Session {
                             .into(),
                     );
                 };
-                let code = agents::restore_secrets(&prepared.selection, &code)?;
+                let mut code = agents::restore_secrets(&prepared.selection, &code)?;
+                // The line breaks that ended the target end its replacement too (a range that
+                // ends at a line's start holds them; a code block never does).
+                let kept = prepared.selection.trim_end_matches(['\n', '\r']);
+                let breaks = &prepared.selection[kept.len()..];
+                if agent.placement == Placement::Replace && !code.ends_with('\n') {
+                    code.push_str(breaks);
+                }
                 let (text, language, target, placement) = (
                     prepared.text.clone(),
                     prepared.language,
@@ -264,6 +272,11 @@ fn status_text(status: Status) -> String {
         }
         Status::Streaming { provider } => format!("{provider} is answering"),
     }
+}
+
+/// Whether a selected text is no more than one character, or lies inside one word.
+fn within_a_word(selected: &str) -> bool {
+    selected.chars().count() <= 1 || selected.chars().all(|c| c.is_alphanumeric() || c == '_')
 }
 
 /// The document with an edit's code in place of the target (or after it), and the bytes the
@@ -409,6 +422,23 @@ fn misplaced(language: Language, node: tree_sitter::Node) -> Option<&'static str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_selection_shorter_than_a_token_is_a_cursor() {
+        for (selected, cursor) in [
+            ("p", true),
+            ("}", true),
+            ("é", true),
+            ("add", true),
+            ("helper_2", true),
+            ("a + b", false),
+            ("fn add", false),
+            ("{}", false),
+            ("\n", true),
+        ] {
+            assert_eq!(within_a_word(selected), cursor, "{selected:?}");
+        }
+    }
 
     const SOURCE: &str = "struct Point { x: u32 }\n\nimpl Point {\n    fn x(&self) -> u32 {\n        self.x\n    }\n}\n";
 
