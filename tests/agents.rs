@@ -563,8 +563,13 @@ fn an_edit_whose_code_would_not_parse_is_not_applied() {
     fake.script(Reply::text(
         "```rust\nfn add(a: u32, b: u32) -> u32 {\n    a.wrapping_add(b)\n```\n",
     ));
-    let (mut lsp, _dir) = start(&fake.url(), json!({}));
+    let (mut lsp, _dir) = start(
+        &fake.url(),
+        json!({"window": {"showDocument": {"support": true}}}),
+    );
     let id = run_agent(&mut lsp, "refactor", add_range());
+    // Not applied, but opened for the user to read: the reason and the change as a diff.
+    let shown = lsp.answer("window/showDocument", json!({"success": true}));
     let result = lsp.response(id).unwrap();
     let error = result["error"].as_str().unwrap();
     assert!(
@@ -573,6 +578,19 @@ fn an_edit_whose_code_would_not_parse_is_not_applied() {
     );
     assert_eq!(lsp.notification("window/showMessage")["type"], 1);
     assert_eq!(lsp.debug_text(URI)["text"], SOURCE, "the buffer changed");
+    let path = result["path"].as_str().unwrap();
+    assert!(
+        shown["uri"]
+            .as_str()
+            .unwrap()
+            .ends_with(path.rsplit('/').next().unwrap())
+    );
+    let document = std::fs::read_to_string(path).unwrap();
+    assert!(document.contains("would not parse"), "{document}");
+    assert!(
+        document.contains("```diff\n@@ -1,3 +1,2 @@\n fn add(a: u32, b: u32) -> u32 {\n-    a + b\n-}\n+    a.wrapping_add(b)\n```"),
+        "{document}"
+    );
     // Not cached: the next run asks the model again, and a good answer is applied.
     fake.script(Reply::text(
         "```rust\nfn add(a: u32, b: u32) -> u32 {\n    a.wrapping_add(b)\n}\n```\n",

@@ -70,6 +70,10 @@ pub fn ask(
             ),
             Outcome::Findings(findings) => eprintln!("— {} findings", findings.len()),
             Outcome::Document { .. } => {}
+            Outcome::Unparsable { reason, document } => {
+                eprintln!("{document}");
+                return Err(reason);
+            }
         }
         Ok(())
     });

@@ -527,6 +527,19 @@ impl Agents {
                     ..ran(&agent)
                 })
             }
+            Outcome::Unparsable { reason, document } => {
+                // Not applied; the user can still read what was proposed, and why not.
+                let title = format!("{} — not applied", agent.title);
+                let path = session
+                    .write_answer(&agent.name, &title, &prepared.rel, &document)
+                    .map_err(internal)?;
+                let shown = self.open(&path, "the proposed change is in").await;
+                Ok(RunAgentResult {
+                    path: Some(path_string(&path)),
+                    shown: Some(shown),
+                    ..self.failed(&agent, &progress, reason).await
+                })
+            }
             Outcome::Findings(findings) => {
                 let encoding = self.encoding();
                 let first_line = text.byte_to_line(prepared.target.start) as u32;

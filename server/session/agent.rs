@@ -68,6 +68,9 @@ pub enum Outcome {
     Document { text: String },
     /// Review findings, lines counted from the target's first line.
     Findings(Vec<Finding>),
+    /// An edit that is not applied because its code would not parse: why, and a markdown
+    /// document with the reason and the change as a diff, for the user to read.
+    Unparsable { reason: String, document: String },
 }
 
 impl Session {
@@ -239,9 +242,15 @@ impl Session {
                 .unwrap_or(Ok(()));
                 if let Err(problem) = checked {
                     self.gateway.forget(&prepared.request);
-                    return Err(format!(
-                        "the edited code would not parse ({problem}); nothing was changed"
-                    ));
+                    let reason =
+                        format!("the edited code would not parse ({problem}); nothing was changed");
+                    let document = format!(
+                        "Not applied: {reason}.\n\nThe change {} proposed for {}:\n\n```diff\n{}```\n",
+                        agent.name,
+                        prepared.rel,
+                        super::diff::unified(&prepared.selection, &code)
+                    );
+                    return Ok(Outcome::Unparsable { reason, document });
                 }
                 Ok(Outcome::Edit { code })
             }
@@ -365,11 +374,13 @@ fn problems(
             if node.is_missing() {
                 out.push(format!("{}: missing `{}`", at(node), node.kind()));
             } else if node.is_error() {
-                let start = node.start_byte().min(text.len_bytes());
-                let end = node.end_byte().min(text.len_bytes()).min(start + 40);
+                // An error that began before the range is shown where the range begins.
+                let start = node.start_byte().max(range.start).min(text.len_bytes());
+                let end = node.end_byte().min(text.len_bytes()).min(start + 40).max(start);
                 let snippet = text.byte_slice(start..end).to_string();
                 let snippet = snippet.lines().next().unwrap_or("").trim().to_owned();
-                out.push(format!("{}: unexpected `{snippet}`", at(node)));
+                let line = text.byte_to_line(start) + 1;
+                out.push(format!("line {line}: unexpected `{snippet}`"));
             } else if let Some(container) = misplaced(language, node).filter(|_| items) {
                 out.push(format!(
                     "{}: a {} inside {container}",

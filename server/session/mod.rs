@@ -12,6 +12,7 @@
 
 mod agent;
 mod chat;
+pub mod diff;
 mod packs;
 mod workflow;
 
