@@ -339,3 +339,36 @@ fn a_completion_in_an_ignored_document_calls_no_model() {
     }
     lsp.finish();
 }
+
+#[test]
+fn a_new_completion_mode_from_the_settings_says_a_restart_is_needed() {
+    let fake = FakeModel::start();
+    let ws = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    workspace(ws.path());
+    let root = ws.path().canonicalize().unwrap();
+    let mut lsp = serve(&root, dir.path(), &fake);
+    // The client was told "items" (it has no inline completion) from the default "auto".
+    lsp.notify("workspace/didChangeConfiguration", json!({"settings": {}}));
+    lsp.answer(
+        "workspace/configuration",
+        json!([{"config": {"completion": {"mode": "off"}}}]),
+    );
+    let message = lsp.notification("window/showMessage");
+    let text = message["message"].as_str().unwrap();
+    assert!(
+        text.contains("\"off\"") && text.contains("restart"),
+        "{message}"
+    );
+    // Said once: the same settings again say nothing more; back to the first mode says nothing.
+    lsp.notify("workspace/didChangeConfiguration", json!({"settings": {}}));
+    lsp.answer(
+        "workspace/configuration",
+        json!([{"config": {"completion": {"mode": "off"}}}]),
+    );
+    lsp.notify("workspace/didChangeConfiguration", json!({"settings": {}}));
+    lsp.answer("workspace/configuration", json!([{}]));
+    lsp.request("strata/stats", Value::Null).unwrap();
+    assert!(lsp.try_notification("window/showMessage").is_none());
+    lsp.finish();
+}

@@ -356,7 +356,8 @@ impl Backend {
             .as_ref()
             .and_then(|t| t.inline_completion.as_ref())
             .is_some();
-        let mode = match self.gateway.completion_config().mode.as_str() {
+        let requested = self.gateway.completion_config().mode;
+        let mode = match requested.as_str() {
             "off" => CompletionMode::Off,
             "items" => CompletionMode::Items,
             "inline" => CompletionMode::Inline,
@@ -364,6 +365,7 @@ impl Backend {
             _ => CompletionMode::Items,
         };
         let _ = self.completion_mode.set(mode);
+        self.settings.fix_completion_mode(&requested);
         let window = params.capabilities.window.as_ref();
         let _ = self.agents.caps.set(ClientCaps {
             progress: window.and_then(|w| w.work_done_progress) == Some(true),

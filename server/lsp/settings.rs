@@ -38,6 +38,10 @@ pub struct Settings {
     report: Mutex<ConfigReport>,
     ignore: IgnorePatterns,
     on_ignore_change: OnceLock<OnIgnoreChange>,
+    /// `[completion] mode` as it was when `initialize` told the client what to ask for, and the
+    /// last other mode the user was told needs a restart.
+    completion_mode: OnceLock<String>,
+    told_mode: Mutex<Option<String>>,
 }
 
 impl Settings {
@@ -59,6 +63,8 @@ impl Settings {
             report: Mutex::new(ConfigReport::default()),
             ignore,
             on_ignore_change: OnceLock::new(),
+            completion_mode: OnceLock::new(),
+            told_mode: Mutex::new(None),
         }
     }
 
@@ -76,6 +82,13 @@ impl Settings {
         *self.context.lock().unwrap_or_else(|e| e.into_inner()) = context;
         *self.editor.lock().unwrap_or_else(|e| e.into_inner()) = editor.unwrap_or_default();
         self.load();
+    }
+
+    /// Records the `[completion] mode` the capabilities were chosen by (from `initialize`): a
+    /// reload that changes it says that a restart is needed, since clients fix the completion
+    /// capability at startup.
+    pub fn fix_completion_mode(&self, mode: &str) {
+        let _ = self.completion_mode.set(mode.to_owned());
     }
 
     /// Sets what runs each time a reload changes the `ignore` patterns (once).
@@ -186,6 +199,21 @@ impl Settings {
                 MessageType::WARNING,
                 format!("Strata config: {warning}. Strata keeps running without it."),
             );
+        }
+        if let Some(at_start) = self.completion_mode.get() {
+            let now = &config.completion.mode;
+            let mut told = self.told_mode.lock().unwrap_or_else(|e| e.into_inner());
+            if now != at_start && told.as_ref() != Some(now) {
+                self.client.show_message(
+                    MessageType::WARNING,
+                    format!(
+                        "Strata: `[completion] mode` is now \"{now}\", but the editor was told \
+                         \"{at_start}\" when Strata started; restart Strata (or reload the \
+                         window) for the new mode to take effect"
+                    ),
+                );
+            }
+            *told = (now != at_start).then(|| now.clone());
         }
         self.gateway.reconfigure(config);
         if ignore_changed && let Some(run) = self.on_ignore_change.get() {

@@ -376,7 +376,11 @@ fn problems(
             } else if node.is_error() {
                 // An error that began before the range is shown where the range begins.
                 let start = node.start_byte().max(range.start).min(text.len_bytes());
-                let end = node.end_byte().min(text.len_bytes()).min(start + 40).max(start);
+                let end = node
+                    .end_byte()
+                    .min(text.len_bytes())
+                    .min(start + 40)
+                    .max(start);
                 let snippet = text.byte_slice(start..end).to_string();
                 let snippet = snippet.lines().next().unwrap_or("").trim().to_owned();
                 let line = text.byte_to_line(start) + 1;
