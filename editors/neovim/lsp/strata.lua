@@ -16,6 +16,9 @@ return {
   -- Empty tables would go out as JSON arrays; the server wants objects.
   init_options = vim.empty_dict(),
   settings = { strata = { config = vim.empty_dict() } },
+  -- Strata's own field, not Neovim's: on 0.12+, turn on Neovim's inline completion (ghost
+  -- text) in Strata's buffers when the server serves it. `false` leaves it to you.
+  inline_completion = true,
   handlers = ok and strata.handlers() or nil,
   on_attach = ok and strata.on_attach or nil,
 }

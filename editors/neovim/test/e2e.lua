@@ -61,6 +61,7 @@ local script = debug.getinfo(1, "S").source:gsub("^@", "")
 local plugin_dir = vim.fn.fnamemodify(script, ":p:h:h") -- editors/neovim
 vim.opt.runtimepath:prepend(plugin_dir)
 vim.o.hidden = true
+vim.o.showmode = false -- no "-- INSERT --" among the results
 vim.cmd("filetype on")
 
 local bin = os.getenv("STRATA_BIN")
@@ -288,6 +289,25 @@ vim.notify = function(message, level, opts)
   end
 end
 
+-- Deprecated functions the plugin or this test call. 0.12 echoes the first such warning
+-- instead of notifying, and only once; vim.deprecate sees every call.
+local deprecations = {}
+local default_deprecate = vim.deprecate
+if default_deprecate then
+  vim.deprecate = function(name, ...)
+    -- 1: this function, 2: the deprecated one, 3: its caller.
+    local caller = debug.getinfo(3, "S")
+    local source = caller and caller.source or ""
+    if source:sub(1, 1) == "@" then
+      source = vim.fn.fnamemodify(source:sub(2), ":p")
+      if source:find(plugin_dir, 1, true) == 1 then
+        table.insert(deprecations, name .. " (" .. source .. ")")
+      end
+    end
+    return default_deprecate(name, ...)
+  end
+end
+
 local messages = {} -- every window/showMessage
 vim.lsp.handlers["window/showMessage"] = function(_, result)
   table.insert(messages, result.message)
@@ -392,7 +412,22 @@ local function test_attach()
     error("no client: the rest cannot run")
   end
   check("root is the workspace", client.config.root_dir == workspace, client.config.root_dir)
-  check("omnifunc set", vim.bo[buf].omnifunc == "v:lua.vim.lsp.omnifunc", vim.bo[buf].omnifunc)
+  local caps = client.server_capabilities
+  if vim.fn.has("nvim-0.12") == 1 then
+    -- 0.12 announces inline completion: the server serves suggestions that way, not as items.
+    check(
+      "server offers inline completion, not completion items",
+      caps.inlineCompletionProvider ~= nil and caps.completionProvider == nil,
+      vim.inspect({ caps.inlineCompletionProvider, caps.completionProvider })
+    )
+    check("no omnifunc without completion items", vim.bo[buf].omnifunc == "", vim.bo[buf].omnifunc)
+  else
+    check("omnifunc set", vim.bo[buf].omnifunc == "v:lua.vim.lsp.omnifunc", vim.bo[buf].omnifunc)
+    check(
+      "server offers completion items",
+      caps.completionProvider ~= nil and caps.inlineCompletionProvider == nil
+    )
+  end
   local cmds = client.server_capabilities.executeCommandProvider
       and client.server_capabilities.executeCommandProvider.commands
     or {}
@@ -401,7 +436,6 @@ local function test_attach()
     vim.tbl_contains(cmds, "strata.runAgent"),
     vim.inspect(cmds)
   )
-  check("server offers completion items", client.server_capabilities.completionProvider ~= nil)
 end
 
 local function test_status()
@@ -531,12 +565,10 @@ local function complete_at(row, col)
   return r and r.result
 end
 
-local function test_completion()
-  local row = find_line(buf, "let n = add(1, 2);") -- the empty line below it, zero-based
-  check("empty line found", vim.api.nvim_buf_get_lines(buf, row, row + 1, false)[1] == "    ")
+-- Neovim 0.7–0.11: completion items, asked for as completion plugins do.
+local function test_completion_items(row)
   local col = 4
   vim.api.nvim_win_set_cursor(0, { row + 1, col })
-  local generates = #calls_to("/api/generate")
   -- Typing, with a completion request after each keystroke as completion plugins do.
   for c in ("let total = ad"):gmatch(".") do
     vim.api.nvim_buf_set_text(buf, row, col, row, col, { c })
@@ -600,12 +632,147 @@ local function test_completion()
     local line = vim.api.nvim_buf_get_lines(buf, row, row + 1, false)[1]
     check("accepting the item inserts the whole suggestion", line == fake.line, line)
   end
+end
+
+-- The text Neovim's inline completion shows in `bufnr` (its extmarks' virtual text), or nil.
+local function ghost_text(bufnr)
+  local ns = vim.api.nvim_get_namespaces()["nvim.lsp.inline_completion"]
+  if not ns then
+    return nil
+  end
+  local marks = vim.api.nvim_buf_get_extmarks(bufnr, ns, 0, -1, { details = true })
+  local mark = marks[1]
+  if not mark then
+    return nil
+  end
+  local function join(chunks)
+    local parts = {}
+    for _, chunk in ipairs(chunks or {}) do
+      if chunk[2] == "ComplHint" then
+        table.insert(parts, chunk[1])
+      end
+    end
+    return table.concat(parts)
+  end
+  local lines = { join(mark[4].virt_text) }
+  for _, line in ipairs(mark[4].virt_lines or {}) do
+    table.insert(lines, join(line))
+  end
+  return table.concat(lines, "\n")
+end
+
+-- Neovim 0.12+: inline completion, as the guide sets it up, typed in insert mode key by key.
+-- Insert mode runs inside nvim_feedkeys; a timer plays the user. It types fast up to "ad"
+-- (Neovim asks once the typing pauses), then, while no suggestion shows, goes on typing the line
+-- one key per answered request (each answer is a later request, which the server serves its
+-- background suggestion with); once ghost text shows, it accepts it with the guide's <Tab>.
+local function test_inline_completion(row)
+  check(
+    "inline completion is on in Strata's buffer",
+    vim.lsp.inline_completion.is_enabled({ bufnr = buf })
+  )
+  -- The guide's mapping.
+  vim.keymap.set("i", "<Tab>", function()
+    if not vim.lsp.inline_completion.get() then
+      return "<Tab>"
+    end
+  end, { expr = true, desc = "Accept the current inline completion" })
+
+  local answered = 0 -- inline completion requests answered
+  local group = vim.api.nvim_create_augroup("strata_e2e_inline", { clear = true })
+  vim.api.nvim_create_autocmd("LspRequest", {
+    group = group,
+    callback = function(args)
+      local r = args.data and args.data.request
+      if r and r.type == "complete" and r.method == "textDocument/inlineCompletion" then
+        answered = answered + 1
+      end
+    end,
+  })
+
+  local function line()
+    return vim.api.nvim_buf_get_lines(buf, row, row + 1, false)[1]
+  end
+  local function feed(keys)
+    vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(keys, true, false, true), "t", false)
+  end
+  local burst = "    let total = ad"
+  local shown, before = nil, nil -- the ghost text, and the line it showed on
+  local seen, more = 0, 0 -- answers seen; keys typed after the pause
+  local phase, since = "typing", uv.now()
+  local driver = uv.new_timer()
+  local function done()
+    phase = "done"
+    feed("<Esc>")
+  end
+  driver:start(
+    40,
+    40,
+    vim.schedule_wrap(function()
+      local typed = line()
+      if phase == "typing" then
+        if #typed < #burst then
+          feed(burst:sub(#typed + 1, #typed + 1))
+        else
+          phase, since = "waiting", uv.now()
+        end
+      elseif phase == "waiting" then
+        local text = ghost_text(buf)
+        if text and text ~= "" then
+          shown, before = text, typed
+          phase, since = "accepting", uv.now()
+          feed("<Tab>")
+        elseif answered > seen then
+          -- Answered without a suggestion: type on.
+          seen = answered
+          if #typed < #fake.line then
+            more = more + 1
+            feed(fake.line:sub(#typed + 1, #typed + 1))
+            since = uv.now()
+          else
+            done()
+          end
+        elseif uv.now() - since > WAIT_MS then
+          done()
+        end
+      elseif phase == "accepting" then
+        if typed ~= before or uv.now() - since > WAIT_MS then
+          done()
+        end
+      end
+    end)
+  )
+  vim.api.nvim_win_set_cursor(0, { row + 1, 0 })
+  -- "!": stay in insert mode until the timer types <Esc>.
+  vim.api.nvim_feedkeys("A", "xt!", false)
+  driver:stop()
+  driver:close()
+  vim.api.nvim_del_augroup_by_id(group)
+  out(string.format("# inline: %d answer(s), %d key(s) typed after the pause", answered, more))
+  check(
+    "the suggestion shows as inline completion (ghost text)",
+    shown ~= nil and before .. shown == fake.line,
+    vim.inspect({ typed = before, shown = shown })
+  )
+  check("accepting it with <Tab> inserts the whole suggestion", line() == fake.line, line())
+  check("back in normal mode", vim.api.nvim_get_mode().mode == "n", vim.api.nvim_get_mode().mode)
+end
+
+local function test_completion()
+  local row = find_line(buf, "let n = add(1, 2);") -- the empty line below it, zero-based
+  check("empty line found", vim.api.nvim_buf_get_lines(buf, row, row + 1, false)[1] == "    ")
+  local generates = #calls_to("/api/generate")
+  if vim.fn.has("nvim-0.12") == 1 then
+    test_inline_completion(row)
+  else
+    test_completion_items(row)
+  end
   local calls = calls_to("/api/generate")
   check("the model was asked on /api/generate", #calls > generates)
-  -- The last call was made while typing the line (typing on into its suggestion needs no new
-  -- call, so it may have been made before the last keystrokes).
-  local last = calls[#calls]
-  local tail = last and (vim.json.decode(last.body).prompt or ""):match("([^\n]*)$") or ""
+  -- The first call was made while typing the line (later ones may follow: 0.12 asks again
+  -- after accepting, at the end of the completed line).
+  local first = calls[generates + 1]
+  local tail = first and (vim.json.decode(first.body).prompt or ""):match("([^\n]*)$") or ""
   local typed = "    let total = ad"
   check("the prompt ends on the line being typed", #tail > 4 and typed:sub(1, #tail) == tail, tail)
 end
@@ -797,7 +964,7 @@ local function stop()
 end
 
 -- What Neovim logged for this run (the server's stderr among it).
-local log_path = vim.lsp.get_log_path()
+local log_path = require("vim.lsp.log").get_filename()
 local log_start = vim.fn.getfsize(log_path)
 
 local function show_log()
@@ -846,6 +1013,7 @@ end
 local deprecated = vim.tbl_filter(function(note)
   return note:lower():find("deprecated", 1, true) ~= nil
 end, notes)
+vim.list_extend(deprecated, deprecations)
 check("no deprecation warnings", #deprecated == 0, table.concat(deprecated, "\n"))
 local warnings = vim.tbl_filter(function(message)
   return message:find("config", 1, true) ~= nil

@@ -270,8 +270,34 @@ function M._complete_done()
   end
 end
 
+local function offers_inline(client)
+  return value(client.server_capabilities and client.server_capabilities.inlineCompletionProvider)
+    ~= nil
+end
+
+local function offers_items(client)
+  return value(client.server_capabilities and client.server_capabilities.completionProvider)
+    ~= nil
+end
+
+-- Neovim 0.12+ shows inline completion (ghost text) once it is enabled for a buffer; it is off
+-- by default. When the server serves inline suggestions (it does to clients that announce
+-- inline completion, unless `[completion] mode` says otherwise), turn it on for the buffer,
+-- unless the configuration says `inline_completion = false`.
+local function enable_inline_completion(client, bufnr)
+  local inline = vim.lsp.inline_completion
+  if not (inline and inline.enable) or not offers_inline(client) then
+    return
+  end
+  if type(client.config) == "table" and client.config.inline_completion == false then
+    return
+  end
+  -- The buffer marker: Neovim creates the buffer's inline completion once on_attach is done.
+  inline.enable(true, { bufnr = bufnr })
+end
+
 --- What Strata sets up in a buffer it attaches to (lsp/strata.lua and setup() call it).
-function M.on_attach(_, bufnr)
+function M.on_attach(client, bufnr)
   local group = vim.api.nvim_create_augroup("strata_buffer", { clear = false })
   vim.api.nvim_clear_autocmds({ group = group, buffer = bufnr })
   vim.api.nvim_create_autocmd("CompleteDone", {
@@ -280,12 +306,16 @@ function M.on_attach(_, bufnr)
     callback = M._complete_done,
     desc = "Strata: insert the whole model suggestion",
   })
+  if client then
+    enable_inline_completion(client, bufnr)
+  end
 end
 
 local function on_attach_with(opts)
   return function(client, bufnr)
     M.on_attach(client, bufnr)
-    if opts.omnifunc ~= false and vim.bo[bufnr].omnifunc == "" then
+    -- Only for completion items: a server serving inline suggestions has none.
+    if opts.omnifunc ~= false and offers_items(client) and vim.bo[bufnr].omnifunc == "" then
       vim.bo[bufnr].omnifunc = "v:lua.vim.lsp.omnifunc"
     end
     if opts.on_attach then
@@ -714,8 +744,10 @@ end
 
 --- Starts Strata for the configured filetypes and creates the :Strata* commands.
 --- opts: cmd, cmd_env, filetypes, root_markers, init_options, settings, capabilities,
---- handlers, on_attach, on_exit, flags, omnifunc (default true: set 'omnifunc' when empty),
---- open_answers (default true), autostart (default true).
+--- handlers, on_attach, on_exit, flags, omnifunc (default true: set 'omnifunc' when empty and
+--- the server serves completion items), inline_completion (default true: on 0.12+, turn on
+--- Neovim's inline completion in Strata's buffers when the server serves it), open_answers
+--- (default true), autostart (default true).
 function M.setup(opts)
   opts = vim.tbl_extend("force", {}, M.defaults, opts or {})
   state.options = opts
@@ -731,6 +763,7 @@ function M.setup(opts)
       root_markers = opts.root_markers,
       handlers = vim.tbl_extend("force", M.handlers(), opts.handlers or {}),
       on_attach = on_attach_with(opts),
+      inline_completion = opts.inline_completion ~= false,
     }
     for _, key in ipairs({
       "cmd_env",
