@@ -736,7 +736,7 @@ impl Agents {
         };
         let (range, new_text) = match agent.placement {
             Placement::Replace => (here.clone(), code),
-            Placement::InsertAfter => (here.end..here.end, format!("\n\n{code}")),
+            Placement::InsertAfter => (here.end..here.end, code),
         };
         let edit = TextEdit {
             range: to_range(&now.text, range, encoding),

@@ -61,8 +61,8 @@ pub struct Prepared {
 /// What an answer becomes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
-    /// Code for the target (or to insert after it, per the agent's placement), the user's secrets
-    /// back in place.
+    /// The text to put in place of the target, or to insert at its end, per the agent's
+    /// placement: the user's secrets back in place, line breaks as they go in the document.
     Edit { code: String },
     /// Markdown to show.
     Document { text: String },
@@ -219,14 +219,8 @@ impl Session {
                             .into(),
                     );
                 };
-                let mut code = agents::restore_secrets(&prepared.selection, &code)?;
-                // The line breaks that ended the target end its replacement too (a range that
-                // ends at a line's start holds them; a code block never does).
-                let kept = prepared.selection.trim_end_matches(['\n', '\r']);
-                let breaks = &prepared.selection[kept.len()..];
-                if agent.placement == Placement::Replace && !code.ends_with('\n') {
-                    code.push_str(breaks);
-                }
+                let code = agents::restore_secrets(&prepared.selection, &code)?;
+                let code = placed(&prepared.selection, agent.placement, code);
                 let (text, language, target, placement) = (
                     prepared.text.clone(),
                     prepared.language,
@@ -283,13 +277,28 @@ fn status_text(status: Status) -> String {
     }
 }
 
+/// An edit's code as it goes into the document. In place of the target, it ends with the line
+/// breaks the target ended with (a range that ends at a line's start holds them; a code block
+/// never does). After the target, it is one blank line away: after a target that ends its line,
+/// the code takes whole lines of its own.
+fn placed(selection: &str, placement: Placement, code: String) -> String {
+    let kept = selection.trim_end_matches(['\n', '\r']);
+    let breaks = &selection[kept.len()..];
+    match placement {
+        Placement::Replace if code.ends_with('\n') => code,
+        Placement::Replace => code + breaks,
+        Placement::InsertAfter if breaks.is_empty() => format!("\n\n{}", code.trim_end()),
+        Placement::InsertAfter => format!("{breaks}{}{breaks}", code.trim_end()),
+    }
+}
+
 /// Whether a selected text is no more than one character, or lies inside one word.
 fn within_a_word(selected: &str) -> bool {
     selected.chars().count() <= 1 || selected.chars().all(|c| c.is_alphanumeric() || c == '_')
 }
 
-/// The document with an edit's code in place of the target (or after it), and the bytes the
-/// code took in it.
+/// The document with an edit's code (as [`placed`] made it) in place of the target or at its
+/// end, and the bytes the code took in it.
 pub fn edited_text(
     text: &Rope,
     target: Range<usize>,
@@ -309,8 +318,8 @@ pub fn edited_text(
             (new, start..start + code.len())
         }
         Placement::InsertAfter => {
-            new.insert(end_char, &format!("\n\n{code}"));
-            (new, end..end + 2 + code.len())
+            new.insert(end_char, code);
+            (new, end..end + code.len())
         }
     }
 }
@@ -439,6 +448,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn code_goes_in_with_the_line_breaks_of_the_document() {
+        let code = || "fn t() {}".to_owned();
+        // A target within its lines, and one that ends at the next line's start.
+        assert_eq!(placed("fn a() {}", Placement::Replace, code()), "fn t() {}");
+        assert_eq!(
+            placed("fn a() {}\n", Placement::Replace, code()),
+            "fn t() {}\n"
+        );
+        assert_eq!(
+            placed("fn a() {}\n", Placement::Replace, "fn t() {}\n".into()),
+            "fn t() {}\n"
+        );
+        assert_eq!(
+            placed("fn a() {}", Placement::InsertAfter, code()),
+            "\n\nfn t() {}"
+        );
+        assert_eq!(
+            placed("fn a() {}\n", Placement::InsertAfter, code()),
+            "\nfn t() {}\n"
+        );
+        let (text, target) = ("fn a() {}\nfn b() {}\n", 0..10);
+        let (new, _) = edited_text(
+            &Rope::from_str(text),
+            target.clone(),
+            Placement::InsertAfter,
+            &placed(&text[target], Placement::InsertAfter, code()),
+        );
+        assert_eq!(new.to_string(), "fn a() {}\n\nfn t() {}\nfn b() {}\n");
+    }
+
+    #[test]
     fn a_selection_shorter_than_a_token_is_a_cursor() {
         for (selected, cursor) in [
             ("p", true),
@@ -495,7 +535,7 @@ mod tests {
                 SOURCE,
                 "impl Point {\n    fn x(&self) -> u32 {\n        self.x\n    }\n}",
                 Placement::InsertAfter,
-                "#[test]\nfn x_is_x() {\n    assert_eq!(Point { x: 1 }.x(), 1);\n}"
+                "\n\n#[test]\nfn x_is_x() {\n    assert_eq!(Point { x: 1 }.x(), 1);\n}"
             ),
             Ok(())
         );
