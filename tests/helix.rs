@@ -815,3 +815,40 @@ fn find_files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     }
     found
 }
+
+/// The chat: a `*.strata.md` file is a `strata-chat` document in Helix (the package's language
+/// entry), space-a offers "Strata: send", and the answer is appended under `## Strata` with a new
+/// `## You` below it.
+#[test]
+fn helix_sends_the_chat() {
+    let Some(hx) = Helix::start("11") else { return };
+    hx.wait("11-opened", "the file", |s| s.contains("pub fn greet"));
+    std::fs::write(
+        hx.root().join("ws/chat-1.strata.md"),
+        "# Strata chat\n\n## You\n\nWhat does add do?\n",
+    )
+    .unwrap();
+    hx.command("open chat-1.strata.md");
+    hx.wait("11-chat", "the chat file", |s| {
+        s.contains("What does add do?")
+    });
+    let answer = "It adds its two arguments.";
+    hx.model.set_default(Reply::text(answer));
+    hx.code_action("11-send-menu", "Strata: send");
+    let screen = hx.wait("11-answered", "the answer in the chat", |s| {
+        s.contains("## Strata") && s.contains(answer)
+    });
+    let after = screen.split("## Strata").nth(1).unwrap_or_default();
+    assert!(
+        after.contains("## You"),
+        "a new `## You` below the answer:\n{screen}"
+    );
+    let asked = hx.model.calls();
+    assert_eq!(asked.len(), 1, "one model call");
+    assert!(
+        asked[0].body.contains("What does add do?"),
+        "{}",
+        asked[0].body
+    );
+    hx.finish("11-helix-log");
+}
