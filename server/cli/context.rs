@@ -75,6 +75,7 @@ pub fn context(
     match prompt {
         Some((agent, prompt)) => {
             let what = match prompt.parts() {
+                Parts::Chat { messages, .. } if messages.len() == 1 => "1 message".to_owned(),
                 Parts::Chat { messages, .. } => format!("{} messages", messages.len()),
                 Parts::Fim { .. } => "fill in the middle".to_owned(),
             };
