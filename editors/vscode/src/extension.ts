@@ -19,6 +19,7 @@ import {
   DOCUMENT_SELECTOR,
   initializationOptions,
   type LogLevel,
+  servesSymbols,
   Method,
   serverLogLine,
   userConfig,
@@ -201,6 +202,14 @@ class Session implements CommandHost {
       stdioOptions: { stdout: pipeStrayStdout, stderr: pipeServerLog },
       markdown: { isTrusted: false, supportHtml: false },
       middleware: {
+        provideDocumentSymbols: (document, token, next) =>
+          servesSymbols(
+            vscode.workspace.getConfiguration("strata").get<unknown>("documentSymbols"),
+            document.languageId,
+            (id) => vscode.extensions.getExtension(id) !== undefined,
+          )
+            ? next(document, token)
+            : undefined,
         workspace: {
           configuration: async (params, token, next) => {
             const defaults = await next(params, token);

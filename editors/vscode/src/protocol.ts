@@ -231,3 +231,29 @@ export function serverLogLine(line: string, previous: LogLevel): { level: LogLev
   const text = m[1] === "ERROR" || m[1] === "WARN" || m[1] === "INFO" ? m[2] : `${m[1]} ${m[2]}`;
   return { level, text };
 }
+
+/** `strata.documentSymbols`: whose outline a document gets from Strata. */
+export type SymbolsSetting = "auto" | "always" | "never";
+
+/** The languages another symbol provider already serves, when its extension is there:
+ * TypeScript and JavaScript by VS Code's own TypeScript server, Rust by rust-analyzer. */
+const OTHER_SYMBOLS: Readonly<Record<string, "built-in" | string>> = {
+  typescript: "built-in",
+  typescriptreact: "built-in",
+  javascript: "built-in",
+  javascriptreact: "built-in",
+  rust: "rust-lang.rust-analyzer",
+};
+
+/**
+ * Whether Strata answers a document's outline: with `auto`, only where no other provider does
+ * (every symbol would be listed twice, as VS Code merges providers); `installed` says whether an
+ * extension is there.
+ */
+export function servesSymbols(setting: unknown, languageId: string, installed: (id: string) => boolean): boolean {
+  if (setting === "always") return true;
+  if (setting === "never") return false;
+  const other = OTHER_SYMBOLS[languageId];
+  if (other === undefined) return true;
+  return other !== "built-in" && !installed(other);
+}

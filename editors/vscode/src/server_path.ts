@@ -205,7 +205,9 @@ export function failureMessage(tried: Attempt[]): string {
   const lines = tried.map((a) => `${describe(a.candidate)}: ${a.reason}`);
   return (
     `Strata could not find a working \`strata\` binary. Tried ${lines.join("; ")}. ` +
-    "Install it with `cargo install --path .` in Strata's repository, or set `strata.server.path`."
+    "Install it with `cargo install --path .` in Strata's repository, or set `strata.server.path` " +
+    "(a machine setting: in a remote window — Remote-SSH, WSL, a container, code-server — put it in " +
+    "the Remote [machine] settings, where User settings do not apply)."
   );
 }
 

@@ -233,7 +233,9 @@ describe("with no server to be found", () => {
     assert.deepEqual(errors, [
       `Strata could not find a working \`strata\` binary. Tried strata.server.path (${path.join(dir, "nope")}): no such file; ` +
         `the bundled binary (${path.join(dir, "server", "strata")}): no such file; \`strata\` on PATH: not found on PATH. ` +
-        "Install it with `cargo install --path .` in Strata's repository, or set `strata.server.path`.",
+        "Install it with `cargo install --path .` in Strata's repository, or set `strata.server.path` " +
+        "(a machine setting: in a remote window — Remote-SSH, WSL, a container, code-server — put it in " +
+        "the Remote [machine] settings, where User settings do not apply).",
     ]);
     assert.equal(status()?.text, "$(circle-slash) Strata stopped");
     assert.equal(status()?.command, "strata.client.restartServer");

@@ -47,6 +47,12 @@ describe("settings", () => {
     ]);
   });
 
+  test("strata.documentSymbols: auto by default, per window", () => {
+    assert.deepEqual(settings["strata.documentSymbols"].enum, ["auto", "always", "never"]);
+    assert.equal(settings["strata.documentSymbols"].default, "auto");
+    assert.equal(settings["strata.documentSymbols"].enumDescriptions.length, 3);
+  });
+
   test("strata.trace.server is what the language client reads for client id strata", () => {
     assert.deepEqual(settings["strata.trace.server"].enum, ["off", "messages", "verbose"]);
     assert.equal(settings["strata.trace.server"].default, "off");
@@ -55,6 +61,7 @@ describe("settings", () => {
   test("no more settings than documented", () => {
     assert.deepEqual(Object.keys(settings).sort(), [
       "strata.config",
+      "strata.documentSymbols",
       "strata.server.extraEnv",
       "strata.server.path",
       "strata.trace.server",

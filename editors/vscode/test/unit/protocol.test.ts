@@ -10,6 +10,7 @@ import {
   newChatParams,
   runAgentParams,
   serverLogLine,
+  servesSymbols,
   statsDocument,
   userConfig,
 } from "../../src/protocol";
@@ -172,4 +173,21 @@ describe("server log lines", () => {
   for (const [line, level, text] of cases) {
     test(line, () => assert.deepEqual(serverLogLine(line, "warn"), { level, text }));
   }
+});
+
+describe("strata.documentSymbols", () => {
+  const none = () => false;
+  const rustAnalyzer = (id: string) => id === "rust-lang.rust-analyzer";
+  test("auto: no outline twice over the TypeScript server's or rust-analyzer's", () => {
+    for (const language of ["typescript", "typescriptreact", "javascript", "javascriptreact"]) {
+      assert.equal(servesSymbols("auto", language, none), false, language);
+    }
+    assert.equal(servesSymbols("auto", "rust", rustAnalyzer), false);
+    assert.equal(servesSymbols("auto", "rust", none), true, "Rust without rust-analyzer");
+    assert.equal(servesSymbols(undefined, "typescript", none), false, "unset is auto");
+  });
+  test("always and never are taken as said", () => {
+    assert.equal(servesSymbols("always", "typescript", none), true);
+    assert.equal(servesSymbols("never", "rust", none), false);
+  });
 });

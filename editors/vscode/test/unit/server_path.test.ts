@@ -152,7 +152,9 @@ describe("discover", () => {
       "Strata could not find a working `strata` binary. Tried strata.server.path (/nope/strata): no such file; " +
         "the bundled binary (/ext/server/strata): `--version` exited with 2: error: bad flag; " +
         "`strata` on PATH: not found on PATH. " +
-        "Install it with `cargo install --path .` in Strata's repository, or set `strata.server.path`.",
+        "Install it with `cargo install --path .` in Strata's repository, or set `strata.server.path` " +
+        "(a machine setting: in a remote window — Remote-SSH, WSL, a container, code-server — put it in " +
+        "the Remote [machine] settings, where User settings do not apply).",
     );
   });
 
