@@ -115,6 +115,24 @@ enum Command {
     },
 }
 
+/// A command whose reader went away (`strata context … | head`) ends quietly: `print!` panics
+/// when stdout is a closed pipe, and that panic is the reader's doing, not a bug to report.
+fn quiet_on_closed_stdout() {
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        report(info);
+    }));
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -124,6 +142,7 @@ fn main() -> ExitCode {
         .with_ansi(false)
         .init();
     let cli = Cli::parse();
+    quiet_on_closed_stdout();
     match cli.command {
         Command::Serve { stdio: _ } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -291,3 +291,33 @@ fn small_budgets_degrade_fidelity_before_dropping() {
         assert!(fidelities.iter().all(|f| *f != "full"), "{fidelities:?}");
     }
 }
+
+/// `strata chunks BIG | head`: the reader goes away after a line, and the command ends quietly
+/// (it panicked on the closed pipe, with a backtrace on stderr). The table is larger than a pipe
+/// holds, so the command is still writing when the reader leaves.
+#[test]
+fn a_reader_that_stops_early_ends_the_command_quietly() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.rs");
+    let source: String = (0..4000)
+        .map(|i| format!("fn function_number_{i}(x: u32) -> u32 {{\n    x + {i}\n}}\n\n"))
+        .collect();
+    std::fs::write(&big, source).unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("chunks")
+        .arg(&big)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    out.read_line(&mut first).unwrap();
+    assert!(first.contains("4000 chunks"), "{first}");
+    drop(out);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(output.status.success(), "{:?}: {stderr}", output.status);
+}
