@@ -843,6 +843,34 @@ local function test_chat_command()
       buffer_text(chat_buf):find("## You", 1, true) ~= nil,
       buffer_text(chat_buf)
     )
+    -- As a user would: write below the last "## You", then send from the code-action menu.
+    vim.api.nvim_set_current_buf(chat_buf)
+    local attached = wait(WAIT_MS, function()
+      return #strata.get_clients(chat_buf) > 0
+    end)
+    check("Strata is attached to the chat file", attached)
+    local last = vim.api.nvim_buf_line_count(chat_buf)
+    vim.api.nvim_buf_set_lines(chat_buf, last, last, false, { "What does add do?" })
+    fake.chat = "It adds its two arguments."
+    local offered = {}
+    vim.ui.select = function(items, _, on_choice)
+      for _, item in ipairs(items) do
+        local action = item.action or item[2]
+        table.insert(offered, action.title)
+        if action.title == "Strata: send" then
+          on_choice(item)
+          return
+        end
+      end
+      on_choice(nil)
+    end
+    vim.api.nvim_win_set_cursor(0, { vim.api.nvim_buf_line_count(chat_buf), 0 })
+    vim.lsp.buf.code_action()
+    local answered = wait(WAIT_MS, function()
+      return buffer_text(chat_buf):find("It adds its two arguments.", 1, true) ~= nil
+    end)
+    check("Strata: send answers in the chat", answered, vim.inspect(offered) .. "\n" .. buffer_text(chat_buf))
+    vim.cmd("silent! write")
     back_to_source()
   end
 end

@@ -710,7 +710,28 @@ end
 
 --- Creates :StrataContext, :StrataStats, :StrataAsk, :StrataChat and :StrataCancel
 --- (plugin/strata.lua and setup() call it).
+--- Attaches a chat file (`*.strata.md`, markdown) to the running Strata client, so that
+--- vim.lsp.buf.code_action() offers "Strata: send" there and the chat has the workspace's
+--- context. Nothing when no Strata client runs yet.
+function M.attach_chat(bufnr)
+  if not vim.api.nvim_buf_is_valid(bufnr) or #get_clients(bufnr) > 0 then
+    return
+  end
+  local client = get_clients(nil)[1]
+  if client then
+    vim.lsp.buf_attach_client(bufnr, client.id)
+  end
+end
+
 function M.create_commands()
+  vim.api.nvim_create_autocmd({ "BufReadPost", "BufNewFile", "BufEnter" }, {
+    group = vim.api.nvim_create_augroup("strata_chat", { clear = true }),
+    pattern = "*.strata.md",
+    callback = function(args)
+      M.attach_chat(args.buf)
+    end,
+    desc = "Strata: attach chat files to the running server",
+  })
   local command = vim.api.nvim_create_user_command
   command(
     "StrataContext",
