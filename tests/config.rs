@@ -7,7 +7,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -73,22 +72,7 @@ fn user_config(dir: &Path, model_url: Option<&str>) -> std::path::PathBuf {
 }
 
 fn strata(ws: &Path, cache: &Path, config: &Path, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-        .arg("--cache-dir")
-        .arg(cache)
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env("STRATA_DATA_DIR", cache.join("data"))
-        .current_dir(ws)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "strata {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    support::strata_cli(ws, cache, config, args)
 }
 
 #[test]

@@ -7,7 +7,6 @@
 mod support;
 
 use std::path::Path;
-use std::process::Command;
 
 use serde_json::{Value, json};
 use support::Lsp;
@@ -190,24 +189,8 @@ fn the_cli_inspector_shows_the_prompt_strata_ask_sends() {
         &fake.url(),
         "retries = 0\n\n[cache]\nttl_secs = 0\n",
     );
-    let strata = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_strata"))
-            .arg("--cache-dir")
-            .arg(dir.path().join("cache"))
-            .arg("--config")
-            .arg(&config)
-            .args(args)
-            .env("STRATA_DATA_DIR", dir.path().join("data"))
-            .current_dir(ws.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "strata {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let cache = dir.path().join("cache");
+    let strata = |args: &[&str]| support::strata_cli(ws.path(), &cache, &config, args);
     for (i, agent) in AGENTS.iter().enumerate() {
         let question = format!("why {i}?");
         let inspected: Value = serde_json::from_str(&strata(&[

@@ -471,3 +471,29 @@ impl Positions {
         json!({"line": line, "character": character})
     }
 }
+
+/// Runs the `strata` command in `cwd` with its databases under `cache` (chat history under
+/// `cache/data`) and the user config file `config`; its stdout, the command having succeeded.
+pub fn strata_cli(
+    cwd: &std::path::Path,
+    cache: &std::path::Path,
+    config: &std::path::Path,
+    args: &[&str],
+) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_strata"))
+        .arg("--cache-dir")
+        .arg(cache)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .env("STRATA_DATA_DIR", cache.join("data"))
+        .current_dir(cwd)
+        .output()
+        .expect("run strata");
+    assert!(
+        out.status.success(),
+        "strata {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 on stdout")
+}
