@@ -464,7 +464,7 @@ pub fn edit_text(agent: &Agent, answer: &str) -> Option<String> {
 /// than `original` had secrets of it cannot be restored: applying it would write a marker over
 /// the user's code, so it is refused with a message that says so.
 pub fn restore_secrets(original: &str, code: &str) -> Result<String, String> {
-    const MARKER: &str = "[redacted:";
+    use crate::context::REDACTED as MARKER;
     if !code.contains(MARKER) {
         return Ok(code.to_owned());
     }

@@ -20,6 +20,6 @@ mod working;
 
 pub use assemble::{Diagnostic, Message, NoWorkspace, RecentChunk, Request, Workspace, assemble};
 pub use pack::{Budgets, ContextPack, Dropped, Fidelity, Item, Tier, TierPack};
-pub use redact::{Redaction, is_secret_file, redact};
+pub use redact::{MARKER as REDACTED, Redaction, is_secret_file, redact};
 pub use sources::ArchiveWorkspace;
 pub use tokens::{Encoding, Tokenizer};

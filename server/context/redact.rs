@@ -485,7 +485,7 @@ fn is_literal_password(s: &str) -> bool {
 
 /// How every replacement starts. Text that already went through [`redact`] holds these where
 /// the secrets were, and they are placeholders, not secrets: redacting twice finds nothing new.
-const MARKER: &str = "[redacted:";
+pub const MARKER: &str = "[redacted:";
 
 // ---------------------------------------------------------------------------------------------
 // The generic assignment rule

@@ -89,7 +89,7 @@ impl Prompt {
             if r.start >= prefix.len() {
                 break;
             }
-            let marker = "[redacted:".len() + r.kind.len() + 1;
+            let marker = crate::context::REDACTED.len() + r.kind.len() + 1;
             let removed = r.end - r.start;
             if r.end > prefix.len() {
                 cursor = r.start as isize + marker as isize;
