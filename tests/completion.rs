@@ -1,8 +1,11 @@
 //! AI completion end to end: the real binary over stdio, a fake model answering in 300 ms, and an
 //! editor that types at 20 characters per second and asks for a completion after every keystroke.
-//! Every request gets a response; suggestions arrive on later requests; the model sees at most
-//! 0.2 calls per keystroke; typing into a suggestion is served without a call; moving away
-//! cancels the call in flight and closes its connection. No test asserts a duration.
+//! Every request gets a response; the model sees at most 0.2 calls per keystroke; typing into a
+//! suggestion is served without a call; moving away cancels the call in flight and closes its
+//! connection. An inline request (and an items request from Helix) is held until the suggestion
+//! for its text is ready — a newer request, `$/cancelRequest` or the bound answer it empty — and
+//! the next suggestion is fetched when one is accepted or the user pauses in an empty body. No
+//! test asserts a duration.
 
 mod support;
 
@@ -31,6 +34,16 @@ fn end_of(text: &str) -> (usize, usize) {
 
 impl Editor {
     fn start(fake: &FakeModel, inline: bool, extra: &str) -> (Editor, tempfile::TempDir) {
+        Editor::start_as(fake, inline, extra, None)
+    }
+
+    /// `start`, with `clientInfo` when `client` names one.
+    fn start_as(
+        fake: &FakeModel,
+        inline: bool,
+        extra: &str,
+        client: Option<(&str, &str)>,
+    ) -> (Editor, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let mut lsp = Lsp::spawn_with_model(dir.path(), &fake.url(), extra, &[]);
         let capabilities = if inline {
@@ -38,7 +51,18 @@ impl Editor {
         } else {
             json!({"textDocument": {"completion": {"completionItem": {}}}})
         };
-        let caps = lsp.initialize(capabilities, json!({}));
+        let caps = match client {
+            None => lsp.initialize(capabilities, json!({})),
+            Some((name, version)) => {
+                let params = json!({
+                    "processId": null, "rootUri": null, "capabilities": capabilities,
+                    "initializationOptions": {}, "clientInfo": {"name": name, "version": version},
+                });
+                let caps = lsp.request("initialize", params).unwrap()["capabilities"].clone();
+                lsp.notify("initialized", json!({}));
+                caps
+            }
+        };
         if inline {
             assert_eq!(caps["inlineCompletionProvider"], true);
             assert!(caps.get("completionProvider").is_none());
@@ -178,10 +202,17 @@ fn typing_run(inline: bool) {
     );
     let stats = editor.stats();
     let c = &stats["completion"];
-    let answered = ["fromSuggestion", "fromInFlight", "empty"]
-        .iter()
-        .map(|k| c[k].as_u64().unwrap())
-        .sum::<u64>();
+    let answered = [
+        "fromSuggestion",
+        "fromInFlight",
+        "fromHeld",
+        "empty",
+        "superseded",
+        "timedOut",
+    ]
+    .iter()
+    .map(|k| c[k].as_u64().unwrap())
+    .sum::<u64>();
     assert!(c["requests"].as_u64().unwrap() > 200, "{c}");
     assert_eq!(answered, c["requests"].as_u64().unwrap(), "{c}");
     // The prompt was fill-in-the-middle on Ollama's generate endpoint, with the cursor's text.
@@ -282,5 +313,231 @@ fn positions_that_do_not_fit_still_get_an_answer() {
         json!({"textDocument": {"uri": "file:///not/open.rs"}, "position": {"line": 0, "character": 0}, "context": {"triggerKind": 1}}),
     );
     assert_eq!(editor.lsp.response(id).unwrap()["items"], json!([]));
+    editor.lsp.finish();
+}
+
+/// The text of `editor` with `insert` typed in one change at the end (as accepting a suggestion
+/// does).
+fn insert_at_end(editor: &mut Editor, insert: &str) {
+    let (line, character) = end_of(&editor.text);
+    editor.version += 1;
+    editor.lsp.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": {"uri": URI, "version": editor.version},
+            "contentChanges": [{
+                "range": {"start": {"line": line, "character": character}, "end": {"line": line, "character": character}},
+                "text": insert
+            }]
+        }),
+    );
+    editor.text.push_str(insert);
+}
+
+#[test]
+fn after_a_pause_the_same_request_brings_the_suggestion() {
+    let fake = FakeModel::start();
+    fake.set_default(Reply::text("helper(41) + 1;").first_token(300));
+    let (mut editor, _dir) = Editor::start(&fake, true, "");
+    // Typing at 20 per second with a request per keystroke, then nothing: no further keystroke,
+    // no further request.
+    let mut ids = Vec::new();
+    for c in "let n = ".chars() {
+        editor.type_char(c);
+        ids.push(editor.ask());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let last = ids.pop().unwrap();
+    for id in ids {
+        let response = editor.lsp.response(id).unwrap();
+        assert!(response["items"].is_array(), "{response}");
+    }
+    let response = editor.lsp.response(last).unwrap();
+    assert_eq!(
+        editor.suggestion(&response).as_deref(),
+        Some("helper(41) + 1;"),
+        "{response}"
+    );
+    let stats = editor.stats();
+    let c = &stats["completion"];
+    assert_eq!(c["fromHeld"], 1, "{c}");
+    assert!(c["superseded"].as_u64().unwrap() >= 1, "{c}");
+    assert_eq!(c["timedOut"], 0, "{c}");
+    editor.lsp.finish();
+}
+
+#[test]
+fn a_keystroke_answers_the_held_request_and_keeps_or_cancels_its_call() {
+    let fake = FakeModel::start();
+    fake.script(Reply::text("never").fault(Fault::Hang));
+    let (mut editor, _dir) = Editor::start(&fake, true, "");
+    editor.type_char('l');
+    let held = editor.ask();
+    assert!(fake.wait_for_calls(1, HANG), "no call started");
+    // Typing on: the held request is answered empty while its call still hangs; the call
+    // stays, since the newer request's text extends its text.
+    editor.type_char('e');
+    let newer = editor.ask();
+    let answer = editor.lsp.response(held).unwrap();
+    assert_eq!(answer["items"], json!([]), "{answer}");
+    assert_eq!(
+        fake.in_flight(),
+        1,
+        "the call for the extended text was dropped"
+    );
+    // Another line: the newer request is answered empty by the one after it, and the call,
+    // which nobody can use now, is cancelled and its connection closed.
+    let elsewhere = editor.ask_at(1, 4);
+    assert_eq!(editor.lsp.response(newer).unwrap()["items"], json!([]));
+    assert!(
+        fake.wait_for_closed(0, HANG),
+        "the call for a place the user left stayed open"
+    );
+    let stats = editor.stats();
+    assert_eq!(stats["completion"]["superseded"], 2, "{stats}");
+    assert_eq!(stats["completion"]["callsCancelled"], 1, "{stats}");
+    // The last request is still held: cancelling it answers it and ends its call.
+    editor
+        .lsp
+        .notify("$/cancelRequest", json!({"id": elsewhere}));
+    let cancelled = editor.lsp.response(elsewhere).unwrap_err();
+    assert_eq!(cancelled["code"], -32800, "{cancelled}");
+    editor.lsp.finish();
+}
+
+#[test]
+fn cancel_request_answers_the_held_request_and_cancels_its_call() {
+    let fake = FakeModel::start();
+    fake.set_default(Reply::text("never").fault(Fault::Hang));
+    let (mut editor, _dir) = Editor::start(&fake, true, "");
+    editor.type_char('l');
+    let held = editor.ask();
+    assert!(fake.wait_for_calls(1, HANG), "no call started");
+    editor.lsp.notify("$/cancelRequest", json!({"id": held}));
+    let cancelled = editor.lsp.response(held).unwrap_err();
+    assert_eq!(cancelled["code"], -32800, "{cancelled}");
+    assert!(
+        fake.wait_for_closed(0, HANG),
+        "the call nobody wants any more stayed open"
+    );
+    let stats = editor.lsp.poll("the cancelled call counted", |lsp| {
+        let stats = lsp.request("strata/stats", Value::Null).unwrap();
+        (stats["completion"]["callsCancelled"] == 1).then_some(stats)
+    });
+    assert_eq!(stats["completion"]["callsStarted"], 1, "{stats}");
+    editor.lsp.finish();
+}
+
+#[test]
+fn a_held_request_is_answered_empty_at_the_bound() {
+    let fake = FakeModel::start();
+    fake.set_default(Reply::text("never").fault(Fault::Hang));
+    let (mut editor, _dir) = Editor::start(&fake, true, "[completion]\nhold_ms = 400\n");
+    editor.type_char('l');
+    let held = editor.ask();
+    assert_eq!(editor.lsp.response(held).unwrap()["items"], json!([]));
+    assert!(
+        fake.wait_for_closed(0, HANG),
+        "the call outlived the request"
+    );
+    let stats = editor.stats();
+    assert_eq!(stats["completion"]["timedOut"], 1, "{stats}");
+    editor.lsp.finish();
+}
+
+#[test]
+fn completion_items_are_held_for_helix_and_not_for_other_clients() {
+    for (client, held) in [
+        ("helix", true),
+        ("Neovim", true),
+        ("Zed", false),
+        ("unknown", false),
+    ] {
+        let fake = FakeModel::start();
+        fake.set_default(Reply::text("helper(41);").first_token(300));
+        let version = if client == "Neovim" { "0.7.2" } else { "1.0.0" };
+        let (mut editor, _dir) = Editor::start_as(&fake, false, "", Some((client, version)));
+        for c in "let n = ".chars() {
+            editor.type_char(c);
+        }
+        let id = editor.ask();
+        let response = editor.lsp.response(id).unwrap();
+        if held {
+            assert_eq!(
+                editor.suggestion(&response).as_deref(),
+                Some("helper(41);"),
+                "{client}: {response}"
+            );
+        } else {
+            assert_eq!(response["items"], json!([]), "{client}: {response}");
+            assert_eq!(response["isIncomplete"], true, "{client}: {response}");
+        }
+        editor.lsp.finish();
+    }
+}
+
+#[test]
+fn accepting_a_suggestion_fetches_the_next_one_before_it_is_asked_for() {
+    let fake = FakeModel::start();
+    fake.set_default(Reply::text("helper(41);").first_token(300));
+    let (mut editor, _dir) = Editor::start(&fake, true, "");
+    for c in "let n = ".chars() {
+        editor.type_char(c);
+    }
+    let id = editor.ask();
+    let first = editor.lsp.response(id).unwrap();
+    assert_eq!(editor.suggestion(&first).as_deref(), Some("helper(41);"));
+    assert_eq!(fake.call_count(), 1);
+    // The editor inserts the suggestion (Tab): the next call starts with no request.
+    insert_at_end(&mut editor, "helper(41);");
+    assert!(
+        fake.wait_for_calls(2, HANG),
+        "accepting a suggestion started no call"
+    );
+    let id = editor.ask();
+    let next = editor.lsp.response(id).unwrap();
+    assert_eq!(editor.suggestion(&next).as_deref(), Some("helper(41);"));
+    let stats = editor.stats();
+    let c = &stats["completion"];
+    assert_eq!(c["prefetches"], 1, "{c}");
+    assert_eq!(c["fromPrefetch"], 1, "{c}");
+    assert_eq!(c["callsStarted"], 2, "{c}");
+    editor.lsp.finish();
+}
+
+#[test]
+fn a_pause_in_an_empty_body_fetches_a_suggestion_before_it_is_asked_for() {
+    let fake = FakeModel::start();
+    fake.set_default(Reply::text("helper(41);").first_token(100));
+    let (mut editor, _dir) = Editor::start(&fake, true, "");
+    // `fn main() {` was open at the end; the editor closes the brace, then Enter opens the body
+    // as one change between the two braces.
+    insert_at_end(&mut editor, "}");
+    let (line, character) = end_of(&editor.text);
+    editor.version += 1;
+    editor.lsp.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": {"uri": URI, "version": editor.version},
+            "contentChanges": [{
+                "range": {"start": {"line": line, "character": character - 1}, "end": {"line": line, "character": character - 1}},
+                "text": "\n    \n"
+            }]
+        }),
+    );
+    editor.text.insert_str(editor.text.len() - 1, "\n    \n");
+    assert!(
+        fake.wait_for_calls(1, HANG),
+        "a pause in an empty body started no call"
+    );
+    let id = editor.ask_at(line + 1, 4);
+    let response = editor.lsp.response(id).unwrap();
+    assert_eq!(
+        response["items"][0]["insertText"], "helper(41);",
+        "{response}"
+    );
+    let stats = editor.stats();
+    assert_eq!(stats["completion"]["prefetches"], 1, "{stats}");
+    assert_eq!(stats["completion"]["fromPrefetch"], 1, "{stats}");
     editor.lsp.finish();
 }

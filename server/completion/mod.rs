@@ -1,12 +1,16 @@
-//! AI completion that never blocks. A request is answered at once with what is ready — the rest
-//! of a suggestion the user is typing into — or with nothing, while a model call for the newest
-//! cursor position is scheduled in the background for a later request. Only a request for exactly
-//! the text a call in flight was made for waits for it, and no longer than the budget.
+//! AI completion that never holds anything else up. A request is answered at once with what is
+//! ready — the rest of a suggestion the user is typing into — or, held, when the suggestion for
+//! its text arrives: a held request is answered empty at once when a newer one for the same
+//! document arrives, and at a bound; when nobody waits for its call any more, the call is
+//! cancelled. Clients that wait for every server before showing anything get [`Wait::Budget`]:
+//! at most a short wait, then nothing, and the suggestion serves their next request.
 //!
 //! Fewer calls: one call in flight per document; a new one starts when the user pauses (a
-//! debounce that adapts to typing speed) or, during continuous typing, at most once per refresh
-//! interval; a call whose cursor the user has left is cancelled, which drops its HTTP request.
-//! The answer is fitted to the syntax at the cursor (`shape`) before anyone sees it.
+//! debounce that adapts to typing speed), at once for the first keystroke after a pause, or,
+//! during continuous typing, at most once per refresh interval; a call whose cursor the user has
+//! left is cancelled, which drops its HTTP request. The next suggestion is fetched before it is
+//! asked for when the user accepts one, or pauses in an empty body. The answer is fitted to the
+//! syntax at the cursor (`shape`) before anyone sees it.
 //!
 //! No LSP types here: the edge converts positions and builds prompts through [`Prompter`].
 
@@ -103,6 +107,18 @@ pub struct Ask {
     pub anchor: Anchor,
 }
 
+/// How long a request may wait for its suggestion.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// At most the budget, and only for a call made for exactly its text; otherwise answered
+    /// at once, and the suggestion serves a later request. For clients that wait for every
+    /// server before they show anything.
+    Budget,
+    /// Until the suggestion for its text is ready; answered at once, empty, when a newer request
+    /// for the document arrives, and empty after the bound.
+    Hold(Duration),
+}
+
 /// Where an answer came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -111,8 +127,14 @@ pub enum Served {
     Suggestion,
     /// A call in flight finished within the budget.
     InFlight,
+    /// A held request got the suggestion for its text.
+    Held,
     /// Nothing ready; a call is scheduled or running.
     Nothing,
+    /// A newer request for the same document took over.
+    Superseded,
+    /// Held as long as allowed without a suggestion.
+    TimedOut,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -120,6 +142,18 @@ pub struct Outcome {
     /// The text to insert at the cursor.
     pub text: Option<String>,
     pub served: Served,
+    /// The suggestion came from a call started before any request asked for it.
+    pub prefetched: bool,
+}
+
+impl Outcome {
+    fn empty(served: Served) -> Outcome {
+        Outcome {
+            text: None,
+            served,
+            prefetched: false,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -127,10 +161,21 @@ pub struct CompletionStats {
     pub requests: u64,
     pub from_suggestion: u64,
     pub from_in_flight: u64,
+    /// Held requests answered with the suggestion for their text.
+    pub from_held: u64,
     pub empty: u64,
+    /// Held requests answered empty because a newer one arrived.
+    pub superseded: u64,
+    /// Held requests answered empty at the bound.
+    pub timed_out: u64,
     pub calls_started: u64,
     pub calls_cancelled: u64,
     pub calls_failed: u64,
+    /// Calls started before a request asked (after an accepted suggestion, or a pause in an
+    /// empty body).
+    pub prefetches: u64,
+    /// Answers whose suggestion such a call brought.
+    pub from_prefetch: u64,
 }
 
 #[derive(Debug, Default)]
@@ -138,10 +183,36 @@ struct Counters {
     requests: AtomicU64,
     from_suggestion: AtomicU64,
     from_in_flight: AtomicU64,
+    from_held: AtomicU64,
     empty: AtomicU64,
+    superseded: AtomicU64,
+    timed_out: AtomicU64,
     calls_started: AtomicU64,
     calls_cancelled: AtomicU64,
     calls_failed: AtomicU64,
+    prefetches: AtomicU64,
+    from_prefetch: AtomicU64,
+}
+
+impl Counters {
+    fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts an answer.
+    fn answered(&self, outcome: &Outcome) {
+        Counters::bump(match outcome.served {
+            Served::Suggestion => &self.from_suggestion,
+            Served::InFlight => &self.from_in_flight,
+            Served::Held => &self.from_held,
+            Served::Nothing => &self.empty,
+            Served::Superseded => &self.superseded,
+            Served::TimedOut => &self.timed_out,
+        });
+        if outcome.prefetched {
+            Counters::bump(&self.from_prefetch);
+        }
+    }
 }
 
 struct Flight {
@@ -151,20 +222,36 @@ struct Flight {
     started: Instant,
 }
 
+/// A fitted suggestion and the anchor it was made for.
+struct Suggestion {
+    anchor: Anchor,
+    text: String,
+    prefetched: bool,
+}
+
 struct Doc {
     last_request: Option<Instant>,
     /// Moving average of the time between requests (typing speed), in milliseconds.
     interval_ms: Option<f64>,
-    /// The newest request nothing could serve.
+    /// The newest request nothing could serve (or a prefetch nobody asked for yet).
     wanted: Option<Ask>,
+    /// `wanted` is a prefetch.
+    wanted_prefetch: bool,
+    /// Start the call for `wanted` without waiting for a pause: the user had paused before
+    /// this burst, or accepted a suggestion.
+    leading: bool,
     /// When the current burst of wanting began, or the last call started.
     since: Option<Instant>,
     flight: Option<Flight>,
     /// Fitted suggestions, newest last.
-    suggestions: VecDeque<(Anchor, String)>,
+    suggestions: VecDeque<Suggestion>,
     timer: bool,
     /// Bumped whenever a flight ends.
     finished: watch::Sender<u64>,
+    /// The generation of the newest request; held requests watch it to learn they are old.
+    newest: watch::Sender<u64>,
+    /// The document version and cursor of the last edit (its end).
+    last_edit: Option<(i32, usize)>,
 }
 
 impl Doc {
@@ -173,25 +260,42 @@ impl Doc {
             last_request: None,
             interval_ms: None,
             wanted: None,
+            wanted_prefetch: false,
+            leading: false,
             since: None,
             flight: None,
             suggestions: VecDeque::new(),
             timer: false,
             finished: watch::channel(0).0,
+            newest: watch::channel(0).0,
+            last_edit: None,
         }
     }
 
-    /// The rest of a suggestion `anchor` is typing into.
-    fn serve(&self, anchor: &Anchor) -> Option<String> {
-        self.suggestions.iter().rev().find_map(|(at, text)| {
-            let typed = anchor.typed_since(at)?;
-            let rest = text.strip_prefix(typed)?;
-            (!rest.trim().is_empty()).then(|| rest.to_owned())
+    /// The rest of a suggestion `anchor` is typing into, and whether a prefetch brought it.
+    fn serve(&self, anchor: &Anchor) -> Option<(String, bool)> {
+        self.suggestions.iter().rev().find_map(|s| {
+            let typed = anchor.typed_since(&s.anchor)?;
+            let rest = s.text.strip_prefix(typed)?;
+            (!rest.trim().is_empty()).then(|| (rest.to_owned(), s.prefetched))
         })
+    }
+
+    /// Drops the call in flight (its HTTP request with it).
+    fn cancel_flight(&mut self, counters: &Counters) {
+        if let Some(flight) = self.flight.take() {
+            flight.task.abort();
+            Counters::bump(&counters.calls_cancelled);
+            self.finished.send_modify(|g| *g += 1);
+        }
     }
 }
 
 const KEEP_SUGGESTIONS: usize = 8;
+
+/// How long a call nobody waits for any more is kept, in case the request that replaces the
+/// one cancelled (VS Code cancels first, then asks again after its own 50 ms debounce) wants it.
+const ORPHAN_GRACE: Duration = Duration::from_millis(150);
 
 struct Inner {
     gateway: Gateway,
@@ -207,6 +311,98 @@ struct Inner {
 /// judging by how long calls have taken (`average_ms`; unknown before the first).
 fn worth_waiting(average_ms: Option<f64>, running: Duration, budget: Duration) -> bool {
     average_ms.is_none_or(|ms| Duration::from_secs_f64(ms / 1e3) <= running + budget)
+}
+
+/// Whether the text before `cursor` ends with a whole suggestion, from the start of its line:
+/// the user accepted it (or typed all of it).
+fn completes(text: &Rope, cursor: usize, suggestion: &Suggestion) -> bool {
+    let whole = suggestion.anchor.before.len() + suggestion.text.len();
+    let Some(start) = cursor.checked_sub(whole) else {
+        return false;
+    };
+    let Some(slice) = text.get_byte_slice(start..cursor) else {
+        return false;
+    };
+    let at_line_start = start == 0 || text.get_byte(start - 1) == Some(b'\n');
+    at_line_start
+        && slice.len_bytes() == whole
+        && slice.chunks().flat_map(str::bytes).eq(suggestion
+            .anchor
+            .before
+            .bytes()
+            .chain(suggestion.text.bytes()))
+}
+
+/// Where the cursor is after an edit that ends at `cursor`, if that is on a blank line: there,
+/// or at the end of the blank line above when the edit ended at the start of the next line
+/// (Enter between two braces inserts `"\n    \n"`, leaving the cursor on the line in between).
+fn blank_line_end(text: &Rope, cursor: usize) -> Option<usize> {
+    let blank = |line: usize| text.line(line).chars().all(char::is_whitespace);
+    let line = text.byte_to_line(cursor);
+    if blank(line) {
+        return Some(cursor);
+    }
+    let at_line_start = text.line_to_byte(line) == cursor;
+    (at_line_start && line > 0 && blank(line - 1)).then(|| {
+        let above = text.line(line - 1).to_string();
+        text.line_to_byte(line - 1) + above.trim_end_matches(['\n', '\r']).len()
+    })
+}
+
+/// Whether `cursor` is on a blank line inside an empty block: the last line above with text
+/// ends with `{`, the next one below starts with `}`.
+fn in_empty_body(text: &Rope, cursor: usize) -> bool {
+    let line = text.byte_to_line(cursor.min(text.len_bytes()));
+    if !text.line(line).chars().all(char::is_whitespace) {
+        return false;
+    }
+    let opened = (0..line)
+        .rev()
+        .map(|l| text.line(l).to_string())
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| l.trim_end().ends_with('{'));
+    let closed = (line + 1..text.len_lines())
+        .map(|l| text.line(l).to_string())
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| l.trim_start().starts_with('}'));
+    opened && closed
+}
+
+/// A held request that nobody wants answered any more (cancelled, or at its bound): unless a
+/// newer request arrives within the grace, its call is cancelled.
+struct Abandon {
+    engine: Engine,
+    uri: String,
+    generation: u64,
+    armed: bool,
+}
+
+impl Drop for Abandon {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let (engine, uri, generation) = (self.engine.clone(), self.uri.clone(), self.generation);
+        let orphaned = move || {
+            let mut docs = lock(&engine.inner.docs);
+            if let Some(doc) = docs.get_mut(&uri)
+                && *doc.newest.borrow() == generation
+            {
+                doc.wanted = None;
+                doc.leading = false;
+                doc.cancel_flight(&engine.inner.counters);
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    tokio::time::sleep(ORPHAN_GRACE).await;
+                    orphaned();
+                });
+            }
+            Err(_) => orphaned(),
+        }
+    }
 }
 
 /// The completion engine; cheap to clone.
@@ -245,28 +441,97 @@ impl Engine {
 
     pub fn stats(&self) -> CompletionStats {
         let c = &self.inner.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         CompletionStats {
-            requests: c.requests.load(Ordering::Relaxed),
-            from_suggestion: c.from_suggestion.load(Ordering::Relaxed),
-            from_in_flight: c.from_in_flight.load(Ordering::Relaxed),
-            empty: c.empty.load(Ordering::Relaxed),
-            calls_started: c.calls_started.load(Ordering::Relaxed),
-            calls_cancelled: c.calls_cancelled.load(Ordering::Relaxed),
-            calls_failed: c.calls_failed.load(Ordering::Relaxed),
+            requests: get(&c.requests),
+            from_suggestion: get(&c.from_suggestion),
+            from_in_flight: get(&c.from_in_flight),
+            from_held: get(&c.from_held),
+            empty: get(&c.empty),
+            superseded: get(&c.superseded),
+            timed_out: get(&c.timed_out),
+            calls_started: get(&c.calls_started),
+            calls_cancelled: get(&c.calls_cancelled),
+            calls_failed: get(&c.calls_failed),
+            prefetches: get(&c.prefetches),
+            from_prefetch: get(&c.from_prefetch),
         }
     }
 
-    /// Answers within the budget: the rest of a suggestion, a call in flight that finishes in
-    /// time, or nothing (and a call is scheduled).
-    pub async fn complete(&self, ask: Ask) -> Outcome {
+    /// An edit ended at byte `cursor` of `text` (version `version`). When it completes a
+    /// suggestion (the user accepted it), the call for the new position starts at once; when it
+    /// leaves the cursor in an empty body, a call starts if the user pauses there. Cheap: runs
+    /// on the reading task.
+    pub fn edited(&self, uri: &str, version: i32, text: &Rope, cursor: usize) {
+        let config = self.config();
+        let mut docs = lock(&self.inner.docs);
+        let doc = docs.entry(uri.to_owned()).or_insert_with(Doc::new);
+        doc.last_edit = Some((version, cursor));
+        if !config.prefetch || cursor > text.len_bytes() {
+            return;
+        }
+        let accepted = doc.suggestions.iter().any(|s| completes(text, cursor, s));
+        let cursor = if accepted {
+            cursor
+        } else {
+            match blank_line_end(text, cursor) {
+                Some(at) if in_empty_body(text, at) => at,
+                _ => return,
+            }
+        };
+        let now = Instant::now();
+        let ask = Ask {
+            uri: uri.to_owned(),
+            version,
+            text: text.clone(),
+            cursor,
+            anchor: Anchor::at(text, cursor),
+        };
+        if doc.serve(&ask.anchor).is_some() {
+            return;
+        }
+        if doc
+            .flight
+            .as_ref()
+            .is_some_and(|f| ask.anchor.typed_since(&f.anchor).is_none())
+        {
+            doc.cancel_flight(&self.inner.counters);
+        }
+        doc.wanted = Some(ask);
+        doc.wanted_prefetch = true;
+        // Accepted: the next suggestion is wanted now. An empty body: when the user pauses.
+        doc.leading = accepted;
+        doc.last_request = Some(now);
+        doc.since = Some(now);
+        if !doc.timer {
+            doc.timer = true;
+            let engine = self.clone();
+            let uri = uri.to_owned();
+            tokio::spawn(async move { engine.schedule(uri).await });
+        }
+    }
+
+    /// Answers a request: at once with the rest of a suggestion being typed into, else as
+    /// `wait` says, while a call for its text is scheduled.
+    pub async fn complete(&self, ask: Ask, wait: Wait) -> Outcome {
+        let outcome = self.answer(ask, wait).await;
+        self.inner.counters.answered(&outcome);
+        outcome
+    }
+
+    async fn answer(&self, ask: Ask, wait: Wait) -> Outcome {
         let started = Instant::now();
         let config = self.config();
         let budget = Duration::from_millis(config.budget_ms);
         let c = &self.inner.counters;
-        c.requests.fetch_add(1, Ordering::Relaxed);
-        let mut finished = {
+        Counters::bump(&c.requests);
+        let (generation, mut finished, mut newest, waiting_on_flight) = {
             let mut docs = lock(&self.inner.docs);
             let doc = docs.entry(ask.uri.clone()).or_insert_with(Doc::new);
+            let paused = doc.last_request.is_none_or(|last| {
+                started.saturating_duration_since(last)
+                    >= Duration::from_millis(config.debounce_max_ms)
+            });
             if let Some(last) = doc.last_request {
                 let gap = started.saturating_duration_since(last).as_secs_f64() * 1e3;
                 if gap < 2000.0 {
@@ -274,73 +539,124 @@ impl Engine {
                 }
             }
             doc.last_request = Some(started);
-            if let Some(text) = doc.serve(&ask.anchor) {
-                c.from_suggestion.fetch_add(1, Ordering::Relaxed);
+            let generation = *doc.newest.borrow() + 1;
+            doc.newest.send_replace(generation);
+            if let Some((text, prefetched)) = doc.serve(&ask.anchor) {
                 doc.wanted = None;
                 return Outcome {
                     text: Some(text),
                     served: Served::Suggestion,
+                    prefetched,
                 };
             }
             // A call for a place the user has left is cancelled.
-            let stale = doc
+            if doc
                 .flight
                 .as_ref()
-                .is_some_and(|f| ask.anchor.typed_since(&f.anchor).is_none());
-            if stale && let Some(flight) = doc.flight.take() {
-                flight.task.abort();
-                c.calls_cancelled.fetch_add(1, Ordering::Relaxed);
-                doc.finished.send_modify(|g| *g += 1);
+                .is_some_and(|f| ask.anchor.typed_since(&f.anchor).is_none())
+            {
+                doc.cancel_flight(c);
             }
-            // Waiting is worth it only for a call made for exactly this text (a call for text
-            // the user has since extended is served on the next keystroke, without a wait), and
-            // only when calls have been quick enough to end within the budget.
+            // Waiting within the budget is worth it only for a call made for exactly this text
+            // (a call for text the user has since extended is served on the next keystroke,
+            // without a wait), and only when calls have been quick enough to end in time.
             let average = *lock(&self.inner.call_ms);
             let waiting_on_flight = doc.flight.as_ref().is_some_and(|f| {
                 ask.anchor.typed_since(&f.anchor) == Some("")
                     && worth_waiting(average, f.started.elapsed(), budget)
             });
-            if doc.wanted.is_none() {
+            if doc.wanted.is_none() || doc.wanted_prefetch {
                 // A new burst: the refresh interval counts from the last call if it was recent,
-                // else from now.
+                // else from now. After a pause at the place the user just edited, the call
+                // starts at once.
                 let refresh = Duration::from_millis(config.refresh_ms);
                 doc.since = match doc.since {
                     Some(s) if started.saturating_duration_since(s) < refresh => Some(s),
                     _ => Some(started),
                 };
+                let at_edit = doc.last_edit == Some((ask.version, ask.cursor));
+                doc.leading = doc.leading || (paused && at_edit);
             }
             doc.wanted = Some(ask.clone());
+            doc.wanted_prefetch = false;
             if !doc.timer {
                 doc.timer = true;
                 let engine = self.clone();
                 let uri = ask.uri.clone();
                 tokio::spawn(async move { engine.schedule(uri).await });
             }
-            waiting_on_flight.then(|| doc.finished.subscribe())
+            (
+                generation,
+                doc.finished.subscribe(),
+                doc.newest.subscribe(),
+                waiting_on_flight,
+            )
         };
-        // A call in flight for text the user has only extended may finish within the budget.
-        if let Some(rx) = finished.as_mut() {
-            let remaining = budget.saturating_sub(started.elapsed());
-            if tokio::time::timeout(remaining, rx.changed()).await.is_ok() {
-                let docs = lock(&self.inner.docs);
-                if let Some(text) = docs.get(&ask.uri).and_then(|d| d.serve(&ask.anchor)) {
-                    c.from_in_flight.fetch_add(1, Ordering::Relaxed);
-                    return Outcome {
-                        text: Some(text),
-                        served: Served::InFlight,
-                    };
+        match wait {
+            Wait::Budget => {
+                // A call in flight for exactly this text may finish within the budget.
+                if waiting_on_flight {
+                    let remaining = budget.saturating_sub(started.elapsed());
+                    if tokio::time::timeout(remaining, finished.changed())
+                        .await
+                        .is_ok()
+                    {
+                        let docs = lock(&self.inner.docs);
+                        if let Some((text, prefetched)) =
+                            docs.get(&ask.uri).and_then(|d| d.serve(&ask.anchor))
+                        {
+                            return Outcome {
+                                text: Some(text),
+                                served: Served::InFlight,
+                                prefetched,
+                            };
+                        }
+                    }
+                }
+                Outcome::empty(Served::Nothing)
+            }
+            Wait::Hold(bound) => {
+                let mut abandon = Abandon {
+                    engine: self.clone(),
+                    uri: ask.uri.clone(),
+                    generation,
+                    armed: true,
+                };
+                let deadline = tokio::time::Instant::from_std(started) + bound;
+                loop {
+                    tokio::select! {
+                        changed = finished.changed() => {
+                            let docs = lock(&self.inner.docs);
+                            let Some(doc) = docs.get(&ask.uri).filter(|_| changed.is_ok()) else {
+                                abandon.armed = false;
+                                return Outcome::empty(Served::Nothing);
+                            };
+                            if let Some((text, prefetched)) = doc.serve(&ask.anchor) {
+                                abandon.armed = false;
+                                return Outcome { text: Some(text), served: Served::Held, prefetched };
+                            }
+                            if doc.flight.is_none() && doc.wanted.is_none() {
+                                // The call for this text ended without a suggestion.
+                                abandon.armed = false;
+                                return Outcome::empty(Served::Nothing);
+                            }
+                        }
+                        _ = newest.changed() => {
+                            abandon.armed = false;
+                            return Outcome::empty(Served::Superseded);
+                        }
+                        _ = tokio::time::sleep_until(deadline) => {
+                            return Outcome::empty(Served::TimedOut);
+                        }
+                    }
                 }
             }
-        }
-        c.empty.fetch_add(1, Ordering::Relaxed);
-        Outcome {
-            text: None,
-            served: Served::Nothing,
         }
     }
 
     /// Starts calls for a document's newest unserved request when the user pauses or a refresh
-    /// interval passes; exits when nothing is wanted.
+    /// interval passes (at once after a pause or an accepted suggestion); exits when nothing is
+    /// wanted.
     async fn schedule(&self, uri: String) {
         loop {
             let config = self.config();
@@ -373,11 +689,18 @@ impl Engine {
                     let by_pause = last + debounce;
                     let by_refresh =
                         doc.since.unwrap_or(now) + Duration::from_millis(config.refresh_ms);
-                    let fire = by_pause.min(by_refresh);
+                    let fire = if doc.leading {
+                        now
+                    } else {
+                        by_pause.min(by_refresh)
+                    };
                     if fire <= now {
+                        let prefetch = doc.wanted_prefetch;
                         doc.wanted = None;
+                        doc.wanted_prefetch = false;
+                        doc.leading = false;
                         doc.since = Some(now);
-                        self.start(doc, &uri, wanted, config.clone());
+                        self.start(doc, &uri, wanted, prefetch, config.clone());
                         continue;
                     }
                     (Some(fire - now), None)
@@ -393,12 +716,12 @@ impl Engine {
         }
     }
 
-    fn start(&self, doc: &mut Doc, uri: &str, ask: Ask, config: CompletionConfig) {
+    fn start(&self, doc: &mut Doc, uri: &str, ask: Ask, prefetch: bool, config: CompletionConfig) {
         let id = self.inner.next_flight.fetch_add(1, Ordering::Relaxed);
-        self.inner
-            .counters
-            .calls_started
-            .fetch_add(1, Ordering::Relaxed);
+        Counters::bump(&self.inner.counters.calls_started);
+        if prefetch {
+            Counters::bump(&self.inner.counters.prefetches);
+        }
         let engine = self.clone();
         let uri = uri.to_owned();
         let anchor = ask.anchor.clone();
@@ -420,18 +743,16 @@ impl Engine {
             doc.flight = None;
             match suggestion {
                 Some(text) => {
-                    doc.suggestions.push_back((ask.anchor, text));
+                    doc.suggestions.push_back(Suggestion {
+                        anchor: ask.anchor,
+                        text,
+                        prefetched: prefetch,
+                    });
                     while doc.suggestions.len() > KEEP_SUGGESTIONS {
                         doc.suggestions.pop_front();
                     }
                 }
-                None => {
-                    engine
-                        .inner
-                        .counters
-                        .calls_failed
-                        .fetch_add(1, Ordering::Relaxed);
-                }
+                None => Counters::bump(&engine.inner.counters.calls_failed),
             }
             doc.finished.send_modify(|g| *g += 1);
         });

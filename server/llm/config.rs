@@ -317,9 +317,19 @@ pub struct CompletionConfig {
     /// `auto` (inlineCompletion when the client has it, else completion items), `inline`,
     /// `items`, or `off`.
     pub mode: String,
-    /// Every request is answered within this many milliseconds: the longest a request for the
-    /// very text a model call is running for waits for that call (others never wait).
+    /// Completion items for clients that are not held (`hold_items`): the longest such a request
+    /// waits for a call running for its very text (others are answered at once).
     pub budget_ms: u64,
+    /// The longest a held request (inline completion always; items as `hold_items` says) waits
+    /// for its suggestion before it is answered empty.
+    pub hold_ms: u64,
+    /// Whether a completion-items request is held until its suggestion is ready: `auto` (for
+    /// clients that show each server's items as they arrive: Helix, Neovim before 0.11),
+    /// `always`, or `never`.
+    pub hold_items: String,
+    /// Start the call for the next suggestion before it is asked for: when the user accepts a
+    /// suggestion, and when they pause in an empty body.
+    pub prefetch: bool,
     /// The pause that starts a call adapts to typing speed between these bounds.
     pub debounce_min_ms: u64,
     pub debounce_max_ms: u64,
@@ -338,6 +348,9 @@ impl Default for CompletionConfig {
         CompletionConfig {
             mode: "auto".into(),
             budget_ms: 50,
+            hold_ms: 4000,
+            hold_items: "auto".into(),
+            prefetch: true,
             debounce_min_ms: 40,
             debounce_max_ms: 250,
             refresh_ms: 300,

@@ -10,7 +10,7 @@ use ropey::Rope;
 use tower_lsp_server::ls_types::*;
 
 use super::position::{Encoding, to_byte, to_position};
-use crate::completion::{Anchor, Ask, Built, CompletionConfig, Engine, Prompter, shape};
+use crate::completion::{Anchor, Ask, Built, CompletionConfig, Engine, Prompter, Wait, shape};
 use crate::context::{Budgets, Tier};
 use crate::session::{Session, Want};
 
@@ -142,16 +142,44 @@ pub fn ask(
     })
 }
 
+/// How long a completion-items request waits, by `[completion] hold_items` and the client.
+/// Held (`auto`) for clients that show each server's items as they arrive, so a slow suggestion
+/// holds up nobody else's: Helix (the first answer is shown, later ones join the open menu) and
+/// Neovim before 0.11 (no built-in automatic completion; nvim-cmp and the omnifunc take each
+/// server's answer as it comes). Not held for clients that wait for every server (Neovim 0.11's
+/// `vim.lsp.completion`, Zed) or that we do not know.
+pub fn items_wait(config: &CompletionConfig, client: &str, version: &str) -> Wait {
+    let hold = Wait::Hold(std::time::Duration::from_millis(config.hold_ms));
+    match config.hold_items.as_str() {
+        "always" => hold,
+        "never" => Wait::Budget,
+        _ => {
+            let client = client.to_ascii_lowercase();
+            let minor = |v: &str| -> Option<(u32, u32)> {
+                let mut parts = v.trim_start_matches('v').split(['.', '-', ' ']);
+                Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+            };
+            let old_neovim = client == "neovim" && minor(version).is_some_and(|v| v < (0, 11));
+            if client == "helix" || old_neovim {
+                hold
+            } else {
+                Wait::Budget
+            }
+        }
+    }
+}
+
 /// The suggestion as inline completion items (an empty list when nothing is ready).
 pub async fn inline(
     engine: &Engine,
     ask: Option<Ask>,
     position: Position,
+    wait: Wait,
 ) -> InlineCompletionResponse {
     let Some(ask) = ask else {
         return InlineCompletionResponse::List(InlineCompletionList { items: Vec::new() });
     };
-    let outcome = engine.complete(ask).await;
+    let outcome = engine.complete(ask, wait).await;
     let items = outcome
         .text
         .map(|text| InlineCompletionItem {
@@ -167,11 +195,18 @@ pub async fn inline(
 }
 
 /// The suggestion as one completion item that replaces the word before the cursor with that word
-/// plus the suggestion (so the client's filter keeps it); always `isIncomplete`, so the client
-/// asks again on the next keystroke and gets what has arrived since.
-pub async fn items(engine: &Engine, ask: Option<Ask>, encoding: Encoding) -> CompletionResponse {
+/// plus the suggestion (so the client's filter keeps it), `isIncomplete` so the client asks again
+/// on the next keystroke. Nothing, when not held: an empty incomplete list, so the client asks
+/// again and gets what has arrived since; when held: an empty complete list, which Helix skips
+/// instead of letting it close the menu other servers' items would open.
+pub async fn items(
+    engine: &Engine,
+    ask: Option<Ask>,
+    encoding: Encoding,
+    wait: Wait,
+) -> CompletionResponse {
     let empty = CompletionResponse::List(CompletionList {
-        is_incomplete: true,
+        is_incomplete: wait == Wait::Budget,
         items: Vec::new(),
     });
     let Some(ask) = ask else { return empty };
@@ -187,7 +222,7 @@ pub async fn items(engine: &Engine, ask: Option<Ask>, encoding: Encoding) -> Com
             .map_or(before.len(), |(i, _)| i);
         before[start..].to_owned()
     };
-    let Some(suggestion) = engine.complete(ask).await.text else {
+    let Some(suggestion) = engine.complete(ask, wait).await.text else {
         return empty;
     };
     let new_text = format!("{word}{suggestion}");

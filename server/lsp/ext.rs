@@ -238,10 +238,20 @@ pub struct CompletionInfo {
     pub requests: u64,
     pub from_suggestion: u64,
     pub from_in_flight: u64,
+    /// Held requests answered with the suggestion for their text.
+    pub from_held: u64,
     pub empty: u64,
+    /// Held requests answered empty because a newer one for the document arrived.
+    pub superseded: u64,
+    /// Held requests answered empty at `hold_ms`.
+    pub timed_out: u64,
     pub calls_started: u64,
     pub calls_cancelled: u64,
     pub calls_failed: u64,
+    /// Calls started before a request asked (an accepted suggestion, a pause in an empty body).
+    pub prefetches: u64,
+    /// Answers whose suggestion came from such a call.
+    pub from_prefetch: u64,
 }
 
 /// Where the configuration came from and what was wrong with it.

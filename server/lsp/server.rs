@@ -10,6 +10,7 @@ use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use ropey::Rope;
@@ -35,7 +36,7 @@ use super::to_ext;
 use super::workspace::{self, WorkspaceSetup};
 use crate::archive::{Archive, Hit, IgnorePatterns, IndexConfig, SearchQuery};
 use crate::chunks::ChunkConfig;
-use crate::completion::Engine;
+use crate::completion::{Engine, Wait};
 use crate::context::{Diagnostic as ContextDiagnostic, Encoding as TokenEncoding, Tokenizer};
 use crate::documents::{Change, DocumentStore, Parsed, SyncError};
 use crate::llm::{Config, Gateway, Store, SystemClock};
@@ -70,6 +71,8 @@ pub struct Backend {
     session: Arc<OnceLock<Session>>,
     /// Which completion requests are served, decided in `initialize`.
     completion_mode: OnceLock<CompletionMode>,
+    /// The client's `clientInfo` (name, version), from `initialize`.
+    client_info: OnceLock<(String, String)>,
 }
 
 impl Backend {
@@ -101,6 +104,7 @@ impl Backend {
             completion,
             session,
             completion_mode: OnceLock::new(),
+            client_info: OnceLock::new(),
             gateway: gateway.clone(),
             settings: Arc::new(Settings::new(
                 client.clone(),
@@ -366,6 +370,11 @@ impl Backend {
         };
         let _ = self.completion_mode.set(mode);
         self.settings.fix_completion_mode(&requested);
+        if let Some(info) = &params.client_info {
+            let _ = self
+                .client_info
+                .set((info.name.clone(), info.version.clone().unwrap_or_default()));
+        }
         let window = params.capabilities.window.as_ref();
         let _ = self.agents.caps.set(ClientCaps {
             progress: window.and_then(|w| w.work_done_progress) == Some(true),
@@ -527,8 +536,10 @@ impl Backend {
             position,
             encoding,
         );
+        let (name, version) = self.client_info.get().cloned().unwrap_or_default();
+        let wait = super::completion::items_wait(&self.completion.config(), &name, &version);
         Ok(Some(
-            super::completion::items(&self.completion, ask, encoding).await,
+            super::completion::items(&self.completion, ask, encoding, wait).await,
         ))
     }
 
@@ -626,7 +637,13 @@ impl Backend {
                 range: c.range,
                 text: c.text,
             })
-            .collect();
+            .collect::<Vec<_>>();
+        // Where the last change ended: the cursor, as far as completion can tell.
+        let inserted = changes
+            .last()
+            .filter(|c| c.range.is_some())
+            .map(|c| c.text.len());
+        let last_start = std::cell::Cell::new(None);
         let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
             self.store.change(
                 uri.as_str(),
@@ -638,12 +655,29 @@ impl Backend {
                     if end < start {
                         return Err(format!("range ends before it starts: {range:?}"));
                     }
+                    last_start.set(Some(start));
                     Ok(start..end)
                 },
             )
         }));
         match applied {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => {
+                let serving = matches!(
+                    self.completion_mode.get(),
+                    Some(CompletionMode::Inline | CompletionMode::Items)
+                );
+                if serving
+                    && let (Some(start), Some(inserted)) = (last_start.get(), inserted)
+                    && let Some(entry) = self.store.entry(uri.as_str())
+                {
+                    self.completion.edited(
+                        uri.as_str(),
+                        entry.version,
+                        &entry.text,
+                        start + inserted,
+                    );
+                }
+            }
             Ok(Err(error)) => self.refuse(&uri, &error),
             Err(_) => self.refuse(
                 &uri,
@@ -904,8 +938,9 @@ impl Backend {
             position,
             self.encoding(),
         );
+        let wait = Wait::Hold(Duration::from_millis(self.completion.config().hold_ms));
         Ok(Some(
-            super::completion::inline(&self.completion, ask, position).await,
+            super::completion::inline(&self.completion, ask, position, wait).await,
         ))
     }
 

@@ -235,10 +235,15 @@ impl From<&CompletionStats> for CompletionInfo {
             requests: c.requests,
             from_suggestion: c.from_suggestion,
             from_in_flight: c.from_in_flight,
+            from_held: c.from_held,
             empty: c.empty,
+            superseded: c.superseded,
+            timed_out: c.timed_out,
             calls_started: c.calls_started,
             calls_cancelled: c.calls_cancelled,
             calls_failed: c.calls_failed,
+            prefetches: c.prefetches,
+            from_prefetch: c.from_prefetch,
         }
     }
 }
