@@ -1,9 +1,23 @@
-//! Completion latency while typing: the release binary over stdio, a generated 2.4 MB Rust file
-//! open, 200 characters typed at 20 per second on a new line inside a function, a completion
-//! request after every keystroke, the fake model answering at 0 ms and at 300 ms. Prints, per
-//! model latency and request kind, the latency percentiles of the completion requests (send to
-//! response, as the editor sees it), how many carried a suggestion, and model calls per
-//! keystroke. Run: `cargo bench --bench completion`.
+//! Completion as a user meets it: type, then pause. The release binary over stdio, a generated
+//! 2.4 MB Rust file open, the fake model answering after 0, 300 and 1,000 ms to its first token.
+//! Each session types a few characters at 20 per second on a fresh line of a function body — an
+//! `inlineCompletion` request after every keystroke, sent without waiting for the one before, as
+//! VS Code and Neovim 0.12 do — then pauses: no keystroke, no request, until the last request is
+//! answered. Three kinds of session, in turn:
+//!
+//! - **along**: the user types what the model suggests for the line;
+//! - **against**: the user types something else, so the call at the pause is a new one;
+//! - **empty body**: the user opens a block (`if ready {}`, then Enter between the braces), thinks
+//!   for a moment, then types along (the suggestion can come from a call started at that pause,
+//!   before any request: a prefetch).
+//!
+//! Prints, per model latency: **pause → suggestion shown** (the request sent after the last
+//! keystroke, to its non-empty answer) p50 / p99 / max and Strata's share of it (that minus the
+//! model's time, for sessions whose call starts at the pause); how soon a superseded request is
+//! answered once the newer one is sent; requests left unanswered; model calls per keystroke; the
+//! share of shown suggestions a prefetch brought; and `codeAction` latency while typing (every
+//! 10th keystroke), beside the same with completion off. Timings are printed, never asserted.
+//! Run: `cargo bench --bench completion`.
 
 mod common;
 #[path = "../tests/support/mod.rs"]
@@ -15,133 +29,222 @@ use serde_json::{Value, json};
 use support::Lsp;
 use support::fake_model::{FakeModel, Reply};
 
-const KEYSTROKES: usize = 200;
-const ANSWER: &str = "let total = values.iter().sum::<u64>();";
+/// What the model suggests for a line: the rest of this one.
+const LINE: &str = "let total = values.iter().map(|v| v.len()).sum::<usize>();";
+/// What the user types in an "against" session (the model does not suggest it).
+const AGAINST: &str = "for entry in entries.iter_mut() {";
 const URI: &str = "file:///bench/src/big.rs";
+const SESSIONS: usize = 36;
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 fn ms(d: Duration) -> String {
-    format!("{:.2}", d.as_secs_f64() * 1e3)
+    format!("{:.1}", d.as_secs_f64() * 1e3)
 }
 
-/// (line, UTF-16 column) of byte `at` in `text` (ASCII around the edit).
-fn position(text: &str, at: usize) -> (usize, usize) {
+/// (line, UTF-16 column) of byte `at` in `text` (ASCII around the edits).
+fn position(text: &str, at: usize) -> Value {
     let line = text[..at].matches('\n').count();
     let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
-    (line, text[start..at].encode_utf16().count())
+    json!({"line": line, "character": text[start..at].encode_utf16().count()})
 }
 
-fn run(source: &str, model_ms: u64, inline: bool) {
-    let fake = FakeModel::start();
-    let mut reply = Reply::text(ANSWER).first_token(model_ms);
-    reply.continue_line = Some(ANSWER.to_owned());
-    fake.set_default(reply);
-    let dir = tempfile::tempdir().unwrap();
-    let mut lsp = Lsp::spawn_with_model(dir.path(), &fake.url(), "", &[("STRATA_LOG", "warn")]);
-    let capabilities = if inline {
-        json!({"textDocument": {"inlineCompletion": {}}})
-    } else {
-        json!({})
-    };
-    lsp.initialize(capabilities, Value::Null);
-    let mut text = source.to_owned();
-    lsp.open(URI, "rust", 1, &text);
-    lsp.wait_parsed(URI, 1);
-    // A new line at the start of a function body in the middle of the file.
-    let body = text[text.len() / 2..].find(") {\n").unwrap() + text.len() / 2 + 4;
-    let mut at = body;
-    let mut version = 1;
-    let insert = |lsp: &mut Lsp, text: &mut String, at: usize, s: &str, version: &mut i32| {
-        let (line, character) = position(text, at);
-        *version += 1;
-        lsp.notify(
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Along,
+    Against,
+    EmptyBody,
+}
+
+struct Editor {
+    lsp: Lsp,
+    text: String,
+    version: i32,
+    /// Every completion request: (id, sent).
+    sent: Vec<(i64, Instant)>,
+    /// Requests answered by being superseded: (old id, the newer request's send time).
+    superseded: Vec<(i64, Instant)>,
+    keystrokes: usize,
+    actions: Vec<Duration>,
+    complete: bool,
+}
+
+impl Editor {
+    fn insert(&mut self, at: usize, s: &str) {
+        self.version += 1;
+        let at_pos = position(&self.text, at);
+        self.lsp.notify(
             "textDocument/didChange",
             json!({
-                "textDocument": {"uri": URI, "version": *version},
-                "contentChanges": [{"range": {"start": {"line": line, "character": character},
-                    "end": {"line": line, "character": character}}, "text": s}]
+                "textDocument": {"uri": URI, "version": self.version},
+                "contentChanges": [{"range": {"start": at_pos, "end": at_pos}, "text": s}]
             }),
         );
-        text.insert_str(at, s);
-    };
-    insert(&mut lsp, &mut text, at, "    \n", &mut version);
-    at += 4;
-    // The user types what the model suggests, so forward typing can be served; the new lines
-    // make new calls.
-    let typed: String = format!("{ANSWER}\n    ")
-        .repeat(8)
-        .chars()
-        .take(KEYSTROKES)
-        .collect();
-    let mut latencies = Vec::with_capacity(KEYSTROKES);
-    let mut actions = Vec::new();
-    let mut with_suggestion = 0;
-    for c in typed.chars() {
-        let tick = Instant::now();
-        insert(&mut lsp, &mut text, at, &c.to_string(), &mut version);
-        at += c.len_utf8();
-        let (line, character) = position(&text, at);
-        let sent = Instant::now();
-        let response = if inline {
-            lsp.request(
-                "textDocument/inlineCompletion",
-                json!({"textDocument": {"uri": URI}, "position": {"line": line, "character": character},
-                       "context": {"triggerKind": 2}}),
-            )
-        } else {
-            lsp.request(
-                "textDocument/completion",
-                json!({"textDocument": {"uri": URI}, "position": {"line": line, "character": character}}),
-            )
-        }
-        .expect("a completion response");
-        latencies.push(sent.elapsed());
-        if actions.len() * 10 < latencies.len() {
-            // The lightbulb: code actions at the cursor (agents, no model).
-            let sent = Instant::now();
-            let listed = lsp
-                .request(
-                    "textDocument/codeAction",
-                    json!({"textDocument": {"uri": URI}, "range": {"start": {"line": line, "character": 0},
-                           "end": {"line": line, "character": character}}, "context": {"diagnostics": []}}),
-                )
-                .expect("code actions");
-            actions.push(sent.elapsed());
-            assert!(listed.as_array().is_some_and(|a| !a.is_empty()));
-        }
-        if response["items"].as_array().is_some_and(|i| !i.is_empty()) {
-            with_suggestion += 1;
-        }
-        std::thread::sleep(Duration::from_millis(50).saturating_sub(tick.elapsed()));
+        self.text.insert_str(at, s);
     }
-    let calls = fake.call_count();
-    lsp.finish();
-    latencies.sort();
-    actions.sort();
-    eprintln!(
-        "  codeAction ({} requests): p50 {} ms, p99 {} ms, max {} ms",
-        actions.len(),
-        ms(percentile(&actions, 0.5)),
-        ms(percentile(&actions, 0.99)),
-        ms(*actions.last().unwrap())
+
+    /// Sends an inline completion request at `at` without waiting; the one before it, if still
+    /// open, is now superseded.
+    fn ask(&mut self, at: usize) -> i64 {
+        let now = Instant::now();
+        if let Some(&(previous, _)) = self.sent.last() {
+            self.superseded.push((previous, now));
+        }
+        let id = self.lsp.send_request(
+            "textDocument/inlineCompletion",
+            json!({"textDocument": {"uri": URI}, "position": position(&self.text, at),
+                   "context": {"triggerKind": 2}}),
+        );
+        self.sent.push((id, now));
+        id
+    }
+
+    /// Types `s` at `at`, 20 characters per second, asking after each keystroke (when
+    /// completion is on); every 10th keystroke also asks for code actions (the lightbulb).
+    fn type_text(&mut self, at: &mut usize, s: &str) -> Option<i64> {
+        let mut last = None;
+        for c in s.chars() {
+            let tick = Instant::now();
+            self.insert(*at, &c.to_string());
+            *at += c.len_utf8();
+            self.keystrokes += 1;
+            if self.complete {
+                last = Some(self.ask(*at));
+            }
+            if self.keystrokes.is_multiple_of(10) {
+                let p = position(&self.text, *at);
+                let sent = Instant::now();
+                let listed = self
+                    .lsp
+                    .request(
+                        "textDocument/codeAction",
+                        json!({"textDocument": {"uri": URI}, "range": {"start": p, "end": p},
+                               "context": {"diagnostics": []}}),
+                    )
+                    .expect("code actions");
+                self.actions.push(sent.elapsed());
+                assert!(listed.as_array().is_some_and(|a| !a.is_empty()));
+            }
+            std::thread::sleep(Duration::from_millis(50).saturating_sub(tick.elapsed()));
+        }
+        last
+    }
+}
+
+struct Figures {
+    pauses: Vec<(Kind, Duration)>,
+    empty_pauses: usize,
+    superseded: Vec<Duration>,
+    unanswered: usize,
+    keystrokes: usize,
+    calls: usize,
+    stats: Value,
+    actions: Vec<Duration>,
+}
+
+fn run(source: &str, model_ms: u64, complete: bool) -> Figures {
+    let fake = FakeModel::start();
+    let mut reply = Reply::text(LINE).first_token(model_ms);
+    reply.continue_line = Some(LINE.to_owned());
+    fake.set_default(reply);
+    let dir = tempfile::tempdir().unwrap();
+    let extra = if complete {
+        ""
+    } else {
+        "[completion]\nmode = \"off\"\n"
+    };
+    let lsp = Lsp::spawn_with_model(dir.path(), &fake.url(), extra, &[("STRATA_LOG", "warn")]);
+    let mut editor = Editor {
+        lsp,
+        text: source.to_owned(),
+        version: 1,
+        sent: Vec::new(),
+        superseded: Vec::new(),
+        keystrokes: 0,
+        actions: Vec::new(),
+        complete,
+    };
+    editor.lsp.initialize(
+        json!({"textDocument": {"inlineCompletion": {}}}),
+        Value::Null,
     );
-    println!(
-        "| {} ms | {} | {} | {} | {} | {} | {with_suggestion} | {calls} ({:.3}) |",
-        model_ms,
-        if inline {
-            "inlineCompletion"
+    editor.lsp.open(URI, "rust", 1, &editor.text.clone());
+    editor.lsp.wait_parsed(URI, 1);
+    let mut pauses = Vec::new();
+    let mut empty_pauses = 0;
+    // Function bodies from the middle of the file on, one per session.
+    let mut search_from = editor.text.len() / 2;
+    for session in 0..SESSIONS {
+        let kind = [Kind::Along, Kind::Against, Kind::EmptyBody][session % 3];
+        let body = editor.text[search_from..].find(") {\n").unwrap() + search_from + 4;
+        search_from = body + 1;
+        // A new line at the start of the body (Enter, then the indent).
+        editor.insert(body, "    \n");
+        let mut at = body + 4;
+        if kind == Kind::EmptyBody {
+            editor.insert(at, "if ready {}");
+            at += "if ready {".len();
+            editor.insert(at, "\n        \n    ");
+            at += "\n        ".len();
+            // The user thinks for a moment inside the empty block.
+            std::thread::sleep(Duration::from_millis(400 + model_ms));
+        }
+        let typed: String = match kind {
+            Kind::Against => AGAINST.chars().take(6 + session * 7 % 15).collect(),
+            _ => LINE.chars().take(6 + session * 7 % 15).collect(),
+        };
+        let Some(last) = editor.type_text(&mut at, &typed) else {
+            continue;
+        };
+        // The pause: nothing more is sent until the last request is answered.
+        let sent = editor.sent.last().unwrap().1;
+        let answer = editor.lsp.response(last).expect("a completion response");
+        let shown = editor.lsp.arrived(last).unwrap().duration_since(sent);
+        if answer["items"].as_array().is_some_and(|i| !i.is_empty()) {
+            pauses.push((kind, shown));
         } else {
-            "completion"
-        },
-        ms(percentile(&latencies, 0.5)),
-        ms(percentile(&latencies, 0.95)),
-        ms(percentile(&latencies, 0.99)),
-        ms(*latencies.last().unwrap()),
-        calls as f64 / KEYSTROKES as f64
-    );
+            empty_pauses += 1;
+        }
+    }
+    // Every request has its answer; the superseded ones, how soon after the newer one was sent.
+    let mut unanswered = 0;
+    for &(id, _) in &editor.sent {
+        if editor.lsp.arrived(id).is_none() {
+            unanswered += 1;
+        }
+    }
+    let superseded: Vec<Duration> = editor
+        .superseded
+        .iter()
+        .filter_map(|&(id, newer)| {
+            // Only those still open when the newer one was sent (not those served at once).
+            let arrived = editor.lsp.arrived(id)?;
+            (arrived >= newer).then(|| arrived - newer)
+        })
+        .collect();
+    for &(id, _) in &editor.sent.clone() {
+        let _ = editor.lsp.response(id);
+    }
+    let stats = editor.lsp.request("strata/stats", Value::Null).unwrap();
+    let calls = fake.call_count();
+    let keystrokes = editor.keystrokes;
+    let actions = std::mem::take(&mut editor.actions);
+    editor.lsp.finish();
+    Figures {
+        pauses,
+        empty_pauses,
+        superseded,
+        unanswered,
+        keystrokes,
+        calls,
+        stats,
+        actions,
+    }
 }
 
 fn main() {
@@ -150,17 +253,85 @@ fn main() {
     }
     let (_, source) = common::source("rust", 2400 * 1024);
     println!(
-        "Typing {KEYSTROKES} characters at 20/s into a {:.1} MB Rust file, a completion request after each:",
+        "Type-then-pause sessions ({SESSIONS}: along / against / empty body in turn) in a {:.1} MB Rust file, 20 keystrokes per second, an inlineCompletion request after each:",
         source.len() as f64 / 1e6
     );
     println!();
     println!(
-        "| model | request | p50 ms | p95 ms | p99 ms | max ms | with a suggestion | model calls (per keystroke) |"
+        "| model | session | pauses | pause → suggestion p50 / p99 / max ms | Strata's share p50 / p99 ms |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
-    for model_ms in [0, 300] {
-        for inline in [false, true] {
-            run(&source, model_ms, inline);
+    println!("|---|---|---|---|---|");
+    let mut rest = Vec::new();
+    for model_ms in [0u64, 300, 1000] {
+        let f = run(&source, model_ms, true);
+        for (kind, name) in [
+            (Kind::Along, "along"),
+            (Kind::Against, "against"),
+            (Kind::EmptyBody, "empty body"),
+        ] {
+            let mut shown: Vec<Duration> = f
+                .pauses
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, d)| *d)
+                .collect();
+            shown.sort();
+            let model = Duration::from_millis(model_ms);
+            // Strata's share where the call starts at the pause (against): the rest is the model.
+            let share = if kind == Kind::Against {
+                format!(
+                    "{} / {}",
+                    ms(percentile(&shown, 0.5).saturating_sub(model)),
+                    ms(percentile(&shown, 0.99).saturating_sub(model))
+                )
+            } else {
+                "—".into()
+            };
+            println!(
+                "| {model_ms} ms | {name} | {} | {} / {} / {} | {share} |",
+                shown.len(),
+                ms(percentile(&shown, 0.5)),
+                ms(percentile(&shown, 0.99)),
+                ms(shown.last().copied().unwrap_or_default()),
+            );
         }
+        rest.push((model_ms, f));
     }
+    println!();
+    println!(
+        "| model | pauses without a suggestion | superseded answered p50 / p99 / max ms | unanswered | model calls per keystroke | suggestions a prefetch brought | codeAction p50 / p99 ms |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for (model_ms, mut f) in rest {
+        f.superseded.sort();
+        f.actions.sort();
+        let c = &f.stats["completion"];
+        let shown = ["fromSuggestion", "fromInFlight", "fromHeld"]
+            .iter()
+            .map(|k| c[k].as_u64().unwrap_or(0))
+            .sum::<u64>();
+        println!(
+            "| {model_ms} ms | {} | {} / {} / {} | {} | {:.3} ({} / {}) | {:.0} % ({} of {shown}; {} prefetches) | {} / {} |",
+            f.empty_pauses,
+            ms(percentile(&f.superseded, 0.5)),
+            ms(percentile(&f.superseded, 0.99)),
+            ms(f.superseded.last().copied().unwrap_or_default()),
+            f.unanswered,
+            f.calls as f64 / f.keystrokes as f64,
+            f.calls,
+            f.keystrokes,
+            100.0 * c["fromPrefetch"].as_u64().unwrap_or(0) as f64 / shown.max(1) as f64,
+            c["fromPrefetch"],
+            c["prefetches"],
+            ms(percentile(&f.actions, 0.5)),
+            ms(percentile(&f.actions, 0.99)),
+        );
+    }
+    let mut off = run(&source, 300, false);
+    off.actions.sort();
+    println!(
+        "| completion off | | | | | | {} / {} |",
+        ms(percentile(&off.actions, 0.5)),
+        ms(percentile(&off.actions, 0.99)),
+    );
 }

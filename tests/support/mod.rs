@@ -6,12 +6,13 @@
 
 pub mod fake_model;
 
+use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -26,6 +27,8 @@ pub struct Lsp {
     next_id: i64,
     unread: VecDeque<Value>,
     statuses: Arc<Mutex<Vec<Value>>>,
+    /// When the response to each request (by numeric id) was read off the pipe.
+    arrivals: Arc<Mutex<HashMap<i64, Instant>>>,
     /// The default `STRATA_DATA_DIR` (history), removed with the harness.
     _data: tempfile::TempDir,
     stderr: Arc<Mutex<String>>,
@@ -88,9 +91,16 @@ impl Lsp {
         // tests that look at it, never counted as unread.
         let statuses = Arc::new(Mutex::new(Vec::new()));
         let status_sink = statuses.clone();
+        let arrivals = Arc::new(Mutex::new(HashMap::new()));
+        let arrival_sink = arrivals.clone();
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
             while let Some(message) = read_message(&mut reader) {
+                if message.get("method").is_none()
+                    && let Some(id) = message["id"].as_i64()
+                {
+                    arrival_sink.lock().unwrap().insert(id, Instant::now());
+                }
                 if message["method"] == "strata/status" {
                     status_sink.lock().unwrap().push(message["params"].clone());
                     continue;
@@ -117,6 +127,7 @@ impl Lsp {
             next_id: 1,
             unread: VecDeque::new(),
             statuses,
+            arrivals,
             _data: data,
             stderr,
         }
@@ -296,6 +307,12 @@ impl Lsp {
                 )
             }
         }
+    }
+
+    /// When the response to request `id` arrived (read off the pipe, before anyone asked for
+    /// it), if it has.
+    pub fn arrived(&self, id: i64) -> Option<Instant> {
+        self.arrivals.lock().unwrap().get(&id).copied()
     }
 
     pub fn pid(&self) -> u32 {
