@@ -177,6 +177,7 @@ fn run(source: &str, model_ms: u64, complete: bool) -> Figures {
     editor.lsp.wait_parsed(URI, 1);
     let mut pauses = Vec::new();
     let mut empty_pauses = 0;
+    let mut read = std::collections::HashSet::new();
     // Function bodies from the middle of the file on, one per session.
     let mut search_from = editor.text.len() / 2;
     for session in 0..SESSIONS {
@@ -204,6 +205,7 @@ fn run(source: &str, model_ms: u64, complete: bool) -> Figures {
         // The pause: nothing more is sent until the last request is answered.
         let sent = editor.sent.last().unwrap().1;
         let answer = editor.lsp.response(last).expect("a completion response");
+        read.insert(last);
         let shown = editor.lsp.arrived(last).unwrap().duration_since(sent);
         if answer["items"].as_array().is_some_and(|i| !i.is_empty()) {
             pauses.push((kind, shown));
@@ -228,7 +230,9 @@ fn run(source: &str, model_ms: u64, complete: bool) -> Figures {
         })
         .collect();
     for &(id, _) in &editor.sent.clone() {
-        let _ = editor.lsp.response(id);
+        if !read.contains(&id) && editor.lsp.arrived(id).is_some() {
+            let _ = editor.lsp.response(id);
+        }
     }
     let stats = editor.lsp.request("strata/stats", Value::Null).unwrap();
     let calls = fake.call_count();

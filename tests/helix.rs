@@ -792,6 +792,41 @@ fn helix_offers_a_model_completion() {
     hx.finish("09-helix-log");
 }
 
+/// Step 10: holding Strata's request holds up no other completion source. Helix shows the first
+/// answer that has items (here its own path completion of `./li`, relative to the file: `lib.rs`)
+/// while Strata still waits for a slow model, and would add Strata's item to the open menu when
+/// it comes.
+#[test]
+fn helix_shows_other_items_while_strata_holds_its_request() {
+    let Some(hx) = Helix::start("10") else { return };
+    hx.wait("10-opened", "the file", |s| s.contains("pub fn greet"));
+    hx.model
+        .set_default(Reply::text("b.rs;").first_token(20_000));
+    hx.type_text("ge");
+    hx.type_text("o");
+    hx.type_text("let p = ./li");
+    assert!(
+        hx.model.wait_for_calls(1, STEP),
+        "no completion call reached the model\n{}",
+        hx.screen()
+    );
+    hx.wait(
+        "10-path-items",
+        "Helix's path completion in the menu",
+        |s| {
+            s.lines()
+                .any(|l| l.contains("lib.rs") && l.contains("file"))
+        },
+    );
+    assert_eq!(
+        hx.model.in_flight(),
+        1,
+        "Strata's request was no longer held when the menu showed"
+    );
+    hx.close("10-normal-mode", " INS ");
+    hx.finish("10-helix-log");
+}
+
 /// Files under `dir` whose name ends with `suffix`.
 fn find_files(dir: &Path, suffix: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
