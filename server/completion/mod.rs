@@ -334,16 +334,20 @@ fn completes(text: &Rope, cursor: usize, suggestion: &Suggestion) -> bool {
 }
 
 /// Where the cursor is after an edit that ends at `cursor`, if that is on a blank line: there,
-/// or at the end of the blank line above when the edit ended at the start of the next line
-/// (Enter between two braces inserts `"\n    \n"`, leaving the cursor on the line in between).
+/// or at the end of the blank line above when the edit ended before the closing line's text (Enter
+/// between two braces inserts `"\n        \n    "`, leaving the cursor on the line in between).
 fn blank_line_end(text: &Rope, cursor: usize) -> Option<usize> {
     let blank = |line: usize| text.line(line).chars().all(char::is_whitespace);
     let line = text.byte_to_line(cursor);
     if blank(line) {
         return Some(cursor);
     }
-    let at_line_start = text.line_to_byte(line) == cursor;
-    (at_line_start && line > 0 && blank(line - 1)).then(|| {
+    let line_start = text.line_to_byte(line);
+    let indent_only = text
+        .byte_slice(line_start..cursor)
+        .chars()
+        .all(|c| c == ' ' || c == '\t');
+    (indent_only && line > 0 && blank(line - 1)).then(|| {
         let above = text.line(line - 1).to_string();
         text.line_to_byte(line - 1) + above.trim_end_matches(['\n', '\r']).len()
     })
@@ -567,15 +571,17 @@ impl Engine {
             });
             if doc.wanted.is_none() || doc.wanted_prefetch {
                 // A new burst: the refresh interval counts from the last call if it was recent,
-                // else from now. After a pause at the place the user just edited, the call
-                // starts at once.
+                // else from now. At the place the user just edited, the call starts at once
+                // after a pause, or when no call has started for a refresh interval and none
+                // is running (the user typed past a suggestion, or onto a new line).
                 let refresh = Duration::from_millis(config.refresh_ms);
-                doc.since = match doc.since {
-                    Some(s) if started.saturating_duration_since(s) < refresh => Some(s),
-                    _ => Some(started),
-                };
+                let recent = doc
+                    .since
+                    .filter(|s| started.saturating_duration_since(*s) < refresh);
+                doc.since = Some(recent.unwrap_or(started));
                 let at_edit = doc.last_edit == Some((ask.version, ask.cursor));
-                doc.leading = doc.leading || (paused && at_edit);
+                let due = recent.is_none() && doc.flight.is_none();
+                doc.leading = doc.leading || (at_edit && (paused || due));
             }
             doc.wanted = Some(ask.clone());
             doc.wanted_prefetch = false;
@@ -826,6 +832,51 @@ mod tests {
         assert!(worth_waiting(Some(300.0), ms(260), ms(50)));
         // No budget, no wait for a call that is not already due.
         assert!(!worth_waiting(Some(30.0), ms(0), ms(0)));
+    }
+
+    #[test]
+    fn the_cursor_after_enter_between_braces_is_in_an_empty_body() {
+        // `|` marks where the edit ended.
+        let at = |s: &str| {
+            let cursor = s.find('|').unwrap();
+            let text = Rope::from_str(&s.replace('|', ""));
+            blank_line_end(&text, cursor).map(|c| (in_empty_body(&text, c), c))
+        };
+        // VS Code and Neovim: "\n        \n    " between the braces, ending before `}`.
+        let vs = "fn f() {\n    if ready {\n        \n    |}\n}\n";
+        let blank_end = vs.find("        \n").unwrap() + 8;
+        assert_eq!(at(vs), Some((true, blank_end)));
+        // Ending at the start of the closing line, or on the blank line itself.
+        assert_eq!(at("fn f() {\n    \n|}\n"), Some((true, 13)));
+        assert_eq!(at("fn f() {\n    |\n}\n"), Some((true, 13)));
+        // Not a blank line, or not an empty block.
+        assert_eq!(at("fn f() {\n    let x|\n}\n"), None);
+        assert_eq!(
+            at("fn f() {\n    x();\n    |\n}\n").map(|(e, _)| e),
+            Some(false)
+        );
+        assert_eq!(
+            at("fn f() {\n    |\n    x();\n}\n").map(|(e, _)| e),
+            Some(false)
+        );
+    }
+
+    #[test]
+    fn a_suggestion_is_complete_when_the_line_ends_with_it() {
+        let suggestion = Suggestion {
+            anchor: Anchor::at(&Rope::from_str("    let n = \n"), 12),
+            text: "helper(41);".into(),
+            prefetched: false,
+        };
+        let check = |s: &str| {
+            let cursor = s.find('|').unwrap();
+            completes(&Rope::from_str(&s.replace('|', "")), cursor, &suggestion)
+        };
+        assert!(check("fn f() {\n    let n = helper(41);|\n}\n"));
+        assert!(!check("fn f() {\n    let n = helper(4|1);\n}\n"));
+        assert!(!check("fn f() {\n    let m = helper(41);|\n}\n"));
+        assert!(!check("fn f() {\n  x let n = helper(41);|\n}\n"));
+        assert!(!check("helper(41);|"));
     }
 
     #[test]
