@@ -16,7 +16,7 @@ use ropey::Rope;
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
 
-use super::agents::{Agents, ClientCaps, NEW_CHAT, RUN_AGENT, RUN_WORKFLOW};
+use super::agents::{Agents, ClientCaps, LineEdit, NEW_CHAT, RUN_AGENT, RUN_WORKFLOW};
 use super::capabilities::{CompletionMode, server_capabilities};
 use super::client::Client;
 use super::completion::{LspPrompter, ask};
@@ -619,6 +619,16 @@ impl Backend {
         // order.
         let uri = params.text_document.uri;
         let encoding = self.encoding();
+        // Review findings follow the edits (computed only where there are some).
+        let line_edits: Vec<LineEdit> = if self.agents.has_findings(&uri) {
+            params
+                .content_changes
+                .iter()
+                .map(|c| LineEdit::new(c.range, &c.text))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let changes = params
             .content_changes
             .into_iter()
@@ -643,7 +653,13 @@ impl Backend {
             )
         }));
         match applied {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => {
+                if !line_edits.is_empty()
+                    && let Some(entry) = self.store.entry(uri.as_str())
+                {
+                    self.agents.follow_edits(&uri, &line_edits, &entry.text);
+                }
+            }
             Ok(Err(error)) => self.refuse(&uri, &error),
             Err(_) => self.refuse(
                 &uri,
