@@ -267,6 +267,73 @@ fn review_publishes_findings_with_fixes() {
 }
 
 #[test]
+fn review_findings_follow_edits_and_go_once_their_line_changes() {
+    let fake = FakeModel::start();
+    fake.script(Reply::text(
+        "{\"line\": 2, \"severity\": \"warning\", \"message\": \"may overflow\", \"suggestion\": \"    a.saturating_add(b)\"}\n",
+    ));
+    let (mut lsp, _dir) = start(&fake.url(), json!({}));
+    let id = run_agent(&mut lsp, "review", add_range());
+    let published = lsp.notification("textDocument/publishDiagnostics");
+    lsp.response(id).unwrap();
+    assert_eq!(published["diagnostics"][0]["range"]["start"]["line"], 5);
+    let fix_at = |lsp: &mut Lsp, line: u32| {
+        let range =
+            json!({"start": {"line": line, "character": 4}, "end": {"line": line, "character": 4}});
+        let actions = lsp
+            .request(
+                "textDocument/codeAction",
+                json!({"textDocument": {"uri": URI}, "range": range, "context": {"diagnostics": []}}),
+            )
+            .unwrap();
+        actions
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["title"].as_str().unwrap().contains("suggested fix"))
+            .map(|fix| fix["edit"]["changes"][URI][0]["range"].clone())
+    };
+    let change = |lsp: &mut Lsp, version: i32, range: Value, text: &str| {
+        lsp.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": URI, "version": version},
+                   "contentChanges": [{"range": range, "text": text}]}),
+        );
+    };
+    // Two lines inserted above `add` (a doc comment, as the document agent writes): the finding
+    // and its fix move down with the line they flag.
+    change(
+        &mut lsp,
+        2,
+        json!({"start": {"line": 4, "character": 0}, "end": {"line": 4, "character": 0}}),
+        "/// Adds.\n/// Wraps never.\n",
+    );
+    let moved = lsp.notification("textDocument/publishDiagnostics");
+    assert_eq!(moved["diagnostics"][0]["range"]["start"]["line"], 7);
+    assert_eq!(moved["diagnostics"][0]["range"]["end"]["line"], 7);
+    assert_eq!(fix_at(&mut lsp, 7).unwrap()["start"]["line"], 7);
+    // An edit elsewhere (within another line) leaves it be.
+    change(
+        &mut lsp,
+        3,
+        json!({"start": {"line": 1, "character": 4}, "end": {"line": 1, "character": 5}}),
+        "y",
+    );
+    assert!(fix_at(&mut lsp, 7).is_some());
+    // The flagged line itself changes: the finding goes, and with it its fix.
+    change(
+        &mut lsp,
+        4,
+        json!({"start": {"line": 7, "character": 4}, "end": {"line": 7, "character": 9}}),
+        "a.wrapping_add(b)",
+    );
+    let cleared = lsp.notification("textDocument/publishDiagnostics");
+    assert_eq!(cleared["diagnostics"], json!([]));
+    assert_eq!(fix_at(&mut lsp, 7), None);
+    lsp.finish();
+}
+
+#[test]
 fn cancelling_the_request_or_the_progress_closes_the_model_call() {
     let fake = FakeModel::start();
     fake.set_default(Reply::text("never").fault(Fault::Hang));

@@ -4,7 +4,8 @@
 //! converts positions to bytes on the way in, reports `$/progress` (cancellable, as is the request
 //! itself), and turns the outcome into protocol: one `workspace/applyEdit` against the version the
 //! run started from, a markdown answer opened with `window/showDocument`, or diagnostics with
-//! fixes.
+//! fixes. Those findings follow later edits of their document (`didChange`): moved with the lines
+//! above them, dropped once the line they flag reads differently.
 
 use std::collections::HashMap;
 use std::ops::Range as Bytes;
@@ -48,8 +49,51 @@ pub struct Agents {
     /// Where runs are registered by progress token, for `window/workDoneProgress/cancel`.
     running: Arc<Running>,
     /// Review findings published per document, for their code actions.
-    findings: Mutex<HashMap<String, Vec<Diagnostic>>>,
+    findings: Mutex<HashMap<String, Vec<Finding>>>,
     next_token: AtomicU64,
+}
+
+/// A review finding as published, with its line as it read then: it follows edits above it and
+/// goes once that line reads differently (its fix would replace code it never saw).
+#[derive(Clone)]
+struct Finding {
+    diagnostic: Diagnostic,
+    line: String,
+}
+
+/// One change of a `didChange`, as much as moving a finding through it needs: the range it
+/// replaced (`None`: the whole document) and how many line breaks its new text holds.
+pub struct LineEdit {
+    pub range: Option<Range>,
+    pub line_breaks: u32,
+}
+
+impl LineEdit {
+    pub fn new(range: Option<Range>, text: &str) -> LineEdit {
+        // Line breaks as the document store counts them: \n, \r\n and a lone \r.
+        let breaks =
+            text.matches('\n').count() + text.matches('\r').count() - text.matches("\r\n").count();
+        LineEdit {
+            range,
+            line_breaks: u32::try_from(breaks).unwrap_or(u32::MAX),
+        }
+    }
+
+    /// Where the start of `line` is after this change, or `None` when the change replaced it.
+    fn follow(&self, line: u32) -> Option<u32> {
+        let Some(range) = self.range else {
+            return Some(line);
+        };
+        let at = Position::new(line, 0);
+        if range.end <= at {
+            let removed = range.end.line - range.start.line;
+            Some((line - removed).saturating_add(self.line_breaks))
+        } else if range.start > at {
+            Some(line)
+        } else {
+            None
+        }
+    }
 }
 
 /// The kind of the actions that ask a model about code without editing it (explain, review, a
@@ -180,7 +224,11 @@ impl Agents {
             .get(uri.as_str())
             .cloned()
             .unwrap_or_default();
-        for finding in findings {
+        for Finding {
+            diagnostic: finding,
+            ..
+        } in findings
+        {
             let touches = finding.range.start.line <= params.range.end.line
                 && params.range.start.line <= finding.range.end.line;
             let Some(suggestion) = finding
@@ -543,7 +591,7 @@ impl Agents {
             Outcome::Findings(findings) => {
                 let encoding = self.encoding();
                 let first_line = text.byte_to_line(prepared.target.start) as u32;
-                let published: Vec<Diagnostic> = findings
+                let kept: Vec<Finding> = findings
                     .iter()
                     .map(|f| {
                         let line = (first_line + f.line - 1)
@@ -556,17 +604,23 @@ impl Agents {
                             "hint" => DiagnosticSeverity::HINT,
                             _ => DiagnosticSeverity::WARNING,
                         };
-                        Diagnostic {
+                        let diagnostic = Diagnostic {
                             range: to_range(&text, start..end, encoding),
                             severity: Some(severity),
                             source: Some("strata".into()),
                             message: f.message.clone(),
                             data: f.suggestion.as_ref().map(|s| json!({"suggestion": s})),
                             ..Default::default()
+                        };
+                        Finding {
+                            diagnostic,
+                            line: text.byte_slice(start..end).to_string(),
                         }
                     })
                     .collect();
-                lock(&self.findings).insert(uri.as_str().to_owned(), published.clone());
+                let published: Vec<Diagnostic> =
+                    kept.iter().map(|f| f.diagnostic.clone()).collect();
+                lock(&self.findings).insert(uri.as_str().to_owned(), kept);
                 self.client
                     .publish_diagnostics(uri.clone(), published.clone(), None);
                 progress.end(&format!("{} findings", published.len())).await;
@@ -577,6 +631,56 @@ impl Agents {
                 })
             }
         }
+    }
+
+    /// Whether review findings are published for `uri` (so edits to it must move them).
+    pub fn has_findings(&self, uri: &Uri) -> bool {
+        lock(&self.findings)
+            .get(uri.as_str())
+            .is_some_and(|f| !f.is_empty())
+    }
+
+    /// Moves the document's review findings through `edits` (in order, each in the coordinates
+    /// the one before left, as `didChange` sends them), drops each whose line no longer reads as
+    /// it did, and publishes what is left when anything changed. `text` is the document after the
+    /// edits.
+    pub fn follow_edits(&self, uri: &Uri, edits: &[LineEdit], text: &Rope) {
+        let published = {
+            let mut all = lock(&self.findings);
+            let Some(findings) = all.get_mut(uri.as_str()) else {
+                return;
+            };
+            let before = findings.len();
+            let mut moved = false;
+            findings.retain_mut(|f| {
+                let range = &mut f.diagnostic.range;
+                let Some(line) = edits
+                    .iter()
+                    .try_fold(range.start.line, |line, edit| edit.follow(line))
+                else {
+                    return false;
+                };
+                if (line as usize) >= text.len_lines() {
+                    return false;
+                }
+                let now = text.line_to_byte(line as usize)..line_end(text, line as usize);
+                if text.byte_slice(now) != f.line.as_str() {
+                    return false;
+                }
+                if line != range.start.line {
+                    range.end.line = line + (range.end.line - range.start.line);
+                    range.start.line = line;
+                    moved = true;
+                }
+                true
+            });
+            if findings.len() == before && !moved {
+                return;
+            }
+            findings.iter().map(|f| f.diagnostic.clone()).collect()
+        };
+        self.client
+            .publish_diagnostics(uri.clone(), published, None);
     }
 
     /// `strata.newChat`: a new chat file under the data directory, opened in the editor.

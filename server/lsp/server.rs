@@ -17,7 +17,7 @@ use ropey::Rope;
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Result};
 use tower_lsp_server::ls_types::*;
 
-use super::agents::{Agents, ClientCaps, NEW_CHAT, RUN_AGENT, RUN_WORKFLOW};
+use super::agents::{Agents, ClientCaps, LineEdit, NEW_CHAT, RUN_AGENT, RUN_WORKFLOW};
 use super::capabilities::{CompletionMode, server_capabilities};
 use super::client::Client;
 use super::completion::{LspPrompter, ask};
@@ -630,6 +630,16 @@ impl Backend {
         // order.
         let uri = params.text_document.uri;
         let encoding = self.encoding();
+        // Review findings follow the edits (computed only where there are some).
+        let line_edits: Vec<LineEdit> = if self.agents.has_findings(&uri) {
+            params
+                .content_changes
+                .iter()
+                .map(|c| LineEdit::new(c.range, &c.text))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let changes = params
             .content_changes
             .into_iter()
@@ -662,13 +672,19 @@ impl Backend {
         }));
         match applied {
             Ok(Ok(())) => {
+                let entry = self.store.entry(uri.as_str());
+                if !line_edits.is_empty()
+                    && let Some(entry) = &entry
+                {
+                    self.agents.follow_edits(&uri, &line_edits, &entry.text);
+                }
                 let serving = matches!(
                     self.completion_mode.get(),
                     Some(CompletionMode::Inline | CompletionMode::Items)
                 );
                 if serving
                     && let (Some(start), Some(inserted)) = (last_start.get(), inserted)
-                    && let Some(entry) = self.store.entry(uri.as_str())
+                    && let Some(entry) = &entry
                 {
                     self.completion.edited(
                         uri.as_str(),
