@@ -1,8 +1,10 @@
 //! Agents end to end: the real binary over stdio, the fake model server, an editor that answers
-//! the server's requests. Code actions list the agents; `strata.runAgent` edits the buffer through
-//! `workspace/applyEdit` only with a complete answer and only if the target is unchanged, opens
-//! explanations with `window/showDocument`, publishes review findings with fixes, reports
-//! `$/progress`, and stops — closing the model's connection — when cancelled either way.
+//! the server's requests. Code actions list the agents; `strata.runAgent` answers at once with the
+//! run's token, before the model does; the run edits the buffer through `workspace/applyEdit`
+//! only with a complete answer and only if the target is unchanged, opens explanations with
+//! `window/showDocument`, publishes review findings with fixes, reports `$/progress`, stops —
+//! closing the model's connection — when its progress is cancelled, and ends with a
+//! `window/showMessage` line and `strata/runEnded`.
 
 mod support;
 
@@ -45,6 +47,15 @@ fn run_agent(lsp: &mut Lsp, agent: &str, range: Value) -> i64 {
     lsp.send_request(
         "workspace/executeCommand",
         json!({"command": "strata.runAgent", "arguments": [{"agent": agent, "textDocument": {"uri": URI}, "range": range}]}),
+    )
+}
+
+/// The line a run's end was told in: `window/showMessage`'s type and message.
+fn told(lsp: &mut Lsp) -> (i64, String) {
+    let message = lsp.notification("window/showMessage");
+    (
+        message["type"].as_i64().unwrap(),
+        message["message"].as_str().unwrap().to_owned(),
     )
 }
 
@@ -120,8 +131,15 @@ fn an_edit_agent_applies_one_complete_edit_with_progress() {
         change["edits"][0]["newText"],
         "/// Adds two numbers.\nfn add(a: u32, b: u32) -> u32 {\n    a + b\n}"
     );
-    let result = lsp.response(id).unwrap();
+    let result = lsp.run_result(id).unwrap();
     assert_eq!(result["applied"], true, "{result}");
+    assert_eq!(
+        told(&mut lsp),
+        (
+            3,
+            "Strata: Write documentation comments — applied to `add`".to_owned()
+        )
+    );
     // Progress: begin, reports, end.
     let mut kinds = Vec::new();
     loop {
@@ -129,6 +147,7 @@ fn an_edit_agent_applies_one_complete_edit_with_progress() {
         let kind = p["value"]["kind"].as_str().unwrap().to_owned();
         kinds.push(kind.clone());
         if kind == "end" {
+            assert_eq!(p["value"]["message"], "applied to `add`");
             break;
         }
     }
@@ -152,16 +171,14 @@ fn an_answer_without_code_or_a_changed_target_edits_nothing() {
     fake.script(Reply::text("I would rather not."));
     let (mut lsp, _dir) = start(&fake.url(), json!({}));
     let id = run_agent(&mut lsp, "refactor", add_range());
-    let result = lsp.response(id).unwrap();
-    assert!(
-        result["error"]
-            .as_str()
-            .unwrap()
-            .contains("no complete code block"),
-        "{result}"
+    let result = lsp.run_result(id).unwrap();
+    let error = result["error"].as_str().unwrap();
+    assert!(error.contains("no complete code block"), "{result}");
+    // Said once, in the error's own words.
+    assert_eq!(
+        told(&mut lsp),
+        (1, format!("Strata: Refactor for clarity — {error}"))
     );
-    let message = lsp.notification("window/showMessage");
-    assert_eq!(message["type"], 1);
 
     // The user edits the target while the model works: the answer is not applied.
     fake.script(
@@ -175,7 +192,7 @@ fn an_answer_without_code_or_a_changed_target_edits_nothing() {
             "range": {"start": {"line": 5, "character": 4}, "end": {"line": 5, "character": 9}},
             "text": "a.wrapping_add(b)"}]}),
     );
-    let result = lsp.response(id).unwrap();
+    let result = lsp.run_result(id).unwrap();
     assert_eq!(result["conflict"], true, "{result}");
     assert_eq!(
         lsp.debug_text(URI)["text"]
@@ -203,6 +220,15 @@ fn an_answer_without_code_or_a_changed_target_edits_nothing() {
             .unwrap()
             .contains("saturating_add")
     );
+    // The run started again ends as any run does.
+    assert_eq!(
+        lsp.notification("strata/runEnded")["result"]["applied"],
+        true
+    );
+    assert_eq!(
+        told(&mut lsp).1,
+        "Strata: Refactor for clarity — applied to `add`"
+    );
     let prompt = fake.calls()[2].json.clone().unwrap()["messages"][1]["content"]
         .as_str()
         .unwrap()
@@ -224,8 +250,12 @@ fn explain_opens_a_markdown_answer() {
     );
     let id = run_agent(&mut lsp, "explain", add_range());
     let shown = lsp.answer("window/showDocument", json!({"success": true}));
-    let result = lsp.response(id).unwrap();
+    let result = lsp.run_result(id).unwrap();
     assert_eq!(result["shown"], true);
+    assert_eq!(
+        told(&mut lsp),
+        (3, "Strata: Explain this code — answered".to_owned())
+    );
     let path = result["path"].as_str().unwrap();
     assert!(shown["uri"].as_str().unwrap().ends_with(".md"));
     let text = std::fs::read_to_string(path).unwrap();
@@ -242,8 +272,9 @@ fn review_publishes_findings_with_fixes() {
     let (mut lsp, _dir) = start(&fake.url(), json!({}));
     let id = run_agent(&mut lsp, "review", add_range());
     let published = lsp.notification("textDocument/publishDiagnostics");
-    let result = lsp.response(id).unwrap();
+    let result = lsp.run_result(id).unwrap();
     assert_eq!(result["findings"], 1);
+    assert_eq!(told(&mut lsp).1, "Strata: Review this code — 1 finding");
     let diagnostic = &published["diagnostics"][0];
     assert_eq!(diagnostic["source"], "strata");
     assert_eq!(diagnostic["range"]["start"]["line"], 5);
@@ -275,7 +306,8 @@ fn review_findings_follow_edits_and_go_once_their_line_changes() {
     let (mut lsp, _dir) = start(&fake.url(), json!({}));
     let id = run_agent(&mut lsp, "review", add_range());
     let published = lsp.notification("textDocument/publishDiagnostics");
-    lsp.response(id).unwrap();
+    lsp.run_result(id).unwrap();
+    told(&mut lsp);
     assert_eq!(published["diagnostics"][0]["range"]["start"]["line"], 5);
     let fix_at = |lsp: &mut Lsp, line: u32| {
         let range =
@@ -334,29 +366,114 @@ fn review_findings_follow_edits_and_go_once_their_line_changes() {
 }
 
 #[test]
-fn cancelling_the_request_or_the_progress_closes_the_model_call() {
+fn the_answer_comes_before_the_model_does_and_the_run_ends_after_it() {
+    let fake = FakeModel::start();
+    fake.script(
+        Reply::text("```rust\n/// Adds.\nfn add(a: u32, b: u32) -> u32 {\n    a + b\n}\n```\n")
+            .held(),
+    );
+    let (mut lsp, _dir) = start(&fake.url(), json!({}));
+    let id = run_agent(&mut lsp, "document", add_range());
+    // The model holds its answer until released: the request is answered regardless.
+    let started = lsp.response(id).unwrap();
+    assert_eq!(started["agent"], "document", "{started}");
+    let token = started["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("strata-agent-"), "{token}");
+    assert!(fake.wait_for_calls(1, HANG));
+    assert_eq!(fake.in_flight(), 1, "the model call is open");
+    assert!(
+        lsp.try_notification("strata/runEnded").is_none(),
+        "the run ended before the model answered"
+    );
+    fake.release();
+    let edit = lsp.answer("workspace/applyEdit", json!({"applied": true}));
+    assert!(
+        edit["edit"]["documentChanges"][0]["edits"][0]["newText"]
+            .as_str()
+            .unwrap()
+            .starts_with("/// Adds.")
+    );
+    assert_eq!(
+        told(&mut lsp),
+        (
+            3,
+            "Strata: Write documentation comments — applied to `add`".to_owned()
+        )
+    );
+    let result = lsp.run_ended(&token);
+    assert_eq!(result["agent"], "document");
+    assert_eq!(result["applied"], true, "{result}");
+    assert_eq!(result["version"], 1, "{result}");
+
+    // Arguments no run can start from are an error at once, and nothing runs.
+    let unknown = run_agent(&mut lsp, "poetry", add_range());
+    let error = lsp.run_result(unknown).unwrap_err();
+    assert!(
+        error["message"].as_str().unwrap().contains("poetry"),
+        "{error}"
+    );
+    let closed = lsp.send_request(
+        "workspace/executeCommand",
+        json!({"command": "strata.runAgent", "arguments": [{"agent": "explain", "textDocument": {"uri": "file:///tmp/strata-agents-test/src/nowhere.rs"}}]}),
+    );
+    let error = lsp.run_result(closed).unwrap_err();
+    assert!(
+        error["message"].as_str().unwrap().contains("is not open"),
+        "{error}"
+    );
+    assert_eq!(fake.call_count(), 1);
+    lsp.finish();
+}
+
+#[test]
+fn cancelling_the_progress_closes_the_model_call_and_cancelling_the_request_cannot() {
     let fake = FakeModel::start();
     fake.set_default(Reply::text("never").fault(Fault::Hang));
     let (mut lsp, _dir) = start(&fake.url(), json!({"window": {"workDoneProgress": true}}));
-    // $/cancelRequest.
-    let id = run_agent(&mut lsp, "explain", add_range());
-    lsp.answer("window/workDoneProgress/create", Value::Null);
-    assert!(fake.wait_for_calls(1, HANG));
-    lsp.notify("$/cancelRequest", json!({"id": id}));
-    let error = lsp.response(id).unwrap_err();
-    assert_eq!(error["code"], -32800, "{error}");
-    assert!(fake.wait_for_closed(0, HANG), "the model call stayed open");
-    // Cancelling the progress.
     let id = run_agent(&mut lsp, "tests", add_range());
+    let token = lsp.response(id).unwrap()["token"].clone();
     let create = lsp.answer("window/workDoneProgress/create", Value::Null);
-    assert!(fake.wait_for_calls(2, HANG));
-    lsp.notify(
-        "window/workDoneProgress/cancel",
-        json!({"token": create["token"]}),
-    );
-    let result = lsp.response(id).unwrap();
+    assert_eq!(create["token"], token, "the progress is the run's");
+    assert!(fake.wait_for_calls(1, HANG));
+    // The request was answered: cancelling it reaches nothing (and is not answered again).
+    lsp.notify("$/cancelRequest", json!({"id": id}));
+    lsp.notify("window/workDoneProgress/cancel", json!({"token": token}));
+    let result = lsp.run_ended(token.as_str().unwrap());
     assert_eq!(result["cancelled"], true, "{result}");
-    assert!(fake.wait_for_closed(1, HANG));
+    assert_eq!(
+        told(&mut lsp),
+        (3, "Strata: Write tests — cancelled".to_owned())
+    );
+    assert!(fake.wait_for_closed(0, HANG), "the model call stayed open");
+    // Its progress ends too.
+    let end = loop {
+        let p = lsp.notification("$/progress");
+        if p["value"]["kind"] == "end" {
+            break p;
+        }
+    };
+    assert_eq!(end["token"], token);
+    assert_eq!(end["value"]["message"], "cancelled");
+
+    // A workflow, the same way.
+    let id = lsp.send_request(
+        "workspace/executeCommand",
+        json!({"command": "strata.runWorkflow", "arguments": [{"workflow": "review-all", "textDocument": {"uri": URI}, "range": add_range()}]}),
+    );
+    let started = lsp.response(id).unwrap();
+    assert_eq!(started["workflow"], "review-all", "{started}");
+    let token = started["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("strata-workflow-"), "{token}");
+    lsp.answer("window/workDoneProgress/create", Value::Null);
+    assert!(fake.wait_for_calls(2, HANG));
+    lsp.notify("window/workDoneProgress/cancel", json!({"token": token}));
+    let result = lsp.run_ended(&token);
+    assert_eq!(result, json!({"workflow": "review-all", "cancelled": true}));
+    assert_eq!(told(&mut lsp).1, "Strata: review-all — cancelled");
+    assert!(
+        fake.wait_for_closed(1, HANG),
+        "the step's model call stayed open"
+    );
     // Whatever progress was reported is read.
     while lsp.try_notification("$/progress").is_some() {}
     lsp.finish();
@@ -370,19 +487,15 @@ fn no_model_says_what_to_do() {
     };
     let (mut lsp, _dir) = start(&dead, json!({}));
     let id = run_agent(&mut lsp, "explain", add_range());
-    let result = lsp.response(id).unwrap();
+    let result = lsp.run_result(id).unwrap();
     let error = result["error"].as_str().unwrap();
     assert!(
         error.contains(&format!("is the server at {dead} running?")),
         "{error}"
     );
-    let message = lsp.notification("window/showMessage");
-    assert!(
-        message["message"]
-            .as_str()
-            .unwrap()
-            .contains("no model answered")
-    );
+    let (typ, message) = told(&mut lsp);
+    assert_eq!(typ, 1);
+    assert!(message.contains("no model answered"), "{message}");
     lsp.finish();
 }
 
@@ -488,7 +601,8 @@ fn a_chat_file_keeps_its_history_across_restarts() {
             .as_str()
             .unwrap()
             .to_owned();
-        assert_eq!(lsp.response(id).unwrap()["applied"], true);
+        assert_eq!(lsp.run_result(id).unwrap()["applied"], true);
+        assert_eq!(told(lsp).1, "Strata: Chat — answered");
         text.push_str(&appended);
         lsp.notify(
             "textDocument/didChange",
@@ -532,7 +646,8 @@ fn review_all_runs_three_reviewers_then_a_summary() {
         json!({"command": "strata.runWorkflow", "arguments": [{"workflow": "review-all", "textDocument": {"uri": URI}, "range": add_range()}]}),
     );
     lsp.answer("window/showDocument", json!({"success": true}));
-    let result = lsp.response(id).unwrap();
+    let result = lsp.run_result(id).unwrap();
+    assert_eq!(told(&mut lsp).1, "Strata: review-all — 4 of 4 steps done");
     for step in [
         "review-security",
         "review-performance",
@@ -606,7 +721,8 @@ fn chat_turns_go_to_the_archive() {
         json!({"command": "strata.runAgent", "arguments": [{"agent": "chat", "textDocument": {"uri": uri}}]}),
     );
     lsp.answer("workspace/applyEdit", json!({"applied": true}));
-    assert_eq!(lsp.response(id).unwrap()["applied"], true);
+    assert_eq!(lsp.run_result(id).unwrap()["applied"], true);
+    lsp.notification("window/showMessage");
     let hit = lsp.poll("the turn in the archive", |lsp| {
         let result = lsp
             .request("strata/search", json!({"query": "zanzibarian", "limit": 5}))
@@ -637,13 +753,17 @@ fn an_edit_whose_code_would_not_parse_is_not_applied() {
     let id = run_agent(&mut lsp, "refactor", add_range());
     // Not applied, but opened for the user to read: the reason and the change as a diff.
     let shown = lsp.answer("window/showDocument", json!({"success": true}));
-    let result = lsp.response(id).unwrap();
+    let result = lsp.run_result(id).unwrap();
     let error = result["error"].as_str().unwrap();
     assert!(
         error.contains("would not parse") && error.contains("line "),
         "{result}"
     );
-    assert_eq!(lsp.notification("window/showMessage")["type"], 1);
+    // The editor shows the proposed change: the message says why only.
+    assert_eq!(
+        told(&mut lsp),
+        (1, format!("Strata: Refactor for clarity — {error}"))
+    );
     assert_eq!(lsp.debug_text(URI)["text"], SOURCE, "the buffer changed");
     let path = result["path"].as_str().unwrap();
     assert!(
@@ -664,7 +784,8 @@ fn an_edit_whose_code_would_not_parse_is_not_applied() {
     ));
     let id = run_agent(&mut lsp, "refactor", add_range());
     lsp.answer("workspace/applyEdit", json!({"applied": true}));
-    assert_eq!(lsp.response(id).unwrap()["applied"], true);
+    assert_eq!(lsp.run_result(id).unwrap()["applied"], true);
+    lsp.notification("window/showMessage");
     assert_eq!(fake.call_count(), 2);
     lsp.finish();
 }
@@ -680,7 +801,11 @@ fn a_one_character_range_is_a_cursor_and_a_range_to_a_line_start_keeps_its_line_
         json!({"start": {"line": 5, "character": 4}, "end": {"line": 5, "character": 5}});
     let id = run_agent(&mut lsp, "document", one_char);
     let edit = lsp.answer("workspace/applyEdit", json!({"applied": true}));
-    assert_eq!(lsp.response(id).unwrap()["applied"], true);
+    assert_eq!(lsp.run_result(id).unwrap()["applied"], true);
+    assert_eq!(
+        told(&mut lsp).1,
+        "Strata: Write documentation comments — applied to `add`"
+    );
     let change = &edit["edit"]["documentChanges"][0]["edits"][0];
     assert_eq!(
         change["range"],
@@ -703,7 +828,8 @@ fn a_one_character_range_is_a_cursor_and_a_range_to_a_line_start_keeps_its_line_
     let lines = json!({"start": {"line": 4, "character": 0}, "end": {"line": 7, "character": 0}});
     let id = run_agent(&mut lsp, "document", lines.clone());
     let edit = lsp.answer("workspace/applyEdit", json!({"applied": true}));
-    assert_eq!(lsp.response(id).unwrap()["applied"], true);
+    assert_eq!(lsp.run_result(id).unwrap()["applied"], true);
+    lsp.notification("window/showMessage");
     let change = &edit["edit"]["documentChanges"][0]["edits"][0];
     assert_eq!(change["range"], lines);
     assert_eq!(change["newText"], format!("{documented}\n"));

@@ -170,7 +170,7 @@ fn run_agent(lsp: &mut Lsp, agent: &str, uri: &str, line: u32) -> Value {
         "workspace/executeCommand",
         json!({"command": "strata.runAgent", "arguments": [{"agent": agent, "textDocument": {"uri": uri}, "range": {"start": {"line": line, "character": 0}, "end": {"line": line, "character": 0}}}]}),
     );
-    lsp.response(id).unwrap()
+    lsp.run_result(id).unwrap()
 }
 
 #[test]
@@ -233,8 +233,9 @@ fn the_server_withholds_ignored_documents_from_context_agents_and_symbols() {
             json!({"command": "strata.runAgent", "arguments": [{"agent": agent, "textDocument": {"uri": lib}, "range": {"start": {"line": 125, "character": 0}, "end": {"line": 125, "character": 0}}}]}),
         );
         lsp.answer("window/showDocument", json!({"success": true}));
-        let result = lsp.response(id).unwrap();
+        let result = lsp.run_result(id).unwrap();
         assert!(result.get("error").is_none(), "{result}");
+        lsp.notification("window/showMessage");
         let prompt = fake.calls()[call].json.clone().unwrap()["messages"][1]["content"]
             .as_str()
             .unwrap()

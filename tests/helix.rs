@@ -112,6 +112,12 @@ impl Helix {
     /// Opens `src/lib.rs` of a fresh workspace in Helix for the test of step `step` (its screens
     /// are named after it); `None` when Helix cannot run here.
     fn start(step: &str) -> Option<Helix> {
+        Helix::start_with(step, None)
+    }
+
+    /// [`Helix::start`], Helix giving up on a request to strata after `timeout` seconds when
+    /// that is set (its default is 20).
+    fn start_with(step: &str, timeout: Option<u32>) -> Option<Helix> {
         let hx = helix_binary()?;
         let model = FakeModel::start();
         let dir = tempfile::tempdir().expect("a temporary directory");
@@ -124,11 +130,17 @@ impl Helix {
         // Helix's configuration is Strata's package as shipped.
         let config = root.join("home/.config/helix");
         std::fs::create_dir_all(&config).unwrap();
-        std::fs::copy(
+        let package = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("editors/helix/languages.toml"),
-            config.join("languages.toml"),
         )
-        .expect("copy editors/helix/languages.toml");
+        .expect("read editors/helix/languages.toml");
+        let server = "[language-server.strata]\n";
+        assert!(package.contains(server), "{package}");
+        let package = match timeout {
+            Some(secs) => package.replace(server, &format!("{server}timeout = {secs}\n")),
+            None => package,
+        };
+        std::fs::write(config.join("languages.toml"), package).expect("write languages.toml");
         let strata_config = support::fake_model::ollama_config(
             root,
             &model.url(),
@@ -383,6 +395,25 @@ impl Helix {
         );
     }
 
+    /// Waits until the line under the statusline says how the run of the agent titled `title`
+    /// ended (`title — …`, Strata's `window/showMessage`); keeps that screen as step `name` and
+    /// returns the line and the screen.
+    #[track_caller]
+    fn run_ended(&self, name: &str, title: &str) -> (String, String) {
+        let told = format!("{title} — ");
+        let line = |s: &str| {
+            s.lines()
+                .skip_while(|l| statusline(l).is_none())
+                .nth(1)
+                .filter(|l| l.starts_with(&told))
+                .map(|l| l.trim_end().to_owned())
+        };
+        let screen = self.wait(name, &format!("the message {told}…"), |s| {
+            line(s).is_some()
+        });
+        (line(&screen).unwrap(), screen)
+    }
+
     /// Runs the code action `title` from the cursor (or selection) as it is.
     #[track_caller]
     fn code_action(&self, name: &str, title: &str) -> String {
@@ -623,9 +654,12 @@ fn helix_documents_the_function_at_the_cursor_and_undo_restores_it() {
         "05-document-cursor-menu",
         "Strata: Write documentation comments",
     );
-    let screen = hx.wait("05-document-cursor", "the doc comment or an error", |s| {
-        s.contains("/// Adds `a` and `b`.") || s.contains("Strata document:")
-    });
+    // The run ends with a line under the statusline: after the edit, which is in place.
+    let (told, screen) = hx.run_ended("05-document-cursor", "Strata: Write documentation comments");
+    assert_eq!(
+        told, "Strata: Write documentation comments — applied to `add`",
+        "{screen}"
+    );
     assert!(
         screen.contains("/// Adds `a` and `b`."),
         "the function was not documented:\n{screen}"
@@ -665,10 +699,13 @@ fn helix_documents_a_selected_function() {
         "06-document-selection-menu",
         "Strata: Write documentation comments",
     );
-    let screen = hx.wait(
+    let (told, screen) = hx.run_ended(
         "06-document-selection",
-        "the doc comment or an error",
-        |s| s.contains("/// Adds `a` and `b`.") || s.contains("Strata document:"),
+        "Strata: Write documentation comments",
+    );
+    assert_eq!(
+        told, "Strata: Write documentation comments — applied to `add`",
+        "{screen}"
     );
     assert!(
         screen.contains("/// Adds `a` and `b`."),
@@ -700,6 +737,9 @@ fn helix_opens_the_explanation() {
     let screen = hx.wait("07-explain", "the answer opened", |s| {
         s.contains(answer) && s.contains("-explain-src-lib.rs.md")
     });
+    // Opened, so the message says no more than that the run is done.
+    let (told, _) = hx.run_ended("07-explain-told", "Strata: Explain this code");
+    assert_eq!(told, "Strata: Explain this code — answered");
     let answers = hx.root().join("cache");
     let files = find_files(&answers, "-explain-src-lib.rs.md");
     assert_eq!(
@@ -736,6 +776,8 @@ fn helix_shows_review_findings_and_their_quick_fix() {
                 && l.contains("a + b overflows on large inputs")
         }) && s.lines().any(|l| l.contains(" NOR ") && l.contains("● 1"))
     });
+    let (told, _) = hx.run_ended("08-review-told", "Strata: Review this code");
+    assert_eq!(told, "Strata: Review this code — 1 finding");
     // Helix lists it in its diagnostics picker.
     hx.open("08-review-diagnostics-open", &["Space", "d"], "severity");
     hx.wait("08-review-diagnostics", "the finding in the picker", |s| {
@@ -866,9 +908,9 @@ fn helix_sends_the_chat() {
     let answer = "It adds its two arguments.";
     hx.model.set_default(Reply::text(answer));
     hx.code_action("11-send-menu", "Strata: send");
-    let screen = hx.wait("11-answered", "the answer in the chat", |s| {
-        s.contains("## Strata") && s.contains(answer)
-    });
+    let (told, screen) = hx.run_ended("11-answered", "Strata: Chat");
+    assert_eq!(told, "Strata: Chat — answered", "{screen}");
+    assert!(screen.contains(answer), "{screen}");
     let after = screen.split("## Strata").nth(1).unwrap_or_default();
     assert!(
         after.contains("## You"),
@@ -882,4 +924,47 @@ fn helix_sends_the_chat() {
         asked[0].body
     );
     hx.finish("11-helix-log");
+}
+
+/// Step 12: a run that takes longer than Helix's request timeout (20 s by default; 3 s here, so
+/// the test is short) still edits the buffer and says so: the command is answered at once and
+/// the run goes on. The model holds its answer until well past the timeout.
+#[test]
+fn helix_gets_the_edit_of_a_run_longer_than_its_request_timeout() {
+    let Some(hx) = Helix::start_with("12", Some(3)) else {
+        return;
+    };
+    hx.wait("12-opened", "the file", |s| s.contains("pub fn greet"));
+    let add = "pub fn add(a: i32, b: i32) -> i32 {\n    a + b\n}";
+    hx.model
+        .set_default(rust_block(&format!("/// Adds `a` and `b`.\n{add}")).held());
+    hx.code_action("12-document-menu", "Strata: Write documentation comments");
+    assert!(
+        hx.model.wait_for_calls(1, STEP),
+        "no call reached the model\n{}",
+        hx.screen()
+    );
+    // Past Helix's timeout, with the model still holding its answer.
+    std::thread::sleep(Duration::from_secs(5));
+    let screen = hx.screen();
+    hx.keep("12-waiting", &screen);
+    assert_eq!(hx.model.in_flight(), 1, "the model call ended early");
+    assert!(!screen.contains("/// Adds"), "{screen}");
+    hx.model.release();
+    let (told, screen) = hx.run_ended("12-documented", "Strata: Write documentation comments");
+    assert_eq!(
+        told, "Strata: Write documentation comments — applied to `add`",
+        "{screen}"
+    );
+    assert!(screen.contains("/// Adds `a` and `b`."), "{screen}");
+    assert!(
+        !hx.log().to_lowercase().contains("timed out"),
+        "Helix timed a request out:\n{}",
+        hx.log()
+    );
+    assert_eq!(
+        hx.saved("12-saved"),
+        documented("pub fn add", "/// Adds `a` and `b`.")
+    );
+    hx.finish("12-helix-log");
 }

@@ -152,12 +152,18 @@ fn the_lsp_inspector_shows_the_prompt_each_agent_sends() {
         if ["document", "fix", "tests", "refactor"].contains(agent) {
             lsp.answer("workspace/applyEdit", json!({"applied": true}));
         }
-        let result = lsp.response(id).unwrap();
+        let result = lsp.run_result(id).unwrap();
         assert!(result.get("error").is_none(), "{agent}: {result}");
-        match *agent {
-            "explain" => drop(lsp.notification("window/showMessage")),
-            "review" => drop(lsp.notification("textDocument/publishDiagnostics")),
-            _ => {}
+        if *agent == "review" {
+            lsp.notification("textDocument/publishDiagnostics");
+        }
+        // How the run ended (explain: where its answer is, as the editor cannot show it).
+        let told = lsp.notification("window/showMessage")["message"].clone();
+        if *agent == "explain" {
+            assert!(
+                told.as_str().unwrap().contains("the answer is in"),
+                "{told}"
+            );
         }
         let calls = fake.calls();
         assert_eq!(calls.len(), i + 1, "{agent} made one call");
@@ -233,8 +239,9 @@ fn an_edit_puts_back_the_secrets_the_model_saw_redacted() {
         json!({"command": "strata.runAgent", "arguments": [{"agent": "document", "textDocument": {"uri": uri}, "range": range}]}),
     );
     let edit = lsp.answer("workspace/applyEdit", json!({"applied": true}));
-    let result = lsp.response(id).unwrap();
+    let result = lsp.run_result(id).unwrap();
     assert_eq!(result["applied"], true, "{result}");
+    lsp.notification("window/showMessage");
     let body = fake.calls()[0].body.clone();
     assert!(
         !body.contains("hunter2-correct-horse"),
@@ -253,7 +260,7 @@ fn an_edit_puts_back_the_secrets_the_model_saw_redacted() {
         "workspace/executeCommand",
         json!({"command": "strata.runAgent", "arguments": [{"agent": "refactor", "textDocument": {"uri": uri}, "range": range}]}),
     );
-    let result = lsp.response(id).unwrap();
+    let result = lsp.run_result(id).unwrap();
     assert!(
         result["error"]
             .as_str()

@@ -452,8 +452,9 @@ fn run(lsp: &mut Lsp, command: &str, args: Value, output: &str) -> Value {
         }
         _ => unreachable!(),
     }
-    let result = lsp.response(id).unwrap();
+    let result = lsp.run_result(id).unwrap();
     assert!(result.get("error").is_none(), "{command} {args}: {result}");
+    lsp.notification("window/showMessage");
     result
 }
 
@@ -617,7 +618,8 @@ fn no_secret_reaches_a_model_on_any_path() {
         json!({"command": "strata.runAgent", "arguments": [chat_args]}),
     );
     let edit = lsp.answer("workspace/applyEdit", json!({"applied": true}));
-    assert_eq!(lsp.response(id).unwrap()["applied"], true);
+    assert_eq!(lsp.run_result(id).unwrap()["applied"], true);
+    lsp.notification("window/showMessage");
     paths.record("lsp chat (first turn)");
     text.push_str(
         edit["edit"]["documentChanges"][0]["edits"][0]["newText"]
@@ -635,7 +637,8 @@ fn no_secret_reaches_a_model_on_any_path() {
         json!({"command": "strata.runAgent", "arguments": [chat_args]}),
     );
     lsp.answer("workspace/applyEdit", json!({"applied": true}));
-    assert_eq!(lsp.response(id).unwrap()["applied"], true);
+    assert_eq!(lsp.run_result(id).unwrap()["applied"], true);
+    lsp.notification("window/showMessage");
     paths.record("lsp chat (second turn, history)");
 
     // The workflow: three reviewers and a summary.

@@ -1,15 +1,16 @@
 //! Agents at the protocol edge: the code actions that offer them (no model involved), and
-//! `workspace/executeCommand strata.runAgent` / `strata.runWorkflow` / `strata.newChat`. The run
-//! itself — target, pack, prompt, call, outcome — is the session's (`crate::session`); this file
-//! converts positions to bytes on the way in, reports `$/progress` (cancellable, as is the request
-//! itself), and turns the outcome into protocol: one `workspace/applyEdit` against the version the
-//! run started from, a markdown answer opened with `window/showDocument`, or diagnostics with
-//! fixes. Those findings follow later edits of their document (`didChange`): moved with the lines
-//! above them, dropped once the line they flag reads differently.
+//! `workspace/executeCommand strata.runAgent` / `strata.runWorkflow` / `strata.newChat`. A run's
+//! arguments are checked (the agent or workflow exists, the document is open and parsed) before
+//! the request is answered; the run itself goes on as a run of `runs.rs`, which says how it
+//! ended. The work — target, pack, prompt, call, outcome — is the session's (`crate::session`);
+//! this file converts positions to bytes on the way in, reports `$/progress`, and turns the
+//! outcome into protocol: one `workspace/applyEdit` against the version the run started from, a
+//! markdown answer opened with `window/showDocument`, or diagnostics with fixes. Those findings
+//! follow later edits of their document (`didChange`): moved with the lines above them, dropped
+//! once the line they flag reads differently.
 
 use std::collections::HashMap;
 use std::ops::Range as Bytes;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use ropey::Rope;
@@ -19,15 +20,18 @@ use tower_lsp_server::ls_types::*;
 
 use super::client::Client;
 use super::ext::{
-    AgentOutput, NewChatResult, RunAgentResult, RunArgs, RunWorkflowResult, WorkflowArgs,
+    AgentOutput, NewChatResult, RunAgentResult, RunArgs, RunResult, RunStarted, RunWorkflowResult,
+    WorkflowArgs,
 };
 use super::position::{Encoding, to_byte_clamped, to_range};
-use super::running::{Key, Running};
+use super::running::Running;
+use super::runs::{Label, Progress, Runs};
 use super::to_ext::path_string;
 use crate::agents::history::{CHAT_TEMPLATE, data_dir};
 use crate::agents::workflow;
 use crate::agents::{self, Agent, Output, Placement};
-use crate::session::{Outcome, Problem, Session, Step, Task};
+use crate::chunks::ChunkKind;
+use crate::session::{Outcome, Problem, Session, Task};
 
 pub const RUN_AGENT: &str = "strata.runAgent";
 pub const RUN_WORKFLOW: &str = "strata.runWorkflow";
@@ -46,11 +50,10 @@ pub struct Agents {
     pub session: Arc<OnceLock<Session>>,
     pub caps: OnceLock<ClientCaps>,
     pub encoding: OnceLock<Encoding>,
-    /// Where runs are registered by progress token, for `window/workDoneProgress/cancel`.
-    running: Arc<Running>,
+    /// Where runs start, and say how they ended.
+    runs: Runs,
     /// Review findings published per document, for their code actions.
     findings: Mutex<HashMap<String, Vec<Finding>>>,
-    next_token: AtomicU64,
 }
 
 /// A review finding as published, with its line as it read then: it follows edits above it and
@@ -103,26 +106,20 @@ const ASK: &str = "refactor.strata";
 
 pub const NEW_CHAT: &str = "strata.newChat";
 
-/// Aborts a spawned run when the request that started it is dropped ($/cancelRequest).
-struct AbortOnDrop(tokio::task::AbortHandle);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 impl Agents {
     pub fn new(client: Client, running: Arc<Running>, session: Arc<OnceLock<Session>>) -> Agents {
         Agents {
+            runs: Runs::new(client.clone(), running),
             client,
             session,
             caps: OnceLock::new(),
             encoding: OnceLock::new(),
-            running,
             findings: Mutex::new(HashMap::new()),
-            next_token: AtomicU64::new(1),
         }
+    }
+
+    fn caps(&self) -> ClientCaps {
+        self.caps.get().copied().unwrap_or_default()
     }
 
     fn encoding(&self) -> Encoding {
@@ -324,8 +321,8 @@ impl Agents {
     }
 
     /// `strata.runWorkflow`: the workflow's steps as a DAG, then one document with every step's
-    /// output (the last step's first).
-    pub async fn run_workflow(self: &Arc<Self>, args: WorkflowArgs) -> Result<RunWorkflowResult> {
+    /// output (the last step's first). Answers once the run is started.
+    pub async fn run_workflow(self: &Arc<Self>, args: WorkflowArgs) -> Result<RunStarted> {
         let session = self.session()?;
         let (workflows, problems) = workflow::workflows(&session.gateway.config());
         let Some(wf) = workflows.into_iter().find(|w| w.name == args.workflow) else {
@@ -339,54 +336,6 @@ impl Agents {
                 }
             )));
         };
-        let (this, name) = (self.clone(), wf.name.clone());
-        let result = self
-            .supervise("workflow", move |token| async move {
-                this.execute_workflow(session, wf, args, token).await
-            })
-            .await?;
-        Ok(result.unwrap_or(RunWorkflowResult {
-            workflow: name,
-            cancelled: true,
-            ..Default::default()
-        }))
-    }
-
-    /// Runs `work` as a task of its own under a fresh progress token: cancelled when the
-    /// request is (the future is dropped) or when the client cancels the token's progress.
-    /// `None` when it was cancelled.
-    async fn supervise<T, F, Fut>(&self, what: &str, work: F) -> Result<Option<T>>
-    where
-        T: Send + 'static,
-        F: FnOnce(String) -> Fut,
-        Fut: std::future::Future<Output = Result<T>> + Send + 'static,
-    {
-        let token = format!(
-            "strata-{what}-{}",
-            self.next_token.fetch_add(1, Ordering::Relaxed)
-        );
-        let key = Key::Progress(token.clone());
-        self.running.start(key.clone());
-        let task = tokio::spawn(work(token));
-        self.running.attach(&key, task.abort_handle());
-        let guard = AbortOnDrop(task.abort_handle());
-        let outcome = task.await;
-        drop(guard);
-        self.running.finish(&key);
-        match outcome {
-            Ok(result) => result.map(Some),
-            Err(e) if e.is_cancelled() => Ok(None),
-            Err(e) => Err(internal(format!("the {what} failed: {e}"))),
-        }
-    }
-
-    async fn execute_workflow(
-        self: Arc<Self>,
-        session: Session,
-        wf: workflow::Workflow,
-        args: WorkflowArgs,
-        token: String,
-    ) -> Result<RunWorkflowResult> {
         // Each step's agent replaces this placeholder.
         let placeholder = session
             .agent("explain")
@@ -402,30 +351,37 @@ impl Agents {
                 &[],
             )
             .await?;
+        let label = Label::Workflow {
+            name: wf.name.clone(),
+        };
+        let this = self.clone();
+        Ok(self
+            .runs
+            .start(label, self.caps().progress, move |progress| {
+                this.execute_workflow(session, wf, task, progress)
+            }))
+    }
+
+    async fn execute_workflow(
+        self: Arc<Self>,
+        session: Session,
+        wf: workflow::Workflow,
+        task: Task,
+        progress: Progress,
+    ) -> std::result::Result<RunResult, String> {
         let key = task.key.clone();
-        let progress = Progress::begin(&self, &token, &format!("Strata: {}", wf.name)).await;
         let report = session
             .run_workflow(&wf, task, |step| progress.step(step))
             .await;
         let rel = session.locate(&key).0;
-        let path = session
-            .write_answer(
-                &wf.name,
-                &format!("Workflow {}", wf.name),
-                &rel,
-                &report.text,
-            )
-            .map_err(internal)?;
-        let shown = self.open(&path, "the answer is in").await;
-        let done = report
-            .results
-            .values()
-            .filter(|r| matches!(r, workflow::StepResult::Done { .. }))
-            .count();
-        progress
-            .end(&format!("{done} of {} steps done", wf.steps.len()))
-            .await;
-        Ok(RunWorkflowResult {
+        let path = session.write_answer(
+            &wf.name,
+            &format!("Workflow {}", wf.name),
+            &rel,
+            &report.text,
+        )?;
+        let shown = self.show_document(&path).await;
+        Ok(RunResult::Workflow(RunWorkflowResult {
             workflow: wf.name,
             steps: Some(
                 report
@@ -436,8 +392,8 @@ impl Agents {
             ),
             path: Some(path_string(&path)),
             shown: Some(shown),
-            cancelled: false,
-        })
+            ..Default::default()
+        }))
     }
 
     /// `run` again, boxed: a run may offer to start itself over.
@@ -446,34 +402,20 @@ impl Agents {
         args: RunArgs,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
         Box::pin(async move {
-            let _ = self.run(args).await;
+            let agent = args.agent.clone();
+            if let Err(e) = self.run(args).await {
+                self.client.show_message(
+                    MessageType::ERROR,
+                    format!("Strata {agent}: cannot run it again: {}", e.message),
+                );
+            }
         })
     }
 
-    /// `strata.runAgent`: runs to the end (or until cancelled) and says what happened.
-    pub async fn run(self: &Arc<Self>, args: RunArgs) -> Result<RunAgentResult> {
+    /// `strata.runAgent`: answers once the run is started; `runs.rs` says how it ended.
+    pub async fn run(self: &Arc<Self>, args: RunArgs) -> Result<RunStarted> {
         let session = self.session()?;
         let agent = session.agent(&args.agent).map_err(Error::invalid_params)?;
-        let (this, name) = (self.clone(), agent.name.clone());
-        let result = self
-            .supervise("agent", move |token| async move {
-                this.execute(session, agent, args, token).await
-            })
-            .await?;
-        Ok(result.unwrap_or(RunAgentResult {
-            agent: name,
-            cancelled: true,
-            ..Default::default()
-        }))
-    }
-
-    async fn execute(
-        self: Arc<Self>,
-        session: Session,
-        agent: Agent,
-        args: RunArgs,
-        token: String,
-    ) -> Result<RunAgentResult> {
         let task = self
             .task(
                 &session,
@@ -484,34 +426,56 @@ impl Agents {
                 &args.diagnostics,
             )
             .await?;
-        let progress = Progress::begin(&self, &token, &agent.title).await;
-        progress.report("assembling context").await;
+        let label = Label::Agent {
+            name: agent.name.clone(),
+            title: agent.title.clone(),
+            target: target_words(&task),
+            inserts: agent.placement == Placement::InsertAfter,
+        };
+        let this = self.clone();
+        Ok(self
+            .runs
+            .start(label, self.caps().progress, move |progress| async move {
+                this.execute(session, agent, args, task, progress)
+                    .await
+                    .map(RunResult::Agent)
+            }))
+    }
+
+    async fn execute(
+        self: Arc<Self>,
+        session: Session,
+        agent: Agent,
+        args: RunArgs,
+        task: Task,
+        progress: Progress,
+    ) -> std::result::Result<RunAgentResult, String> {
+        progress.report("assembling context");
         if agent.output == Output::Chat {
             return self.chat(session, agent, task, progress).await;
         }
         let uri = args.text_document.uri.clone();
         let text = task.parsed.text.clone();
+        let failed = |message: String| {
+            Ok(RunAgentResult {
+                error: Some(message),
+                ..ran(&agent)
+            })
+        };
         let prepared = match session.prepare_async(task).await {
             Ok(prepared) => prepared,
-            Err(message) => {
-                progress.end(&message).await;
-                self.show(MessageType::WARNING, format!("Strata: {message}"));
-                return Ok(RunAgentResult {
-                    error: Some(message),
-                    ..ran(&agent)
-                });
-            }
+            Err(message) => return failed(message),
         };
         let answer = match session
             .call(prepared.request.clone(), |step| progress.step(step))
             .await
         {
             Ok(answer) => answer,
-            Err(message) => return Ok(self.failed(&agent, &progress, message).await),
+            Err(message) => return failed(message),
         };
         let outcome = match session.outcome(&agent, &prepared, &answer).await {
             Ok(outcome) => outcome,
-            Err(message) => return Ok(self.failed(&agent, &progress, message).await),
+            Err(message) => return failed(message),
         };
         match outcome {
             Outcome::Edit { code } => {
@@ -528,8 +492,8 @@ impl Agents {
                 if result.conflict {
                     // Offer the run again, on the code as it is now.
                     let message = format!(
-                        "Strata {}: the code changed while the model was answering, so the edit was not applied. Run it again?",
-                        agent.name
+                        "{} — the code changed while the model was answering, so the edit was not applied. Run it again?",
+                        agent.title
                     );
                     let (this, again) = (self.clone(), args.clone());
                     tokio::spawn(async move {
@@ -551,21 +515,11 @@ impl Agents {
                         }
                     });
                 }
-                progress
-                    .end(if result.applied == Some(true) {
-                        "applied"
-                    } else {
-                        "not applied"
-                    })
-                    .await;
                 Ok(result)
             }
             Outcome::Document { text } => {
-                let path = session
-                    .write_answer(&agent.name, &agent.title, &prepared.rel, &text)
-                    .map_err(internal)?;
-                let shown = self.open(&path, "the answer is in").await;
-                progress.end("done").await;
+                let path = session.write_answer(&agent.name, &agent.title, &prepared.rel, &text)?;
+                let shown = self.show_document(&path).await;
                 Ok(RunAgentResult {
                     output: Some(AgentOutput::Document),
                     path: Some(path_string(&path)),
@@ -578,14 +532,13 @@ impl Agents {
             Outcome::Unparsable { reason, document } => {
                 // Not applied; the user can still read what was proposed, and why not.
                 let title = format!("{} — not applied", agent.title);
-                let path = session
-                    .write_answer(&agent.name, &title, &prepared.rel, &document)
-                    .map_err(internal)?;
-                let shown = self.open(&path, "the proposed change is in").await;
+                let path = session.write_answer(&agent.name, &title, &prepared.rel, &document)?;
+                let shown = self.show_document(&path).await;
                 Ok(RunAgentResult {
                     path: Some(path_string(&path)),
                     shown: Some(shown),
-                    ..self.failed(&agent, &progress, reason).await
+                    error: Some(reason),
+                    ..ran(&agent)
                 })
             }
             Outcome::Findings(findings) => {
@@ -623,7 +576,6 @@ impl Agents {
                 lock(&self.findings).insert(uri.as_str().to_owned(), kept);
                 self.client
                     .publish_diagnostics(uri.clone(), published.clone(), None);
-                progress.end(&format!("{} findings", published.len())).await;
                 Ok(RunAgentResult {
                     output: Some(AgentOutput::Diagnostics),
                     findings: Some(published.len()),
@@ -693,7 +645,13 @@ impl Agents {
         std::fs::create_dir_all(&dir)
             .and_then(|_| std::fs::write(&path, CHAT_TEMPLATE))
             .map_err(|e| internal(format!("cannot create {}: {e}", path.display())))?;
-        let shown = self.open(&path, "a new chat is in").await;
+        let shown = self.show_document(&path).await;
+        if !shown {
+            self.client.show_message(
+                MessageType::INFO,
+                format!("Strata: a new chat is in {}", path.display()),
+            );
+        }
         let uri = Uri::from_file_path(&path).map(|u| u.as_str().to_owned());
         Ok(NewChatResult {
             path: path_string(&path),
@@ -709,21 +667,27 @@ impl Agents {
         agent: Agent,
         task: Task,
         progress: Progress,
-    ) -> Result<RunAgentResult> {
+    ) -> std::result::Result<RunAgentResult, String> {
         let key = task.key.clone();
+        let failed = |message: String| {
+            Ok(RunAgentResult {
+                error: Some(message),
+                ..ran(&agent)
+            })
+        };
         let turn = match session
             .chat_turn(&agent, &key, task.parsed, true, |step| progress.step(step))
             .await
         {
             Ok(turn) => turn,
-            Err(error) => return Ok(self.failed(&agent, &progress, error).await),
+            Err(message) => return failed(message),
         };
         let answer = match session
             .call(turn.prepared.request, |step| progress.step(step))
             .await
         {
             Ok(answer) => answer,
-            Err(message) => return Ok(self.failed(&agent, &progress, message).await),
+            Err(message) => return failed(message),
         };
         let saved = session.record_turn(&key, &turn.message, &answer.text);
         if let Err(e) = &saved {
@@ -737,9 +701,7 @@ impl Agents {
                 ..ran(&agent)
             });
         };
-        let uri: Uri = key
-            .parse()
-            .map_err(|_| internal(format!("not a URI: {key}")))?;
+        let uri: Uri = key.parse().map_err(|_| format!("not a URI: {key}"))?;
         let end = current.text.len_bytes();
         let tail = current.text.to_string();
         let lead = if tail.ends_with("\n\n") {
@@ -768,8 +730,16 @@ impl Agents {
                 }])),
                 ..Default::default()
             })
-            .await
-            .is_ok_and(|r| r.applied);
+            .await;
+        let refused = match applied {
+            Ok(response) if response.applied => None,
+            Ok(response) => Some(
+                response
+                    .failure_reason
+                    .unwrap_or_else(|| "the editor refused to add the answer".into()),
+            ),
+            Err(e) => Some(e.to_string()),
+        };
         // Every turn goes to the archive, so the conversation can be searched like the code.
         let mut whole = current.text.clone();
         let at = whole.len_chars();
@@ -778,27 +748,13 @@ impl Agents {
             &format!("{lead}## Strata\n\n{}\n", answer.text.trim_end()),
         );
         session.index_chat(&key, whole);
-        progress
-            .end(if applied { "answered" } else { "not applied" })
-            .await;
         Ok(RunAgentResult {
             output: Some(AgentOutput::Chat),
-            applied: Some(applied),
+            applied: Some(refused.is_none()),
             saved: Some(saved.is_ok()),
+            error: refused,
             ..ran(&agent)
         })
-    }
-
-    async fn failed(&self, agent: &Agent, progress: &Progress, message: String) -> RunAgentResult {
-        progress.end(&format!("failed: {message}")).await;
-        self.show(
-            MessageType::ERROR,
-            format!("Strata {}: {message}", agent.name),
-        );
-        RunAgentResult {
-            error: Some(message),
-            ..ran(agent)
-        }
     }
 
     /// Applies an edit answer, unless the user changed the target meanwhile.
@@ -880,11 +836,11 @@ impl Agents {
         }
     }
 
-    /// Opens a file in the editor (`window/showDocument`), or names it when the client cannot.
-    async fn open(&self, path: &std::path::Path, what: &str) -> bool {
-        let caps = self.caps.get().copied().unwrap_or_default();
+    /// Opens a file in the editor (`window/showDocument`); false when the client cannot (the
+    /// caller names the file).
+    async fn show_document(&self, path: &std::path::Path) -> bool {
         let uri = Uri::from_file_path(path);
-        if caps.show_document
+        if self.caps().show_document
             && let Some(uri) = uri
         {
             let params = ShowDocumentParams {
@@ -897,82 +853,56 @@ impl Agents {
                 return true;
             }
         }
-        self.show(
-            MessageType::INFO,
-            format!("Strata: {what} {}", path.display()),
-        );
         false
     }
-
-    fn show(&self, typ: MessageType, message: String) {
-        self.client.show_message(typ, message);
-    }
 }
 
-/// `$/progress` for one run, when the client supports it.
-struct Progress {
-    client: Client,
-    token: Option<ProgressToken>,
-}
-
-impl Progress {
-    async fn begin(agents: &Agents, token: &str, title: &str) -> Progress {
-        let caps = agents.caps.get().copied().unwrap_or_default();
-        if !caps.progress {
-            return Progress {
-                client: agents.client.clone(),
-                token: None,
-            };
-        }
-        let token = ProgressToken::String(token.to_owned());
-        let created = agents
-            .client
-            .create_work_done_progress(token.clone())
-            .await
-            .is_ok();
-        let progress = Progress {
-            client: agents.client.clone(),
-            token: created.then_some(token),
-        };
-        progress
-            .send(WorkDoneProgress::Begin(WorkDoneProgressBegin {
-                title: title.to_owned(),
-                cancellable: Some(true),
-                message: Some("starting".into()),
-                percentage: None,
-            }))
-            .await;
-        progress
+/// What a run works on, in words for the line that says how it ended: the item(s) the target
+/// holds or lies in ("`add`", "`add` and `sub`"), else its lines.
+fn target_words(task: &Task) -> String {
+    let target = &task.target;
+    let named =
+        |kind: ChunkKind| !matches!(kind, ChunkKind::Group | ChunkKind::Part | ChunkKind::Window);
+    let chunks = task.parsed.chunks.to_vec();
+    let inside =
+        |c: &crate::chunks::Chunk| target.start <= c.range.start && c.range.end <= target.end;
+    // Whole items in the target, not those inside another one there.
+    let whole: Vec<&str> = chunks
+        .iter()
+        .filter(|c| named(c.kind) && inside(c))
+        .filter(|c| {
+            !c.parent
+                .is_some_and(|p| chunks.get(p).is_some_and(|p| inside(p) && named(p.kind)))
+        })
+        .map(|c| &*c.name)
+        .collect();
+    match whole.as_slice() {
+        [one] => return format!("`{one}`"),
+        [one, two] => return format!("`{one}` and `{two}`"),
+        [] => {}
+        more => return format!("{} items", more.len()),
     }
-
-    async fn send(&self, value: WorkDoneProgress) {
-        if let Some(token) = &self.token {
-            self.client.progress(token.clone(), value);
-        }
+    // Else the innermost item the target lies in.
+    let around = chunks
+        .iter()
+        .filter(|c| named(c.kind) && c.range.start <= target.start && target.end <= c.range.end)
+        .min_by_key(|c| c.range.len());
+    if let Some(chunk) = around {
+        return format!("`{}`", chunk.name);
     }
-
-    async fn report(&self, message: &str) {
-        self.send(WorkDoneProgress::Report(WorkDoneProgressReport {
-            cancellable: Some(true),
-            message: Some(message.to_owned()),
-            percentage: None,
-        }))
-        .await;
-    }
-
-    /// What a session call reports, as a progress line.
-    async fn step(&self, step: Step) {
-        match step {
-            Step::Status(what) => self.report(&what).await,
-            Step::Text { pieces, .. } => self.report(&format!("streaming, {pieces} pieces")).await,
-        }
-    }
-
-    async fn end(&self, message: &str) {
-        self.send(WorkDoneProgress::End(WorkDoneProgressEnd {
-            message: Some(message.to_owned()),
-        }))
-        .await;
+    let text = &task.parsed.text;
+    let first = text.byte_to_line(target.start.min(text.len_bytes())) + 1;
+    let last = text.byte_to_line(
+        target
+            .end
+            .saturating_sub(1)
+            .max(target.start)
+            .min(text.len_bytes()),
+    ) + 1;
+    if first == last {
+        format!("line {first}")
+    } else {
+        format!("lines {first}–{last}")
     }
 }
 

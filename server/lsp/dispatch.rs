@@ -28,7 +28,7 @@
 //! | `strata/stats` | blocking | archive and gateway figures read on the blocking pool |
 //! | `textDocument/completion` | model | what the completion engine has within its budget |
 //! | `textDocument/inlineCompletion` | model | held until the suggestion is ready, or the request is cancelled |
-//! | `workspace/executeCommand` | model | an agent run: `$/progress`, cancelled by the request or its progress |
+//! | `workspace/executeCommand` | parse | answered once a run is started (its token); the run reports `$/progress`, is cancelled by its progress and ends with `strata/runEnded` |
 //!
 //! Every request task runs under `Backend::guard` (a panic becomes an internal error) and is
 //! registered in `Running`, so `$/cancelRequest` reaches it; `MethodTimes` records each method's
@@ -70,7 +70,7 @@ pub enum Runs {
     /// A request on a task of its own whose work runs on the blocking pool (SQLite).
     Blocking(Spawned),
     /// A request on a task of its own that waits for a model (or the completion engine):
-    /// cancellable, and an agent run reports `$/progress`.
+    /// cancellable.
     Model(Spawned),
     /// `exit`: handled by the transport, which stops.
     Exit,
@@ -281,8 +281,9 @@ pub static METHODS: &[Method] = &[
     },
     Method {
         name: "workspace/executeCommand",
-        runs: Runs::Model(|b, p| answer(async move { b.execute_command(decode(p)?).await })),
-        how: "an agent run: `$/progress`, cancelled by the request or its progress",
+        runs: Runs::Parse(|b, p| answer(async move { b.execute_command(decode(p)?).await })),
+        how: "answered once a run is started (its token); the run reports `$/progress`, is \
+              cancelled by its progress and ends with `strata/runEnded`",
     },
 ];
 
@@ -311,7 +312,10 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+    use tower_lsp_server::ls_types::notification::Notification;
+
     use crate::lsp::capabilities::{CompletionMode, server_capabilities};
+    use crate::lsp::ext::{RunEndedNotification, StatusNotification};
     use crate::lsp::outline::Features;
     use crate::lsp::position::Encoding;
 
@@ -437,10 +441,11 @@ mod tests {
             .filter(|s| s.starts_with("strata/"))
             .collect();
         assert!(documented.contains("strata/context"), "{documented:?}");
-        // `strata/status` goes from the server to the client.
+        // Notifications that go from the server to the client.
+        let sent = [StatusNotification::METHOD, RunEndedNotification::METHOD];
         let missing: Vec<_> = documented
             .iter()
-            .filter(|m| **m != "strata/status" && find(m).is_none())
+            .filter(|m| !sent.contains(m) && find(m).is_none())
             .collect();
         assert!(
             missing.is_empty(),

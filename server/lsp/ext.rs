@@ -1,5 +1,6 @@
 //! Strata's protocol extension: the params and results of its `strata/*` requests, the results
-//! of its `workspace/executeCommand` commands and the `strata/status` notification — every shape
+//! of its `workspace/executeCommand` commands and the `strata/status` and `strata/runEnded`
+//! notifications — every shape
 //! Strata puts on the wire besides standard LSP, with camelCase fields. docs/lsp-extensions.md
 //! describes them and records a hash of this file; a test below fails when they drift apart.
 //! Nothing here is a core type: core values are converted into these (`to_ext.rs`), so a core
@@ -449,10 +450,50 @@ pub struct WorkflowArgs {
     pub query: Option<String>,
 }
 
-/// `workspace/executeCommand` `strata.runAgent` → what the run did. Which fields are present
-/// depends on how it ended; `agent` always is.
-#[derive(Debug, Default, Serialize)]
+/// `workspace/executeCommand` `strata.runAgent` or `strata.runWorkflow` → the run, started: it
+/// reports `$/progress` under `token` (when the client has `window.workDoneProgress`),
+/// `window/workDoneProgress/cancel` for `token` stops it, and `strata/runEnded` with `token` says
+/// how it ended.
+#[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
+pub struct RunStarted {
+    /// The agent's name (`strata.runAgent`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub agent: Option<String>,
+    /// The workflow's name (`strata.runWorkflow`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workflow: Option<String>,
+    /// `strata-agent-N` or `strata-workflow-N`, unique in the session.
+    pub token: String,
+}
+
+/// The `strata/runEnded` notification: a run that `RunStarted` named has ended, however it did.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunEndedParams {
+    pub token: String,
+    pub result: RunResult,
+}
+
+/// An agent run's result, or a workflow run's (told apart by `agent` or `workflow`).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum RunResult {
+    Agent(RunAgentResult),
+    Workflow(RunWorkflowResult),
+}
+
+pub enum RunEndedNotification {}
+
+impl tower_lsp_server::ls_types::notification::Notification for RunEndedNotification {
+    type Params = RunEndedParams;
+    const METHOD: &'static str = "strata/runEnded";
+}
+
+/// How a `strata.runAgent` run ended (`strata/runEnded`). Which fields are present depends on
+/// how it ended; `agent` always is.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct RunAgentResult {
     pub agent: String,
     /// What the answer became; absent when there was none.
@@ -488,12 +529,12 @@ pub struct RunAgentResult {
     /// Why the run produced nothing (also shown with `window/showMessage`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// The request or its progress was cancelled.
+    /// Its progress was cancelled.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub cancelled: bool,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AgentOutput {
     Edit,
@@ -502,7 +543,7 @@ pub enum AgentOutput {
     Chat,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AnswerSource {
     Model,
@@ -511,12 +552,12 @@ pub enum AnswerSource {
     Coalesced,
 }
 
-/// `workspace/executeCommand` `strata.runWorkflow` → every step's end and the report.
-#[derive(Debug, Default, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// How a `strata.runWorkflow` run ended (`strata/runEnded`): every step's end and the report.
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct RunWorkflowResult {
     pub workflow: String,
-    /// By step id; absent when cancelled.
+    /// By step id; absent when cancelled or failed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub steps: Option<BTreeMap<String, StepState>>,
     /// The report document.
@@ -524,12 +565,15 @@ pub struct RunWorkflowResult {
     pub path: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub shown: Option<bool>,
+    /// Why the run ended without a report (also shown with `window/showMessage`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub cancelled: bool,
 }
 
 /// How a workflow step ended.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "state", rename_all = "camelCase")]
 pub enum StepState {
     Done {
@@ -565,7 +609,7 @@ mod tests {
 
     use tower_lsp_server::ls_types::notification::Notification;
 
-    use super::StatusNotification;
+    use super::{RunEndedNotification, StatusNotification};
     use crate::lsp::agents::{NEW_CHAT, RUN_AGENT, RUN_WORKFLOW};
 
     const DOC: &str = include_str!("../../docs/lsp-extensions.md");
@@ -671,6 +715,7 @@ mod tests {
             .flat_map(|(_, source)| names_in(source))
             .collect();
         registered.insert(StatusNotification::METHOD.to_owned());
+        registered.insert(RunEndedNotification::METHOD.to_owned());
         // The scan must see what is surely there, or it proves nothing.
         for name in [
             "strata/context",

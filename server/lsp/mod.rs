@@ -12,6 +12,7 @@ mod options;
 pub mod outline;
 mod position;
 mod running;
+mod runs;
 mod server;
 mod settings;
 mod timing;

@@ -2,9 +2,13 @@
 //! spawned, by request id, and every agent run, by its progress token — and the one place that
 //! answers a request the transport spawned. Whoever takes a request's id out of the registry
 //! answers it: its task with its result, or `$/cancelRequest` with RequestCancelled, so each
-//! request is answered exactly once. It runs nothing itself.
+//! request is answered exactly once. A handler may leave work for after its answer is queued
+//! ([`after_answer`]), so that nothing that work sends overtakes the answer. It runs nothing
+//! itself.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::Mutex;
 
 use tokio::task::AbortHandle;
@@ -47,10 +51,15 @@ impl Running {
         true
     }
 
-    /// The handle of `key`'s task, unless it is done or cancelled already.
-    pub fn attach(&self, key: &Key, handle: AbortHandle) {
-        if let Some(slot) = lock(&self.tasks).get_mut(key) {
-            *slot = Some(handle);
+    /// The handle of `key`'s task, unless it is done or cancelled already; false if it is
+    /// (the task is not aborted here).
+    pub fn attach(&self, key: &Key, handle: AbortHandle) -> bool {
+        match lock(&self.tasks).get_mut(key) {
+            Some(slot) => {
+                *slot = Some(handle);
+                true
+            }
+            None => false,
         }
     }
 
@@ -72,11 +81,14 @@ impl Running {
         }
     }
 
-    /// A request's answer, already encoded: written unless it was cancelled meanwhile.
-    pub fn answer(&self, id: &Id, body: Vec<u8>) {
-        if self.finish(&Key::Request(id.clone())) {
+    /// A request's answer, already encoded: written unless it was cancelled meanwhile; true if
+    /// it was written.
+    pub fn answer(&self, id: &Id, body: Vec<u8>) -> bool {
+        let first = self.finish(&Key::Request(id.clone()));
+        if first {
             let _ = self.outbox.send(body);
         }
+        first
     }
 
     /// `$/cancelRequest`: aborts the request's task and answers RequestCancelled, once. A
@@ -99,6 +111,36 @@ impl Running {
     pub fn len(&self) -> usize {
         lock(&self.tasks).len()
     }
+}
+
+tokio::task_local! {
+    /// What the request whose task this is left for after its answer.
+    static AFTER_ANSWER: RefCell<Vec<Box<dyn FnOnce() + Send>>>;
+}
+
+/// Leaves `work` for after the answer of the request whose task this is has been queued, so
+/// nothing `work` sends can reach the client before that answer; dropped unrun when the request
+/// is cancelled first. Outside a request task (see [`answering`]), `work` runs now.
+pub fn after_answer(work: impl FnOnce() + Send + 'static) {
+    let mut work = Some(Box::new(work) as Box<dyn FnOnce() + Send>);
+    let _ = AFTER_ANSWER.try_with(|after| after.borrow_mut().extend(work.take()));
+    if let Some(work) = work {
+        work();
+    }
+}
+
+/// Runs a request's task, `request` returning whether its answer was queued; then, if it was,
+/// the work its handler left with [`after_answer`].
+pub async fn answering(request: impl Future<Output = bool>) {
+    AFTER_ANSWER
+        .scope(RefCell::new(Vec::new()), async move {
+            if request.await {
+                for work in AFTER_ANSWER.with(|after| after.take()) {
+                    work();
+                }
+            }
+        })
+        .await
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -137,6 +179,43 @@ mod tests {
         assert_eq!(frames.try_recv().unwrap(), b"done");
         assert!(frames.try_recv().is_err());
         assert_eq!(running.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn work_left_for_after_the_answer_runs_after_it_and_only_if_it_went_out() {
+        let (outbox, mut frames) = mpsc::unbounded_channel();
+        let running = std::sync::Arc::new(Running::new(outbox.clone()));
+        let left = |tag: &'static [u8]| {
+            let outbox = outbox.clone();
+            move || {
+                let _ = outbox.send(tag.to_vec());
+            }
+        };
+        let request = |id: i64| {
+            let (running, work) = (running.clone(), left(b"after"));
+            answering(async move {
+                after_answer(work);
+                running.answer(&Id::Number(id), b"answer".to_vec())
+            })
+        };
+        assert!(running.start(Key::Request(Id::Number(1))));
+        request(1).await;
+        assert_eq!(frames.try_recv().unwrap(), b"answer");
+        assert_eq!(frames.try_recv().unwrap(), b"after");
+        // Cancelled before its answer: the work is dropped.
+        assert!(running.start(Key::Request(Id::Number(2))));
+        running.cancel_request(Id::Number(2));
+        let cancelled: serde_json::Value =
+            serde_json::from_slice(&frames.try_recv().unwrap()).unwrap();
+        assert_eq!(cancelled["error"]["code"], -32800);
+        request(2).await;
+        assert!(
+            frames.try_recv().is_err(),
+            "the cancelled request's work ran"
+        );
+        // Outside a request task, at once.
+        after_answer(left(b"now"));
+        assert_eq!(frames.try_recv().unwrap(), b"now");
     }
 
     #[tokio::test]

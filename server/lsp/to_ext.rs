@@ -294,7 +294,7 @@ mod tests {
     use crate::llm::gateway::{CacheStats, SpentToday as CoreSpent};
     use crate::lsp::ext::{
         AgentOutput, ArchiveInfo, ConfigReport, DocumentInfo, IndexingStatus, RunAgentResult,
-        RunWorkflowResult, StatsResult, StatusParams,
+        RunEndedParams, RunResult, RunStarted, RunWorkflowResult, StatsResult, StatusParams,
     };
 
     fn pack() -> ContextPack {
@@ -550,7 +550,20 @@ mod tests {
             ),
             path: Some("/a/ship.md".into()),
             shown: Some(true),
-            cancelled: false,
+            ..Default::default()
+        };
+        let started = RunStarted {
+            agent: Some("explain".into()),
+            workflow: None,
+            token: "strata-agent-7".into(),
+        };
+        let ended = RunEndedParams {
+            token: "strata-workflow-8".into(),
+            result: RunResult::Workflow(RunWorkflowResult {
+                workflow: "ship".into(),
+                error: Some("cannot write the answer".into()),
+                ..Default::default()
+            }),
         };
         let status = StatusParams {
             indexing: Some(IndexingStatus { done: 1, total: 3 }),
@@ -563,6 +576,8 @@ mod tests {
             serde_json::to_value(applied),
             serde_json::to_value(document),
             serde_json::to_value(workflow),
+            serde_json::to_value(started),
+            serde_json::to_value(ended),
             serde_json::to_value(status),
         ]
         .into_iter()
@@ -573,6 +588,8 @@ mod tests {
             {"agent":"fix","applied":true,"output":"edit","version":4}
             {"agent":"explain","output":"document","path":"/a/explain.md","provider":"local","shown":false,"source":"l2"}
             {"path":"/a/ship.md","shown":true,"steps":{"a":{"output":"ok","state":"done"},"b":{"error":"no","state":"failed"},"c":{"because":"b","state":"skipped"}},"workflow":"ship"}
+            {"agent":"explain","token":"strata-agent-7"}
+            {"result":{"error":"cannot write the answer","workflow":"ship"},"token":"strata-workflow-8"}
             {"inFlight":2,"indexing":{"done":1,"total":3},"offline":true,"rateLimited":false}
         "#]]
         .assert_eq(&all);

@@ -6,7 +6,8 @@
 //! - `initialize` and `shutdown` ("inline") are answered on the reading task too;
 //! - every other request runs on a task of its own, registered by id in `Running` (so
 //!   `$/cancelRequest` aborts it and answers RequestCancelled, once), under `Backend::guard`; the
-//!   task encodes its own answer;
+//!   task encodes its own answer, then does what its handler left for after it
+//!   (`running::after_answer`);
 //! - the client's answers to our requests go to `Client::answered`;
 //! - one writer task writes frames in the order they are queued.
 //!
@@ -35,7 +36,7 @@ use tower_lsp_server::jsonrpc::{self, Error, ErrorCode, Id, Request, Response};
 
 use super::client::Outbox;
 use super::dispatch::{self, Runs};
-use super::running::Key;
+use super::running::{self, Key};
 use super::server::Backend;
 
 /// Larger frames are refused (and skipped): a client that sends one is broken.
@@ -188,16 +189,17 @@ where
             continue;
         }
         let (server, name) = (backend.clone(), entry.name);
-        let task = tasks.spawn(async move {
+        let task = tasks.spawn(running::answering(async move {
             let answer = server
                 .guard(name, async { handler(server.clone(), params).await })
                 .await;
             let body = encoded(&id, answer);
             histogram.record(started.elapsed());
             // Whoever takes the id out of the registry answers: this task, or a cancellation.
-            server.running.answer(&id, body);
-        });
-        backend.running.attach(&key, task);
+            server.running.answer(&id, body)
+        }));
+        // Answered or cancelled already: nothing to attach.
+        let _ = backend.running.attach(&key, task);
     }
 
     tasks.shutdown().await;

@@ -111,6 +111,9 @@ pub struct Reply {
     pub latency_ms: u64,
     /// Streams: after the headers, before the first event. Otherwise added to `latency_ms`.
     pub first_token_ms: u64,
+    /// Held until [`FakeModel::release`]: streams after the headers, before the first event;
+    /// otherwise before the status line. The client going away ends the wait.
+    pub held: bool,
     /// Streams: between pieces.
     pub drip_ms: u64,
     pub fault: Fault,
@@ -156,6 +159,7 @@ impl Default for Reply {
             body: None,
             latency_ms: 0,
             first_token_ms: 0,
+            held: false,
             drip_ms: 0,
             fault: Fault::None,
             prompt_tokens: 0,
@@ -206,6 +210,12 @@ impl Reply {
 
     pub fn first_token(mut self, ms: u64) -> Reply {
         self.first_token_ms = ms;
+        self
+    }
+
+    /// Held until [`FakeModel::release`].
+    pub fn held(mut self) -> Reply {
+        self.held = true;
         self
     }
 
@@ -269,6 +279,7 @@ impl FakeModel {
                 default: Reply::text("ok"),
                 calls: Vec::new(),
                 in_flight: 0,
+                released: false,
             }),
             changed: Condvar::new(),
             stopped: AtomicBool::new(false),
@@ -312,6 +323,11 @@ impl FakeModel {
 
     pub fn call_count(&self) -> usize {
         self.shared.lock().calls.len()
+    }
+
+    /// Lets every held reply, now and later, go on.
+    pub fn release(&self) {
+        self.shared.update(|s| s.released = true);
     }
 
     /// Requests whose response is still being written.
@@ -366,6 +382,8 @@ struct State {
     default: Reply,
     calls: Vec<Call>,
     in_flight: usize,
+    /// [`FakeModel::release`] was called.
+    released: bool,
 }
 
 impl Shared {
@@ -594,6 +612,9 @@ impl Connection {
         } else {
             reply.latency_ms
         };
+        if whole && reply.held {
+            self.hold()?;
+        }
         self.pause(latency)?;
         let mut headers = vec![(api.request_id_header().to_owned(), format.id_string())];
         headers.extend(reply.headers.iter().cloned());
@@ -668,6 +689,9 @@ impl Connection {
         self.write_head(reply.status, &headers, content_type, None, keep_alive)?;
         if reply.fault == Fault::Hang {
             return self.hang();
+        }
+        if reply.held {
+            self.hold()?;
         }
         self.pause(reply.first_token_ms)?;
         for event in format.head() {
@@ -813,6 +837,14 @@ impl Connection {
             };
             self.watch(step)?;
         }
+    }
+
+    /// Waits for [`FakeModel::release`] (or the client to go away, or the server to stop).
+    fn hold(&mut self) -> Step {
+        while !self.shared.lock().released {
+            self.watch(POLL)?;
+        }
+        Ok(())
     }
 
     /// Waits for the client to go away (or the server to stop).

@@ -210,7 +210,34 @@ impl Lsp {
         }
     }
 
-    /// Takes the next notification with this method (waiting for it if need be).
+    /// How the run that `workspace/executeCommand` request `id` started (`strata.runAgent`,
+    /// `strata.runWorkflow`) ended: the request's error if it started none, else the `result` of
+    /// the `strata/runEnded` notification with the token the request answered — waiting for it.
+    /// Everything else that arrives meanwhile stays unread.
+    pub fn run_result(&mut self, id: i64) -> Result<Value, Value> {
+        let started = self.response(id)?;
+        let token = started["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a run's token in {started}"))
+            .to_owned();
+        Ok(self.run_ended(&token))
+    }
+
+    /// The `result` of the `strata/runEnded` notification for run `token` (waiting for it).
+    pub fn run_ended(&mut self, token: &str) -> Value {
+        let is_it = |m: &Value| m["method"] == "strata/runEnded" && m["params"]["token"] == token;
+        if let Some(i) = self.unread.iter().position(is_it) {
+            return self.unread.remove(i).unwrap()["params"]["result"].clone();
+        }
+        loop {
+            let message = self.receive();
+            if is_it(&message) {
+                return message["params"]["result"].clone();
+            }
+            self.unread.push_back(message);
+        }
+    }
+
     /// Waits for the next response whose id is `id` (any JSON id); returns the whole message.
     pub fn message_with_id(&mut self, id: &Value) -> Value {
         let is_it = |m: &Value| m.get("method").is_none() && m["id"] == *id;
@@ -226,6 +253,7 @@ impl Lsp {
         }
     }
 
+    /// Takes the next notification with this method (waiting for it if need be).
     pub fn notification(&mut self, method: &str) -> Value {
         if let Some(i) = self
             .unread

@@ -350,6 +350,14 @@ end
 local strata = require("strata")
 local client
 
+local ended = {} -- every strata/runEnded, as strata.last_run() had it
+vim.api.nvim_create_autocmd("User", {
+  pattern = "StrataRunEnded",
+  callback = function()
+    table.insert(ended, strata.last_run())
+  end,
+})
+
 local function test_lsp_config()
   local cfg = dofile(plugin_dir .. "/lsp/strata.lua")
   check(
@@ -374,6 +382,10 @@ local function test_lsp_config()
   check(
     "lsp/strata.lua: status handler",
     type(cfg.handlers) == "table" and type(cfg.handlers["strata/status"]) == "function"
+  )
+  check(
+    "lsp/strata.lua: run-ended handler",
+    type(cfg.handlers) == "table" and type(cfg.handlers["strata/runEnded"]) == "function"
   )
 end
 
@@ -480,6 +492,34 @@ local function test_code_actions()
   end
 end
 
+-- The server's messages since `since` that contain `text`.
+local function told(since, text)
+  local found = {}
+  for i = since + 1, #messages do
+    if messages[i]:find(text, 1, true) then
+      table.insert(found, messages[i])
+    end
+  end
+  return found
+end
+
+-- Waits for the strata/runEnded of a run of `agent` after the first `since` in `ended`; returns
+-- its result.
+local function run_ended(since, agent)
+  local found
+  wait(WAIT_MS, function()
+    for i = since + 1, #ended do
+      local result = ended[i].result
+      if type(result) == "table" and result.agent == agent then
+        found = result
+        return true
+      end
+    end
+    return false
+  end)
+  return found
+end
+
 local function agent_tokens(since)
   local begun, ended, reports = {}, {}, 0
   for i = since + 1, #progress do
@@ -501,6 +541,7 @@ end
 local function test_document_agent()
   fake.chat = "```rust\n/// Adds two numbers.\nfn add(a: u32, b: u32) -> u32 {\n    a + b\n}\n```"
   local since = #progress
+  local said, noted, before = #messages, #notes, #ended
   local chats = #calls_to("/api/chat")
   -- As a user would: the code action menu, choosing the document agent.
   local offered = {}
@@ -553,6 +594,21 @@ local function test_document_agent()
     title
   )
   check("progress reports on the way", reports > 0)
+  local result = run_ended(before, "document")
+  check(
+    "strata/runEnded reaches the plugin with the run's result",
+    type(result) == "table" and result.agent == "document" and result.applied == true,
+    vim.inspect(result)
+  )
+  local line = "Strata: Write documentation comments — applied to `add`"
+  check("the server says how the run ended", #told(said, line) == 1, vim.inspect(messages))
+  check(
+    "the plugin does not say it again",
+    #vim.tbl_filter(function(n)
+      return n:find("applied", 1, true) ~= nil
+    end, vim.list_slice(notes, noted + 1)) == 0,
+    table.concat(notes, "\n")
+  )
 end
 
 local function complete_at(row, col)
@@ -868,7 +924,7 @@ local function test_ask_explain()
   vim.api.nvim_set_current_buf(buf)
   fake.chat = "`sub` subtracts `b` from `a`."
   local first = find_line(buf, "fn sub")
-  local since = #progress
+  local since, said, before = #progress, #messages, #ended
   vim.cmd(string.format("%d,%dStrataAsk explain what does it do?", first, first + 2))
   local answer_buf
   local ok = wait(WAIT_MS, function()
@@ -892,6 +948,16 @@ local function test_ask_explain()
   )
   local begun = agent_tokens(since)
   check(":StrataAsk reports progress", next(begun) ~= nil)
+  local result = run_ended(before, "explain")
+  check(
+    "the explain run ended with its answer's path",
+    type(result) == "table" and type(result.path) == "string",
+    vim.inspect(result)
+  )
+  -- Opened by the server (window/showDocument) or, where Neovim cannot, by the plugin.
+  local line = result and result.shown and "Strata: Explain this code — answered"
+    or "Strata: Explain this code — the answer is in "
+  check("the server says where the answer is", #told(said, line) == 1, vim.inspect(messages))
 end
 
 local function test_ask_document_visual()
@@ -919,7 +985,7 @@ end
 local function test_cancel()
   vim.api.nvim_set_current_buf(buf)
   fake.hold = true
-  local held, dropped, before = fake.held, fake.dropped, #notes
+  local held, dropped, before, said = fake.held, fake.dropped, #notes, #messages
   vim.api.nvim_win_set_cursor(0, { find_line(buf, "fn main"), 3 })
   vim.cmd("StrataAsk explain is this ever answered?")
   local asked = wait(WAIT_MS, function()
@@ -935,11 +1001,30 @@ local function test_cancel()
   end)
   check("a run waits on the model, with progress", asked)
   check("status() shows the run", strata.status():match("^Strata: .") ~= nil, strata.status())
+  local ran = #ended
   vim.cmd("StrataCancel")
   local cancelled = wait(WAIT_MS, function()
-    return table.concat(vim.list_slice(notes, before + 1), "\n"):find("cancelled", 1, true) ~= nil
+    return #told(said, "Strata: Explain this code — cancelled") == 1
   end)
-  check(":StrataCancel stops the run", cancelled, table.concat(notes, "\n"))
+  check(":StrataCancel stops the run", cancelled, vim.inspect(messages))
+  local result = run_ended(ran, "explain")
+  check(
+    "its result says cancelled",
+    type(result) == "table" and result.cancelled == true,
+    vim.inspect(result)
+  )
+  check(
+    "the plugin says nothing more",
+    #vim.list_slice(notes, before + 1) == 0,
+    table.concat(vim.list_slice(notes, before + 1), "\n")
+  )
+  check(
+    "the run's progress ended",
+    wait(WAIT_MS, function()
+      return strata.status():find("Explain", 1, true) == nil
+    end),
+    strata.status()
+  )
   check(
     "the model's request is dropped",
     wait(WAIT_MS, function()

@@ -23,6 +23,7 @@ end
 local state = {
   status = nil, -- the latest strata/status
   progress = {}, -- token -> { title, message, percentage }, while running
+  last_run = nil, -- the latest strata/runEnded: { client_id, token, result }
   options = {},
 }
 
@@ -128,12 +129,42 @@ local function on_progress(err, result, ctx, config)
   end
 end
 
+local function open_path(path)
+  vim.cmd("split " .. vim.fn.fnameescape(path))
+end
+
+-- strata/runEnded: a run that strata.runAgent or strata.runWorkflow started has ended. The server
+-- has said how with window/showMessage; all that is left here is to open an answer the server
+-- could not show (Neovim before window/showDocument), unless open_answers is false.
+local function on_run_ended(_, params, ctx)
+  if type(params) ~= "table" then
+    return
+  end
+  local result = value(params.result)
+  state.last_run = { client_id = ctx and ctx.client_id, token = params.token, result = result }
+  if type(result) == "table" then
+    local path = value(result.path)
+    if path and result.shown == false and state.options.open_answers ~= false then
+      open_path(path)
+    end
+  end
+  pcall(vim.api.nvim_exec_autocmds, "User", { pattern = "StrataRunEnded", modeline = false })
+end
+
 --- Handlers Strata needs; lsp/strata.lua and setup() both use them.
 function M.handlers()
   return {
     ["strata/status"] = on_status,
     ["$/progress"] = on_progress,
+    ["strata/runEnded"] = on_run_ended,
   }
+end
+
+--- The latest run that ended, as `strata/runEnded` said (nil before the first one):
+--- { client_id, token, result } with result as in docs/lsp-extensions.md. The User autocmd
+--- StrataRunEnded fires after each.
+function M.last_run()
+  return state.last_run
 end
 
 --- The latest `strata/status` as the server sent it (nil before the first one):
@@ -504,10 +535,6 @@ local function cursor_position(client)
   return vim.lsp.util.make_position_params(0, offset_encoding(client)).position
 end
 
-local function open_path(path)
-  vim.cmd("split " .. vim.fn.fnameescape(path))
-end
-
 --- :StrataContext — the context pack for the cursor (or range), rendered, in a scratch buffer.
 function M.context(opts)
   local client, bufnr = need_attached()
@@ -557,29 +584,9 @@ function M.stats()
   end, bufnr)
 end
 
-local function report_run(agent, err, result)
-  if err then
-    notify("Strata: " .. agent .. ": " .. tostring(err.message), vim.log.levels.ERROR)
-    return
-  end
-  result = value(result)
-  if type(result) ~= "table" then
-    return
-  end
-  if result.cancelled then
-    notify("Strata: " .. agent .. " cancelled")
-  elseif value(result.error) then
-    return -- the server has said why with window/showMessage
-  elseif result.applied then
-    notify("Strata: " .. agent .. " applied")
-  elseif value(result.path) and not result.shown and state.options.open_answers ~= false then
-    open_path(result.path)
-  elseif type(value(result.findings)) == "number" then
-    notify(string.format("Strata: %s: %d finding(s)", agent, result.findings))
-  end
-end
-
---- :StrataAsk {agent} [question] — runs an agent on the cursor's code or the given range.
+--- :StrataAsk {agent} [question] — runs an agent on the cursor's code or the given range. The
+--- server answers once the run has started (or with why it cannot start); how it ends comes
+--- with strata/runEnded and the server's own message.
 function M.ask(opts)
   local client, bufnr = need_attached()
   if not client then
@@ -608,8 +615,10 @@ function M.ask(opts)
     client,
     "workspace/executeCommand",
     { command = RUN_AGENT, arguments = { argument } },
-    function(err, result)
-      report_run(agent, err, result)
+    function(err)
+      if err then
+        notify("Strata: " .. agent .. ": " .. tostring(err.message), vim.log.levels.ERROR)
+      end
     end,
     bufnr
   )
@@ -622,12 +631,13 @@ local function notify_server(client, method, params)
   return client.notify(method, params)
 end
 
---- :StrataCancel — stops the agent runs in progress (window/workDoneProgress/cancel).
+--- :StrataCancel — stops the agent and workflow runs in progress
+--- (window/workDoneProgress/cancel).
 function M.cancel()
   local count = 0
   for _, p in pairs(state.progress) do
     local client = vim.lsp.get_client_by_id(p.client_id)
-    if client and p.token:match("^strata%-agent") then
+    if client and (p.token:match("^strata%-agent") or p.token:match("^strata%-workflow")) then
       notify_server(client, "window/workDoneProgress/cancel", { token = p.token })
       count = count + 1
     end
