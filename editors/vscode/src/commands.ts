@@ -126,8 +126,10 @@ function agentArgument(arg: unknown): { agent: string; query?: string } | undefi
 
 /**
  * Picks an agent (unless a keybinding named one), asks for an optional question, and sends
- * `strata.runAgent` over the selection (empty: the cursor). What the agent produces comes back
- * from the server as edits, documents or diagnostics; the result of the command is not used.
+ * `strata.runAgent` over the selection (empty: the cursor). The server answers at once with the
+ * run's token and reports the run with `$/progress` (shown and cancellable by the language
+ * client); what the agent produces comes back as edits, documents or diagnostics, and the server
+ * says how it ended with one message. Only an immediate error (no such agent) is shown here.
  */
 export async function runAgent(host: CommandHost, arg?: unknown): Promise<void> {
   const editor = editorOrSay("run an agent on it");
@@ -162,7 +164,7 @@ export async function runAgent(host: CommandHost, arg?: unknown): Promise<void> 
     chosen.query,
   );
   try {
-    await busy(`Strata: ${chosen.agent}`, () => connection.request(Method.executeCommand, params));
+    await connection.request(Method.executeCommand, params);
   } catch (error) {
     await report(error);
   }
