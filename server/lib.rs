@@ -19,6 +19,7 @@ pub mod syntax;
 /// the C code too (tree-sitter, SQLite): the indexer and the protocol edge allocate and free many
 /// small objects from several threads. Cold indexing measured 9.2 MB/s with glibc's allocator
 /// and 10.2 MB/s with mimalloc (`cargo bench --bench archive`).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -27,6 +28,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// mimalloc's defaults the server held 143 MiB after opening a 1 MB file and peaked at 331 MiB
 /// while typing (freed pages of eagerly committed arenas stay counted); with these, 77 and 158
 /// (glibc: 88 and 186). Purging at once (0 ms) costs a fifth of the indexer's speed.
+#[cfg(feature = "mimalloc")]
 extern "C" fn tune_allocator() {
     // Option indices from mimalloc.h, the same in its v2 and v3.
     const ARENA_EAGER_COMMIT: std::ffi::c_int = 4;
@@ -41,6 +43,7 @@ extern "C" fn tune_allocator() {
 /// Runs [`tune_allocator`] as a constructor, before the Rust runtime's first allocation creates
 /// mimalloc's first arena with the default settings. The constructor section is the platform's:
 /// ELF's `.init_array`, Mach-O's `__mod_init_func`, the MSVC CRT's `.CRT$XCU`.
+#[cfg(feature = "mimalloc")]
 #[used]
 #[cfg_attr(
     any(target_os = "linux", target_os = "android", target_os = "freebsd"),

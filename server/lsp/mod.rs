@@ -13,6 +13,7 @@ pub mod outline;
 mod position;
 mod running;
 mod server;
+mod template;
 mod settings;
 mod timing;
 mod to_ext;

@@ -546,13 +546,16 @@ fn send(frames: &Outbox, id: &Id, answer: jsonrpc::Result<Vec<u8>>) {
 /// The response to request `id`: its result (already encoded) or its error.
 fn encoded(id: &Id, answer: jsonrpc::Result<Vec<u8>>) -> Vec<u8> {
     let error = match answer {
-        Ok(result) => {
+        Ok(mut body) => {
+            // The envelope goes around the result in its own buffer: an answer as large as the
+            // file (its encoder leaves room for this) is moved, not copied into a second one.
             let id = serde_json::to_vec(id).unwrap_or_else(|_| b"null".to_vec());
-            let mut body = Vec::with_capacity(result.len() + id.len() + 32);
-            body.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
-            body.extend_from_slice(&id);
-            body.extend_from_slice(br#","result":"#);
-            body.extend_from_slice(&result);
+            let mut head = Vec::with_capacity(id.len() + 32);
+            head.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+            head.extend_from_slice(&id);
+            head.extend_from_slice(br#","result":"#);
+            body.reserve(head.len() + 1);
+            body.splice(0..0, head);
             body.push(b'}');
             return body;
         }
