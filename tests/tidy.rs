@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 /// this order, since `context` sits below `llm`. The redactor itself depends on nothing in the
 /// crate; it lives in `context` because context assembly was its first user.
 const LAYERS: &[&str] = &[
+    "profile",
+    "memory",
     "syntax",
     "chunks",
     "documents",

@@ -163,7 +163,10 @@ pub fn encoded_symbols(parsed: &Parsed, encoding: Encoding) -> Vec<u8> {
         );
         pieces.push((line, base, piece));
     }
-    let size: usize = pieces.iter().map(|p| p.2.template.len() * 11 / 10 + 1).sum();
+    let size: usize = pieces
+        .iter()
+        .map(|p| p.2.template.len() * 11 / 10 + 1)
+        .sum();
     let mut out = Vec::with_capacity(size + ENVELOPE);
     out.push(b'[');
     let none = FxHashMap::default();
@@ -195,7 +198,11 @@ fn symbols_piece(
 ) -> Piece<SYMBOLS> {
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); chunks.len()];
     let mut roots = Vec::new();
-    for (i, c) in chunks.iter().enumerate().filter(|(_, c)| is_symbol_kind(c.kind)) {
+    for (i, c) in chunks
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| is_symbol_kind(c.kind))
+    {
         match c.parent {
             Some(p) => children[p].push(i),
             None => roots.push(i),
@@ -277,7 +284,10 @@ pub fn encoded_chunks(parsed: &Parsed, encoding: Encoding) -> Vec<u8> {
         );
         pieces.push((line, base, piece));
     }
-    let size: usize = pieces.iter().map(|p| p.2.template.len() * 11 / 10 + 1).sum();
+    let size: usize = pieces
+        .iter()
+        .map(|p| p.2.template.len() * 11 / 10 + 1)
+        .sum();
     let mut out = Vec::with_capacity(size + ENVELOPE + 64);
     out.extend_from_slice(b"{\"version\":");
     let _ = serde_json::to_writer(&mut out, &parsed.version);
@@ -675,11 +685,21 @@ mod tests {
     #[track_caller]
     fn same(parsed: &Parsed, encoding: Encoding) {
         let (want, got) = (reference(parsed, encoding), encoded(parsed, encoding));
-        for (what, (want, got)) in ["symbols", "folds", "chunks"].iter().zip(want.iter().zip(&got)) {
+        for (what, (want, got)) in ["symbols", "folds", "chunks"]
+            .iter()
+            .zip(want.iter().zip(&got))
+        {
             if want != got {
                 let at = want.iter().zip(got).take_while(|(a, b)| a == b).count();
-                let show = |b: &[u8]| String::from_utf8_lossy(&b[at.saturating_sub(80)..(at + 80).min(b.len())]).into_owned();
-                panic!("{what} differ at byte {at}:\nwant …{}…\ngot  …{}…", show(want), show(got));
+                let show = |b: &[u8]| {
+                    String::from_utf8_lossy(&b[at.saturating_sub(80)..(at + 80).min(b.len())])
+                        .into_owned()
+                };
+                panic!(
+                    "{what} differ at byte {at}:\nwant …{}…\ngot  …{}…",
+                    show(want),
+                    show(got)
+                );
             }
         }
     }
@@ -690,7 +710,11 @@ mod tests {
         let mut text = Rope::from_str(&source);
         let mut syntax = Syntax::new(Some(Language::Rust), ChunkConfig::default());
         let parsed = syntax.update(1, text.clone(), &[], true);
-        assert!(parsed.chunks.segments() > 3, "{} segments", parsed.chunks.segments());
+        assert!(
+            parsed.chunks.segments() > 3,
+            "{} segments",
+            parsed.chunks.segments()
+        );
         for encoding in [Encoding::Utf16, Encoding::Utf8, Encoding::Utf32] {
             same(&parsed, encoding);
         }
@@ -723,7 +747,11 @@ mod tests {
                 .iter()
                 .filter(|(_, l)| old_lists.iter().any(|(_, o)| Arc::ptr_eq(o, l)))
                 .count();
-            assert!(kept + 1 >= parsed.chunks.segments(), "{kept} of {} kept", parsed.chunks.segments());
+            assert!(
+                kept + 1 >= parsed.chunks.segments(),
+                "{kept} of {} kept",
+                parsed.chunks.segments()
+            );
         }
     }
 
@@ -745,7 +773,8 @@ mod tests {
         assert!(parsed.chunks.segments() > 2);
         same(&parsed, Encoding::Utf16);
         // Text without a grammar: line windows.
-        let parsed = Syntax::new(None, ChunkConfig::default()).update(1, Rope::from_str(&source), &[], true);
+        let parsed =
+            Syntax::new(None, ChunkConfig::default()).update(1, Rope::from_str(&source), &[], true);
         same(&parsed, Encoding::Utf16);
     }
 

@@ -62,7 +62,10 @@ where
     loop {
         while tasks.try_join_next().is_some() {}
         let body = match input.next().await {
-            Frame::Body(body) => body,
+            Frame::Body(body) => {
+                crate::memory::busy();
+                body
+            }
             Frame::End => break,
             Frame::Malformed(problem) => {
                 tracing::error!("unreadable message from the client: {problem}");
@@ -196,6 +199,7 @@ where
             histogram.record(started.elapsed());
             // Whoever takes the id out of the registry answers: this task, or a cancellation.
             server.running.answer(&id, body);
+            crate::memory::busy();
         });
         backend.running.attach(&key, task);
     }
