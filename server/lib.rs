@@ -12,7 +12,6 @@ pub mod context;
 pub mod documents;
 pub mod llm;
 pub mod lsp;
-pub mod memory;
-pub mod profile;
+pub mod resources;
 pub mod session;
 pub mod syntax;

@@ -25,7 +25,7 @@ const GATHER: Duration = Duration::from_millis(25);
 // SQLite's page cache for the writer: the profile's small one while single files arrive, a
 // larger one while many do (a workspace being indexed: index pages stay in memory rather than
 // being read back, 6% of the writer's work in `cargo bench --bench archive`), all given back
-// once the writer has nothing left to do (`crate::profile::Resources`).
+// once the writer has nothing left to do (`crate::resources::Resources`).
 
 #[derive(Clone)]
 pub enum Op {
@@ -180,7 +180,7 @@ fn run(
                     // caches, when the next batch needs them).
                     if busy {
                         busy = false;
-                        cache_size(&conn, crate::profile::current().archive_idle_cache_kib);
+                        cache_size(&conn, crate::resources::current().archive_idle_cache_kib);
                     }
                     if let Err(e) = conn.execute_batch("PRAGMA shrink_memory") {
                         tracing::debug!("shrinking the archive writer's memory: {e}");
@@ -221,7 +221,7 @@ fn run(
             .collect();
         if !busy && ops.iter().filter(|op| matches!(op, Op::Upsert(_))).count() > 1 {
             busy = true;
-            cache_size(&conn, crate::profile::current().archive_busy_cache_kib);
+            cache_size(&conn, crate::resources::current().archive_busy_cache_kib);
         }
         // Counted down as soon as they are taken: producers go on while the batch is written
         // (what waits is then at most the backlog they allow plus one batch).

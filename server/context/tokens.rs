@@ -80,7 +80,7 @@ impl Tokenizer {
         }
         let n = self.count(text);
         let mut cache = self.lock();
-        if cache.len() >= crate::profile::current().token_cache_entries {
+        if cache.len() >= crate::resources::current().token_cache_entries {
             cache.clear();
         }
         cache.insert(key, n);

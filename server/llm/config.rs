@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::profile::Profile;
+use crate::resources::Profile;
 
 /// Where the default provider listens.
 pub const OLLAMA_URL: &str = "http://127.0.0.1:11434";
@@ -377,7 +377,7 @@ pub struct AgentConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// What the server spends on speed (`crate::profile`): its caches, threads, tier budgets and
+    /// What the server spends on speed (`crate::resources`): its caches, threads, tier budgets and
     /// completion pacing where the keys below set none. The user's file or editor settings only.
     #[serde(default)]
     pub profile: Profile,
@@ -690,7 +690,7 @@ impl ConfigBuilder {
 
     /// The profile's tier budgets and completion pacing, where no layer set them.
     fn apply_profile(&self, config: &mut Config) {
-        let resources = config.profile.resources(crate::profile::cores());
+        let resources = config.profile.resources(crate::resources::cores());
         let set = |section: &str, key: &str| {
             self.merged
                 .get(section)
@@ -940,7 +940,7 @@ mod tests {
             Trust::User,
         )]);
         assert!(warnings.is_empty(), "{warnings:?}");
-        let low = Profile::LowResource.resources(crate::profile::cores());
+        let low = Profile::LowResource.resources(crate::resources::cores());
         assert_eq!(config.profile, Profile::LowResource);
         assert_eq!(config.completion.debounce_min_ms, low.debounce_min_ms);
         assert_eq!(config.completion.refresh_ms, 111);

@@ -126,7 +126,7 @@ impl Backend {
         let threads = self.workspace.get().and_then(|w| w.index_threads);
         IndexConfig {
             chunk: self.store.config(),
-            threads: threads.unwrap_or_else(|| crate::profile::current().index_threads),
+            threads: threads.unwrap_or_else(|| crate::resources::current().index_threads),
             ignore: self.ignore.clone(),
             ..default
         }

@@ -63,7 +63,7 @@ where
         while tasks.try_join_next().is_some() {}
         let body = match input.next().await {
             Frame::Body(body) => {
-                crate::memory::busy();
+                crate::resources::memory::busy();
                 body
             }
             Frame::End => break,
@@ -199,7 +199,7 @@ where
             histogram.record(started.elapsed());
             // Whoever takes the id out of the registry answers: this task, or a cancellation.
             server.running.answer(&id, body);
-            crate::memory::busy();
+            crate::resources::memory::busy();
         });
         backend.running.attach(&key, task);
     }

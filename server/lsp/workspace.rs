@@ -98,12 +98,12 @@ async fn index_with_progress(
     let worker = archive.clone();
     let job = tokio::task::spawn_blocking(move || {
         let summary = worker.index(&config, &|done, total| {
-            crate::memory::busy();
+            crate::resources::memory::busy();
             let _ = tx.send((done, total));
         });
         // Indexing is over: the idle release counts from here.
         worker.flush();
-        crate::memory::busy();
+        crate::resources::memory::busy();
         summary
     });
     let ongoing = if progress {
@@ -220,7 +220,7 @@ pub fn feed_buffer(
                     Err(_) => break true,
                     // While typing goes on, still indexed as often as the profile says.
                     Ok(true)
-                        if crate::profile::current()
+                        if crate::resources::current()
                             .buffer_index_every
                             .is_none_or(|every| first.elapsed() < every) =>
                     {
@@ -247,7 +247,7 @@ pub fn feed_buffer(
             let _ = tokio::task::spawn_blocking(move || {
                 let chunks = parsed.chunks.to_vec();
                 archive.index_buffer(&path, &parsed.text, parsed.language, &chunks, &config);
-                crate::memory::busy();
+                crate::resources::memory::busy();
             })
             .await;
         }

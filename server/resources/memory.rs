@@ -88,7 +88,7 @@ pub fn release_when_idle() {
         .spawn(move || {
             let mut released = u64::MAX;
             loop {
-                let idle = crate::profile::current().release_idle;
+                let idle = crate::resources::current().release_idle;
                 std::thread::sleep((idle / 4).max(Duration::from_millis(20)));
                 let seen = ACTIVITY.load(Ordering::Relaxed);
                 let quiet = now_ms().saturating_sub(LAST_ACTIVE_MS.load(Ordering::Relaxed));

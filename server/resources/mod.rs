@@ -1,11 +1,14 @@
-//! Resource profiles: one setting (`profile` in the configuration: `high_performance`,
+//! What the process spends. Resource profiles: one setting (`profile` in the configuration: `high_performance`,
 //! `balanced` — the default — or `low_resource`) that scales what the server spends on being
 //! fast — cache sizes, indexing threads, tier budgets, completion pacing and prefetch, how
 //! often an open buffer is indexed while typing, how soon an idle server hands memory back.
 //! [`Resources`] is a plain struct of those numbers; the configuration sets the process's
 //! current one ([`set`]) and every part reads it ([`current`]) when it sizes something.
 //! Explicit settings (`[completion] debounce_min_ms`, `[context]` budgets, `indexThreads`)
-//! win over the profile. Numbers only: no I/O, nothing that acts.
+//! win over the profile. Numbers only: no I/O, nothing that acts. The allocator and handing
+//! memory back are [`memory`]'s.
+
+pub mod memory;
 
 use std::sync::RwLock;
 use std::time::Duration;
