@@ -147,6 +147,9 @@ fn main() -> ExitCode {
         Command::Serve { stdio: _ } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
+                // Threads of the blocking pool (SQLite reads, parses, packs) end after a short
+                // idle spell, their stacks and allocator pages with them.
+                .thread_keep_alive(std::time::Duration::from_secs(2))
                 .build()
             {
                 Ok(runtime) => runtime,

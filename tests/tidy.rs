@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 /// this order, since `context` sits below `llm`. The redactor itself depends on nothing in the
 /// crate; it lives in `context` because context assembly was its first user.
 const LAYERS: &[&str] = &[
+    "resources",
     "syntax",
     "chunks",
     "documents",
@@ -218,9 +219,9 @@ fn protocol_names_and_lsp_items_are_found() {
 
 #[test]
 fn files_get_the_layer_of_their_folder() {
-    assert_eq!(layer_of("server/syntax/mod.rs"), Some(0));
+    assert_eq!(layer_of("server/syntax/mod.rs"), Some(1));
     assert_eq!(layer_of("server/lsp/server.rs"), Some(LAYERS.len() - 1));
-    assert_eq!(layer_of("server/llm/cache.rs"), Some(5));
+    assert_eq!(layer_of("server/llm/cache.rs"), Some(6));
     assert_eq!(layer_of("server/lib.rs"), None);
     assert_eq!(layer_of("server/main.rs"), None);
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, TryRecvError, channel};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,18 +13,19 @@ use rusqlite::{Connection, Transaction, params};
 
 use super::rows::{ChunkRow, FileRecord, Source};
 
+/// How long the writer waits for more work before it gives back its memory.
+const SETTLE: Duration = Duration::from_millis(150);
+
 /// Most operations folded into one transaction.
 const BATCH: usize = 256;
 
 /// How long a transaction waits for more operations after its first.
 const GATHER: Duration = Duration::from_millis(25);
 
-/// SQLite's page cache for the writer (KiB): the default while single files arrive, a larger
-/// one while many do (a workspace being indexed: index pages stay in memory rather than being
-/// read back, 6% of the writer's work in `cargo bench --bench archive`), given back once the
-/// writer has nothing left to do.
-const IDLE_CACHE_KIB: i64 = 2_000;
-const BUSY_CACHE_KIB: i64 = 16_000;
+// SQLite's page cache for the writer: the profile's small one while single files arrive, a
+// larger one while many do (a workspace being indexed: index pages stay in memory rather than
+// being read back, 6% of the writer's work in `cargo bench --bench archive`), all given back
+// once the writer has nothing left to do (`crate::resources::Resources`).
 
 #[derive(Clone)]
 pub enum Op {
@@ -170,16 +171,26 @@ fn run(
     loop {
         let first = match rx.try_recv() {
             Ok(op) => op,
-            Err(TryRecvError::Empty) => {
-                if busy {
-                    busy = false;
-                    cache_size(&conn, IDLE_CACHE_KIB);
+            Err(TryRecvError::Empty) => match rx.recv_timeout(SETTLE) {
+                Ok(op) => op,
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => {
+                    // Nothing left to write: the cache goes back to its idle size, and SQLite
+                    // gives back the pages it keeps (read again from the file, which the system
+                    // caches, when the next batch needs them).
+                    if busy {
+                        busy = false;
+                        cache_size(&conn, crate::resources::current().archive_idle_cache_kib);
+                    }
+                    if let Err(e) = conn.execute_batch("PRAGMA shrink_memory") {
+                        tracing::debug!("shrinking the archive writer's memory: {e}");
+                    }
+                    match rx.recv() {
+                        Ok(op) => op,
+                        Err(_) => break,
+                    }
                 }
-                match rx.recv() {
-                    Ok(op) => op,
-                    Err(_) => break,
-                }
-            }
+            },
             Err(TryRecvError::Disconnected) => break,
         };
         // A batch takes what arrives within `GATHER` of its first operation (up to `BATCH`), and
@@ -210,7 +221,7 @@ fn run(
             .collect();
         if !busy && ops.iter().filter(|op| matches!(op, Op::Upsert(_))).count() > 1 {
             busy = true;
-            cache_size(&conn, BUSY_CACHE_KIB);
+            cache_size(&conn, crate::resources::current().archive_busy_cache_kib);
         }
         // Counted down as soon as they are taken: producers go on while the batch is written
         // (what waits is then at most the backlog they allow plus one batch).

@@ -11,10 +11,11 @@ mod extract;
 mod query;
 mod windows;
 
+use std::any::Any;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
-use std::ops::Range;
-use std::sync::Arc;
+use std::ops::{Deref, Range};
+use std::sync::{Arc, Mutex};
 
 use ropey::Rope;
 use serde::Serialize;
@@ -154,17 +155,79 @@ impl Default for ChunkConfig {
     }
 }
 
+/// One segment's chunks, relative to the segment's start, and what readers derived from them.
+/// A segment that is re-chunked gets a new list, so whatever was derived from the old one (an
+/// encoded answer, say) is kept exactly as long as it is true, and freed with the parse that
+/// holds it.
+pub struct ChunkList {
+    chunks: Vec<RelChunk>,
+    derived: Mutex<Vec<Arc<dyn Any + Send + Sync>>>,
+}
+
+impl ChunkList {
+    pub fn shared(chunks: Vec<RelChunk>) -> Arc<ChunkList> {
+        Arc::new(ChunkList {
+            chunks,
+            derived: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The value of type `T` derived from this list: the one kept, if `usable` says it still
+    /// serves, else a new one from `make`, kept in its place. Callers deriving the same type
+    /// at once wait for each other rather than make it twice.
+    pub fn derived<T: Any + Send + Sync>(
+        &self,
+        usable: impl Fn(&T) -> bool,
+        make: impl FnOnce(&[RelChunk]) -> T,
+    ) -> Arc<T> {
+        let mut derived = self.derived.lock().unwrap_or_else(|e| e.into_inner());
+        let kept = derived
+            .iter()
+            .position(|d| d.as_ref().downcast_ref::<T>().is_some());
+        if let Some(i) = kept
+            && let Ok(value) = derived[i].clone().downcast::<T>()
+            && usable(&value)
+        {
+            return value;
+        }
+        let value = Arc::new(make(&self.chunks));
+        match kept {
+            Some(i) => derived[i] = value.clone(),
+            None => derived.push(value.clone()),
+        }
+        value
+    }
+}
+
+impl Deref for ChunkList {
+    type Target = [RelChunk];
+    fn deref(&self) -> &[RelChunk] {
+        &self.chunks
+    }
+}
+
+impl std::fmt::Debug for ChunkList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.chunks.fmt(f)
+    }
+}
+
 /// The chunks of a document: one list per parsed segment, each relative to the segment's start.
 /// Cheap to clone and to update segment by segment; [`DocChunks::to_vec`] gives the absolute
 /// chunks with their ids numbered in document order.
 #[derive(Clone, Debug, Default)]
 pub struct DocChunks {
-    segments: Vec<(usize, Arc<[RelChunk]>)>,
+    segments: Vec<(usize, Arc<ChunkList>)>,
 }
 
 impl DocChunks {
-    pub(crate) fn new(segments: Vec<(usize, Arc<[RelChunk]>)>) -> DocChunks {
+    pub(crate) fn new(segments: Vec<(usize, Arc<ChunkList>)>) -> DocChunks {
         DocChunks { segments }
+    }
+
+    /// Each segment's start (a byte offset) and chunks, in document order.
+    pub fn lists(&self) -> &[(usize, Arc<ChunkList>)] {
+        &self.segments
     }
 
     pub fn len(&self) -> usize {

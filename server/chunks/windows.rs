@@ -56,8 +56,11 @@ mod tests {
             ..Default::default()
         };
         let text = Rope::from_str(&format!("a\nb\nc\nd\n{}\né😀\n", "x".repeat(250)));
-        let windows =
-            crate::chunks::DocChunks::new(vec![(0, line_windows(&text, &config).into())]).to_vec();
+        let windows = crate::chunks::DocChunks::new(vec![(
+            0,
+            crate::chunks::ChunkList::shared(line_windows(&text, &config)),
+        )])
+        .to_vec();
         let mut at = 0;
         for w in &windows {
             assert_eq!(w.range.start, at);

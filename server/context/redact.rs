@@ -197,6 +197,9 @@ struct Rule {
     extract: Extract,
 }
 
+/// The cap of each pattern's lazy DFA cache, per thread.
+const REDACT_DFA_BYTES: usize = 256 * 1024;
+
 /// How a rule turns a regex match into a secret span.
 enum Extract {
     /// The whole match is the secret, if the check accepts it.
@@ -210,9 +213,14 @@ enum Extract {
 
 impl Rule {
     fn new(kind: &'static str, pattern: &str, extract: Extract) -> Self {
-        let regex = Regex::new(pattern).unwrap_or_else(|err| {
-            panic!("built-in redaction pattern `{kind}` must compile: {err}")
-        });
+        // Each thread that redacts keeps a lazy DFA cache per pattern; at the default cap (2 MiB)
+        // they added up to several MiB of a typing session's memory.
+        let regex = regex::RegexBuilder::new(pattern)
+            .dfa_size_limit(REDACT_DFA_BYTES)
+            .build()
+            .unwrap_or_else(|err| {
+                panic!("built-in redaction pattern `{kind}` must compile: {err}")
+            });
         Rule {
             kind,
             regex,

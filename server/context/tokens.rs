@@ -47,8 +47,8 @@ pub struct Tokenizer {
     cache: Mutex<HashMap<u64, u32>>,
 }
 
-/// Entries kept before the cache is cleared (a count is cheap to redo; memory is not free).
-const CACHE_ENTRIES: usize = 200_000;
+// Entries kept before the cache is cleared (a count is cheap to redo; memory is not free): the
+// profile's `token_cache_entries`.
 
 impl Tokenizer {
     pub fn new(encoding: Encoding) -> Tokenizer {
@@ -80,7 +80,7 @@ impl Tokenizer {
         }
         let n = self.count(text);
         let mut cache = self.lock();
-        if cache.len() >= CACHE_ENTRIES {
+        if cache.len() >= crate::resources::current().token_cache_entries {
             cache.clear();
         }
         cache.insert(key, n);

@@ -18,8 +18,8 @@ use tree_sitter::{InputEdit, Parser, Point, Tree};
 
 use crate::chunks::blank_line_between;
 use crate::chunks::{
-    ChunkConfig, ChunkKind, ChunkStats, Chunked, Chunker, DocChunks, NodeRecord, RelChunk,
-    line_windows,
+    ChunkConfig, ChunkKind, ChunkList, ChunkStats, Chunked, Chunker, DocChunks, NodeRecord,
+    RelChunk, line_windows,
 };
 use crate::syntax::{Language, parse_rope, point_at};
 
@@ -66,7 +66,7 @@ struct Segment {
     records: Vec<NodeRecord>,
     /// Edits since the last parse, in the segment's offsets.
     pending: Vec<InputEdit>,
-    chunks: Arc<[RelChunk]>,
+    chunks: Arc<ChunkList>,
     /// The last parse offered places to cut this segment.
     cuts: bool,
     dirty: bool,
@@ -80,7 +80,7 @@ pub struct Syntax {
     parser: Option<(Parser, Chunker)>,
     segments: Vec<Segment>,
     /// Line windows, when the text is not parsed.
-    windows: Option<Arc<[RelChunk]>>,
+    windows: Option<Arc<ChunkList>>,
     clock: u64,
     stats: ParseStats,
     changed: Vec<(ChunkKind, Arc<str>)>,
@@ -122,7 +122,7 @@ impl Syntax {
         let parse = self.parser.is_some() && self.config.parse.admits(&text);
         if !parse {
             self.segments.clear();
-            self.windows = Some(line_windows(&text, &self.config).into());
+            self.windows = Some(ChunkList::shared(line_windows(&text, &self.config)));
         } else if reset || self.windows.is_some() || self.segments.is_empty() {
             self.windows = None;
             self.segments = self.cut(text.slice(..), 0, Point::default());
@@ -333,14 +333,15 @@ impl Syntax {
                 segment.pending.clear();
                 segment.cuts = !cuts.is_empty();
                 add_stats(&mut self.stats.chunk, stats);
-                segment.chunks = unparsed_as_windows(slice, &tree, chunks, &self.config).into();
+                segment.chunks =
+                    ChunkList::shared(unparsed_as_windows(slice, &tree, chunks, &self.config));
                 segment.tree = Some(tree);
             }
             None => {
                 // The parse ran out of time: this segment gets windows until its next edit.
                 segment.records.clear();
                 segment.pending.clear();
-                segment.chunks = line_windows(&Rope::from(slice), &self.config).into();
+                segment.chunks = ChunkList::shared(line_windows(&Rope::from(slice), &self.config));
             }
         }
     }
@@ -493,7 +494,7 @@ impl Segment {
             tree,
             records,
             pending: Vec::new(),
-            chunks: chunks.into(),
+            chunks: ChunkList::shared(chunks),
             cuts: false,
             dirty: false,
             used: 0,

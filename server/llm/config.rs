@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::resources::Profile;
+
 /// Where the default provider listens.
 pub const OLLAMA_URL: &str = "http://127.0.0.1:11434";
 pub const OLLAMA_MODEL: &str = "qwen2.5-coder:7b";
@@ -388,6 +390,10 @@ pub struct AgentConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// What the server spends on speed (`crate::resources`): its caches, threads, tier budgets and
+    /// completion pacing where the keys below set none. The user's file or editor settings only.
+    #[serde(default)]
+    pub profile: Profile,
     #[serde(default)]
     pub providers: BTreeMap<String, ProviderConfig>,
     #[serde(default)]
@@ -411,6 +417,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            profile: Profile::default(),
             providers: BTreeMap::from([(
                 "local".to_owned(),
                 ProviderConfig::ollama(OLLAMA_URL, OLLAMA_MODEL),
@@ -690,7 +697,57 @@ impl ConfigBuilder {
         if config.providers.is_empty() {
             config.providers = Config::default().providers;
         }
+        self.apply_profile(&mut config);
         config
+    }
+
+    /// The profile's tier budgets and completion pacing, where no layer set them.
+    fn apply_profile(&self, config: &mut Config) {
+        let resources = config.profile.resources(crate::resources::cores());
+        let set = |section: &str, key: &str| {
+            self.merged
+                .get(section)
+                .and_then(|s| s.as_table())
+                .is_some_and(|s| s.contains_key(key))
+        };
+        let completion = &mut config.completion;
+        for (key, field, value) in [
+            (
+                "debounce_min_ms",
+                &mut completion.debounce_min_ms,
+                resources.debounce_min_ms,
+            ),
+            (
+                "debounce_max_ms",
+                &mut completion.debounce_max_ms,
+                resources.debounce_max_ms,
+            ),
+            (
+                "refresh_ms",
+                &mut completion.refresh_ms,
+                resources.refresh_ms,
+            ),
+        ] {
+            if !set("completion", key) {
+                *field = value;
+            }
+        }
+        if !set("completion", "prefetch") {
+            completion.prefetch = resources.prefetch;
+        }
+        let context = &mut config.context;
+        for (tier, value) in [
+            &mut context.immediate,
+            &mut context.working,
+            &mut context.background,
+        ]
+        .into_iter()
+        .zip(resources.tiers)
+        {
+            if config.profile != Profile::Balanced {
+                tier.get_or_insert(value);
+            }
+        }
     }
 }
 
@@ -890,6 +947,28 @@ mod tests {
                 "`{key}` is declared but docs/lsp-extensions.md does not show it"
             );
         }
+    }
+
+    #[test]
+    fn a_profile_fills_in_what_no_layer_set_and_a_repository_cannot_choose_one() {
+        let (config, warnings) = build(&[(
+            "profile = \"low_resource\"\n[completion]\nrefresh_ms = 111\n[context]\nworking = 5000\n",
+            Trust::User,
+        )]);
+        assert!(warnings.is_empty(), "{warnings:?}");
+        let low = Profile::LowResource.resources(crate::resources::cores());
+        assert_eq!(config.profile, Profile::LowResource);
+        assert_eq!(config.completion.debounce_min_ms, low.debounce_min_ms);
+        assert_eq!(config.completion.refresh_ms, 111);
+        assert_eq!(
+            config.context.tiers(),
+            [Some(low.tiers[0]), Some(5000), Some(low.tiers[2])]
+        );
+        let (config, warnings) = build(&[("profile = \"high_performance\"\n", Trust::Repository)]);
+        assert_eq!(config.profile, Profile::Balanced);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let (_, warnings) = build(&[("profile = \"fastest\"\n", Trust::User)]);
+        assert!(warnings[0].contains("line 1"), "{warnings:?}");
     }
 
     #[test]

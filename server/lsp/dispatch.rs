@@ -225,18 +225,20 @@ pub static METHODS: &[Method] = &[
     Method {
         name: "textDocument/documentSymbol",
         runs: Runs::Parse(|b, p| {
-            answer(async move { b.outline.document_symbols(decode(p)?).await })
+            encoded(async move { b.outline.document_symbols(decode(p)?).await })
         }),
         how: AT_ENTRY,
     },
     Method {
         name: "textDocument/foldingRange",
-        runs: Runs::Parse(|b, p| answer(async move { b.outline.folding_ranges(decode(p)?).await })),
+        runs: Runs::Parse(|b, p| {
+            encoded(async move { b.outline.folding_ranges(decode(p)?).await })
+        }),
         how: AT_ENTRY,
     },
     Method {
         name: "strata/chunks",
-        runs: Runs::Parse(|b, p| answer(async move { b.outline.chunks(decode(p)?).await })),
+        runs: Runs::Parse(|b, p| encoded(async move { b.outline.chunks(decode(p)?).await })),
         how: AT_ENTRY,
     },
     Method {
@@ -301,6 +303,11 @@ fn encode<T: Serialize>(result: &T) -> Result<Vec<u8>> {
         message: format!("encoding the answer: {e}").into(),
         data: None,
     })
+}
+
+/// A result its handler encoded itself (the whole-document answers, kept encoded per segment).
+fn encoded(handler: impl Future<Output = Result<Vec<u8>>> + Send + 'static) -> Answer {
+    handler.boxed()
 }
 
 fn answer<T: Serialize>(handler: impl Future<Output = Result<T>> + Send + 'static) -> Answer {

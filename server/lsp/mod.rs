@@ -15,6 +15,7 @@ mod running;
 mod runs;
 mod server;
 mod settings;
+mod template;
 mod timing;
 mod to_ext;
 mod transport;
@@ -33,6 +34,7 @@ pub use timing::MethodTimes;
 /// `config_file` is the user's config file given on the command line (else `STRATA_CONFIG`, else
 /// the XDG location).
 pub async fn serve_stdio(config: ChunkConfig, config_file: Option<PathBuf>) {
+    crate::resources::memory::release_when_idle();
     transport::serve(tokio::io::stdin(), tokio::io::stdout(), |outbox| {
         let client = client::Client::new(outbox.clone());
         let running = Arc::new(running::Running::new(outbox));

@@ -1,18 +1,24 @@
 //! Whole-document answers built from a parse: `textDocument/documentSymbol`,
 //! `textDocument/foldingRange` and `strata/chunks`. Their size grows with the file (about as
-//! many bytes of JSON as the file has), so the dispatch table encodes them straight from these
-//! types, never through a `serde_json::Value` (two to three times the cost: `cargo bench
-//! --bench parse -- answers`). No I/O, no protocol framing.
+//! many bytes of JSON as the file has), so they are encoded per segment of the parse and kept
+//! with that segment's chunk list ([`ChunkList::derived`]): an edit re-encodes the one segment it
+//! changed, and the answer is the kept pieces written one after the other, their line numbers,
+//! byte offsets and id ordinals filled in for where each segment now starts ([`Template`]). The
+//! bytes are those serde writes for the declared types (`DocumentSymbol`, `FoldingRange`,
+//! `ext::ChunksResult`); [`symbols`], [`folding_ranges`] and [`chunks`] build those types whole,
+//! and the tests hold the two to each other. No I/O, no protocol framing.
 
 use std::sync::{Arc, OnceLock};
 
+use rustc_hash::FxHashMap;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 
 use super::ext::{ChunkInfo, ChunksResult, TextDocumentParams};
 use super::position::{Encoding, from_point, range_at};
-use crate::chunks::{Chunk, ChunkKind};
-use crate::documents::{DocumentStore, Parsed, Points};
+use super::template::{Base, Start, Template};
+use crate::chunks::{Chunk, ChunkKind, RelChunk};
+use crate::documents::{DocumentStore, Parsed, Point3, Points};
 use crate::syntax::Language;
 
 /// The answers the client switched off in `initializationOptions`.
@@ -60,35 +66,410 @@ impl Outline {
         super::parsed(&self.store, uri).await
     }
 
-    pub async fn document_symbols(
-        &self,
-        params: DocumentSymbolParams,
-    ) -> Result<Option<DocumentSymbolResponse>> {
+    /// `textDocument/documentSymbol`, encoded (`null` when switched off).
+    pub async fn document_symbols(&self, params: DocumentSymbolParams) -> Result<Vec<u8>> {
         if !self.features().document_symbols {
-            return Ok(None);
+            return Ok(b"null".to_vec());
         }
         let parsed = self.parsed(&params.text_document.uri).await?;
-        Ok(Some(DocumentSymbolResponse::Nested(symbols(
-            &parsed,
-            self.encoding(),
-        ))))
+        Ok(encoded_symbols(&parsed, self.encoding()))
     }
 
-    pub async fn folding_ranges(
-        &self,
-        params: FoldingRangeParams,
-    ) -> Result<Option<Vec<FoldingRange>>> {
+    /// `textDocument/foldingRange`, encoded (`null` when switched off).
+    pub async fn folding_ranges(&self, params: FoldingRangeParams) -> Result<Vec<u8>> {
         if !self.features().folding_ranges {
-            return Ok(None);
+            return Ok(b"null".to_vec());
         }
         let parsed = self.parsed(&params.text_document.uri).await?;
-        Ok(Some(folding_ranges(&parsed)))
+        Ok(encoded_folding_ranges(&parsed))
     }
 
-    pub async fn chunks(&self, params: TextDocumentParams) -> Result<ChunksResult> {
+    /// `strata/chunks`, encoded.
+    pub async fn chunks(&self, params: TextDocumentParams) -> Result<Vec<u8>> {
         let parsed = self.parsed(&params.text_document.uri).await?;
-        Ok(chunks(&parsed, self.encoding()))
+        Ok(encoded_chunks(&parsed, self.encoding()))
     }
+}
+
+/// Bytes an answer's envelope (`{"jsonrpc":"2.0","id":…,"result":` and `}`) takes in front of
+/// and after it, reserved so that the transport frames the answer without copying it.
+const ENVELOPE: usize = 64;
+
+/// Where each segment of `parsed` starts: (segment start byte, its first line, its column in
+/// `encoding`).
+fn starts<'p>(
+    parsed: &'p Parsed,
+    encoding: Encoding,
+) -> impl Iterator<Item = (usize, &'p Arc<crate::chunks::ChunkList>, u32, u32)> + 'p {
+    let mut points = Points::new(&parsed.text);
+    parsed.chunks.lists().iter().map(move |(base, list)| {
+        let at = points.at(*base);
+        (*base, list, at.line, column(&at, encoding))
+    })
+}
+
+fn column(point: &Point3, encoding: Encoding) -> u32 {
+    match encoding {
+        Encoding::Utf8 => point.col8,
+        Encoding::Utf16 => point.col16,
+        Encoding::Utf32 => point.col32,
+    }
+}
+
+/// A segment's encoded piece of one answer, for the encoding and the column the segment started
+/// at when it was encoded (a segment that starts inside a line has columns that depend on what
+/// comes before it on that line).
+struct Piece<const KIND: u8> {
+    encoding: Encoding,
+    column: u32,
+    template: Template,
+    /// Chunks per key in the segment (for the ordinals of the segments after it).
+    counts: Vec<(u64, u32)>,
+}
+
+const SYMBOLS: u8 = 0;
+const CHUNKS: u8 = 1;
+
+impl<const KIND: u8> Piece<KIND> {
+    fn serves(&self, encoding: Encoding, column: u32) -> bool {
+        self.encoding == encoding && self.column == column
+    }
+}
+
+/// Writes a position relative to the segment starting on line `first`.
+fn position(t: &mut Template, point: &Point3, first: u32, encoding: Encoding) {
+    t.raw("{\"line\":");
+    t.hole(Base::Line, point.line - first);
+    t.raw(",\"character\":");
+    t.uint(u64::from(column(point, encoding)));
+    t.raw("}");
+}
+
+fn range(t: &mut Template, start: &Point3, end: &Point3, first: u32, encoding: Encoding) {
+    t.raw("{\"start\":");
+    position(t, start, first, encoding);
+    t.raw(",\"end\":");
+    position(t, end, first, encoding);
+    t.raw("}");
+}
+
+/// `textDocument/documentSymbol` as JSON: each segment's symbols encoded once per chunk list.
+pub fn encoded_symbols(parsed: &Parsed, encoding: Encoding) -> Vec<u8> {
+    let mut pieces = Vec::with_capacity(parsed.chunks.segments());
+    for (base, list, line, column) in starts(parsed, encoding) {
+        let piece = list.derived(
+            |p: &Piece<SYMBOLS>| p.serves(encoding, column),
+            |chunks| symbols_piece(chunks, base, line, column, &parsed.text, encoding),
+        );
+        pieces.push((line, base, piece));
+    }
+    let size: usize = pieces
+        .iter()
+        .map(|p| p.2.template.len() * 11 / 10 + 1)
+        .sum();
+    let mut out = Vec::with_capacity(size + ENVELOPE);
+    out.push(b'[');
+    let none = FxHashMap::default();
+    for (line, byte, piece) in &pieces {
+        if piece.template.is_empty() {
+            continue;
+        }
+        if out.len() > 1 {
+            out.push(b',');
+        }
+        let start = Start {
+            line: *line,
+            byte: *byte,
+            ordinals: &none,
+        };
+        piece.template.write(&mut out, &start);
+    }
+    out.push(b']');
+    out
+}
+
+fn symbols_piece(
+    chunks: &[RelChunk],
+    base: usize,
+    first: u32,
+    column: u32,
+    text: &ropey::Rope,
+    encoding: Encoding,
+) -> Piece<SYMBOLS> {
+    let mut children: Vec<Vec<usize>> = vec![Vec::new(); chunks.len()];
+    let mut roots = Vec::new();
+    for (i, c) in chunks
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| is_symbol_kind(c.kind))
+    {
+        match c.parent {
+            Some(p) => children[p].push(i),
+            None => roots.push(i),
+        }
+    }
+    struct Build<'a> {
+        chunks: &'a [RelChunk],
+        children: &'a [Vec<usize>],
+        points: Points<'a>,
+        base: usize,
+        first: u32,
+        encoding: Encoding,
+    }
+    fn symbol(b: &mut Build<'_>, t: &mut Template, i: usize) {
+        let c = &b.chunks[i];
+        let shift = |r: &std::ops::Range<usize>| r.start + b.base..r.end + b.base;
+        let detail = first_line(&b.points, shift(&c.signature));
+        let range_start = b.points.at(c.range.start + b.base);
+        let name = shift(&c.name_range);
+        let (name_start, name_end) = (b.points.at(name.start), b.points.at(name.end));
+        let range_end = b.points.at(c.range.end + b.base);
+        t.raw("{\"name\":");
+        t.string(&c.name);
+        if !detail.is_empty() {
+            t.raw(",\"detail\":");
+            t.string(&detail);
+        }
+        t.raw(",\"kind\":");
+        t.json(&symbol_kind(c.kind));
+        t.raw(",\"range\":");
+        range(t, &range_start, &range_end, b.first, b.encoding);
+        t.raw(",\"selectionRange\":");
+        range(t, &name_start, &name_end, b.first, b.encoding);
+        let children = b.children[i].clone();
+        if !children.is_empty() {
+            t.raw(",\"children\":[");
+            for (n, &k) in children.iter().enumerate() {
+                if n > 0 {
+                    t.raw(",");
+                }
+                symbol(b, t, k);
+            }
+            t.raw("]");
+        }
+        t.raw("}");
+    }
+    let mut build = Build {
+        chunks,
+        children: &children,
+        points: Points::new(text),
+        base,
+        first,
+        encoding,
+    };
+    let mut template = Template::default();
+    for (n, &i) in roots.iter().enumerate() {
+        if n > 0 {
+            template.raw(",");
+        }
+        symbol(&mut build, &mut template, i);
+    }
+    template.shrink();
+    Piece {
+        encoding,
+        column,
+        template,
+        counts: Vec::new(),
+    }
+}
+
+/// `strata/chunks` as JSON: each segment's chunks encoded once per chunk list, the ordinals of
+/// their ids counted on from the segments before.
+pub fn encoded_chunks(parsed: &Parsed, encoding: Encoding) -> Vec<u8> {
+    let mut pieces = Vec::with_capacity(parsed.chunks.segments());
+    for (base, list, line, column) in starts(parsed, encoding) {
+        let piece = list.derived(
+            |p: &Piece<CHUNKS>| p.serves(encoding, column),
+            |chunks| chunks_piece(chunks, base, line, column, &parsed.text, encoding),
+        );
+        pieces.push((line, base, piece));
+    }
+    let size: usize = pieces
+        .iter()
+        .map(|p| p.2.template.len() * 11 / 10 + 1)
+        .sum();
+    let mut out = Vec::with_capacity(size + ENVELOPE + 64);
+    out.extend_from_slice(b"{\"version\":");
+    let _ = serde_json::to_writer(&mut out, &parsed.version);
+    out.extend_from_slice(b",\"language\":");
+    let _ = serde_json::to_writer(&mut out, &parsed.language.map(Language::name));
+    out.extend_from_slice(b",\"chunks\":[");
+    let empty = out.len();
+    let mut ordinals: FxHashMap<u64, u32> = FxHashMap::default();
+    for (line, byte, piece) in &pieces {
+        if piece.template.is_empty() {
+            continue;
+        }
+        if out.len() > empty {
+            out.push(b',');
+        }
+        let start = Start {
+            line: *line,
+            byte: *byte,
+            ordinals: &ordinals,
+        };
+        piece.template.write(&mut out, &start);
+        for &(key, n) in &piece.counts {
+            *ordinals.entry(key).or_insert(0) += n;
+        }
+    }
+    out.extend_from_slice(b"]}");
+    out
+}
+
+fn chunks_piece(
+    chunks: &[RelChunk],
+    base: usize,
+    first: u32,
+    column: u32,
+    text: &ropey::Rope,
+    encoding: Encoding,
+) -> Piece<CHUNKS> {
+    let mut counts: FxHashMap<u64, u32> = FxHashMap::default();
+    let locals: Vec<u32> = chunks
+        .iter()
+        .map(|c| {
+            let n = counts.entry(c.key).or_insert(0);
+            *n += 1;
+            *n - 1
+        })
+        .collect();
+    let mut points = Points::new(text);
+    let mut t = Template::default();
+    let id = |t: &mut Template, c: &RelChunk, local: u32| {
+        t.raw("\"");
+        t.string_part(c.kind.as_str());
+        t.raw(":");
+        t.string_part(&c.path);
+        t.raw("#");
+        t.hole(Base::Ordinal(c.key), local);
+        t.raw("\"");
+    };
+    for (i, c) in chunks.iter().enumerate() {
+        if i > 0 {
+            t.raw(",");
+        }
+        t.raw("{\"id\":");
+        id(&mut t, c, locals[i]);
+        t.raw(",\"kind\":");
+        t.string(c.kind.as_str());
+        t.raw(",\"name\":");
+        t.string(&c.name);
+        t.raw(",\"path\":");
+        t.string(&c.path);
+        t.raw(",\"parent\":");
+        match c.parent {
+            Some(p) => id(&mut t, &chunks[p], locals[p]),
+            None => t.raw("null"),
+        }
+        for (name, r) in [
+            ("range", &c.range),
+            ("signatureRange", &c.signature),
+            ("nameRange", &c.name_range),
+        ] {
+            let (start, end) = (points.at(r.start + base), points.at(r.end + base));
+            t.raw(",\"");
+            t.raw(name);
+            t.raw("\":");
+            range(&mut t, &start, &end, first, encoding);
+        }
+        t.raw(",\"byteRange\":[");
+        t.hole(Base::Byte, c.range.start as u32);
+        t.raw(",");
+        t.hole(Base::Byte, c.range.end as u32);
+        t.raw("],\"hash\":\"");
+        t.raw(&format!("{:016x}", c.hash));
+        t.raw("\"}");
+    }
+    t.shrink();
+    let mut counts: Vec<(u64, u32)> = counts.into_iter().collect();
+    counts.sort_unstable();
+    Piece {
+        encoding,
+        column,
+        template: t,
+        counts,
+    }
+}
+
+/// One segment's folds: (first line, last line, kind), lines relative to the segment's first.
+struct Folds(Vec<(u32, u32, u8)>);
+
+const FOLD_KINDS: [Option<FoldingRangeKind>; 3] = [
+    None,
+    Some(FoldingRangeKind::Comment),
+    Some(FoldingRangeKind::Imports),
+];
+
+/// `textDocument/foldingRange` as JSON: each segment's folds found once per chunk list.
+pub fn encoded_folding_ranges(parsed: &Parsed) -> Vec<u8> {
+    let text = &parsed.text;
+    let mut all: Vec<(u32, u32, u8)> = Vec::new();
+    for (base, list) in parsed.chunks.lists() {
+        let first = text.byte_to_line((*base).min(text.len_bytes())) as u32;
+        let folds = list.derived(|_: &Folds| true, |chunks| folds(chunks, *base, first, text));
+        all.extend(
+            folds
+                .0
+                .iter()
+                .map(|&(start, end, kind)| (start + first, end + first, kind)),
+        );
+    }
+    // Sorted within each segment already; a segment that starts inside a line may repeat the
+    // line the one before it ends on.
+    all.sort_by_key(|f| (f.0, std::cmp::Reverse(f.1)));
+    all.dedup_by_key(|f| f.0);
+    let mut out = Vec::with_capacity(all.len() * 48 + ENVELOPE);
+    out.push(b'[');
+    for (n, &(start, end, kind)) in all.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(b"{\"startLine\":");
+        super::template::write_uint(&mut out, u64::from(start));
+        out.extend_from_slice(b",\"endLine\":");
+        super::template::write_uint(&mut out, u64::from(end));
+        if let Some(kind) = &FOLD_KINDS[kind as usize] {
+            out.extend_from_slice(b",\"kind\":");
+            let _ = serde_json::to_writer(&mut out, kind);
+        }
+        out.push(b'}');
+    }
+    out.push(b']');
+    out
+}
+
+fn folds(chunks: &[RelChunk], base: usize, first: u32, text: &ropey::Rope) -> Folds {
+    let line = |byte: usize| text.byte_to_line((byte + base).min(text.len_bytes())) as u32 - first;
+    let mut folds = Vec::new();
+    let mut push = |start: u32, end: u32, kind: u8| {
+        if end > start {
+            folds.push((start, end, kind));
+        }
+    };
+    for c in chunks {
+        let start = line(c.range.start);
+        let last = line(c.range.end.saturating_sub(1).max(c.range.start));
+        match c.kind {
+            ChunkKind::Part | ChunkKind::Window => {}
+            ChunkKind::Group => match &*c.name {
+                "comments" => push(start, last, 1),
+                "imports" => push(start, last, 2),
+                _ => {}
+            },
+            _ => {
+                let signature = line(c.signature.start);
+                if signature > start {
+                    push(start, signature - 1, 1);
+                }
+                push(signature, last, 0);
+            }
+        }
+    }
+    folds.sort_by_key(|f| (f.0, std::cmp::Reverse(f.1)));
+    folds.dedup_by_key(|f| f.0);
+    folds.shrink_to_fit();
+    Folds(folds)
 }
 
 /// `strata/chunks`: every chunk of the document with its ranges in the negotiated encoding.
@@ -133,10 +514,11 @@ fn symbol_kind(kind: ChunkKind) -> SymbolKind {
 }
 
 fn is_symbol(chunk: &Chunk) -> bool {
-    !matches!(
-        chunk.kind,
-        ChunkKind::Group | ChunkKind::Part | ChunkKind::Window
-    )
+    is_symbol_kind(chunk.kind)
+}
+
+fn is_symbol_kind(kind: ChunkKind) -> bool {
+    !matches!(kind, ChunkKind::Group | ChunkKind::Part | ChunkKind::Window)
 }
 
 /// The symbol tree of a document: its chunks, less groups, parts and windows.
@@ -266,6 +648,135 @@ mod tests {
     use ropey::Rope;
 
     use super::*;
+    use crate::chunks::ChunkConfig;
+    use crate::documents::Syntax;
+    use crate::syntax::input_edit;
+
+    /// About 150 KB of Rust in several segments: doc comments with astral characters, impls of
+    /// one trait for one type (equal ids told apart by ordinals), nested items, folds.
+    fn rust_source() -> String {
+        let mut s = String::from("use std::fmt;\nuse std::sync::Arc;\n\n");
+        for i in 0..700 {
+            s.push_str(&format!(
+                "/// Item {i}: 😀 é 𝔘\n/// more\npub struct S{i} {{\n    a: u32,\n}}\n\n\
+                 impl fmt::Display for Shared {{\n    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {{\n        write!(f, \"{i}\")\n    }}\n}}\n\n\
+                 impl S{i} {{\n    /// Doc.\n    pub fn get(&self) -> u32 {{\n        self.a + {i}\n    }}\n}}\n\n"
+            ));
+        }
+        s
+    }
+
+    fn reference(parsed: &Parsed, encoding: Encoding) -> [Vec<u8>; 3] {
+        [
+            serde_json::to_vec(&symbols(parsed, encoding)).unwrap(),
+            serde_json::to_vec(&folding_ranges(parsed)).unwrap(),
+            serde_json::to_vec(&chunks(parsed, encoding)).unwrap(),
+        ]
+    }
+
+    fn encoded(parsed: &Parsed, encoding: Encoding) -> [Vec<u8>; 3] {
+        [
+            encoded_symbols(parsed, encoding),
+            encoded_folding_ranges(parsed),
+            encoded_chunks(parsed, encoding),
+        ]
+    }
+
+    #[track_caller]
+    fn same(parsed: &Parsed, encoding: Encoding) {
+        let (want, got) = (reference(parsed, encoding), encoded(parsed, encoding));
+        for (what, (want, got)) in ["symbols", "folds", "chunks"]
+            .iter()
+            .zip(want.iter().zip(&got))
+        {
+            if want != got {
+                let at = want.iter().zip(got).take_while(|(a, b)| a == b).count();
+                let show = |b: &[u8]| {
+                    String::from_utf8_lossy(&b[at.saturating_sub(80)..(at + 80).min(b.len())])
+                        .into_owned()
+                };
+                panic!(
+                    "{what} differ at byte {at}:\nwant …{}…\ngot  …{}…",
+                    show(want),
+                    show(got)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn answers_kept_per_segment_are_the_answers_built_whole_through_edits() {
+        let source = rust_source();
+        let mut text = Rope::from_str(&source);
+        let mut syntax = Syntax::new(Some(Language::Rust), ChunkConfig::default());
+        let parsed = syntax.update(1, text.clone(), &[], true);
+        assert!(
+            parsed.chunks.segments() > 3,
+            "{} segments",
+            parsed.chunks.segments()
+        );
+        for encoding in [Encoding::Utf16, Encoding::Utf8, Encoding::Utf32] {
+            same(&parsed, encoding);
+        }
+        // Edits in the middle: a character, a line break (every later segment moves down a
+        // line), a new item (new ids, later ordinals move), a deletion of it.
+        let middle = source[source.len() / 2..].find("    pub fn get").unwrap() + source.len() / 2;
+        let edits: Vec<(usize, usize, String)> = vec![
+            (middle, middle, "x".into()),
+            (middle, middle + 1, String::new()),
+            (middle, middle, "\n".into()),
+            (middle, middle, "fn fmt(&self) {}\n    ".into()),
+            (middle, middle + 22, String::new()),
+        ];
+        let mut version = 1;
+        for (start, end, insert) in edits {
+            let before = text.clone();
+            let (from, to) = (text.byte_to_char(start), text.byte_to_char(end));
+            text.remove(from..to);
+            text.insert(from, &insert);
+            let edit = input_edit(&before, &text, start, end, start + insert.len());
+            version += 1;
+            let old = syntax.update(version - 1, before, &[], false);
+            let old_lists: Vec<_> = old.chunks.lists().to_vec();
+            let parsed = syntax.update(version, text.clone(), &[edit], false);
+            same(&parsed, Encoding::Utf16);
+            // Only the edited segment was encoded again: the others kept their pieces.
+            let kept = parsed
+                .chunks
+                .lists()
+                .iter()
+                .filter(|(_, l)| old_lists.iter().any(|(_, o)| Arc::ptr_eq(o, l)))
+                .count();
+            assert!(
+                kept + 1 >= parsed.chunks.segments(),
+                "{kept} of {} kept",
+                parsed.chunks.segments()
+            );
+        }
+    }
+
+    #[test]
+    fn typescript_answers_match_too() {
+        let mut source = String::new();
+        for i in 0..400 {
+            source.push_str(&format!(
+                "/** Doc {i} 🚀 */\nexport interface I{i} {{\n  a: string;\n  b(x: number): void;\n}}\n\n\
+                 declare var I{i}: {{\n  prototype: I{i};\n  new(): I{i};\n}};\n\nexport class C{i} {{\n  m(): number {{ return {i}; }}\n}}\n\n"
+            ));
+        }
+        let parsed = Syntax::new(Some(Language::TypeScript), ChunkConfig::default()).update(
+            1,
+            Rope::from_str(&source),
+            &[],
+            true,
+        );
+        assert!(parsed.chunks.segments() > 2);
+        same(&parsed, Encoding::Utf16);
+        // Text without a grammar: line windows.
+        let parsed =
+            Syntax::new(None, ChunkConfig::default()).update(1, Rope::from_str(&source), &[], true);
+        same(&parsed, Encoding::Utf16);
+    }
 
     #[test]
     fn the_first_line_is_cut_at_any_line_break_across_rope_chunks() {

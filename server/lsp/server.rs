@@ -130,7 +130,7 @@ impl Backend {
         let threads = self.workspace.get().and_then(|w| w.index_threads);
         IndexConfig {
             chunk: self.store.config(),
-            threads: threads.unwrap_or(default.threads),
+            threads: threads.unwrap_or_else(|| crate::resources::current().index_threads),
             ignore: self.ignore.clone(),
             ..default
         }

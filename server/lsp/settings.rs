@@ -172,6 +172,7 @@ impl Settings {
             builder.file(&repository_config_path(root), Trust::Repository);
         }
         let config = builder.build();
+        crate::resources::set(config.profile);
         let (ignore_changed, problems) = self.ignore.set(&config.ignore);
         for problem in problems {
             // Each pattern was checked with its layer; this is not expected.

@@ -63,7 +63,10 @@ where
     loop {
         while tasks.try_join_next().is_some() {}
         let body = match input.next().await {
-            Frame::Body(body) => body,
+            Frame::Body(body) => {
+                crate::resources::memory::busy();
+                body
+            }
             Frame::End => break,
             Frame::Malformed(problem) => {
                 tracing::error!("unreadable message from the client: {problem}");
@@ -196,7 +199,9 @@ where
             let body = encoded(&id, answer);
             histogram.record(started.elapsed());
             // Whoever takes the id out of the registry answers: this task, or a cancellation.
-            server.running.answer(&id, body)
+            let answered = server.running.answer(&id, body);
+            crate::resources::memory::busy();
+            answered
         }));
         // Answered or cancelled already: nothing to attach.
         let _ = backend.running.attach(&key, task);
@@ -548,13 +553,16 @@ fn send(frames: &Outbox, id: &Id, answer: jsonrpc::Result<Vec<u8>>) {
 /// The response to request `id`: its result (already encoded) or its error.
 fn encoded(id: &Id, answer: jsonrpc::Result<Vec<u8>>) -> Vec<u8> {
     let error = match answer {
-        Ok(result) => {
+        Ok(mut body) => {
+            // The envelope goes around the result in its own buffer: an answer as large as the
+            // file (its encoder leaves room for this) is moved, not copied into a second one.
             let id = serde_json::to_vec(id).unwrap_or_else(|_| b"null".to_vec());
-            let mut body = Vec::with_capacity(result.len() + id.len() + 32);
-            body.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
-            body.extend_from_slice(&id);
-            body.extend_from_slice(br#","result":"#);
-            body.extend_from_slice(&result);
+            let mut head = Vec::with_capacity(id.len() + 32);
+            head.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
+            head.extend_from_slice(&id);
+            head.extend_from_slice(br#","result":"#);
+            body.reserve(head.len() + 1);
+            body.splice(0..0, head);
             body.push(b'}');
             return body;
         }

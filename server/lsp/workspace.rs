@@ -13,8 +13,6 @@ use super::position::{Encoding, from_point};
 use crate::archive::{Archive, Hit, IndexConfig};
 use crate::documents::DocumentStore;
 
-/// While typing goes on without a pause, a buffer is still indexed this often.
-const BUFFER_MAX_WAIT: Duration = Duration::from_secs(5);
 /// How long an edited buffer waits for typing to pause before it is indexed.
 pub const BUFFER_DEBOUNCE: Duration = Duration::from_millis(300);
 
@@ -99,9 +97,14 @@ async fn index_with_progress(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, usize)>();
     let worker = archive.clone();
     let job = tokio::task::spawn_blocking(move || {
-        worker.index(&config, &|done, total| {
+        let summary = worker.index(&config, &|done, total| {
+            crate::resources::memory::busy();
             let _ = tx.send((done, total));
-        })
+        });
+        // Indexing is over: the idle release counts from here.
+        worker.flush();
+        crate::resources::memory::busy();
+        summary
     });
     let ongoing = if progress {
         let token = ProgressToken::String("strata/index".into());
@@ -208,14 +211,19 @@ pub fn feed_buffer(
         let mut indexed = opened;
         while parses.changed().await.is_ok() {
             // Debounced: the buffer is indexed once typing pauses for BUFFER_DEBOUNCE (or, while
-            // it goes on, every BUFFER_MAX_WAIT), not on every parse — indexing a large buffer
+            // it goes on, as often as the profile says), not on every parse — indexing a large buffer
             // costs as much as the requests the editor is waiting for.
             let first = tokio::time::Instant::now();
             let closed = loop {
                 tokio::time::sleep(BUFFER_DEBOUNCE).await;
                 match parses.has_changed() {
                     Err(_) => break true,
-                    Ok(true) if first.elapsed() < BUFFER_MAX_WAIT => {
+                    // While typing goes on, still indexed as often as the profile says.
+                    Ok(true)
+                        if crate::resources::current()
+                            .buffer_index_every
+                            .is_none_or(|every| first.elapsed() < every) =>
+                    {
                         parses.borrow_and_update();
                     }
                     Ok(_) => break false,
@@ -239,6 +247,7 @@ pub fn feed_buffer(
             let _ = tokio::task::spawn_blocking(move || {
                 let chunks = parsed.chunks.to_vec();
                 archive.index_buffer(&path, &parsed.text, parsed.language, &chunks, &config);
+                crate::resources::memory::busy();
             })
             .await;
         }
