@@ -326,13 +326,17 @@ impl Gateway {
         route(&self.setup(), request)
     }
 
-    /// The prompt's tokens as the configured tokenizer counts them (`[context] encoding`).
-    pub fn prompt_tokens(&self, prompt: &Prompt) -> u64 {
+    /// The tokens of `text` as the configured tokenizer counts them (`[context] encoding`).
+    pub fn tokens(&self, text: &str) -> u64 {
         let encoding = (self.setup().config.context.encoding.as_deref())
             .and_then(Encoding::from_name)
             .unwrap_or_default();
-        let tokenizer = Tokenizer::new(encoding);
-        let count = |text: &str| u64::from(tokenizer.count(text));
+        u64::from(Tokenizer::new(encoding).count(text))
+    }
+
+    /// The prompt's tokens, part by part, as [`Gateway::tokens`] counts them.
+    pub fn prompt_tokens(&self, prompt: &Prompt) -> u64 {
+        let count = |text: &str| self.tokens(text);
         match prompt.parts() {
             Parts::Chat { system, messages } => {
                 system.as_deref().map_or(0, count)
@@ -429,23 +433,20 @@ impl Gateway {
                     .counters
                     .coalesced
                     .fetch_add(1, Ordering::Relaxed);
-                let provider = providers
-                    .first()
-                    .map(|p| p.name.clone())
-                    .unwrap_or_default();
-                self.audit_row(
-                    &request,
-                    Some(&provider),
-                    None,
-                    CacheLevel::Coalesced,
-                    0,
-                    0,
-                    (0, 0),
-                    CallOutcome::Ok,
-                    None,
-                    None,
-                    started,
-                );
+                // Its audit row is written when the flight ends, with how it ended.
+                let joiner = CallRequest {
+                    prompt: Prompt::chat(None, ""),
+                    agent: request.agent.clone(),
+                    route: request.route.clone(),
+                    priority: request.priority,
+                    params: request.params.clone(),
+                    template_version: request.template_version.clone(),
+                    cache_ttl: request.cache_ttl,
+                    files: request.files.clone(),
+                    chunks: request.chunks.clone(),
+                    stream: request.stream,
+                };
+                sender.send_modify(|p| p.joined.push((joiner, started)));
                 return Ok(Reply::new(sender.subscribe(), true));
             }
         }
@@ -476,6 +477,12 @@ impl Gateway {
                     inflight.remove(&flight);
                 }
             }
+            let mut joined = Vec::new();
+            tx.send_if_modified(|p| {
+                joined = std::mem::take(&mut p.joined);
+                false
+            });
+            gateway.audit_joined(joined, outcome.as_ref());
             match outcome {
                 Some(outcome) => tx.send_modify(|p| p.outcome = Some(outcome)),
                 None => {
