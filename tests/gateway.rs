@@ -1119,6 +1119,17 @@ async fn the_audit_counts_bytes_only_for_requests_a_server_received() {
         gw.complete(chat("explain", "same")).await.unwrap().source,
         Source::L1
     );
+    // Held by the local rate limit, then cancelled: nothing sent.
+    let (limited, clock) = gateway(&format!(
+        "{}requests_per_minute = 1\n",
+        provider("p", "openai", &fake.url())
+    ));
+    limited.attach_store(store.clone());
+    limited.complete(chat("tests", "first")).await.unwrap();
+    let waiting = limited.call(chat("tests", "second")).unwrap();
+    until("the limiter to hold it", || clock.sleepers() > 0).await;
+    drop(waiting);
+    until("it to be cancelled", || limited.stats().cancelled == 1).await;
     store.flush();
     let rows = store.recent_audit(20, 0, None);
     let row = |agent: &str, cache: &str, outcome: &str| {
@@ -1127,7 +1138,8 @@ async fn the_audit_counts_bytes_only_for_requests_a_server_received() {
             .map(|r| r.bytes_out)
             .collect::<Vec<_>>()
     };
-    assert_eq!(rows.len(), 6, "{rows:#?}");
+    assert_eq!(rows.len(), 8, "{rows:#?}");
+    assert_eq!(row("tests", "miss", "cancelled"), [0], "{rows:#?}");
     let dead_row = rows
         .iter()
         .find(|r| r.provider.as_deref() == Some("dead"))
