@@ -14,7 +14,7 @@ use strata::llm::retry::Circuit;
 use strata::llm::{
     CallRequest, Event, Gateway, GatewayError, ManualClock, Priority, Prompt, Source, Store,
 };
-use support::fake_model::{FakeModel, Fault, Reply};
+use support::fake_model::{FakeModel, Fault, Overflow, Reply};
 
 const HANG: Duration = Duration::from_secs(60);
 
@@ -917,4 +917,244 @@ fn the_key_goes_to_the_provider_and_nowhere_else() {
             );
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fim_reaches_infill_and_raw_templates_streamed_and_whole() {
+    let fake = FakeModel::start();
+    for (extra, path) in [
+        ("fim = \"infill\"\n", "/infill"),
+        ("fim_template = \"starcoder\"\n", "/v1/completions"),
+    ] {
+        let (gw, _) = gateway(&format!("{}{extra}", provider("p", "openai", &fake.url())));
+        for stream in [true, false] {
+            fake.script(Reply {
+                continue_line: Some("let total = add(1, 2);".into()),
+                ..Reply::text("unused")
+            });
+            let mut request = CallRequest::new(
+                "completion",
+                Priority::Interactive,
+                Prompt::fim("fn main() {\n    let total = add(1, ", "\n}\n"),
+            );
+            request.stream = stream;
+            request.cache_ttl = Some(Duration::ZERO);
+            let answer = gw.complete(request).await.unwrap();
+            assert_eq!(answer.text, "2);", "{path} {stream}");
+            let call = fake.calls().pop().unwrap();
+            assert_eq!(call.path, path);
+            if path == "/infill" {
+                assert_eq!(answer.input_tokens, call.body.len() as u64 / 4);
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_too_long_for_the_server_is_reported_as_such() {
+    let fake = FakeModel::start();
+    let long = "let value = compute(1, 2, 3);\n".repeat(40); // 1,200 bytes: 300 fake tokens
+    fake.set_context_window(100, Overflow::Status);
+    for (kind, extra, words) in [
+        ("openai", "", "maximum context length is 100 tokens"),
+        ("openai", "fim = \"infill\"\n", "exceed_context_size_error"),
+        ("ollama", "", "exceeds the context length"),
+        ("anthropic", "", "prompt is too long"),
+    ] {
+        let config = format!("{}{extra}", provider("p", kind, &fake.url()));
+        let (gw, _) = gateway(&config.replace("retries = 2", "retries = 0"));
+        let prompt = if extra.is_empty() {
+            Prompt::chat(None, long.clone())
+        } else {
+            Prompt::fim(&long, "")
+        };
+        let calls = fake.call_count();
+        let error = gw
+            .complete(CallRequest::new("explain", Priority::OnDemand, prompt))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            fake.call_count(),
+            calls + 1,
+            "{kind}: retried a too-long prompt"
+        );
+        for expected in [
+            "p: the prompt is longer than the model's context window",
+            words,
+            "set `context_window` under [providers.p]",
+        ] {
+            assert!(error.contains(expected), "{kind} {extra}: {error}");
+        }
+        // The server's figures when it gave them, else Strata's own count.
+        assert!(
+            error.contains("the prompt is 300 tokens, the window 100")
+                || kind == "ollama"
+                || kind == "anthropic",
+            "{error}"
+        );
+    }
+    // A server that answers 200 and then nothing (llama-cpp-python streaming).
+    fake.set_context_window(100, Overflow::EmptyStream);
+    let (gw, _) =
+        gateway(&provider("p", "openai", &fake.url()).replace("retries = 2", "retries = 0"));
+    let error = gw
+        .complete(CallRequest::new(
+            "explain",
+            Priority::OnDemand,
+            Prompt::chat(None, long.clone()),
+        ))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("p: it answered with an empty stream"),
+        "{error}"
+    );
+    assert!(
+        error.contains("set `context_window` under [providers.p]"),
+        "{error}"
+    );
+    assert!(!error.contains("stopped before"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_prompt_over_a_configured_window_is_not_sent_and_the_next_provider_gets_it() {
+    let fake = FakeModel::start();
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}context_window = 256\n{}context_window = 100000\n[routes]\ndefault = [\"small\", \"big\"]\n",
+        provider("small", "openai", &fake.url()),
+        provider("big", "ollama", &fake.url()),
+    );
+    let (gw, _) = gateway(&config);
+    let (store, _) = Store::open(dir.path(), 1 << 20).unwrap();
+    gw.attach_store(store.clone());
+    assert_eq!(
+        gw.prompt_room("explain", None, Priority::OnDemand, 100),
+        Some(256 - 25 - 100),
+        "the smallest window on the route, less the answer and a tenth"
+    );
+    fake.script(Reply::text("from big"));
+    let long = "let value = compute(1, 2, 3);\n".repeat(40);
+    let answer = gw.complete(chat("explain", &long)).await.unwrap();
+    assert_eq!(
+        (answer.provider.as_str(), answer.text.as_str()),
+        ("big", "from big")
+    );
+    assert_eq!(fake.call_count(), 1);
+    let body = fake.calls()[0].json.clone().unwrap();
+    assert_eq!(body["options"]["num_ctx"], 100000);
+    // A prompt that fits only without the whole `max_tokens` goes with fewer.
+    let mut short = chat("explain", "a short question");
+    short.params.max_tokens = 1000;
+    short.route = Some("small".into());
+    let (gw_small, _) = gateway(&format!(
+        "{}context_window = 256\n[routes]\nsmall = [\"small\"]\n",
+        provider("small", "openai", &fake.url())
+    ));
+    gw_small.complete(short).await.unwrap();
+    let body = fake.calls().pop().unwrap().json.unwrap();
+    let max = body["max_tokens"].as_u64().unwrap();
+    assert!((200..256).contains(&max), "{body}");
+    // Alone on its route, the small one refuses, saying why, and nothing is sent.
+    let (gw_alone, _) = gateway(&format!(
+        "{}context_window = 256\n",
+        provider("small", "openai", &fake.url())
+    ));
+    let calls = fake.call_count();
+    let error = gw_alone
+        .complete(chat("explain", &long))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(fake.call_count(), calls);
+    assert!(error.contains("(Strata did not send it)"), "{error}");
+    assert!(error.contains("the window 256"), "{error}");
+    assert!(
+        error.contains("`context_window = 256` is set for it"),
+        "{error}"
+    );
+    // The refusal is in the audit with nothing sent.
+    store.flush();
+    let rows = store.recent_audit(10, 0, None);
+    let refused: Vec<_> = rows.iter().filter(|r| r.outcome == "refused").collect();
+    assert_eq!(refused.len(), 1, "{rows:#?}");
+    assert_eq!(
+        (refused[0].bytes_out, refused[0].provider.as_deref()),
+        (0, Some("small"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_counts_bytes_only_for_requests_a_server_received() {
+    let fake = FakeModel::start();
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = Store::open(dir.path(), 1 << 20).unwrap();
+    // A privileged port nothing listens on (a freed ephemeral one could be another test's fake).
+    let dead = "http://127.0.0.1:1";
+    // No connection: nothing was received.
+    let (gw, _) = gateway(&provider("dead", "ollama", dead).replace("retries = 2", "retries = 0"));
+    gw.attach_store(store.clone());
+    gw.complete(chat("explain", "q")).await.unwrap_err();
+    // Cancelled while waiting to retry: the failed attempt was received once, and counted once.
+    let (gw, clock) = gateway(&provider("p", "openai", &fake.url()));
+    gw.attach_store(store.clone());
+    fake.script(Reply::error(503));
+    let reply = gw.call(chat("explain", "retried")).unwrap();
+    until("the retry to wait", || {
+        gw.stats().providers["p"].retries == 1 && clock.sleepers() > 0
+    })
+    .await;
+    drop(reply);
+    until("the flight to be cancelled", || gw.stats().cancelled == 1).await;
+    // Joined calls: no bytes of their own, and the flight's outcome, written when it ends.
+    fake.script(Reply::text("shared").first_token(200));
+    let a = gw.call(chat("explain", "same")).unwrap();
+    let b = gw.call(chat("review", "same")).unwrap();
+    assert_eq!(b.answer().await.unwrap().source, Source::Coalesced);
+    a.answer().await.unwrap();
+    // A cache hit: nothing sent.
+    assert_eq!(
+        gw.complete(chat("explain", "same")).await.unwrap().source,
+        Source::L1
+    );
+    // Held by the local rate limit, then cancelled: nothing sent.
+    let (limited, clock) = gateway(&format!(
+        "{}requests_per_minute = 1\n",
+        provider("p", "openai", &fake.url())
+    ));
+    limited.attach_store(store.clone());
+    limited.complete(chat("tests", "first")).await.unwrap();
+    let waiting = limited.call(chat("tests", "second")).unwrap();
+    until("the limiter to hold it", || clock.sleepers() > 0).await;
+    drop(waiting);
+    until("it to be cancelled", || limited.stats().cancelled == 1).await;
+    store.flush();
+    let rows = store.recent_audit(20, 0, None);
+    let row = |agent: &str, cache: &str, outcome: &str| {
+        rows.iter()
+            .filter(|r| r.agent == agent && r.cache == cache && r.outcome == outcome)
+            .map(|r| r.bytes_out)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(rows.len(), 8, "{rows:#?}");
+    assert_eq!(row("tests", "miss", "cancelled"), [0], "{rows:#?}");
+    let dead_row = rows
+        .iter()
+        .find(|r| r.provider.as_deref() == Some("dead"))
+        .unwrap();
+    assert_eq!(
+        (dead_row.bytes_out, dead_row.outcome.as_str()),
+        (0, "error")
+    );
+    let failed = row("explain", "miss", "error");
+    assert!(
+        failed.len() == 2 && failed.iter().filter(|b| **b > 0).count() == 1,
+        "{rows:#?}"
+    );
+    assert_eq!(row("explain", "miss", "cancelled"), [0], "{rows:#?}");
+    assert_eq!(row("review", "coalesced", "ok"), [0], "{rows:#?}");
+    assert_eq!(row("explain", "l1", "ok"), [0], "{rows:#?}");
+    assert!(row("explain", "miss", "ok")[0] > 0);
 }

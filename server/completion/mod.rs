@@ -17,6 +17,7 @@
 #[cfg(test)]
 mod fit_tests;
 pub mod shape;
+pub mod window;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -770,18 +771,22 @@ impl Engine {
         });
     }
 
-    /// Builds the prompt and asks the model; the fitted suggestion, if any.
+    /// Builds the prompt (fitted to the model's context window) and asks the model; the fitted
+    /// suggestion, if any.
     async fn call(&self, uri: &str, ask: Ask, config: &CompletionConfig) -> Option<String> {
         let prompter = self.inner.prompter.clone();
-        let (uri_owned, config_owned) = (uri.to_owned(), config.clone());
+        let gateway = self.inner.gateway.clone();
+        let room =
+            gateway.prompt_room("completion", None, Priority::Interactive, config.max_tokens);
+        let narrowed = room.map_or_else(|| config.clone(), |room| window::narrow(config, room));
+        let uri_owned = uri.to_owned();
         let built = tokio::task::spawn_blocking(move || {
-            prompter.build(
-                &uri_owned,
-                ask.version,
-                &ask.text,
-                ask.cursor,
-                &config_owned,
-            )
+            let mut built =
+                prompter.build(&uri_owned, ask.version, &ask.text, ask.cursor, &narrowed)?;
+            if let Some(room) = room {
+                window::trim(&mut built, room, |text| gateway.tokens(text));
+            }
+            Some(built)
         })
         .await
         .ok()

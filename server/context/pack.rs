@@ -69,6 +69,29 @@ impl Budgets {
     }
 }
 
+impl Budgets {
+    /// The three budgets added up.
+    pub fn total(&self) -> u32 {
+        self.immediate
+            .saturating_add(self.working)
+            .saturating_add(self.background)
+    }
+
+    /// These budgets narrowed to `total` tokens in all (a model's context window): the
+    /// background tier gives first, then working, then immediate, which keeps at least one.
+    pub fn within(self, total: u32) -> Budgets {
+        let mut excess = self.total().saturating_sub(total);
+        let mut narrowed = self;
+        for tier in [&mut narrowed.background, &mut narrowed.working] {
+            let cut = excess.min(*tier);
+            *tier -= cut;
+            excess -= cut;
+        }
+        narrowed.immediate -= excess.min(narrowed.immediate.saturating_sub(1));
+        narrowed
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Item {
@@ -174,5 +197,21 @@ mod tests {
                 background: 50
             }
         );
+    }
+
+    #[test]
+    fn narrowed_to_a_window_background_gives_first_then_working_then_immediate() {
+        let d = Budgets::default(); // 4096 + 8192 + 16384
+        assert_eq!(d.within(100_000), d);
+        let b = |immediate, working, background| Budgets {
+            immediate,
+            working,
+            background,
+        };
+        assert_eq!(d.within(20_000), b(4096, 8192, 7712));
+        assert_eq!(d.within(10_000), b(4096, 5904, 0));
+        assert_eq!(d.within(3_000), b(3000, 0, 0));
+        assert_eq!(d.within(0), b(1, 0, 0));
+        assert_eq!(d.within(20_000).total(), 20_000);
     }
 }

@@ -116,6 +116,40 @@ impl Gateway {
         });
     }
 
+    /// Writes the rows of the calls that joined a flight, each with how the flight ended (`None`:
+    /// cancelled): nothing of theirs was sent, so no bytes.
+    pub(super) fn audit_joined(
+        &self,
+        joined: Vec<(CallRequest, Instant)>,
+        outcome: Option<&Result<Answer, GatewayError>>,
+    ) {
+        for (request, started) in joined {
+            let (provider, model, outcome, error) = match outcome {
+                Some(Ok(a)) => (
+                    Some(a.provider.as_str()),
+                    Some(a.model.as_str()),
+                    CallOutcome::Ok,
+                    None,
+                ),
+                Some(Err(e)) => (None, None, CallOutcome::Error, Some(e.to_string())),
+                None => (None, None, CallOutcome::Cancelled, None),
+            };
+            self.audit_row(
+                &request,
+                provider,
+                model,
+                CacheLevel::Coalesced,
+                0,
+                0,
+                (0, 0),
+                outcome,
+                error,
+                None,
+                started,
+            );
+        }
+    }
+
     /// Writes the row of a call the cache answered (or failed to).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn audit(

@@ -47,12 +47,13 @@ pub(super) fn l1_cache(bytes: u64) -> L1 {
         .build()
 }
 
-/// The cache key: provider, model, parameters, template version and the rendered prompt.
+/// The cache key: provider, model, how it is asked to fill in the middle, parameters, template
+/// version and the prompt.
 pub(super) fn cache_key(provider: &Provider, request: &CallRequest) -> u128 {
+    let config = &provider.config;
     let material = serde_json::to_vec(&(
-        provider.config.kind.as_str(),
-        &provider.config.url,
-        &provider.config.model,
+        (config.kind.as_str(), &config.url, &config.model),
+        (config.fim, &config.fim_template, &config.fim_stop),
         &request.params,
         &request.template_version,
         &request.prompt,

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use super::fim::FimMode;
 use crate::resources::Profile;
 
 /// Where the default provider listens.
@@ -77,10 +78,52 @@ pub struct ProviderConfig {
     /// Whether the model runs on this machine (for `local-first`); guessed from the url when absent.
     #[serde(default)]
     pub local: Option<bool>,
-    /// Whether the server has a fill-in-the-middle endpoint (`suffix`); default: yes for ollama and
-    /// openai, no for anthropic (which gets a chat-style prompt instead).
+    /// How completions ask this provider to fill in the middle (`super::fim::FimMode`): `auto`,
+    /// `suffix`, `infill`, `template`, `prefix` or `chat`.
     #[serde(default)]
-    pub fim: Option<bool>,
+    pub fim: FimMode,
+    /// The raw FIM prompt for `template`: a built-in's name (or a model name that calls for one)
+    /// or a template of one's own with `{prefix}` and `{suffix}`; default: from the model's name.
+    #[serde(
+        default,
+        deserialize_with = "fim_template",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub fim_template: Option<String>,
+    /// Stop sequences added to the template's (those of a template of one's own).
+    #[serde(default)]
+    pub fim_stop: Vec<String>,
+    /// The model's context size in tokens: prompts are fitted to it with room for the answer,
+    /// and a longer one is not sent; Ollama is also told it (`num_ctx`).
+    #[serde(
+        default,
+        deserialize_with = "window",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub context_window: Option<u32>,
+}
+
+/// The smallest and largest `context_window` accepted.
+pub const MIN_CONTEXT_WINDOW: u32 = 256;
+pub const MAX_CONTEXT_WINDOW: u32 = 10_000_000;
+
+fn window<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    i64::deserialize(d)
+        .ok()
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| (MIN_CONTEXT_WINDOW..=MAX_CONTEXT_WINDOW).contains(n))
+        .map(Some)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "must be a number of tokens from {MIN_CONTEXT_WINDOW} to {MAX_CONTEXT_WINDOW}"
+            ))
+        })
+}
+
+fn fim_template<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let setting = String::deserialize(d)?;
+    super::fim::Template::from_setting(&setting, &[]).map_err(serde::de::Error::custom)?;
+    Ok(Some(setting))
 }
 
 mod defaults {
@@ -116,7 +159,10 @@ impl ProviderConfig {
             total_timeout_ms: defaults::total_timeout_ms(),
             retries: defaults::retries(),
             local: None,
-            fim: None,
+            fim: FimMode::Auto,
+            fim_template: None,
+            fim_stop: Vec::new(),
+            context_window: None,
         }
     }
 
@@ -138,9 +184,9 @@ impl ProviderConfig {
         })
     }
 
-    /// Anthropic's API has no fill-in-the-middle endpoint, whatever the setting says.
-    pub fn has_fim(&self) -> bool {
-        self.kind != ProviderKind::Anthropic && self.fim.unwrap_or(true)
+    /// How this provider is sent a fill-in-the-middle prompt, its settings resolved.
+    pub fn fim_plan(&self) -> super::fim::Plan {
+        super::fim::Plan::for_provider(self)
     }
 }
 
@@ -893,7 +939,10 @@ mod tests {
             max_concurrent: Some(1),
             daily_tokens: Some(1),
             local: Some(true),
-            fim: Some(true),
+            fim: FimMode::Template,
+            fim_template: Some("qwen".into()),
+            fim_stop: vec!["<|endoftext|>".into()],
+            context_window: Some(32768),
             ..default
         };
         let context = ContextConfig {
@@ -1019,7 +1068,7 @@ output = "document"
         assert_eq!(cloud.api_key_env.as_deref(), Some("ANTHROPIC_API_KEY"));
         assert_eq!(cloud.max_concurrent, Some(4));
         assert!(!cloud.is_local());
-        assert!(!cloud.has_fim());
+        assert_eq!(cloud.fim_plan(), super::super::fim::Plan::Chat);
         assert_eq!(config.routes["default"].providers, ["local", "cloud"]);
         assert_eq!(config.routes["review"].strategy, Strategy::Fastest);
         assert_eq!(config.routes["chat"].strategy, Strategy::CloudFirst);

@@ -25,13 +25,14 @@ use super::cache::{self, L1, cache_key, l1_cache, l2_key};
 use super::clock::Clock;
 use super::config::Config;
 use super::limits::Priority;
-use super::prompt::Prompt;
+use super::prompt::{Parts, Prompt};
 use super::provider::{Attempt, Failure, Provider, ProviderStats};
 use super::reply::{Progress, ProgressSink, ready};
 use super::retry::{MAX_RETRY_AFTER, backoff};
 use super::route::{Setup, build_setup, route};
 use super::store::Store;
 use super::wire::{self, Finish, Params};
+use crate::context::{Encoding, Tokenizer};
 
 pub use super::budget::SpentToday;
 pub use super::cache::CacheStats;
@@ -325,6 +326,48 @@ impl Gateway {
         route(&self.setup(), request)
     }
 
+    /// The tokens of `text` as the configured tokenizer counts them (`[context] encoding`).
+    pub fn tokens(&self, text: &str) -> u64 {
+        let encoding = (self.setup().config.context.encoding.as_deref())
+            .and_then(Encoding::from_name)
+            .unwrap_or_default();
+        u64::from(Tokenizer::new(encoding).count(text))
+    }
+
+    /// The prompt's tokens, part by part, as [`Gateway::tokens`] counts them.
+    pub fn prompt_tokens(&self, prompt: &Prompt) -> u64 {
+        let count = |text: &str| self.tokens(text);
+        match prompt.parts() {
+            Parts::Chat { system, messages } => {
+                system.as_deref().map_or(0, count)
+                    + messages.iter().map(|m| count(&m.content)).sum::<u64>()
+            }
+            Parts::Fim { prefix, suffix } => count(prefix) + count(suffix),
+        }
+    }
+
+    /// The most tokens a prompt for `agent` (on `route`, at `priority`) may hold: the smallest
+    /// `context_window` of the providers it may go to, less `max_tokens` for the answer and a
+    /// tenth spare (Strata's tokenizer is not the model's). `None` when no provider on the route
+    /// sets a window: then nothing limits a prompt but the tiers' budgets.
+    pub fn prompt_room(
+        &self,
+        agent: &str,
+        route: Option<&str>,
+        priority: Priority,
+        max_tokens: u32,
+    ) -> Option<u32> {
+        let mut probe = CallRequest::new(agent, priority, Prompt::chat(None, ""));
+        probe.route = route.map(str::to_owned);
+        let window = self
+            .route(&probe)
+            .ok()?
+            .iter()
+            .filter_map(|p| p.config.context_window)
+            .min()?;
+        Some((window - window / 10).saturating_sub(max_tokens))
+    }
+
     /// Starts a call (or joins an identical one, or answers from the cache) and returns at once.
     pub fn call(&self, request: CallRequest) -> Result<Reply, GatewayError> {
         let started = self.inner.clock.now();
@@ -390,23 +433,20 @@ impl Gateway {
                     .counters
                     .coalesced
                     .fetch_add(1, Ordering::Relaxed);
-                let provider = providers
-                    .first()
-                    .map(|p| p.name.clone())
-                    .unwrap_or_default();
-                self.audit_row(
-                    &request,
-                    Some(&provider),
-                    None,
-                    CacheLevel::Coalesced,
-                    0,
-                    0,
-                    (0, 0),
-                    CallOutcome::Ok,
-                    None,
-                    None,
-                    started,
-                );
+                // Its audit row is written when the flight ends, with how it ended.
+                let joiner = CallRequest {
+                    prompt: Prompt::chat(None, ""),
+                    agent: request.agent.clone(),
+                    route: request.route.clone(),
+                    priority: request.priority,
+                    params: request.params.clone(),
+                    template_version: request.template_version.clone(),
+                    cache_ttl: request.cache_ttl,
+                    files: request.files.clone(),
+                    chunks: request.chunks.clone(),
+                    stream: request.stream,
+                };
+                sender.send_modify(|p| p.joined.push((joiner, started)));
                 return Ok(Reply::new(sender.subscribe(), true));
             }
         }
@@ -437,6 +477,12 @@ impl Gateway {
                     inflight.remove(&flight);
                 }
             }
+            let mut joined = Vec::new();
+            tx.send_if_modified(|p| {
+                joined = std::mem::take(&mut p.joined);
+                false
+            });
+            gateway.audit_joined(joined, outcome.as_ref());
             match outcome {
                 Some(outcome) => tx.send_modify(|p| p.outcome = Some(outcome)),
                 None => {
@@ -580,13 +626,42 @@ impl Gateway {
         let mut tried: Vec<(String, String)> = Vec::new();
         // Whether every provider tried failed to connect (the status line's "offline").
         let mut unreachable = true;
+        // The prompt's tokens, counted when a provider's window asks for them.
+        let mut counted: Option<u64> = None;
+        let mut count = || *counted.get_or_insert_with(|| self.prompt_tokens(&request.prompt));
         for (provider, key) in keys {
-            let wire = wire::request(
-                &provider.config,
-                &request.prompt,
-                &request.params,
-                request.stream,
-            );
+            let mut params = request.params.clone();
+            if let Some(window) = provider.config.context_window.map(u64::from) {
+                let tokens = count();
+                if tokens >= window {
+                    // Not sent: the server could only refuse it, or cut it without saying so.
+                    let failure = Failure::TooLong {
+                        tokens: Some(tokens),
+                        window: Some(window),
+                        message: "Strata did not send it".to_owned(),
+                    };
+                    self.audit_row(
+                        request,
+                        Some(&provider.name),
+                        Some(&provider.config.model),
+                        CacheLevel::Miss,
+                        0,
+                        0,
+                        (0, 0),
+                        CallOutcome::Refused,
+                        Some(failure.to_string()),
+                        None,
+                        started,
+                    );
+                    unreachable = false;
+                    tried.push((provider.name.clone(), too_long_hint(provider, &failure)));
+                    continue;
+                }
+                // The answer gets what room is left.
+                let room = (window - tokens).min(u64::from(u32::MAX)) as u32;
+                params.max_tokens = params.max_tokens.min(room);
+            }
+            let wire = wire::request(&provider.config, &request.prompt, &params, request.stream);
             let body_len = serde_json::to_vec(&wire.body).map_or(0, |b| b.len()) as u64;
             let api_key = match provider.key() {
                 Ok(k) => k,
@@ -641,6 +716,8 @@ impl Gateway {
                 let result = provider
                     .attempt(&wire, api_key.as_deref(), clock, self.wall_now(), &sink)
                     .await;
+                // The attempt's row is written below; a cancellation from here on sent nothing.
+                tx.send_modify(|p| p.sent = None);
                 match result {
                     Ok(done) => {
                         admitted.succeeded();
@@ -665,7 +742,7 @@ impl Gateway {
                             Some(&provider.name),
                             Some(&provider.config.model),
                             CacheLevel::Miss,
-                            body_len,
+                            if error.delivered { body_len } else { 0 },
                             error.bytes_in,
                             (0, 0),
                             CallOutcome::Error,
@@ -772,11 +849,25 @@ impl Gateway {
                     }
                     unreachable &= matches!(failure, Failure::Connect { .. });
                     let url = &provider.config.url;
-                    let hint = match failure {
-                        Failure::Connect { .. } => format!(" — is the server at {url} running?"),
-                        _ => String::new(),
+                    let why = match failure {
+                        Failure::Connect { .. } => {
+                            format!("{failure} — is the server at {url} running?")
+                        }
+                        Failure::TooLong {
+                            tokens,
+                            window,
+                            message,
+                        } => {
+                            let failure = Failure::TooLong {
+                                tokens: tokens.or_else(|| Some(count())),
+                                window: window.or(provider.config.context_window.map(u64::from)),
+                                message,
+                            };
+                            too_long_hint(provider, &failure)
+                        }
+                        failure => failure.to_string(),
                     };
-                    tried.push((provider.name.clone(), format!("{failure}{hint}")));
+                    tried.push((provider.name.clone(), why));
                 }
             }
         }
@@ -842,6 +933,20 @@ impl Gateway {
             .filter(|w| w.strong_count() > 0)
             .count()
     }
+}
+
+/// A too-long failure with what to do about it.
+fn too_long_hint(provider: &Provider, failure: &Failure) -> String {
+    let name = &provider.name;
+    let what = match provider.config.context_window {
+        Some(w) => format!(
+            "`context_window = {w}` is set for it: if the server's window is smaller, set the server's figure"
+        ),
+        None => "set `context_window`".to_owned(),
+    };
+    format!(
+        "{failure} — {what} under [providers.{name}] in your config (llama.cpp: its `-c`; Ollama: the `num_ctx` you want), and Strata fits prompts to it with room for the answer"
+    )
 }
 
 /// Tokens a call may use, for the limiter: the prompt at ~4 bytes a token plus the most it may

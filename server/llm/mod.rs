@@ -1,17 +1,18 @@
 //! The LLM gateway: the only code that talks to models. Configuration (`config`), the providers'
-//! wire formats (`wire`), one provider's HTTP attempts (`provider`), limits with priority classes
-//! (`limits`), prompts redacted by construction (`prompt`), retry and circuit-breaker arithmetic
-//! (`retry`), the answer cache and egress audit database (`store`), latency histograms (`stats`)
-//! and the orchestration (`gateway`) with its parts: cache keys and lookups (`cache`), daily
-//! spending (`budget`), which providers in what order (`route`), audit rows (`audit`) and what a
-//! subscriber reads (`reply`). Time comes from a `clock::Clock`, so tests drive it instead of
-//! sleeping.
+//! wire formats (`wire`) and how each is asked to fill in the middle (`fim`), one provider's HTTP
+//! attempts (`provider`), limits with priority classes (`limits`), prompts redacted by
+//! construction (`prompt`), retry and circuit-breaker arithmetic (`retry`), the answer cache and
+//! egress audit database (`store`), latency histograms (`stats`) and the orchestration
+//! (`gateway`) with its parts: cache keys and lookups (`cache`), daily spending (`budget`), which
+//! providers in what order (`route`), audit rows (`audit`) and what a subscriber reads (`reply`).
+//! Time comes from a `clock::Clock`, so tests drive it instead of sleeping.
 
 mod audit;
 mod budget;
 mod cache;
 pub mod clock;
 pub mod config;
+pub mod fim;
 pub mod gateway;
 pub mod limits;
 pub mod prompt;

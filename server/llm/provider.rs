@@ -86,6 +86,15 @@ pub enum Failure {
     CircuitOpen,
     /// The request can never fit the provider's limits, or its daily budget is spent.
     Refused { message: String },
+    /// The prompt is longer than the model's context window: the server said so (`message`),
+    /// answered with nothing at all (`message` empty), or Strata counted it before sending.
+    /// `tokens` and `window` are the server's figures when it gave them, else Strata's count
+    /// and the configured `context_window`.
+    TooLong {
+        tokens: Option<u64>,
+        window: Option<u64>,
+        message: String,
+    },
 }
 
 impl Failure {
@@ -102,7 +111,10 @@ impl Failure {
     /// A 400 or 413 says the request was bad, not that the provider is down.
     pub fn counts_against_provider(&self) -> bool {
         match self {
-            Failure::NoKey { .. } | Failure::CircuitOpen | Failure::Refused { .. } => false,
+            Failure::NoKey { .. }
+            | Failure::CircuitOpen
+            | Failure::Refused { .. }
+            | Failure::TooLong { .. } => false,
             Failure::Status { status, .. } => *status >= 500 || *status == 408 || *status == 429,
             _ => true,
         }
@@ -134,6 +146,28 @@ impl std::fmt::Display for Failure {
             }
             Failure::CircuitOpen => f.write_str("skipped after repeated failures (circuit open)"),
             Failure::Refused { message } => f.write_str(message),
+            Failure::TooLong {
+                tokens,
+                window,
+                message,
+            } => {
+                if message.is_empty() {
+                    f.write_str(
+                        "it answered with an empty stream, which servers do when the prompt is longer than their context window",
+                    )?;
+                } else {
+                    write!(
+                        f,
+                        "the prompt is longer than the model's context window ({message})"
+                    )?;
+                }
+                match (tokens, window) {
+                    (Some(t), Some(w)) => write!(f, "; the prompt is {t} tokens, the window {w}"),
+                    (Some(t), None) => write!(f, "; the prompt is about {t} tokens"),
+                    (None, Some(w)) => write!(f, "; the window is {w} tokens"),
+                    (None, None) => Ok(()),
+                }
+            }
         }
     }
 }
@@ -147,6 +181,8 @@ pub struct AttemptError {
     /// Text had already been handed on when it failed: it cannot be retried silently.
     pub streamed: bool,
     pub bytes_in: u64,
+    /// The request reached the server (false when no connection could be made).
+    pub delivered: bool,
 }
 
 /// A finished attempt.
@@ -316,6 +352,7 @@ impl Provider {
             retry_after: None,
             streamed,
             bytes_in,
+            delivered: true,
         };
         let timeout = |got_text: bool| {
             if got_text {
@@ -344,13 +381,15 @@ impl Provider {
         {
             None => return Err(fail(timeout(false), false, 0)),
             Some(Err(e)) => {
-                return Err(fail(
+                let mut error = fail(
                     Failure::Connect {
                         message: redact(describe(&e)),
                     },
                     false,
                     0,
-                ));
+                );
+                error.delivered = !e.is_connect();
+                return Err(error);
             }
             Some(Ok(response)) => response,
         };
@@ -369,25 +408,32 @@ impl Provider {
                     _ => break,
                 }
             }
-            let message = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|v| wire::error_message(&v))
+            let json = serde_json::from_slice::<serde_json::Value>(&body).ok();
+            let message = json
+                .as_ref()
+                .and_then(wire::error_message)
                 .unwrap_or_else(|| {
                     let text = String::from_utf8_lossy(&body);
                     text.trim().chars().take(200).collect()
                 });
-            return Err(AttemptError {
-                failure: Failure::Status {
+            let message = redact(message);
+            let failure = match too_long(status.as_u16(), &message, json.as_ref()) {
+                Some(failure) => failure,
+                None => Failure::Status {
                     status: status.as_u16(),
-                    message: redact(message),
+                    message,
                 },
+            };
+            return Err(AttemptError {
+                failure,
                 retry_after: super::retry::retry_after(&headers, wall_now),
                 streamed: false,
                 bytes_in: body.len() as u64,
+                delivered: true,
             });
         }
 
-        let mut decoder = Decoder::new(self.config.kind, request.format);
+        let mut decoder = Decoder::new(request.dialect, request.format);
         let mut stream = response.bytes_stream();
         let mut pieces = Vec::new();
         let mut text = String::new();
@@ -447,6 +493,11 @@ impl Provider {
                 Err(e) => {
                     let failure = match e {
                         WireError::Cut => Failure::Cut,
+                        WireError::Empty => Failure::TooLong {
+                            tokens: None,
+                            window: None,
+                            message: String::new(),
+                        },
                         other => Failure::Malformed {
                             message: redact(other.to_string()),
                         },
@@ -465,6 +516,62 @@ impl Provider {
             bytes_in,
         })
     }
+}
+
+/// Phrases servers use when a prompt does not fit the model's context window: OpenAI
+/// (`context_length_exceeded`, "maximum context length"), llama.cpp (`exceed_context_size_error`,
+/// "exceeds the available context size"), llama-cpp-python ("Requested tokens … exceed context
+/// window"), vLLM and TGI ("maximum context length", "must have less than"), Ollama and others
+/// ("context length", "context window"), Anthropic ("prompt is too long").
+const TOO_LONG: [&str; 9] = [
+    "context_length_exceeded",
+    "exceed_context_size",
+    "exceeds the available context size",
+    "maximum context length",
+    "context length",
+    "context window",
+    "prompt is too long",
+    "input is too long",
+    "too many tokens",
+];
+
+/// A 400 or 413 that says the prompt is too long, with the server's figures when it gave them.
+fn too_long(status: u16, message: &str, json: Option<&serde_json::Value>) -> Option<Failure> {
+    let lower = message.to_ascii_lowercase();
+    if !(status == 400 || status == 413 || status == 422)
+        || !TOO_LONG.iter().any(|p| lower.contains(p))
+    {
+        return None;
+    }
+    let error = json.map(|j| &j["error"]);
+    let field = |name: &str| error.and_then(|e| e[name].as_u64());
+    let tokens = field("n_prompt_tokens")
+        .or_else(|| number_after(&lower, "requested tokens ("))
+        .or_else(|| number_after(&lower, "tokens ("))
+        .or_else(|| number_after(&lower, "resulted in "))
+        .or_else(|| number_after(&lower, "request ("))
+        .or_else(|| number_after(&lower, "prompt is too long: "))
+        .or_else(|| number_after(&lower, "requested "));
+    let window = field("n_ctx")
+        .or_else(|| number_after(&lower, "maximum context length is "))
+        .or_else(|| number_after(&lower, "available context size ("))
+        .or_else(|| number_after(&lower, "context window of "));
+    Some(Failure::TooLong {
+        tokens,
+        window,
+        message: message.to_owned(),
+    })
+}
+
+/// The number that follows `marker` in `text`.
+fn number_after(text: &str, marker: &str) -> Option<u64> {
+    let rest = &text[text.find(marker)? + marker.len()..];
+    let digits: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == ',')
+        .filter(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
 }
 
 /// `f`, unless `deadline` on `clock` comes first.
@@ -502,4 +609,85 @@ fn describe(error: &reqwest::Error) -> String {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(status: u16, body: &str) -> Option<Failure> {
+        let json: Option<serde_json::Value> = serde_json::from_str(body).ok();
+        let message = json
+            .as_ref()
+            .and_then(wire::error_message)
+            .unwrap_or_default();
+        too_long(status, &message, json.as_ref())
+    }
+
+    #[test]
+    fn each_servers_too_long_answer_is_read_with_its_figures() {
+        let cases = [
+            // OpenAI.
+            (
+                r#"{"error":{"message":"This model's maximum context length is 8192 tokens. However, your messages resulted in 9001 tokens. Please reduce the length of the messages.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#,
+                Some(9001),
+                Some(8192),
+            ),
+            // llama.cpp server.
+            (
+                r#"{"error":{"code":400,"message":"request (13392 tokens) exceeds the available context size (8192 tokens), try increasing it","type":"exceed_context_size_error","n_prompt_tokens":13392,"n_ctx":8192}}"#,
+                Some(13392),
+                Some(8192),
+            ),
+            // llama-cpp-python, a plain completion.
+            (
+                r#"{"error":{"message":"This model's maximum context length is 2048 tokens, however you requested 3000 tokens (2872 in your prompt; 128 for the completion). Please reduce your prompt; or completion length.","type":"invalid_request_error","param":"messages","code":"context_length_exceeded"}}"#,
+                Some(2872),
+                Some(2048),
+            ),
+            // Anthropic.
+            (
+                r#"{"type":"error","error":{"type":"invalid_request_error","message":"prompt is too long: 210345 tokens > 200000 maximum"}}"#,
+                Some(210_345),
+                None,
+            ),
+        ];
+        for (body, tokens, window) in cases {
+            match read(400, body) {
+                Some(Failure::TooLong {
+                    tokens: t,
+                    window: w,
+                    message,
+                }) => {
+                    assert_eq!((t, w), (tokens, window), "{body}");
+                    assert!(!message.is_empty());
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        // Other 400s, and the phrase under another status, are what they are.
+        assert_eq!(read(400, r#"{"error":"model 'x' not found"}"#), None);
+        assert_eq!(
+            read(
+                500,
+                r#"{"error":{"message":"maximum context length is 10"}}"#
+            ),
+            None
+        );
+        let shown = Failure::TooLong {
+            tokens: None,
+            window: None,
+            message: String::new(),
+        }
+        .to_string();
+        assert!(shown.contains("empty stream"), "{shown}");
+        assert!(
+            !Failure::TooLong {
+                tokens: None,
+                window: None,
+                message: String::new()
+            }
+            .counts_against_provider()
+        );
+    }
 }

@@ -7,7 +7,9 @@
 use serde::Serialize;
 use tokio::sync::watch;
 
-use super::gateway::{Answer, GatewayError, Source};
+use std::time::Instant;
+
+use super::gateway::{Answer, CallRequest, GatewayError, Source};
 use super::provider::Sink;
 
 /// What a call is doing, for progress reports.
@@ -29,6 +31,9 @@ pub(super) struct Progress {
     pub(super) pieces: u32,
     pub(super) status: Status,
     pub(super) outcome: Option<Result<Answer, GatewayError>>,
+    /// Identical calls that joined this one (their prompt left out) and when: each gets an
+    /// audit row with the flight's outcome when it ends.
+    pub(super) joined: Vec<(CallRequest, Instant)>,
 }
 
 impl Progress {
@@ -40,6 +45,7 @@ impl Progress {
             pieces: 0,
             status: Status::Queued,
             outcome: None,
+            joined: Vec::new(),
         }
     }
 }
@@ -144,6 +150,7 @@ pub(super) fn ready(answer: Answer) -> Reply {
         pieces: 1,
         status: Status::Queued,
         outcome: Some(Ok(answer)),
+        joined: Vec::new(),
     });
     Reply::new(rx, false)
 }

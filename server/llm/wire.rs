@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::config::{ProviderConfig, ProviderKind};
+use super::fim::{self, Plan};
 use super::prompt::{Message, Parts, Prompt};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -29,7 +30,7 @@ impl Default for Params {
     }
 }
 
-/// The marker a chat model is asked to fill when the provider has no FIM endpoint.
+/// The marker a chat model is asked to fill when the provider takes only chat prompts.
 pub const CURSOR: &str = "<CURSOR>";
 const FIM_SYSTEM: &str = "You complete code. Reply with only the text that belongs at <CURSOR>: \
 no explanation, no code fences, nothing repeated from before or after the cursor.";
@@ -40,6 +41,8 @@ pub struct WireRequest {
     pub url: String,
     pub body: Value,
     pub format: Format,
+    /// How the answer's objects are shaped.
+    pub dialect: Dialect,
 }
 
 /// How the answer arrives.
@@ -47,10 +50,33 @@ pub struct WireRequest {
 pub enum Format {
     /// One JSON document.
     Json,
-    /// Server-Sent Events (OpenAI, Anthropic).
+    /// Server-Sent Events (OpenAI, Anthropic, llama.cpp).
     Sse,
     /// One JSON object per line (Ollama).
     Ndjson,
+}
+
+/// Whose objects an answer is made of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    /// `choices` with `delta.content` or `text` (chat and plain completions).
+    Openai,
+    /// `message.content` or `response`, and `done`.
+    Ollama,
+    /// Typed events: `content_block_delta`, `message_stop`.
+    Anthropic,
+    /// llama.cpp's own endpoints (`/infill`): `content`, and `stop` on the last object.
+    LlamaCpp,
+}
+
+impl From<ProviderKind> for Dialect {
+    fn from(kind: ProviderKind) -> Dialect {
+        match kind {
+            ProviderKind::Openai => Dialect::Openai,
+            ProviderKind::Ollama => Dialect::Ollama,
+            ProviderKind::Anthropic => Dialect::Anthropic,
+        }
+    }
 }
 
 fn join(base: &str, path: &str) -> String {
@@ -61,26 +87,137 @@ fn join(base: &str, path: &str) -> String {
     )
 }
 
-/// The request for `prompt` on `provider`. A FIM prompt to a provider without a FIM endpoint
-/// (Anthropic's API has none) becomes a chat prompt that marks the cursor.
+/// The server's root for an OpenAI-style base URL (`http://h:8080/v1` → `http://h:8080`), where
+/// llama.cpp serves `/infill`.
+fn root(base: &str) -> &str {
+    let base = base.trim_end_matches('/');
+    base.strip_suffix("/v1").unwrap_or(base)
+}
+
+/// The request for `prompt` on `provider`. A fill-in-the-middle prompt takes the provider's
+/// [`Plan`]: the `suffix` field, `/infill`, a raw prompt in the model's FIM tokens (with their
+/// stops), the prefix alone, or a chat prompt marking the cursor. The FIM tokens of every
+/// template are first removed from the user's text (and what is left redacted again, as one
+/// text), then the plan's own tokens are put around it.
 pub fn request(
     provider: &ProviderConfig,
     prompt: &Prompt,
     params: &Params,
     stream: bool,
 ) -> WireRequest {
-    // Both parts were redacted when the prompt was made; joined here, they stay so.
-    let parts = match prompt.parts() {
-        Parts::Fim { prefix, suffix } if !provider.has_fim() => Parts::Chat {
-            system: Some(FIM_SYSTEM.to_owned()),
-            messages: vec![Message::user(format!("{prefix}{CURSOR}{suffix}"))],
-        },
-        other => other.clone(),
-    };
     let model = &provider.model;
-    let stop = &params.stop;
-    // OpenAI and Ollama take the system prompt as the first message; Anthropic as a field.
-    let with_system = |system: &Option<String>, messages: &[Message]| -> Vec<Value> {
+    let mut stop = params.stop.clone();
+    let (url, mut body, dialect) = match prompt.parts() {
+        Parts::Chat { system, messages } => chat(provider, system.as_deref(), messages),
+        Parts::Fim { prefix, suffix } => {
+            let plan = provider.fim_plan();
+            let (prefix, suffix) = cleaned(prefix, suffix, &plan);
+            let plain = |prompt: &str, suffix: Option<&str>| {
+                let mut body = json!({"model": model, "prompt": prompt});
+                if let Some(suffix) = suffix {
+                    body["suffix"] = json!(suffix);
+                } else if provider.kind == ProviderKind::Ollama {
+                    // The model's own chat template must not wrap a raw prompt.
+                    body["raw"] = json!(true);
+                }
+                let path = match provider.kind {
+                    ProviderKind::Ollama => "api/generate",
+                    _ => "completions",
+                };
+                (
+                    join(&provider.url, path),
+                    body,
+                    Dialect::from(provider.kind),
+                )
+            };
+            match plan {
+                Plan::Chat => chat(
+                    provider,
+                    Some(FIM_SYSTEM),
+                    &[Message::user(format!("{prefix}{CURSOR}{suffix}"))],
+                ),
+                Plan::Suffix => plain(&prefix, Some(&suffix)),
+                Plan::Prefix => plain(&prefix, None),
+                Plan::Template(template) => {
+                    for s in &template.stop {
+                        if !stop.contains(s) {
+                            stop.push(s.clone());
+                        }
+                    }
+                    plain(&template.render(&prefix, &suffix), None)
+                }
+                Plan::Infill => (
+                    join(root(&provider.url), "infill"),
+                    json!({
+                        "input_prefix": prefix,
+                        "input_suffix": suffix,
+                        "input_extra": [],
+                        "prompt": "",
+                    }),
+                    Dialect::LlamaCpp,
+                ),
+            }
+        }
+    };
+    body["stream"] = json!(stream);
+    match dialect {
+        Dialect::Openai | Dialect::Anthropic => {
+            body["max_tokens"] = json!(params.max_tokens);
+            body["temperature"] = json!(params.temperature);
+            if stream && dialect == Dialect::Openai {
+                body["stream_options"] = json!({"include_usage": true});
+            }
+            if !stop.is_empty() {
+                let field = if dialect == Dialect::Openai {
+                    "stop"
+                } else {
+                    "stop_sequences"
+                };
+                body[field] = json!(stop);
+            }
+        }
+        Dialect::Ollama => {
+            let mut options =
+                json!({"num_predict": params.max_tokens, "temperature": params.temperature});
+            if !stop.is_empty() {
+                options["stop"] = json!(stop);
+            }
+            // Ollama runs a model with the window it is told (its default is small).
+            if let Some(window) = provider.context_window {
+                options["num_ctx"] = json!(window);
+            }
+            body["options"] = options;
+        }
+        Dialect::LlamaCpp => {
+            body["n_predict"] = json!(params.max_tokens);
+            body["temperature"] = json!(params.temperature);
+            if !stop.is_empty() {
+                body["stop"] = json!(stop);
+            }
+        }
+    }
+    let format = match (stream, dialect) {
+        (false, _) => Format::Json,
+        (true, Dialect::Ollama) => Format::Ndjson,
+        (true, _) => Format::Sse,
+    };
+    WireRequest {
+        url,
+        body,
+        format,
+        dialect,
+    }
+}
+
+/// A chat request in the provider's own shape. OpenAI and Ollama take the system prompt as the
+/// first message; Anthropic as a field.
+fn chat(
+    provider: &ProviderConfig,
+    system: Option<&str>,
+    messages: &[Message],
+) -> (String, Value, Dialect) {
+    let model = &provider.model;
+    let turns = |system: Option<&str>| -> Vec<Value> {
         system
             .iter()
             .map(|s| json!({"role": "system", "content": s}))
@@ -91,69 +228,39 @@ pub fn request(
             )
             .collect()
     };
-    let (path, mut body) = match (provider.kind, &parts) {
-        (ProviderKind::Openai, Parts::Chat { system, messages }) => (
+    let (path, body) = match provider.kind {
+        ProviderKind::Openai => (
             "chat/completions",
-            json!({"model": model, "messages": with_system(system, messages)}),
+            json!({"model": model, "messages": turns(system)}),
         ),
-        (ProviderKind::Openai, Parts::Fim { prefix, suffix }) => (
-            "completions",
-            json!({"model": model, "prompt": prefix, "suffix": suffix}),
-        ),
-        (ProviderKind::Ollama, Parts::Chat { system, messages }) => (
+        ProviderKind::Ollama => (
             "api/chat",
-            json!({"model": model, "messages": with_system(system, messages)}),
+            json!({"model": model, "messages": turns(system)}),
         ),
-        (ProviderKind::Ollama, Parts::Fim { prefix, suffix }) => (
-            "api/generate",
-            json!({"model": model, "prompt": prefix, "suffix": suffix}),
-        ),
-        (ProviderKind::Anthropic, Parts::Chat { system, messages }) => {
-            let mut body = json!({"model": model, "messages": with_system(&None, messages)});
+        ProviderKind::Anthropic => {
+            let mut body = json!({"model": model, "messages": turns(None)});
             if let Some(system) = system {
                 body["system"] = json!(system);
             }
             ("v1/messages", body)
         }
-        (ProviderKind::Anthropic, Parts::Fim { .. }) => {
-            unreachable!("has_fim() is false for Anthropic: the prompt was rewritten above")
-        }
     };
-    body["stream"] = json!(stream);
-    match provider.kind {
-        ProviderKind::Openai | ProviderKind::Anthropic => {
-            body["max_tokens"] = json!(params.max_tokens);
-            body["temperature"] = json!(params.temperature);
-            if stream && provider.kind == ProviderKind::Openai {
-                body["stream_options"] = json!({"include_usage": true});
-            }
-            if !stop.is_empty() {
-                let field = if provider.kind == ProviderKind::Openai {
-                    "stop"
-                } else {
-                    "stop_sequences"
-                };
-                body[field] = json!(stop);
-            }
-        }
-        ProviderKind::Ollama => {
-            let mut options =
-                json!({"num_predict": params.max_tokens, "temperature": params.temperature});
-            if !stop.is_empty() {
-                options["stop"] = json!(stop);
-            }
-            body["options"] = options;
-        }
-    }
-    let format = match (stream, provider.kind) {
-        (false, _) => Format::Json,
-        (true, ProviderKind::Ollama) => Format::Ndjson,
-        (true, _) => Format::Sse,
-    };
-    WireRequest {
-        url: join(&provider.url, path),
+    (
+        join(&provider.url, path),
         body,
-        format,
+        Dialect::from(provider.kind),
+    )
+}
+
+/// The two parts without any text `plan` reserves; when something was removed, what is left is
+/// redacted again as one text, so removing a token cannot join a secret back together.
+fn cleaned(prefix: &str, suffix: &str, plan: &Plan) -> (String, String) {
+    match fim::neutralise(prefix, suffix, &plan.reserved(CURSOR)) {
+        None => (prefix.to_owned(), suffix.to_owned()),
+        Some((prefix, suffix)) => match Prompt::fim(&prefix, &suffix).parts() {
+            Parts::Fim { prefix, suffix } => (prefix.clone(), suffix.clone()),
+            Parts::Chat { .. } => (String::new(), String::new()),
+        },
     }
 }
 
@@ -212,6 +319,9 @@ pub enum WireError {
     Provider(String),
     /// The bytes ended before the provider said the answer was complete.
     Cut,
+    /// A successful status and then nothing at all: what some servers send when the prompt does
+    /// not fit their context window.
+    Empty,
 }
 
 impl std::fmt::Display for WireError {
@@ -220,6 +330,7 @@ impl std::fmt::Display for WireError {
             WireError::Malformed(what) => write!(f, "the model's answer is not valid: {what}"),
             WireError::Provider(message) => write!(f, "the model reported an error: {message}"),
             WireError::Cut => write!(f, "the answer stopped before the model finished it"),
+            WireError::Empty => write!(f, "the server answered with an empty body"),
         }
     }
 }
@@ -227,7 +338,7 @@ impl std::fmt::Display for WireError {
 /// Turns the bytes of one response into [`Piece`]s as they arrive.
 #[derive(Debug)]
 pub struct Decoder {
-    kind: ProviderKind,
+    dialect: Dialect,
     format: Format,
     buffer: Vec<u8>,
     /// SSE: the current event's name and data lines.
@@ -236,21 +347,24 @@ pub struct Decoder {
     finished: bool,
     /// OpenAI streams: a finish reason was seen; `[DONE]` (or the end of the body) completes.
     finish_seen: bool,
+    /// Something (an event, a line, a body) arrived.
+    seen: bool,
 }
 
 /// A response body larger than this is refused rather than buffered.
 const MAX_BUFFER: usize = 16 << 20;
 
 impl Decoder {
-    pub fn new(kind: ProviderKind, format: Format) -> Decoder {
+    pub fn new(dialect: Dialect, format: Format) -> Decoder {
         Decoder {
-            kind,
+            dialect,
             format,
             buffer: Vec::new(),
             event: String::new(),
             data: String::new(),
             finished: false,
             finish_seen: false,
+            seen: false,
         }
     }
 
@@ -290,6 +404,10 @@ impl Decoder {
         match self.format {
             Format::Json => {
                 let body = std::mem::take(&mut self.buffer);
+                if body.iter().all(u8::is_ascii_whitespace) {
+                    return Err(WireError::Empty);
+                }
+                self.seen = true;
                 let value: Value = serde_json::from_slice(&body)
                     .map_err(|e| WireError::Malformed(format!("{e}")))?;
                 self.whole(&value, out)?;
@@ -315,8 +433,10 @@ impl Decoder {
         }
         if self.finished {
             Ok(())
-        } else {
+        } else if self.seen {
             Err(WireError::Cut)
+        } else {
+            Err(WireError::Empty)
         }
     }
 
@@ -354,6 +474,7 @@ impl Decoder {
         data: &str,
         out: &mut Vec<Piece>,
     ) -> Result<(), WireError> {
+        self.seen = true;
         if self.finished {
             return Ok(());
         }
@@ -366,8 +487,9 @@ impl Decoder {
         if let Some(message) = error_message(&value) {
             return Err(WireError::Provider(message));
         }
-        match self.kind {
-            ProviderKind::Anthropic => {
+        match self.dialect {
+            Dialect::LlamaCpp => self.llama(&value, out),
+            Dialect::Anthropic => {
                 let kind = value["type"].as_str().unwrap_or(event);
                 match kind {
                     "message_start" => {
@@ -397,7 +519,7 @@ impl Decoder {
                     _ => {}
                 }
             }
-            ProviderKind::Openai | ProviderKind::Ollama => {
+            Dialect::Openai | Dialect::Ollama => {
                 if let Some(choice) = value["choices"].get(0) {
                     let text = choice["delta"]["content"]
                         .as_str()
@@ -424,6 +546,7 @@ impl Decoder {
         if line.trim().is_empty() || self.finished {
             return Ok(());
         }
+        self.seen = true;
         let value: Value = serde_json::from_str(line)
             .map_err(|e| WireError::Malformed(format!("a line that is not JSON ({e})")))?;
         if let Some(message) = error_message(&value) {
@@ -460,19 +583,45 @@ impl Decoder {
         Ok(())
     }
 
+    /// One object of llama.cpp's own format: `content`, and on the last `stop: true` with
+    /// `stop_type` and the token counts.
+    fn llama(&mut self, value: &Value, out: &mut Vec<Piece>) {
+        if let Some(text) = value["content"].as_str() {
+            push_text(out, text);
+        }
+        if value["stop"].as_bool() == Some(true) {
+            out.push(Piece::Usage {
+                input: as_u32(&value["tokens_evaluated"]),
+                output: as_u32(&value["tokens_predicted"]),
+            });
+            // `eos` and `word` (a stop sequence) end an answer; `limit` is `n_predict` spent.
+            out.push(Piece::Finish(match value["stop_type"].as_str() {
+                Some("limit") => Finish::Length,
+                _ => Finish::Stop,
+            }));
+            self.finished = true;
+        }
+    }
+
     /// A whole (non-streamed) response.
     fn whole(&mut self, value: &Value, out: &mut Vec<Piece>) -> Result<(), WireError> {
         if let Some(message) = error_message(value) {
             return Err(WireError::Provider(message));
         }
-        match self.kind {
-            ProviderKind::Ollama => {
+        match self.dialect {
+            Dialect::LlamaCpp => {
+                self.llama(value, out);
+                if !self.finished {
+                    return Err(WireError::Cut);
+                }
+            }
+            Dialect::Ollama => {
                 self.ollama(value, out)?;
                 if !self.finished {
                     return Err(WireError::Cut);
                 }
             }
-            ProviderKind::Openai => {
+            Dialect::Openai => {
                 let choice = value["choices"]
                     .get(0)
                     .ok_or_else(|| WireError::Malformed("a response without choices".into()))?;
@@ -488,7 +637,7 @@ impl Decoder {
                 out.push(Piece::Finish(openai_finish(reason)));
                 self.finished = true;
             }
-            ProviderKind::Anthropic => {
+            Dialect::Anthropic => {
                 let blocks = value["content"]
                     .as_array()
                     .ok_or_else(|| WireError::Malformed("a message without content".into()))?;
@@ -570,6 +719,7 @@ pub fn error_message(value: &Value) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::llm::config::FimMode;
 
     fn provider(kind: ProviderKind) -> ProviderConfig {
         let mut p = ProviderConfig::ollama("http://h:1/v1/", "m");
@@ -578,12 +728,12 @@ mod tests {
     }
 
     fn decode(
-        kind: ProviderKind,
+        kind: impl Into<Dialect>,
         format: Format,
         body: &str,
         split: usize,
     ) -> (String, Vec<Piece>, Result<(), WireError>) {
-        let mut d = Decoder::new(kind, format);
+        let mut d = Decoder::new(kind.into(), format);
         let mut pieces = Vec::new();
         for chunk in body.as_bytes().chunks(split.max(1)) {
             if let Err(e) = d.feed(chunk, &mut pieces) {
@@ -636,6 +786,159 @@ mod tests {
         assert!(h.contains(&("x-api-key".into(), "sekrit".into())));
         let h = headers(&provider(ProviderKind::Openai), Some("sekrit"));
         assert!(h.contains(&("authorization".into(), "Bearer sekrit".into())));
+    }
+
+    #[test]
+    fn each_fim_plan_sends_its_exact_body() {
+        let fim = Prompt::fim("fn a() {\n    <|fim_middle|>let x", " = 1;\n}\n");
+        let params = Params {
+            max_tokens: 64,
+            temperature: 0.1,
+            stop: vec!["\n".into()],
+        };
+        let openai = |model: &str, mode: FimMode| {
+            let mut p = provider(ProviderKind::Openai);
+            p.url = "http://h:8080/v1".into();
+            p.model = model.into();
+            p.fim = mode;
+            p
+        };
+        // A Qwen model behind an OpenAI-compatible server: its own FIM tokens, raw.
+        let r = request(
+            &openai("qwen2.5-coder-7b", FimMode::Auto),
+            &fim,
+            &params,
+            false,
+        );
+        assert_eq!(r.url, "http://h:8080/v1/completions");
+        assert_eq!(
+            r.body,
+            json!({
+                "model": "qwen2.5-coder-7b",
+                "prompt": "<|fim_prefix|>fn a() {\n    let x<|fim_suffix|> = 1;\n}\n<|fim_middle|>",
+                "stream": false,
+                "max_tokens": 64,
+                "temperature": 0.1f32,
+                "stop": ["\n", "<|endoftext|>", "<|im_end|>", "<|fim_prefix|>", "<|fim_middle|>",
+                         "<|fim_suffix|>", "<|fim_pad|>", "<|repo_name|>", "<|file_sep|>"],
+            })
+        );
+        // llama.cpp's /infill, at the server's root.
+        let r = request(&openai("any", FimMode::Infill), &fim, &params, true);
+        assert_eq!(
+            (r.url.as_str(), r.dialect, r.format),
+            ("http://h:8080/infill", Dialect::LlamaCpp, Format::Sse)
+        );
+        assert_eq!(
+            r.body,
+            json!({
+                "input_prefix": "fn a() {\n    let x",
+                "input_suffix": " = 1;\n}\n",
+                "input_extra": [],
+                "prompt": "",
+                "stream": true,
+                "n_predict": 64,
+                "temperature": 0.1f32,
+                "stop": ["\n"],
+            })
+        );
+        // The prefix alone; the suffix field.
+        let r = request(&openai("any", FimMode::Prefix), &fim, &params, false);
+        assert_eq!(r.body["prompt"], "fn a() {\n    let x");
+        assert!(r.body.get("suffix").is_none());
+        let r = request(&openai("any", FimMode::Suffix), &fim, &params, false);
+        assert_eq!(
+            (r.body["prompt"].as_str(), r.body["suffix"].as_str()),
+            (Some("fn a() {\n    let x"), Some(" = 1;\n}\n"))
+        );
+        // Ollama with a template: raw, so its own chat template does not wrap it; the window
+        // goes to Ollama as num_ctx.
+        let mut ollama = provider(ProviderKind::Ollama);
+        ollama.url = "http://h:11434".into();
+        ollama.fim_template = Some("codellama".into());
+        ollama.context_window = Some(4096);
+        let r = request(&ollama, &fim, &params, true);
+        assert_eq!(r.url, "http://h:11434/api/generate");
+        assert_eq!(
+            r.body,
+            json!({
+                "model": "m",
+                "prompt": "<PRE> fn a() {\n    let x <SUF> = 1;\n}\n <MID>",
+                "raw": true,
+                "stream": true,
+                "options": {
+                    "num_predict": 64,
+                    "temperature": 0.1f32,
+                    "stop": ["\n", "<EOT>", "</s>", "<PRE>", "<SUF>", "<MID>"],
+                    "num_ctx": 4096,
+                },
+            })
+        );
+        // A chat-only model: the cursor marked, and a marker in the text removed.
+        let marked = Prompt::fim("a <CURSOR> b", " c");
+        let r = request(&openai("any", FimMode::Chat), &marked, &params, false);
+        assert_eq!(r.url, "http://h:8080/v1/chat/completions");
+        assert_eq!(r.body["messages"][1]["content"], "a  b<CURSOR> c");
+    }
+
+    #[test]
+    fn removing_a_fim_token_cannot_uncover_a_secret() {
+        // The redactor saw `AKIA<|fim_middle|>…`, which is no key; with the token removed it is.
+        let fim = Prompt::fim("key = \"AKIA<|fim_middle|>IOSFODNN7EXAMPLF\"", "");
+        let mut p = provider(ProviderKind::Openai);
+        p.model = "qwen2.5-coder".into();
+        let r = request(&p, &fim, &Params::default(), false);
+        let prompt = r.body["prompt"].as_str().unwrap();
+        assert!(!prompt.contains("IOSFODNN7EXAMPLF"), "{prompt}");
+        assert!(prompt.contains("[redacted:aws-access-key-id]"), "{prompt}");
+    }
+
+    #[test]
+    fn llama_cpp_answers_streamed_and_whole() {
+        let body = "data: {\"content\":\"let \",\"stop\":false}\n\n\
+                    data: {\"content\":\"x\",\"stop\":false}\n\n\
+                    data: {\"content\":\"\",\"stop\":true,\"stop_type\":\"limit\",\"tokens_evaluated\":30,\"tokens_predicted\":2}\n\n";
+        for split in [1, 5, 1000] {
+            let (text, pieces, end) = decode(Dialect::LlamaCpp, Format::Sse, body, split);
+            assert_eq!((text.as_str(), end), ("let x", Ok(())));
+            assert!(pieces.contains(&Piece::Finish(Finish::Length)));
+            assert!(pieces.contains(&Piece::Usage {
+                input: Some(30),
+                output: Some(2)
+            }));
+        }
+        let (text, _, end) = decode(
+            Dialect::LlamaCpp,
+            Format::Json,
+            "{\"content\":\"y\",\"stop\":true,\"stop_type\":\"eos\"}",
+            3,
+        );
+        assert_eq!((text.as_str(), end), ("y", Ok(())));
+        let cut = "data: {\"content\":\"a\",\"stop\":false}\n\n";
+        assert_eq!(
+            decode(Dialect::LlamaCpp, Format::Sse, cut, 4).2,
+            Err(WireError::Cut)
+        );
+    }
+
+    #[test]
+    fn an_empty_answer_is_told_from_a_cut_one() {
+        for (dialect, format) in [
+            (Dialect::Openai, Format::Sse),
+            (Dialect::Ollama, Format::Ndjson),
+            (Dialect::LlamaCpp, Format::Sse),
+            (Dialect::Openai, Format::Json),
+        ] {
+            assert_eq!(decode(dialect, format, "", 1).2, Err(WireError::Empty));
+            assert_eq!(decode(dialect, format, "\n\n", 1).2, Err(WireError::Empty));
+            if format == Format::Sse {
+                // A keep-alive comment is no answer either.
+                assert_eq!(
+                    decode(dialect, format, ": ping\n\n", 1).2,
+                    Err(WireError::Empty)
+                );
+            }
+        }
     }
 
     #[test]

@@ -121,17 +121,6 @@ impl Session {
                 message: p.message.clone(),
             })
             .collect();
-        let (pack, rel) = self.pack(
-            &task.key,
-            &task.parsed,
-            Want {
-                selection: task.target.clone(),
-                query: task.question.as_deref(),
-                diagnostics: &diagnostics,
-                budgets: self.budgets(Some(&task.agent)),
-                ..Want::default()
-            },
-        );
         let lines: Vec<String> = task
             .problems
             .iter()
@@ -146,26 +135,39 @@ impl Session {
             })
             .collect();
         let selection = text.byte_slice(task.target.clone()).to_string();
-        let rendered = pack.render();
-        let inputs = Inputs {
-            path: &rel,
-            language: task.parsed.language.map_or("text", |l| l.name()),
-            selection: &selection,
-            context: &rendered,
-            question: task.question.as_deref(),
-            diagnostics: &lines,
-            steps: &task.steps,
-        };
-        let request = agents::call_request(&task.agent, &inputs, &pack, Priority::OnDemand);
-        Ok(Prepared {
-            request,
-            rel,
-            selection,
-            target: task.target.clone(),
-            pack,
-            text: task.parsed.text.clone(),
-            language: task.parsed.language,
-        })
+        Ok(self.fit_to_window(&task.agent, |budgets| {
+            let (pack, rel) = self.pack(
+                &task.key,
+                &task.parsed,
+                Want {
+                    selection: task.target.clone(),
+                    query: task.question.as_deref(),
+                    diagnostics: &diagnostics,
+                    budgets,
+                    ..Want::default()
+                },
+            );
+            let rendered = pack.render();
+            let inputs = Inputs {
+                path: &rel,
+                language: task.parsed.language.map_or("text", |l| l.name()),
+                selection: &selection,
+                context: &rendered,
+                question: task.question.as_deref(),
+                diagnostics: &lines,
+                steps: &task.steps,
+            };
+            let request = agents::call_request(&task.agent, &inputs, &pack, Priority::OnDemand);
+            Prepared {
+                request,
+                rel,
+                selection: selection.clone(),
+                target: task.target.clone(),
+                pack,
+                text: task.parsed.text.clone(),
+                language: task.parsed.language,
+            }
+        }))
     }
 
     /// [`Session::prepare`] on the blocking pool.

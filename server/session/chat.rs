@@ -92,38 +92,40 @@ impl Session {
             (self.clone(), agent.clone(), key.to_owned(), message.clone());
         let prepared = tokio::task::spawn_blocking(move || {
             let end = parsed.text.len_bytes();
-            let (pack, rel) = session.pack(
-                &key,
-                &parsed,
-                Want {
-                    selection: end..end,
-                    query: Some(&query),
-                    budgets: session.budgets(Some(&agent)),
-                    conversation: &conversation,
-                    summary: summary.as_deref(),
-                    ..Want::default()
-                },
-            );
-            let rendered = pack.render();
-            let inputs = Inputs {
-                path: &rel,
-                language: "markdown",
-                selection: "",
-                context: &rendered,
-                question: Some(&query),
-                diagnostics: &[],
-                steps: "",
-            };
-            let request = agents::call_request(&agent, &inputs, &pack, Priority::OnDemand);
-            Prepared {
-                request,
-                rel,
-                selection: String::new(),
-                target: end..end,
-                pack,
-                text: parsed.text.clone(),
-                language: parsed.language,
-            }
+            session.fit_to_window(&agent, |budgets| {
+                let (pack, rel) = session.pack(
+                    &key,
+                    &parsed,
+                    Want {
+                        selection: end..end,
+                        query: Some(&query),
+                        budgets,
+                        conversation: &conversation,
+                        summary: summary.as_deref(),
+                        ..Want::default()
+                    },
+                );
+                let rendered = pack.render();
+                let inputs = Inputs {
+                    path: &rel,
+                    language: "markdown",
+                    selection: "",
+                    context: &rendered,
+                    question: Some(&query),
+                    diagnostics: &[],
+                    steps: "",
+                };
+                let request = agents::call_request(&agent, &inputs, &pack, Priority::OnDemand);
+                Prepared {
+                    request,
+                    rel,
+                    selection: String::new(),
+                    target: end..end,
+                    pack,
+                    text: parsed.text.clone(),
+                    language: parsed.language,
+                }
+            })
         })
         .await
         .map_err(|e| format!("assembling context: {e}"))?;

@@ -111,6 +111,45 @@ impl Session {
         })
     }
 
+    /// What `build` makes with `agent`'s tier budgets, narrowed to fit the smallest context
+    /// window on its route with room for its answer (`Gateway::prompt_room`): the tiers first
+    /// get at most that room together, then, the whole prompt counted, lose what it still holds
+    /// too many (a few builds at most; packs are deterministic, so the inspector shows the same).
+    /// Budgets the session was given (`--budgets`) are kept as they are.
+    pub fn fit_to_window(
+        &self,
+        agent: &crate::agents::Agent,
+        mut build: impl FnMut(Budgets) -> Prepared,
+    ) -> Prepared {
+        let budgets = self.budgets(Some(agent));
+        let room = match self.budgets {
+            Some(_) => None,
+            None => self.gateway.prompt_room(
+                &agent.name,
+                agent.route.as_deref(),
+                crate::llm::Priority::OnDemand,
+                agent.max_tokens,
+            ),
+        };
+        let Some(room) = room else {
+            return build(budgets);
+        };
+        let mut budgets = budgets.within(room);
+        let mut built = build(budgets);
+        for _ in 0..3 {
+            let tokens = self.gateway.prompt_tokens(&built.request.prompt);
+            let over = tokens.saturating_sub(u64::from(room));
+            if over == 0 || budgets.total() <= 1 {
+                break;
+            }
+            // A little more than the excess: a fidelity step rarely lands on the token.
+            let over = u32::try_from(over + over / 8 + 16).unwrap_or(u32::MAX);
+            budgets = budgets.within(budgets.total().saturating_sub(over));
+            built = build(budgets);
+        }
+        built
+    }
+
     fn history(&self) -> Result<Arc<History>, String> {
         if let Some(h) = self.history.get() {
             return Ok(h.clone());

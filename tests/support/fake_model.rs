@@ -13,6 +13,7 @@
 //! | `POST /api/chat`           | Ollama chat                | NDJSON, streams by default    |
 //! | `POST /api/generate`       | Ollama generate (FIM)      | NDJSON, streams by default    |
 //! | `POST /v1/messages`        | Anthropic Messages         | SSE with named events         |
+//! | `POST /infill`             | llama.cpp server infill    | SSE `data:` objects, `stop`   |
 //!
 //! Anything else gets a 404 with a JSON error (and does not consume a scripted reply).
 //!
@@ -21,6 +22,13 @@
 //! the queue does not cover. A reply sets the text and how it is streamed (pieces, latency, time
 //! to first token, drip between pieces), the status and extra headers, a raw body, and a
 //! [`Fault`]: malformed JSON, a cut connection, a hang, an endless stream, a reset.
+//!
+//! A fill-in-the-middle request is understood in each of its shapes: `prompt` and `suffix`,
+//! llama.cpp's `input_prefix` and `input_suffix`, or a raw prompt in one of the built-in FIM
+//! templates (Qwen, DeepSeek, StarCoder, CodeLlama, Codestral) — [`fim_prefix`] reads the text
+//! before the cursor out of any of them, for `continue_line`. [`FakeModel::set_context_window`]
+//! makes it refuse prompts longer than a window (a bytes / 4 count of the prompt's text), as its
+//! provider does: a 400 in the provider's words, or a 200 with an empty stream.
 //!
 //! Every request is recorded as a [`Call`] (method, path, headers, body, parsed JSON), with
 //! whether its response was written in full and whether the client hung up first — so a test
@@ -147,6 +155,19 @@ pub enum Fault {
     EndlessDrip,
     /// The request is read, then the connection is closed without any response.
     Reset,
+    /// A success status and headers, then the body ends with nothing in it (no event, no
+    /// object): what some servers send when a prompt does not fit their context window.
+    Empty,
+}
+
+/// How the fake model answers a prompt longer than its context window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overflow {
+    /// HTTP 400 with the provider's own error: OpenAI's `context_length_exceeded`, llama.cpp's
+    /// `exceed_context_size_error` (on `/infill`), Ollama's and Anthropic's messages.
+    Status,
+    /// HTTP 200 and an empty body ([`Fault::Empty`]).
+    EmptyStream,
 }
 
 impl Default for Reply {
@@ -280,6 +301,7 @@ impl FakeModel {
                 calls: Vec::new(),
                 in_flight: 0,
                 released: false,
+                window: None,
             }),
             changed: Condvar::new(),
             stopped: AtomicBool::new(false),
@@ -314,6 +336,12 @@ impl FakeModel {
     /// The reply used when the queue is empty (initially `Reply::text("ok")`).
     pub fn set_default(&self, reply: Reply) {
         self.shared.lock().default = reply;
+    }
+
+    /// From now on, a prompt longer than `tokens` (its text's bytes / 4) is refused as
+    /// `overflow` says, without taking a scripted reply.
+    pub fn set_context_window(&self, tokens: usize, overflow: Overflow) {
+        self.shared.lock().window = Some((tokens, overflow));
     }
 
     /// Every request received, in arrival order.
@@ -384,6 +412,7 @@ struct State {
     in_flight: usize,
     /// [`FakeModel::release`] was called.
     released: bool,
+    window: Option<(usize, Overflow)>,
 }
 
 impl Shared {
@@ -538,10 +567,16 @@ impl Connection {
             completed: false,
             client_closed: false,
         };
+        let tokens = json.as_ref().map_or(0, prompt_tokens);
         let (index, reply) = self.shared.update(|s| {
             s.calls.push(call);
             s.in_flight += 1;
-            let reply = api.map(|_| s.script.pop_front().unwrap_or_else(|| s.default.clone()));
+            let reply = api.map(|api| match s.window {
+                Some((window, overflow)) if tokens > window => {
+                    overflowed(api, overflow, tokens, window)
+                }
+                _ => s.script.pop_front().unwrap_or_else(|| s.default.clone()),
+            });
             (s.calls.len() - 1, reply)
         });
         let mut keep_alive = request.keep_alive();
@@ -587,6 +622,20 @@ impl Connection {
             Api::OllamaChat | Api::OllamaGenerate => json["stream"] != Value::Bool(false),
             _ => json["stream"] == Value::Bool(true),
         };
+        if reply.fault == Fault::Empty && (200..300).contains(&reply.status) {
+            self.pause(reply.latency_ms)?;
+            let content_type = if streaming {
+                api.stream_content_type()
+            } else {
+                "application/json"
+            };
+            return if streaming {
+                self.write_head(reply.status, &reply.headers, content_type, None, keep_alive)?;
+                self.write(b"0\r\n\r\n")
+            } else {
+                self.write_whole(reply.status, &reply.headers, content_type, b"", keep_alive)
+            };
+        }
         let pieces = reply.split();
         let format = Format {
             api,
@@ -669,7 +718,7 @@ impl Connection {
                     self.write_chunk(b" ")?;
                 }
             }
-            Fault::None | Fault::Reset => {
+            Fault::None | Fault::Reset | Fault::Empty => {
                 self.write_whole(reply.status, &headers, content_type, &body, keep_alive)
             }
         }
@@ -1071,6 +1120,7 @@ enum Api {
     OllamaChat,
     OllamaGenerate,
     Anthropic,
+    LlamaInfill,
 }
 
 impl Api {
@@ -1081,6 +1131,7 @@ impl Api {
             "/api/chat" => Some(Api::OllamaChat),
             "/api/generate" => Some(Api::OllamaGenerate),
             "/v1/messages" => Some(Api::Anthropic),
+            "/infill" => Some(Api::LlamaInfill),
             _ => None,
         }
     }
@@ -1089,7 +1140,7 @@ impl Api {
         match self {
             Api::OllamaChat | Api::OllamaGenerate => "application/x-ndjson",
             Api::OpenAiChat | Api::OpenAiCompletions => "text/event-stream; charset=utf-8",
-            Api::Anthropic => "text/event-stream; charset=utf-8",
+            Api::Anthropic | Api::LlamaInfill => "text/event-stream; charset=utf-8",
         }
     }
 
@@ -1120,6 +1171,7 @@ impl Format {
             Api::OpenAiCompletions => format!("cmpl-fake{}", self.id),
             Api::Anthropic => format!("msg_fake{}", self.id),
             Api::OllamaChat | Api::OllamaGenerate => format!("ollama-fake{}", self.id),
+            Api::LlamaInfill => format!("infill-fake{}", self.id),
         }
     }
 
@@ -1200,6 +1252,7 @@ impl Format {
                 "usage": self.openai_usage(),
             }),
             Api::OllamaChat | Api::OllamaGenerate => self.ollama_object(text, true),
+            Api::LlamaInfill => self.llama_object(text, true),
             Api::Anthropic => json!({
                 "id": self.id_string(),
                 "type": "message",
@@ -1240,6 +1293,10 @@ impl Format {
                 String::from_utf8(openai_error(&message, kind, code)).unwrap_or_default()
             }
             Api::OllamaChat | Api::OllamaGenerate => json!({"error": message}).to_string(),
+            Api::LlamaInfill => {
+                json!({"error": {"code": status, "message": message, "type": "invalid_request_error"}})
+                    .to_string()
+            }
             Api::Anthropic => {
                 let kind = match status {
                     400 => "invalid_request_error",
@@ -1256,6 +1313,32 @@ impl Format {
                 json!({"type": "error", "error": {"type": kind, "message": message}}).to_string()
             }
         }
+    }
+
+    /// llama.cpp's own object: a piece of `content`, and on the last one `stop`, why and the
+    /// token counts.
+    fn llama_object(&self, text: &str, done: bool) -> Value {
+        let mut object = json!({
+            "index": 0,
+            "content": text,
+            "tokens": [],
+            "id_slot": 0,
+            "stop": done,
+        });
+        if done {
+            let fields = object.as_object_mut().expect("an object");
+            fields.insert("model".into(), json!(self.model));
+            fields.insert("stop_type".into(), json!("eos"));
+            fields.insert("stopping_word".into(), json!(""));
+            fields.insert("tokens_predicted".into(), json!(self.completion_tokens));
+            fields.insert("tokens_evaluated".into(), json!(self.prompt_tokens));
+            fields.insert("truncated".into(), json!(false));
+            fields.insert(
+                "timings".into(),
+                json!({"prompt_n": self.prompt_tokens, "predicted_n": self.completion_tokens}),
+            );
+        }
+        object
     }
 
     fn sse(data: &Value) -> String {
@@ -1308,7 +1391,9 @@ impl Format {
             Api::OpenAiChat => vec![Self::sse(
                 &self.openai_chunk(json!({"role": "assistant", "content": ""}), None),
             )],
-            Api::OpenAiCompletions | Api::OllamaChat | Api::OllamaGenerate => Vec::new(),
+            Api::OpenAiCompletions | Api::OllamaChat | Api::OllamaGenerate | Api::LlamaInfill => {
+                Vec::new()
+            }
             Api::Anthropic => vec![
                 Self::event(
                     "message_start",
@@ -1344,6 +1429,7 @@ impl Format {
         match self.api {
             Api::OpenAiChat => Self::sse(&self.openai_chunk(json!({"content": text}), None)),
             Api::OpenAiCompletions => Self::sse(&self.completion_chunk(text, None)),
+            Api::LlamaInfill => Self::sse(&self.llama_object(text, false)),
             Api::OllamaChat | Api::OllamaGenerate => {
                 format!("{}\n", self.ollama_object(text, false))
             }
@@ -1364,6 +1450,7 @@ impl Format {
             Api::OllamaChat | Api::OllamaGenerate => self.ollama_object("…", false),
             Api::OpenAiChat => self.openai_chunk(json!({"content": "…"}), None),
             Api::OpenAiCompletions => self.completion_chunk("…", None),
+            Api::LlamaInfill => self.llama_object("…", false),
             Api::Anthropic => json!({
                 "type": "content_block_delta",
                 "index": 0,
@@ -1374,7 +1461,9 @@ impl Format {
         let broken = std::str::from_utf8(half(good.as_bytes())).unwrap_or("{");
         match self.api {
             Api::OllamaChat | Api::OllamaGenerate => format!("{broken}\n"),
-            Api::OpenAiChat | Api::OpenAiCompletions => format!("data: {broken}\n\n"),
+            Api::OpenAiChat | Api::OpenAiCompletions | Api::LlamaInfill => {
+                format!("data: {broken}\n\n")
+            }
             Api::Anthropic => format!("event: content_block_delta\ndata: {broken}\n\n"),
         }
     }
@@ -1401,6 +1490,7 @@ impl Format {
             Api::OllamaChat | Api::OllamaGenerate => {
                 vec![format!("{}\n", self.ollama_object("", true))]
             }
+            Api::LlamaInfill => vec![Self::sse(&self.llama_object("", true))],
             Api::Anthropic => vec![
                 Self::event(
                     "content_block_stop",
@@ -1443,9 +1533,80 @@ fn rfc3339(time: SystemTime) -> String {
     )
 }
 
-/// `reply` with `continue_line` applied to the request's prompt.
+/// The text before the cursor of a fill-in-the-middle request in any of its shapes: llama.cpp's
+/// `input_prefix`, or `prompt` — raw in a built-in template's tokens, or plain.
+pub fn fim_prefix(json: &Value) -> Option<String> {
+    if let Some(prefix) = json["input_prefix"].as_str() {
+        return Some(prefix.to_owned());
+    }
+    let prompt = json["prompt"].as_str()?;
+    // (before the prefix, after it) per template; Codestral puts the prefix last.
+    let templates = [
+        ("<|fim_prefix|>", "<|fim_suffix|>"),
+        (
+            "<\u{ff5c}fim\u{2581}begin\u{ff5c}>",
+            "<\u{ff5c}fim\u{2581}hole\u{ff5c}>",
+        ),
+        ("<fim_prefix>", "<fim_suffix>"),
+        ("<PRE> ", " <SUF>"),
+    ];
+    for (open, close) in templates {
+        if let Some(start) = prompt.find(open) {
+            let rest = &prompt[start + open.len()..];
+            return Some(rest[..rest.find(close).unwrap_or(rest.len())].to_owned());
+        }
+    }
+    if let Some(start) = prompt.find("[PREFIX]") {
+        return Some(prompt[start + "[PREFIX]".len()..].to_owned());
+    }
+    Some(prompt.to_owned())
+}
+
+/// The prompt's size as the fake model counts it: the bytes of every text field, / 4.
+fn prompt_tokens(json: &Value) -> usize {
+    let mut bytes = 0;
+    for field in ["prompt", "suffix", "input_prefix", "input_suffix", "system"] {
+        bytes += json[field].as_str().map_or(0, str::len);
+    }
+    if let Some(messages) = json["messages"].as_array() {
+        bytes += messages
+            .iter()
+            .filter_map(|m| m["content"].as_str())
+            .map(str::len)
+            .sum::<usize>();
+    }
+    bytes / 4
+}
+
+/// The answer to a prompt of `tokens` over a `window`, in `api`'s words.
+fn overflowed(api: Api, overflow: Overflow, tokens: usize, window: usize) -> Reply {
+    if overflow == Overflow::EmptyStream {
+        return Reply::text("").fault(Fault::Empty);
+    }
+    let body = match api {
+        Api::OpenAiChat | Api::OpenAiCompletions => json!({"error": {
+            "message": format!("This model's maximum context length is {window} tokens. However, your messages resulted in {tokens} tokens. Please reduce the length of the messages."),
+            "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded",
+        }}),
+        Api::LlamaInfill => json!({"error": {
+            "code": 400,
+            "message": format!("request ({tokens} tokens) exceeds the available context size ({window} tokens), try increasing it"),
+            "type": "exceed_context_size_error", "n_prompt_tokens": tokens, "n_ctx": window,
+        }}),
+        Api::OllamaChat | Api::OllamaGenerate => json!({
+            "error": format!("the input length ({tokens} tokens) exceeds the context length ({window} tokens)"),
+        }),
+        Api::Anthropic => json!({"type": "error", "error": {
+            "type": "invalid_request_error",
+            "message": format!("prompt is too long: {tokens} tokens > {window} maximum"),
+        }}),
+    };
+    Reply::error(400).body(&body.to_string())
+}
+
+/// `reply` with `continue_line` applied to the request's text before the cursor.
 fn continued(mut reply: Reply, json: &Value) -> Reply {
-    if let (Some(line), Some(prompt)) = (&reply.continue_line, json["prompt"].as_str()) {
+    if let (Some(line), Some(prompt)) = (&reply.continue_line, fim_prefix(json)) {
         let last = prompt.rsplit('\n').next().unwrap_or("").trim_start();
         if let Some(rest) = line.strip_prefix(last) {
             reply.text = rest.to_owned();
