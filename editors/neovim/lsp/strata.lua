@@ -4,9 +4,14 @@
 --
 -- Override any field with vim.lsp.config("strata", { ... }) before enabling it.
 
--- The status and progress handlers behind require("strata").status(), and the buffer setup that
--- completes model suggestions, from lua/strata (on the runtimepath with this directory).
+-- The status and progress handlers behind require("strata").status(), from lua/strata (on the
+-- runtimepath with this directory).
 local ok, strata = pcall(require, "strata")
+-- The buffer setup (whole model suggestions, inline completion on 0.12+) comes from an
+-- LspAttach autocmd, not from on_attach: that field is yours, and setting it keeps the setup.
+if ok then
+  strata.create_autocmds()
+end
 
 ---@type vim.lsp.Config
 return {
@@ -20,5 +25,4 @@ return {
   -- text) in Strata's buffers when the server serves it. `false` leaves it to you.
   inline_completion = true,
   handlers = ok and strata.handlers() or nil,
-  on_attach = ok and strata.on_attach or nil,
 }

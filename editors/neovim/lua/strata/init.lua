@@ -323,12 +323,27 @@ local function enable_inline_completion(client, bufnr)
   if type(client.config) == "table" and client.config.inline_completion == false then
     return
   end
-  -- The buffer marker: Neovim creates the buffer's inline completion once on_attach is done.
+  -- The buffer marker: Neovim creates the buffer's inline completion once on_attach and the
+  -- LspAttach autocmds are done.
   inline.enable(true, { bufnr = bufnr })
 end
 
---- What Strata sets up in a buffer it attaches to (lsp/strata.lua and setup() call it).
+-- The buffers set up for a client: "client_id:bufnr" -> true, until the client detaches.
+local set_up = {}
+
+--- What Strata sets up in a buffer a Strata client attaches to: the whole-suggestion fix for
+--- completion items and, on 0.12+, inline completion. Runs once per client and buffer, however
+--- often it is called: the LspAttach autocmd (create_autocmds) and setup()'s on_attach both
+--- call it.
 function M.on_attach(client, bufnr)
+  if bufnr == nil or bufnr == 0 then
+    bufnr = vim.api.nvim_get_current_buf()
+  end
+  local key = (client and client.id or 0) .. ":" .. bufnr
+  if set_up[key] then
+    return
+  end
+  set_up[key] = true
   local group = vim.api.nvim_create_augroup("strata_buffer", { clear = false })
   vim.api.nvim_clear_autocmds({ group = group, buffer = bufnr })
   vim.api.nvim_create_autocmd("CompleteDone", {
@@ -718,8 +733,6 @@ local function complete_agents(lead)
   end, names)
 end
 
---- Creates :StrataContext, :StrataStats, :StrataAsk, :StrataChat and :StrataCancel
---- (plugin/strata.lua and setup() call it).
 --- Attaches a chat file (`*.strata.md`, markdown) to the running Strata client, so that
 --- vim.lsp.buf.code_action() offers "Strata: send" there and the chat has the workspace's
 --- context. Nothing when no Strata client runs yet.
@@ -733,7 +746,41 @@ function M.attach_chat(bufnr)
   end
 end
 
+--- Sets up each buffer a client named "strata" attaches to (M.on_attach), from an LspAttach
+--- autocmd, so that it happens whatever `on_attach` the configuration has: a user's
+--- vim.lsp.config("strata", { on_attach = ... }) takes nothing away. Neovim 0.8+ (0.7 has no
+--- LspAttach; setup() calls M.on_attach there). Calling it again changes nothing.
+function M.create_autocmds()
+  if not has("nvim-0.8") then
+    return
+  end
+  local group = vim.api.nvim_create_augroup("strata_attach", { clear = true })
+  vim.api.nvim_create_autocmd("LspAttach", {
+    group = group,
+    callback = function(args)
+      local client = args.data and vim.lsp.get_client_by_id(args.data.client_id)
+      if client and client.name == NAME then
+        M.on_attach(client, args.buf)
+      end
+    end,
+    desc = "Strata: set up the buffers Strata attaches to",
+  })
+  vim.api.nvim_create_autocmd("LspDetach", {
+    group = group,
+    callback = function(args)
+      if args.data and args.data.client_id then
+        set_up[args.data.client_id .. ":" .. args.buf] = nil
+      end
+    end,
+    desc = "Strata: forget the buffers a client left",
+  })
+end
+
+--- Creates :StrataContext, :StrataStats, :StrataAsk, :StrataChat and :StrataCancel, and the
+--- autocmds that attach chat files and set up Strata's buffers (plugin/strata.lua and setup()
+--- call it).
 function M.create_commands()
+  M.create_autocmds()
   vim.api.nvim_create_autocmd({ "BufReadPost", "BufNewFile", "BufEnter" }, {
     group = vim.api.nvim_create_augroup("strata_chat", { clear = true }),
     pattern = "*.strata.md",
