@@ -136,7 +136,9 @@ where
         };
 
         if backend.shut_down() {
-            tracing::warn!(%method, "a request after shutdown");
+            // Editors do this in the normal course (Neovim 0.12's inline completion timer fires
+            // after the user quits): the error answer is the protocol's, not a fault to report.
+            tracing::debug!(%method, "a request after shutdown");
             send_error(
                 &frames,
                 id,
