@@ -282,6 +282,13 @@ impl Doc {
         })
     }
 
+    /// Whether a call for exactly this anchor left nothing to suggest.
+    fn answered_empty(&self, anchor: &Anchor) -> bool {
+        self.suggestions
+            .iter()
+            .any(|s| s.text.is_empty() && s.anchor == *anchor)
+    }
+
     /// Drops the call in flight (its HTTP request with it).
     fn cancel_flight(&mut self, counters: &Counters) {
         if let Some(flight) = self.flight.take() {
@@ -492,7 +499,7 @@ impl Engine {
             cursor,
             anchor: Anchor::at(text, cursor),
         };
-        if doc.serve(&ask.anchor).is_some() {
+        if doc.serve(&ask.anchor).is_some() || doc.answered_empty(&ask.anchor) {
             return;
         }
         if doc
@@ -553,6 +560,11 @@ impl Engine {
                     served: Served::Suggestion,
                     prefetched,
                 };
+            }
+            if doc.answered_empty(&ask.anchor) {
+                // The model had nothing for this very text: asking again would say the same.
+                doc.wanted = None;
+                return Outcome::empty(Served::Nothing);
             }
             // A call for a place the user has left is cancelled.
             if doc
@@ -676,7 +688,7 @@ impl Engine {
                     doc.timer = false;
                     return;
                 };
-                if doc.serve(&wanted.anchor).is_some() {
+                if doc.serve(&wanted.anchor).is_some() || doc.answered_empty(&wanted.anchor) {
                     // The last call already covers it: the next request is served from it.
                     doc.wanted = None;
                     doc.timer = false;
@@ -735,7 +747,7 @@ impl Engine {
         let task = tokio::spawn(async move {
             let began = Instant::now();
             let suggestion = engine.call(&uri, ask.clone(), &config).await;
-            if suggestion.is_some() {
+            if matches!(suggestion, Ok(Some(_))) {
                 let ms = began.elapsed().as_secs_f64() * 1e3;
                 let mut average = lock(&engine.inner.call_ms);
                 *average = Some(average.map_or(ms, |v| v + 0.3 * (ms - v)));
@@ -749,17 +761,19 @@ impl Engine {
             }
             doc.flight = None;
             match suggestion {
-                Some(text) => {
+                // Nothing to suggest is remembered too (an empty text), so asking again at the
+                // same place makes no new call.
+                Ok(text) => {
                     doc.suggestions.push_back(Suggestion {
                         anchor: ask.anchor,
-                        text,
+                        text: text.unwrap_or_default(),
                         prefetched: prefetch,
                     });
                     while doc.suggestions.len() > KEEP_SUGGESTIONS {
                         doc.suggestions.pop_front();
                     }
                 }
-                None => Counters::bump(&engine.inner.counters.calls_failed),
+                Err(()) => Counters::bump(&engine.inner.counters.calls_failed),
             }
             doc.finished.send_modify(|g| *g += 1);
         });
@@ -773,7 +787,15 @@ impl Engine {
 
     /// Builds the prompt (fitted to the model's context window) and asks the model; the fitted
     /// suggestion, if any.
-    async fn call(&self, uri: &str, ask: Ask, config: &CompletionConfig) -> Option<String> {
+    /// Builds the prompt and asks the model: the fitted suggestion, `Ok(None)` when the model
+    /// (or the rules on what may be sent) leave nothing to suggest here, `Err` when the call
+    /// failed.
+    async fn call(
+        &self,
+        uri: &str,
+        ask: Ask,
+        config: &CompletionConfig,
+    ) -> Result<Option<String>, ()> {
         let prompter = self.inner.prompter.clone();
         let gateway = self.inner.gateway.clone();
         let room =
@@ -789,8 +811,10 @@ impl Engine {
             Some(built)
         })
         .await
-        .ok()
-        .flatten()?;
+        .map_err(|_| ())?;
+        let Some(built) = built else {
+            return Ok(None);
+        };
         let mut request = CallRequest::new(
             "completion",
             Priority::Interactive,
@@ -809,10 +833,10 @@ impl Engine {
         request.files = built.files;
         request.chunks = built.chunks;
         match self.inner.gateway.complete(request).await {
-            Ok(answer) => fit(&answer.text, &built.shape),
+            Ok(answer) => Ok(fit(&answer.text, &built.shape)),
             Err(e) => {
                 tracing::debug!("completion call failed: {e}");
-                None
+                Err(())
             }
         }
     }
