@@ -369,7 +369,7 @@ fn after_a_pause_the_same_request_brings_the_suggestion() {
 #[test]
 fn a_keystroke_answers_the_held_request_and_keeps_or_cancels_its_call() {
     let fake = FakeModel::start();
-    fake.script(Reply::text("never").fault(Fault::Hang));
+    fake.set_default(Reply::text("never").fault(Fault::Hang));
     let (mut editor, _dir) = Editor::start(&fake, true, "");
     editor.type_char('l');
     let held = editor.ask();
