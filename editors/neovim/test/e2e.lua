@@ -136,6 +136,7 @@ write(other_file, "pub fn multiply(a: u32, b: u32) -> u32 {\n    a * b\n}\n")
 local fake = {
   calls = {},
   hold = false, -- true: /api/chat requests get no answer (until the client hangs up)
+  generate_delay_ms = 0, -- how long /api/generate takes to answer
   held = 0,
   dropped = 0, -- held requests the client hung up on
   chat = "",
@@ -226,8 +227,9 @@ local function serve(sock)
     end
     sock:read_stop()
     local method, path = head:match("^(%S+)%s+(%S+)")
-    -- Answered on the main loop, where every API is allowed.
-    vim.schedule(function()
+    -- Answered on the main loop, where every API is allowed (after the model's delay).
+    local delay = path == "/api/generate" and fake.generate_delay_ms or 0
+    vim.defer_fn(function()
       if fake.hold and path == "/api/chat" then
         fake.held = fake.held + 1
         sock:read_start(function(_, data)
@@ -262,7 +264,7 @@ local function serve(sock)
           end)
         end
       end)
-    end)
+    end, delay)
   end)
 end
 assert(listener:listen(32, function(err)
@@ -913,6 +915,58 @@ local function complete_at(row, col)
   return r and r.result
 end
 
+-- Neovim 0.7–0.10: the built-in omnifunc, as a user invokes it. On a new line typed without
+-- any completion request, <C-x><C-o> sends one request; the model takes 800 ms; the server holds
+-- that request until the suggestion is ready, so the menu opens with it, with no second request
+-- (0.7's omnifunc shows each server's answer as it arrives).
+local function test_omnifunc_waits_for_the_suggestion(row)
+  -- The menu even for one match, nothing inserted until <C-y>.
+  vim.o.completeopt = "menu,menuone,noinsert"
+  local typed = "    let total = ad"
+  vim.api.nvim_buf_set_lines(buf, row, row, false, { typed })
+  fake.generate_delay_ms = 800
+  local shown = nil
+  local driver = uv.new_timer()
+  local since, phase = uv.now(), "asking"
+  local function feed(keys)
+    vim.api.nvim_feedkeys(vim.api.nvim_replace_termcodes(keys, true, false, true), "t", false)
+  end
+  driver:start(
+    50,
+    50,
+    vim.schedule_wrap(function()
+      if phase == "asking" then
+        phase = "waiting"
+        feed("<C-x><C-o>")
+      elseif phase == "waiting" then
+        local info = vim.fn.complete_info({ "pum_visible", "items" })
+        local first = info.items and info.items[1]
+        if info.pum_visible == 1 and first then
+          shown = first.word
+          phase = "done"
+          feed("<C-y><Esc>")
+        elseif uv.now() - since > WAIT_MS then
+          phase = "done"
+          feed("<Esc>")
+        end
+      end
+    end)
+  )
+  vim.api.nvim_win_set_cursor(0, { row + 1, 0 })
+  vim.api.nvim_feedkeys("A", "xt!", false)
+  driver:stop()
+  driver:close()
+  fake.generate_delay_ms = 0
+  check(
+    "<C-x><C-o> opens the menu with the model's suggestion once it is ready, without asking again",
+    shown == "add(40, 2);",
+    vim.inspect(shown)
+  )
+  local line = vim.api.nvim_buf_get_lines(buf, row, row + 1, false)[1]
+  check("accepting it from the omnifunc's menu inserts the whole suggestion", line == fake.line, line)
+  vim.api.nvim_buf_set_lines(buf, row, row + 1, false, {})
+end
+
 -- Neovim 0.7–0.11: completion items, asked for as completion plugins do.
 local function test_completion_items(row)
   local col = 4
@@ -979,6 +1033,9 @@ local function test_completion_items(row)
     )
     local line = vim.api.nvim_buf_get_lines(buf, row, row + 1, false)[1]
     check("accepting the item inserts the whole suggestion", line == fake.line, line)
+  end
+  if vim.fn.has("nvim-0.11") == 0 then
+    test_omnifunc_waits_for_the_suggestion(row + 1)
   end
 end
 
