@@ -13,8 +13,8 @@
 //!
 //! Prints, per model latency: **pause → suggestion shown** (the request sent after the last
 //! keystroke, to its non-empty answer) p50 / p99 / max and Strata's share of it (that minus the
-//! model's time, for sessions whose call starts at the pause); how soon a superseded request is
-//! answered once the newer one is sent; requests left unanswered; model calls per keystroke; the
+//! model's time, for sessions whose call starts at the pause); how soon a held request is
+//! answered once the next keystroke's edit is sent; requests left unanswered; model calls per keystroke; the
 //! share of shown suggestions a prefetch brought; and `codeAction` latency while typing (every
 //! 10th keystroke), beside the same with completion off. Timings are printed, never asserted.
 //! Run: `cargo bench --bench completion`.
@@ -67,7 +67,7 @@ struct Editor {
     version: i32,
     /// Every completion request: (id, sent).
     sent: Vec<(i64, Instant)>,
-    /// Requests answered by being superseded: (old id, the newer request's send time).
+    /// Requests superseded by an edit: (old id, when the edit was sent).
     superseded: Vec<(i64, Instant)>,
     keystrokes: usize,
     actions: Vec<Duration>,
@@ -76,6 +76,10 @@ struct Editor {
 
 impl Editor {
     fn insert(&mut self, at: usize, s: &str) {
+        // A request still open now is superseded by this edit: its text is gone.
+        if let Some(&(previous, _)) = self.sent.last() {
+            self.superseded.push((previous, Instant::now()));
+        }
         self.version += 1;
         let at_pos = position(&self.text, at);
         self.lsp.notify(
@@ -88,13 +92,9 @@ impl Editor {
         self.text.insert_str(at, s);
     }
 
-    /// Sends an inline completion request at `at` without waiting; the one before it, if still
-    /// open, is now superseded.
+    /// Sends an inline completion request at `at` without waiting.
     fn ask(&mut self, at: usize) -> i64 {
         let now = Instant::now();
-        if let Some(&(previous, _)) = self.sent.last() {
-            self.superseded.push((previous, now));
-        }
         let id = self.lsp.send_request(
             "textDocument/inlineCompletion",
             json!({"textDocument": {"uri": URI}, "position": position(&self.text, at),
@@ -224,7 +224,7 @@ fn run(source: &str, model_ms: u64, complete: bool) -> Figures {
         .superseded
         .iter()
         .filter_map(|&(id, newer)| {
-            // Only those still open when the newer one was sent (not those served at once).
+            // Only those still open when the edit was sent (not those served at once).
             let arrived = editor.lsp.arrived(id)?;
             (arrived >= newer).then(|| arrived - newer)
         })

@@ -1,7 +1,7 @@
 //! AI completion that never holds anything else up. A request is answered at once with what is
 //! ready — the rest of a suggestion the user is typing into — or, held, when the suggestion for
-//! its text arrives: a held request is answered empty at once when a newer one for the same
-//! document arrives, and at a bound; when nobody waits for its call any more, the call is
+//! its text arrives: a held request is answered empty at once when its document changes or a
+//! newer one for it arrives, and at a bound; when nobody waits for its call any more, the call is
 //! cancelled. Clients that wait for every server before showing anything get [`Wait::Budget`]:
 //! at most a short wait, then nothing, and the suggestion serves their next request.
 //!
@@ -115,8 +115,8 @@ pub enum Wait {
     /// at once, and the suggestion serves a later request. For clients that wait for every
     /// server before they show anything.
     Budget,
-    /// Until the suggestion for its text is ready; answered at once, empty, when a newer request
-    /// for the document arrives, and empty after the bound.
+    /// Until the suggestion for its text is ready; answered at once, empty, when the document
+    /// changes or a newer request for it arrives, and empty after the bound.
     Hold(Duration),
 }
 
@@ -470,14 +470,21 @@ impl Engine {
         }
     }
 
-    /// An edit ended at byte `cursor` of `text` (version `version`). When it completes a
+    /// The document changed, and the last change ended at byte `cursor` of `text` (version
+    /// `version`) if that is known. Held requests for it are answered. When the edit completes a
     /// suggestion (the user accepted it), the call for the new position starts at once; when it
     /// leaves the cursor in an empty body, a call starts if the user pauses there. Cheap: runs
     /// on the reading task.
-    pub fn edited(&self, uri: &str, version: i32, text: &Rope, cursor: usize) {
+    pub fn edited(&self, uri: &str, version: i32, text: &Rope, cursor: Option<usize>) {
         let config = self.config();
         let mut docs = lock(&self.inner.docs);
         let doc = docs.entry(uri.to_owned()).or_insert_with(Doc::new);
+        // The text a held request was made for is gone: it is answered now (its call stays, for
+        // the request the editor sends next, if that one's text extends it).
+        doc.newest.send_modify(|g| *g += 1);
+        let Some(cursor) = cursor else {
+            return;
+        };
         doc.last_edit = Some((version, cursor));
         if !config.prefetch || cursor > text.len_bytes() {
             return;

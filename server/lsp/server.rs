@@ -682,16 +682,10 @@ impl Backend {
                     self.completion_mode.get(),
                     Some(CompletionMode::Inline | CompletionMode::Items)
                 );
-                if serving
-                    && let (Some(start), Some(inserted)) = (last_start.get(), inserted)
-                    && let Some(entry) = &entry
-                {
-                    self.completion.edited(
-                        uri.as_str(),
-                        entry.version,
-                        &entry.text,
-                        start + inserted,
-                    );
+                if serving && let Some(entry) = &entry {
+                    let cursor = last_start.get().zip(inserted).map(|(s, n)| s + n);
+                    self.completion
+                        .edited(uri.as_str(), entry.version, &entry.text, cursor);
                 }
             }
             Ok(Err(error)) => self.refuse(&uri, &error),
