@@ -92,7 +92,7 @@ end
 
 local function changed()
   pcall(vim.api.nvim_exec_autocmds, "User", { pattern = "StrataStatus", modeline = false })
-  pcall(vim.cmd, "redrawstatus")
+  pcall(vim.cmd, "redrawstatus!") -- every window: a split shows the same status
 end
 
 local function on_status(_, result)
