@@ -79,6 +79,7 @@ CREATE TABLE symbols (
 );
 CREATE INDEX symbols_by_file ON symbols (file_id);
 CREATE INDEX symbols_by_name ON symbols (name);
+CREATE INDEX symbols_by_container ON symbols (container) WHERE container != '';
 CREATE TABLE imports (
     file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
     scope TEXT NOT NULL,

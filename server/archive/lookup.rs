@@ -146,3 +146,44 @@ pub fn symbols_named(
     })?;
     rows.collect()
 }
+
+/// Symbols declared in `container` (an impl's type, a trait, a class, an interface), named
+/// `name` (every one when `name` is empty), with their files, in path order.
+pub fn members(
+    conn: &Connection,
+    container: &str,
+    name: &str,
+    limit: usize,
+) -> rusqlite::Result<Vec<(String, Symbol)>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT f.path, {SYMBOL} FROM symbols s JOIN files f ON f.id = s.file_id
+         WHERE s.name = ?2 AND s.container = ?1 ORDER BY f.path, s.start_byte LIMIT ?3"
+    ))?;
+    let mut all = conn.prepare_cached(&format!(
+        "SELECT f.path, {SYMBOL} FROM symbols s JOIN files f ON f.id = s.file_id
+         WHERE s.container = ?1 AND ?2 = '' ORDER BY f.path, s.start_byte LIMIT ?3"
+    ))?;
+    let stmt = if name.is_empty() { &mut all } else { &mut stmt };
+    let rows = stmt.query_map(rusqlite::params![container, name, limit as i64], |r| {
+        Ok((r.get::<_, String>(0)?, symbol(r, 1)?))
+    })?;
+    rows.collect()
+}
+
+/// Rust `mod` declarations of a file module named `name`, or whose `#[path]` ends in
+/// `file_name`, with the files declaring them.
+pub fn mod_declarations(
+    conn: &Connection,
+    name: &str,
+    file_name: &str,
+) -> rusqlite::Result<Vec<(String, Symbol)>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT f.path, {SYMBOL} FROM symbols s JOIN files f ON f.id = s.file_id
+         WHERE s.kind = 'modfile' AND (s.name = ?1 OR (s.detail != '' AND (s.detail = ?2 OR s.detail LIKE '%/' || ?2)))
+         ORDER BY f.path, s.start_byte LIMIT 64"
+    ))?;
+    let rows = stmt.query_map(rusqlite::params![name, file_name], |r| {
+        Ok((r.get::<_, String>(0)?, symbol(r, 1)?))
+    })?;
+    rows.collect()
+}

@@ -26,7 +26,9 @@ pub use lookup::Located;
 
 /// Lookups on a reader connection of one's own (see [`Archive::reader`]).
 pub mod on {
-    pub use super::lookup::{definitions, facts, outline, symbols_named, top_folders};
+    pub use super::lookup::{
+        definitions, facts, members, mod_declarations, outline, symbols_named, top_folders,
+    };
     pub use super::search::search;
 }
 pub use crate::documents::Point3;

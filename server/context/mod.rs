@@ -12,6 +12,7 @@ pub(crate) mod fixture;
 mod immediate;
 mod pack;
 mod redact;
+mod resolve;
 mod sources;
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,9 @@
 mod rust;
 mod typescript;
 
+pub(crate) use rust::type_head as rust_type_head;
+pub(crate) use typescript::type_head as ts_type_head;
+
 use std::cell::RefCell;
 use std::ops::Range;
 
@@ -188,11 +191,16 @@ pub fn facts(text: &str, language: Option<Language>) -> FileFacts {
     let Some(tree) = parse(text, language) else {
         return FileFacts::default();
     };
+    facts_of_tree(text, &tree, language)
+}
+
+/// The symbol tables of `text` from its parse.
+pub fn facts_of_tree(text: &str, tree: &tree_sitter::Tree, language: Language) -> FileFacts {
     let lines = LineStarts::new(text);
     let mut facts = match language {
-        Language::Rust => rust::facts(text, &tree, &lines),
+        Language::Rust => rust::facts(text, tree, &lines),
         Language::TypeScript | Language::Tsx | Language::JavaScript => {
-            typescript::facts(text, &tree, &lines)
+            typescript::facts(text, tree, &lines)
         }
     };
     facts.symbols.sort_by_key(|s| (s.range.start, s.name_start));
@@ -221,7 +229,7 @@ impl LineStarts {
 }
 
 /// The text of a node.
-pub(crate) fn text_of<'a>(text: &'a str, node: tree_sitter::Node<'_>) -> &'a str {
+pub fn text_of<'a>(text: &'a str, node: tree_sitter::Node<'_>) -> &'a str {
     text.get(node.byte_range()).unwrap_or("")
 }
 

@@ -323,6 +323,7 @@ fn declaration(
             .child_by_field_name("value")
             .map(|t| type_head(text, t))
             .unwrap_or_default(),
+        SymbolKind::Class | SymbolKind::Interface => extended(text, node),
         _ => String::new(),
     };
     out.symbols.push(Symbol {
@@ -418,6 +419,37 @@ fn members(text: &str, lines: &LineStarts, body: Node<'_>, owner: &str, out: &mu
             signature_end,
         });
     }
+}
+
+/// The head of the class or interface a class or interface extends (its first, for several).
+fn extended(text: &str, node: Node<'_>) -> String {
+    let mut cursor = node.walk();
+    for child in node.named_children(&mut cursor) {
+        match child.kind() {
+            "class_heritage" => {
+                let mut c = child.walk();
+                for clause in child.named_children(&mut c) {
+                    if clause.kind() == "extends_clause"
+                        && let Some(value) = clause.child_by_field_name("value")
+                    {
+                        return type_head(text, value);
+                    }
+                }
+            }
+            "extends_clause" => {
+                if let Some(value) = child.child_by_field_name("value") {
+                    return type_head(text, value);
+                }
+            }
+            "extends_type_clause" => {
+                if let Some(t) = child.child_by_field_name("type") {
+                    return type_head(text, t);
+                }
+            }
+            _ => {}
+        }
+    }
+    String::new()
 }
 
 /// The name a type annotation is used as: `: Subscriber<T>` → `Subscriber`, `ns.Type` → `Type`.

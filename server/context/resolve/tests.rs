@@ -1,0 +1,1 @@
+//! Resolution tests: small workspaces written here, indexed through the real archive.
