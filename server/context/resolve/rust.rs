@@ -792,7 +792,10 @@ impl<'a, 't> Resolver<'a, 't> {
             "identifier" => {
                 let name = text_of(text, node);
                 match self.local(name, node.start_byte()) {
-                    Some(Binding::Type(t)) => Some(self.head(t)),
+                    Some(Binding::Type(t)) => {
+                        let head = self.head(t);
+                        Some(self.canonical(&head, &self.here.clone()))
+                    }
                     Some(Binding::Value(v)) => self.type_of(v, depth + 1),
                     Some(Binding::Unknown) => None,
                     None => {
@@ -809,11 +812,15 @@ impl<'a, 't> Resolver<'a, 't> {
                 let field = text_of(text, node.child_by_field_name("field")?).to_string();
                 let ty = self.bounds.get(&base).cloned().unwrap_or(base);
                 let near = self.here.file.clone();
-                self.members_in_crate(&ty, &field, &near)
+                let field = self
+                    .members_in_crate(&ty, &field, &near)
                     .into_iter()
-                    .find(|d| d.symbol.kind == SymbolKind::Field)
-                    .map(|d| d.symbol.detail)
-                    .filter(|t| !t.is_empty())
+                    .find(|d| d.symbol.kind == SymbolKind::Field)?;
+                let module = Module {
+                    file: field.path.clone(),
+                    scope: field.symbol.scope.clone(),
+                };
+                Some(self.canonical(&field.symbol.detail, &module)).filter(|t| !t.is_empty())
             }
             "call_expression" => {
                 let function = node.child_by_field_name("function")?;
@@ -870,6 +877,19 @@ impl<'a, 't> Resolver<'a, 't> {
             }
             _ => None,
         }
+    }
+
+    /// The name of the type a name stands for where it is written (`use a::B as C`: `C` is a
+    /// `B`); the name itself when it resolves to no type of the workspace.
+    fn canonical(&mut self, name: &str, module: &Module) -> String {
+        if name.is_empty() || self.bounds.contains_key(name) {
+            return name.to_string();
+        }
+        let found = defs_of(self.resolve_path(module, &[name.to_string()], 0));
+        found
+            .iter()
+            .find(|d| d.symbol.kind.is_type())
+            .map_or_else(|| name.to_string(), |d| d.symbol.name.clone())
     }
 
     fn head(&self, ty: Node<'t>) -> String {
@@ -953,13 +973,24 @@ fn collect<'t>(
                 descend = false;
             }
             "scoped_identifier" | "scoped_type_identifier" => {
-                if let Some(segs) = path_segments(text, n) {
-                    if !generics.contains(&segs[0]) {
+                if let Some(segs) = path_segments(text, n)
+                    && !generics.contains(&segs[0])
+                {
+                    // `Type::item` uses the type too.
+                    let owner = segs.len() - 1;
+                    if owner > 0 && segs[owner - 1].starts_with(|c: char| c.is_ascii_uppercase()) {
+                        let end = n
+                            .child_by_field_name("path")
+                            .map_or(n.start_byte(), |p| p.end_byte());
                         out.push(Ref::Path {
-                            segs,
-                            at: n.byte_range(),
+                            segs: segs[..owner].to_vec(),
+                            at: n.start_byte()..end,
                         });
                     }
+                    out.push(Ref::Path {
+                        segs,
+                        at: n.byte_range(),
+                    });
                 }
                 // A path's generic arguments hold types of their own.
                 if let Some(path) = n.child_by_field_name("path") {

@@ -285,17 +285,21 @@ impl<'a, 't> Ts<'a, 't> {
                 (name.clone(), at.clone(), target)
             }
             Ref::Member { receiver, name, at } => {
-                let target = match self.type_of(*receiver, 0) {
-                    Some(defs) => {
-                        let found: Vec<Def> =
-                            defs.iter().flat_map(|d| self.members(d, name, 0)).collect();
-                        if found.is_empty() {
-                            Target::External
-                        } else {
-                            Target::Defs(found)
+                let namespace = self.module_of(*receiver, 0);
+                let target = match namespace {
+                    Some(module) => self.export_of(&module, name, 0, &mut HashSet::new()),
+                    None => match self.type_of(*receiver, 0) {
+                        Some(defs) => {
+                            let found: Vec<Def> =
+                                defs.iter().flat_map(|d| self.members(d, name, 0)).collect();
+                            if found.is_empty() {
+                                Target::External
+                            } else {
+                                Target::Defs(found)
+                            }
                         }
-                    }
-                    None => Target::External,
+                        None => Target::External,
+                    },
                 };
                 (name.clone(), at.clone(), target)
             }
@@ -311,6 +315,31 @@ impl<'a, 't> Ts<'a, 't> {
             Target::Unresolved => Outcome::Unresolved,
         };
         Use { name, at, outcome }
+    }
+
+    /// The module an expression names: a namespace import, or a namespace exported by one.
+    fn module_of(&mut self, node: Node<'t>, depth: usize) -> Option<String> {
+        if depth > DEPTH {
+            return None;
+        }
+        let here = self.files.current().to_string();
+        match node.kind() {
+            "identifier" if !self.locals.contains_key(text_of(self.text, node)) => {
+                match self.name_in(&here, text_of(self.text, node), 0) {
+                    Target::Module(file) => Some(file),
+                    _ => None,
+                }
+            }
+            "member_expression" => {
+                let base = self.module_of(node.child_by_field_name("object")?, depth + 1)?;
+                let name = text_of(self.text, node.child_by_field_name("property")?).to_string();
+                match self.export_of(&base, &name, 0, &mut HashSet::new()) {
+                    Target::Module(file) => Some(file),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
     }
 
     /// The definitions of the type of an expression, where the code names it.
