@@ -1202,8 +1202,9 @@ fn token_refs<'t>(text: &str, tree: Node<'t>, locals: &HashSet<String>, out: &mu
             .get(j)
             .is_some_and(|n| n.kind() == "(" || n.kind() == "!" || n.kind() == "{");
         let typed = segs[0].starts_with(|c: char| c.is_ascii_uppercase());
+        let local = segs.len() == 1 && locals.contains(&segs[0]);
         if !after_dot
-            && !(segs.len() == 1 && locals.contains(&segs[0]))
+            && !local
             && (segs.len() > 1 || called || typed)
             && segs[0] != "self"
         {
