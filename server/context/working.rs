@@ -1,9 +1,10 @@
-//! The working tier's candidates: the definitions the immediate chunks use (same file first,
-//! then the workspace, files this one imports first), chunks edited recently, the rest of the
-//! current file ranked by shared names and distance, and search hits for the question — the best
-//! three promoted here, the rest kept for the archive tier by name. It also says which files
-//! lent definitions, for the background tier's outlines. Nothing here counts tokens or fits a
-//! budget.
+//! The working tier's candidates: the definitions the immediate chunks use, as resolution ties
+//! them to the uses (`resolve`; the use under the cursor first), then chunks edited recently, the
+//! rest of the current file ranked by shared names and distance, and search hits for the
+//! question — the best three promoted here, the rest kept for the archive tier by name. A name
+//! resolution could not tie gets a few same-named definitions of the same language, ranked below
+//! everything else. It also says which files lent definitions, for the background tier's
+//! outlines. Nothing here counts tokens or fits a budget.
 
 use std::collections::BTreeSet;
 use std::ops::Range;

@@ -1203,11 +1203,7 @@ fn token_refs<'t>(text: &str, tree: Node<'t>, locals: &HashSet<String>, out: &mu
             .is_some_and(|n| n.kind() == "(" || n.kind() == "!" || n.kind() == "{");
         let typed = segs[0].starts_with(|c: char| c.is_ascii_uppercase());
         let local = segs.len() == 1 && locals.contains(&segs[0]);
-        if !after_dot
-            && !local
-            && (segs.len() > 1 || called || typed)
-            && segs[0] != "self"
-        {
+        if !after_dot && !local && (segs.len() > 1 || called || typed) && segs[0] != "self" {
             out.push(Ref::Path {
                 segs,
                 at: start..end,
