@@ -94,7 +94,8 @@ struct Sample {
     name: String,
     /// Every definition it uses (this file's too, for precision).
     uses: Vec<Truth>,
-    /// References the ground truth found ambiguous: neither right nor wrong.
+    /// What the ground truth could not tell (an ambiguous name; a member on a value whose type
+    /// only a checker knows): offering one counts neither way.
     maybe: Vec<Truth>,
 }
 
@@ -262,13 +263,23 @@ fn ts_truth(root: &Path, base: &Path) -> Result<Vec<Sample>, String> {
                 name: u["name"].as_str().unwrap_or("").to_string(),
             })
             .collect();
+        let members = v["members"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|u| Truth {
+                file: u["file"].as_str().unwrap_or("").to_string(),
+                line: u["line"].as_u64().unwrap_or(0) as usize,
+                name: u["name"].as_str().unwrap_or("").to_string(),
+            })
+            .collect();
         samples.push(Sample {
             file: v["file"].as_str().unwrap_or("").to_string(),
             line: v["line"].as_u64().unwrap_or(0) as usize,
             col: v["col"].as_u64().unwrap_or(0) as usize,
             name: v["name"].as_str().unwrap_or("").to_string(),
             uses,
-            maybe: Vec::new(),
+            maybe: members,
         });
     }
     Ok(samples)
@@ -308,6 +319,7 @@ fn measure(corpus: &Corpus, root: &Path, base: &Path, strata: &Path, samples: Ve
     let (mut working_tokens, mut background_tokens) = (Vec::new(), Vec::new());
     let (mut over, mut deterministic) = (0, 0);
     let mut misses: BTreeMap<String, usize> = BTreeMap::new();
+    let mut wrong: BTreeMap<String, usize> = BTreeMap::new();
     let lines_of: std::cell::RefCell<BTreeMap<String, Vec<String>>> = Default::default();
     let line_text = |file: &str, line: usize| -> String {
         lines_of
@@ -416,7 +428,19 @@ fn measure(corpus: &Corpus, root: &Path, base: &Path, strata: &Path, samples: Ve
                 continue; // the ground truth could not tell
             }
             offered += 1;
-            right += usize::from(s.uses.iter().any(|u| covers(item, u)));
+            if s.uses.iter().any(|u| covers(item, u)) {
+                right += 1;
+            } else {
+                let what = format!(
+                    "{} {} ({}) for {}:{}",
+                    item["kind"].as_str().unwrap_or(""),
+                    item["name"].as_str().unwrap_or(""),
+                    item["source"].as_str().unwrap_or(""),
+                    s.file,
+                    s.line + 1
+                );
+                *wrong.entry(what).or_default() += 1;
+            }
         }
     }
     let pct = |a: usize, b: usize| {
@@ -450,6 +474,9 @@ fn measure(corpus: &Corpus, root: &Path, base: &Path, strata: &Path, samples: Ve
         misses.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         for (m, n) in misses.iter().take(25) {
             eprintln!("  {}: missed {n}× {m}", corpus.name);
+        }
+        for (m, n) in wrong.iter().take(25) {
+            eprintln!("  {}: offered {n}× {m}", corpus.name);
         }
     }
 }

@@ -8,7 +8,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use std::sync::LazyLock;
+
+use regex::Regex;
 use tree_sitter::{Node, Parser};
+
+/// A path or a call among a macro's tokens.
+static TOKEN_PATH: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:\b[A-Za-z_][A-Za-z0-9_]*::)*\b[A-Za-z_][A-Za-z0-9_]*\s*\(?").unwrap()
+});
 
 /// A definition of the crate.
 #[derive(Clone, Debug)]
@@ -123,9 +131,10 @@ pub fn analyse(root: &Path) -> Vec<Function> {
                             && d.line <= f.end_position().row)
                     })
                     .collect();
+                let unsure = r.segs[0] == "?";
                 match candidates.len() {
                     0 => {}
-                    1 => {
+                    1 if !unsure => {
                         let d = (**candidates[0]).clone();
                         uses.insert((d.file.clone(), d.line), d);
                     }
@@ -420,13 +429,14 @@ fn references(text: &str, f: Node<'_>, out: &mut Vec<Reference>) {
                         });
                     }
                     if func.kind() == "field_expression"
-                        && func
-                            .child_by_field_name("value")
-                            .is_some_and(|v| v.kind() == "self")
                         && let Some(field) = func.child_by_field_name("field")
                     {
+                        let on_self = func
+                            .child_by_field_name("value")
+                            .is_some_and(|v| v.kind() == "self");
+                        let receiver = if on_self { "self" } else { "?" };
                         out.push(Reference {
-                            segs: vec!["self".into(), text[field.byte_range()].to_string()],
+                            segs: vec![receiver.into(), text[field.byte_range()].to_string()],
                         });
                     }
                 }
@@ -437,6 +447,40 @@ fn references(text: &str, f: Node<'_>, out: &mut Vec<Reference>) {
                 {
                     out.push(Reference {
                         segs: vec![format!("{}!", &text[m.byte_range()])],
+                    });
+                }
+                // Inside the tokens: calls and paths, read from the text.
+                let mut c = n.walk();
+                let tokens: Vec<Node<'_>> = n
+                    .named_children(&mut c)
+                    .filter(|t| t.kind() == "token_tree")
+                    .collect();
+                for t in tokens {
+                    let inner = &text[t.byte_range()];
+                    for m in TOKEN_PATH.find_iter(inner) {
+                        // `x.f(`: a method, not a path.
+                        if inner[..m.start()].ends_with('.') {
+                            continue;
+                        }
+                        let written = m.as_str().trim_end_matches(['(', ' ']);
+                        let segs: Vec<String> = written.split("::").map(str::to_string).collect();
+                        if segs.len() > 1 || m.as_str().ends_with('(') {
+                            out.push(Reference { segs });
+                        }
+                    }
+                }
+                continue;
+            }
+            "identifier" => {
+                // A constant or static by its name.
+                let name = &text[n.byte_range()];
+                if name.len() > 1
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
+                {
+                    out.push(Reference {
+                        segs: vec![name.to_string()],
                     });
                 }
             }
@@ -490,6 +534,13 @@ fn candidates<'d>(
         return found;
     }
     let qualifier = &segs[segs.len() - 2];
+    if qualifier == "?" {
+        // A method on a value whose type only a checker knows: any method of that name, maybe.
+        return named(&last)
+            .into_iter()
+            .filter(|d| !d.owner.is_empty())
+            .collect();
+    }
     if qualifier == "self" && r.segs[0] == "self" && r.segs.len() == 2 || qualifier == "Self" {
         return named(&last)
             .into_iter()

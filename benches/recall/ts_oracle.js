@@ -3,7 +3,8 @@
 // const of the files under ROOT/src, it lists the workspace declarations the function names:
 // every identifier that is not a property name, `ns.name` of a namespace, and `this.name`,
 // resolved by the checker through imports and re-exports to its declaration. Output: one JSON
-// line per function: { file, line, col, name, uses: [{ file, line, name }] } (0-based lines).
+// line per function: { file, line, col, name, uses: [{ file, line, name }], members: [...] }
+// (0-based lines); `members` adds every property access the checker resolves, for precision.
 // Usage: node ts_oracle.js TYPESCRIPT_DIR ROOT
 'use strict';
 const path = require('path');
@@ -60,10 +61,12 @@ function isDefinition(d) {
   return false;
 }
 
-function usesOf(fn, sf) {
+function usesOf(fn, sf, all) {
   const found = new Map();
   const visit = (n) => {
     let target = null;
+    // With `all`, every property access the checker resolves counts too (for precision only).
+    if (all && ts.isIdentifier(n) && ts.isPropertyAccessExpression(n.parent) && n.parent.name === n) target = n;
     if (ts.isIdentifier(n)) {
       const parent = n.parent;
       const propertyName = (ts.isPropertyAccessExpression(parent) && parent.name === n) || (ts.isQualifiedName(parent) && parent.right === n) || ts.isPropertyAssignment(parent) && parent.name === n || (ts.isMethodDeclaration(parent) || ts.isPropertyDeclaration(parent)) && parent.name === n;
@@ -103,7 +106,7 @@ for (const f of files) {
   const emit = (fn, nameNode) => {
     if (!fn.body) return;
     const pos = sf.getLineAndCharacterOfPosition(nameNode.getStart());
-    process.stdout.write(JSON.stringify({ file: rel(f), line: pos.line, col: pos.character, name: nameNode.getText(), uses: usesOf(fn, sf) }) + '\n');
+    process.stdout.write(JSON.stringify({ file: rel(f), line: pos.line, col: pos.character, name: nameNode.getText(), uses: usesOf(fn, sf, false), members: usesOf(fn, sf, true) }) + '\n');
   };
   const visit = (n) => {
     if ((ts.isFunctionDeclaration(n) || ts.isMethodDeclaration(n)) && n.name) emit(n, n.name);

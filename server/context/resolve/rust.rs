@@ -754,10 +754,43 @@ impl<'a, 't> Resolver<'a, 't> {
             .unwrap_or_else(|| ty.to_string());
         let near = self.here.file.clone();
         let mut found = self.members_in_crate(&ty, name, &near);
+        found.retain(|d| d.symbol.kind != SymbolKind::Field);
         if found.is_empty() {
             found = self.trait_members(&ty, name, &near);
         }
+        if found.iter().any(|d| d.path != found[0].path) {
+            found = self.same_type(&ty, found);
+        }
         found
+    }
+
+    /// Of members of impls of types named `ty` in several modules, those whose impl names the
+    /// type that `ty` names here (when it names one here).
+    fn same_type(&mut self, ty: &str, found: Vec<Def>) -> Vec<Def> {
+        let here = self.here.clone();
+        let types = |r: &mut Self, m: &Module| -> Vec<(String, usize)> {
+            defs_of(r.resolve_path(m, &[ty.to_string()], 0))
+                .into_iter()
+                .filter(|d| d.symbol.kind.is_type())
+                .map(|d| (d.path, d.symbol.name_start))
+                .collect()
+        };
+        let wanted = types(self, &here);
+        if wanted.len() != 1 {
+            return found;
+        }
+        let kept: Vec<Def> = found
+            .iter()
+            .filter(|d| {
+                let m = Module {
+                    file: d.path.clone(),
+                    scope: d.symbol.scope.clone(),
+                };
+                types(self, &m).contains(&wanted[0])
+            })
+            .cloned()
+            .collect();
+        if kept.is_empty() { found } else { kept }
     }
 
     fn macro_def(&mut self, name: &str) -> Vec<Def> {
@@ -769,15 +802,40 @@ impl<'a, 't> Resolver<'a, 't> {
             .into_iter()
             .filter(|d| d.symbol.kind == SymbolKind::Macro && d.path.ends_with(".rs"))
             .collect();
-        let same: Vec<Def> = all
+        // `macro_rules!` scope is textual: this file's, an enclosing module's, one brought in by
+        // `#[macro_use] mod macros;` (the convention), or an exported one.
+        let here: Vec<Def> = all.iter().filter(|d| d.path == near).cloned().collect();
+        if !here.is_empty() {
+            return here;
+        }
+        let mut ancestors = Vec::new();
+        let mut at = near.clone();
+        for _ in 0..DEPTH {
+            match self.declarer(&at) {
+                Some(m) => {
+                    ancestors.push(m.file.clone());
+                    at = m.file;
+                }
+                None => break,
+            }
+        }
+        let visible: Vec<Def> = all
             .iter()
-            .filter(|d| self.crate_root(&d.path) == root)
+            .filter(|d| {
+                self.crate_root(&d.path) == root
+                    && (ancestors.contains(&d.path)
+                        || d.path.contains("/macros/")
+                        || d.path.ends_with("/macros.rs")
+                        || d.symbol.public)
+            })
             .cloned()
             .collect();
-        if same.is_empty() {
-            all.into_iter().filter(|d| d.symbol.public).collect()
+        if visible.is_empty() {
+            all.into_iter()
+                .filter(|d| d.symbol.public && self.crate_root(&d.path) != root)
+                .collect()
         } else {
-            same
+            visible
         }
     }
 
