@@ -499,9 +499,33 @@ fn candidates<'d>(
 ) -> Vec<&'d Definition> {
     let last = r.segs.last().cloned().unwrap_or_default();
     if let Some(mac) = last.strip_suffix('!') {
+        // Textual scope, roughly: this file, an enclosing module, a `macros` module.
         return by_name
             .get(mac)
-            .map(|v| v.iter().filter(|d| d.owner.is_empty()).copied().collect())
+            .map(|v| {
+                v.iter()
+                    .filter(|d| {
+                        d.owner.is_empty()
+                            && (d.file == file.rel
+                                || (d.module.len() < file.module.len()
+                                    && file.module.starts_with(&d.module))
+                                || d.file.ends_with("macros.rs")
+                                || d.file.contains("/macros/"))
+                    })
+                    .copied()
+                    .collect()
+            })
+            .unwrap_or_default();
+    }
+    if r.segs.len() == 1 && r.segs[0] == "Self" {
+        return by_name
+            .get(owner)
+            .map(|v| {
+                v.iter()
+                    .filter(|d| d.is_type && d.owner.is_empty() && d.file == file.rel)
+                    .copied()
+                    .collect()
+            })
             .unwrap_or_default();
     }
     let named = |n: &str| by_name.get(n).cloned().unwrap_or_default();
@@ -563,13 +587,33 @@ fn candidates<'d>(
             .filter(|d| d.is_type && d.owner.is_empty())
             .collect();
     }
+    // A module path: the item of that module, else of a module under it (a re-export), else
+    // of a module ending the same way.
     let module = absolute(&segs[..segs.len() - 1], &file.module);
-    named(&last)
+    let free: Vec<&Definition> = named(&last)
         .into_iter()
+        .filter(|d| d.owner.is_empty())
+        .collect();
+    let exact: Vec<&Definition> = free
+        .iter()
+        .filter(|d| d.module == module)
+        .copied()
+        .collect();
+    if !exact.is_empty() {
+        return exact;
+    }
+    let under: Vec<&Definition> = free
+        .iter()
+        .filter(|d| !module.is_empty() && d.module.starts_with(&module))
+        .copied()
+        .collect();
+    if !under.is_empty() {
+        return under;
+    }
+    free.into_iter()
         .filter(|d| {
-            d.owner.is_empty()
-                && d.module
-                    .ends_with(&module[module.len().saturating_sub(1)..])
+            d.module
+                .ends_with(&module[module.len().saturating_sub(1)..])
                 && module.iter().all(|m| d.module.contains(m) || m.is_empty())
         })
         .collect()

@@ -465,6 +465,22 @@ impl<'a, 't> Ts<'a, 't> {
         if !defs.is_empty() {
             return Target::Defs(defs);
         }
+        // A global declared by a script of the workspace (`declare const __DEV__` in a `.d.ts`
+        // with no imports or exports).
+        let globals: Vec<Def> = self
+            .files
+            .named(name)
+            .into_iter()
+            .filter(|d| d.symbol.container.is_empty() && d.path.ends_with(".d.ts"))
+            .filter(|d| {
+                self.files
+                    .facts(&d.path)
+                    .is_some_and(|f| f.imports.is_empty() && f.symbols.iter().all(|s| !s.public))
+            })
+            .collect();
+        if !globals.is_empty() {
+            return Target::Defs(globals);
+        }
         Target::External
     }
 
