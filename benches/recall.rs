@@ -60,8 +60,8 @@ const CORPORA: &[Corpus] = &[
         held_out: false,
     },
     Corpus {
-        name: "immer",
-        package: "immer@10.1.1",
+        name: "redux-toolkit",
+        package: "@reduxjs/toolkit@2.3.0",
         rust: false,
         held_out: false,
     },
@@ -406,7 +406,13 @@ fn measure(corpus: &Corpus, root: &Path, base: &Path, strata: &Path, samples: Ve
                 found += 1;
             } else {
                 *misses
-                    .entry(format!("{} ({})", u.name, u.file))
+                    .entry(format!(
+                        "{} ({}) for {}:{}",
+                        u.name,
+                        u.file,
+                        s.file,
+                        s.line + 1
+                    ))
                     .or_default() += 1;
             }
             let declaration = line_text(&u.file, u.line);

@@ -414,6 +414,13 @@ fn references(text: &str, f: Node<'_>, out: &mut Vec<Reference>) {
                 if segs.iter().all(|s| {
                     !s.is_empty() && !s.contains(|c: char| !(c.is_alphanumeric() || c == '_'))
                 }) {
+                    // `Type::item` uses the type too.
+                    let owner = segs.len() - 1;
+                    if owner > 0 && segs[owner - 1].starts_with(|c: char| c.is_ascii_uppercase()) {
+                        out.push(Reference {
+                            segs: segs[..owner].to_vec(),
+                        });
+                    }
                     out.push(Reference { segs });
                 }
                 continue;

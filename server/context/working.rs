@@ -107,6 +107,8 @@ const LOOKUPS: usize = 64;
 /// Most resolved definitions offered, and most for one use.
 const RESOLVED: usize = 64;
 const PER_USE: usize = 4;
+/// The length at which a definition's rank among the cursor's uses is halved by its size.
+const LONG_BYTES: f64 = 6000.0;
 /// Most same-named definitions offered for names resolution could not tie.
 const GUESSES: usize = 8;
 /// Chunks of the current file, nearest to the cursor, ranked for the working tier.
@@ -179,9 +181,15 @@ pub(super) fn working(request: &Request<'_>, workspace: &dyn Workspace, at: &[us
             let closeness = 1.0 - rank as f64 / (RESOLVED as f64 * 2.0);
             let score = if under_cursor { 80.0 } else { 70.0 + closeness };
             let reason = format!("defines `{}`, used at the cursor", u.name);
-            let Some(candidate) = def_candidate(request, workspace, d, score, reason) else {
+            let Some(mut candidate) = def_candidate(request, workspace, d, score, reason) else {
                 continue;
             };
+            if !under_cursor {
+                // Under a binding budget a long definition goes to its signature before shorter
+                // ones lose theirs: more of what the cursor uses stays declared in the text.
+                let size = 1.0 / (1.0 + candidate.full.len() as f64 / LONG_BYTES);
+                candidate.score = 70.0 + (closeness + size) / 2.0;
+            }
             if d.path == request.path
                 && at
                     .iter()

@@ -533,7 +533,10 @@ impl<'a, 't> Resolver<'a, 't> {
                 })),
             }
         }
-        if !out.is_empty() {
+        // A module and a function may share a name (`mod spawn; pub use spawn::spawn;`): they
+        // live in different namespaces, so a module found does not end the search.
+        let has_def = |out: &[Res]| out.iter().any(|r| matches!(r, Res::Def(_)));
+        if has_def(&out) {
             return out;
         }
         let here = *module == self.here;
@@ -548,7 +551,7 @@ impl<'a, 't> Resolver<'a, 't> {
             let segs: Vec<String> = i.path.split("::").map(str::to_string).collect();
             out.extend(self.resolve_segments(module, &segs, depth + 1, seen));
         }
-        if !out.is_empty() {
+        if has_def(&out) {
             return out;
         }
         for i in imports.iter().filter(|i| i.local == "*") {
@@ -560,7 +563,7 @@ impl<'a, 't> Resolver<'a, 't> {
                     Res::Def(_) => {}
                 }
             }
-            if !out.is_empty() {
+            if has_def(&out) {
                 return out;
             }
         }
