@@ -117,7 +117,8 @@ pub struct Symbol {
     /// Rust: declared `pub` (of any kind); TypeScript: exported.
     pub public: bool,
     /// The head of its type: a field's or a constant's type, a function's return type (`Self`
-    /// written as the container), an alias's target; a `mod m;`'s `#[path]`.
+    /// written as the container), an alias's target, the class or interface a class or an
+    /// interface extends; a `mod m;`'s `#[path]`.
     pub detail: String,
     /// The item with its doc comments and attributes.
     pub range: Range<usize>,

@@ -390,7 +390,7 @@ impl Walker<'_> {
         let mut cursor = root.walk();
         let items = root
             .named_children(&mut cursor)
-            .filter(|c| !c.is_error() && !c.has_error() && c.kind() != "expression_statement")
+            .filter(|c| c.kind().ends_with("_item") || c.kind() == "use_declaration")
             .count();
         if items == 0 {
             return;

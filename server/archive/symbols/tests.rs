@@ -142,7 +142,7 @@ export type Maybe<T> = T | undefined;
         expect![[r#"
             variable local scope="" of_trait="" pub=false detail="" lines=(8, 8) | const local =
             function main scope="" of_trait="" pub=true detail="Subscriber" lines=(10, 10) | export default function main(): Subscriber<number>
-            class Subscriber scope="" of_trait="" pub=true detail="" lines=(12, 16) | export class Subscriber<T> extends Base
+            class Subscriber scope="" of_trait="" pub=true detail="Base" lines=(12, 16) | export class Subscriber<T> extends Base
             field Subscriber::destination scope="" of_trait="" pub=true detail="Observer" lines=(14, 14) | protected destination: Observer<T> | null
             method Subscriber::next scope="" of_trait="" pub=true detail="void" lines=(15, 15) | next(value: T): void
             interface Observer scope="" of_trait="" pub=true detail="" lines=(17, 17) | export interface Observer<T>

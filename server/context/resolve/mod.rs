@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use super::assemble::{Request, Workspace};
 use crate::archive::symbols::{FileFacts, Symbol, SymbolKind, facts_of_tree, parse};
+use crate::chunks::ChunkKind;
 use crate::syntax::Language;
 
 /// A definition: a symbol of a workspace file.
@@ -64,11 +65,22 @@ pub(super) fn uses(request: &Request<'_>, workspace: &dyn Workspace, at: &[usize
     };
     let own = Arc::new(facts_of_tree(&text, &tree, language));
     let files = Files::new(workspace, request.path, own);
+    let cursor = request.selection.start;
     let ranges: Vec<Range<usize>> = at
         .iter()
-        .map(|&i| request.chunks[i].range.clone())
+        .map(|&i| {
+            let c = &request.chunks[i];
+            match c.kind {
+                // A run of items (or lines) is no one definition: what the cursor is in is.
+                ChunkKind::Group | ChunkKind::Part | ChunkKind::Window
+                    if request.selection.is_empty() =>
+                {
+                    enclosing_item(&tree, cursor, &c.range).unwrap_or_else(|| c.range.clone())
+                }
+                _ => c.range.clone(),
+            }
+        })
         .collect();
-    let cursor = request.selection.start;
     let mut uses = match language {
         Language::Rust => rust::uses(&files, &text, &tree, &ranges),
         Language::TypeScript | Language::Tsx | Language::JavaScript => {
@@ -211,6 +223,46 @@ pub(super) fn focus_node<'t>(
         }
         _ => Some(node),
     }
+}
+
+/// Kinds of node that are one item of their own (a function, a type, a declaration).
+const ITEMS: &[&str] = &[
+    "function_item",
+    "impl_item",
+    "struct_item",
+    "enum_item",
+    "trait_item",
+    "const_item",
+    "static_item",
+    "function_declaration",
+    "generator_function_declaration",
+    "method_definition",
+    "class_declaration",
+    "interface_declaration",
+    "type_alias_declaration",
+    "enum_declaration",
+    "lexical_declaration",
+];
+
+/// The outermost item around `cursor` inside `within`, but not `within` itself.
+fn enclosing_item(
+    tree: &tree_sitter::Tree,
+    cursor: usize,
+    within: &Range<usize>,
+) -> Option<Range<usize>> {
+    let mut node = tree.root_node().descendant_for_byte_range(cursor, cursor)?;
+    let mut found = None;
+    loop {
+        let r = node.byte_range();
+        if r.start < within.start || r.end > within.end {
+            break;
+        }
+        if ITEMS.contains(&node.kind()) {
+            found = Some(r);
+        }
+        node = node.parent()?;
+    }
+    found
 }
 
 /// The folder of a `/`-separated path (empty at the root).
