@@ -176,10 +176,15 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 /// Opens (creating or rebuilding as needed) the database for writing. Returns it and, when an
 /// old or corrupt file was moved aside, a warning for the user.
 ///
-/// A file whose chunks were cut by other chunk queries is rebuilt too: unchanged files would
-/// otherwise keep their old chunks for good.
+/// A file whose chunks were cut by other chunk queries, or whose symbol tables were extracted by
+/// another version of the extraction, is rebuilt too: unchanged files would otherwise keep their
+/// old rows for good.
 pub fn open_for_writing(path: &Path) -> Result<(Connection, Option<String>), ArchiveError> {
-    let stamp = format!("chunk queries {}", crate::chunks::queries_fingerprint());
+    let stamp = format!(
+        "chunk queries {}, symbol tables {}",
+        crate::chunks::queries_fingerprint(),
+        super::symbols::VERSION
+    );
     open_versioned(
         path,
         "the archive",

@@ -157,6 +157,10 @@ pub struct FileFacts {
     pub imports: Vec<Import>,
 }
 
+/// The version of what extraction makes of a file: a change to it rebuilds archives (their
+/// unchanged files would keep the old rows).
+pub const VERSION: u32 = 2;
+
 /// Files larger than this get no symbol tables (a generated file is no one's import).
 pub const MAX_FACTS_BYTES: usize = 2 * 1024 * 1024;
 
