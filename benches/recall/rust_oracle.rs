@@ -544,6 +544,21 @@ fn candidates<'d>(
         segs = e;
     }
     let last = segs.last().cloned().unwrap_or_default();
+    // A path from another crate (`std::…`, `tokio_test::…`) names nothing of this one.
+    let first = segs[0].as_str();
+    let own_module = |m: &str| {
+        by_name
+            .values()
+            .flatten()
+            .any(|d| d.module.first().is_some_and(|f| f == m))
+    };
+    if segs.len() > 1
+        && !matches!(first, "crate" | "self" | "super" | "Self")
+        && first.starts_with(|c: char| c.is_ascii_lowercase())
+        && !own_module(first)
+    {
+        return Vec::new();
+    }
     if segs.len() == 1 {
         // A bare name: an item of this module, else of a glob-imported module.
         let here: Vec<&Definition> = named(&last)

@@ -507,9 +507,24 @@ impl<'a, 't> Resolver<'a, 't> {
         depth: usize,
         seen: &mut HashSet<(Module, String)>,
     ) -> Vec<Res> {
-        if depth > DEPTH || !seen.insert((module.clone(), name.to_string())) {
+        // `seen` holds the lookups under way: a cycle of globs or re-exports ends, and the same
+        // name may still be looked up again on another path.
+        let key = (module.clone(), name.to_string());
+        if depth > DEPTH || !seen.insert(key.clone()) {
             return Vec::new();
         }
+        let found = self.lookup_in(module, name, depth, seen);
+        seen.remove(&key);
+        found
+    }
+
+    fn lookup_in(
+        &mut self,
+        module: &Module,
+        name: &str,
+        depth: usize,
+        seen: &mut HashSet<(Module, String)>,
+    ) -> Vec<Res> {
         let Some(facts) = self.files.facts(&module.file) else {
             return Vec::new();
         };
