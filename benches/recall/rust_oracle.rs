@@ -550,7 +550,7 @@ fn candidates<'d>(
         by_name
             .values()
             .flatten()
-            .any(|d| d.module.first().is_some_and(|f| f == m))
+            .any(|d| d.module.iter().any(|f| f == m))
     };
     if segs.len() > 1
         && !matches!(first, "crate" | "self" | "super" | "Self")
