@@ -632,13 +632,20 @@ fn candidates<'d>(
     if !under.is_empty() {
         return under;
     }
-    free.into_iter()
+    // The weakest reading (a module that only ends the same way, as a re-export through
+    // `cfg` alternatives would): never certain, so undecided however many it leaves.
+    let weak: Vec<&Definition> = free
+        .into_iter()
         .filter(|d| {
             d.module
                 .ends_with(&module[module.len().saturating_sub(1)..])
                 && module.iter().all(|m| d.module.contains(m) || m.is_empty())
         })
-        .collect()
+        .collect();
+    match weak.len() {
+        1 => vec![weak[0], weak[0]],
+        _ => weak,
+    }
 }
 
 /// A written module path made absolute from the file's module (`crate`, `self`, `super`).
