@@ -243,10 +243,7 @@ fn items(
                 }
             }
             "use_declaration" => {
-                if base == 0 || depth > 0 {
-                    let written = &text[n.byte_range()];
-                    flatten_use(written, file);
-                }
+                flatten_use(&text[n.byte_range()], file);
             }
             "macro_invocation" if depth < 3 => {
                 let mut c = n.walk();
