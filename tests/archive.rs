@@ -256,6 +256,11 @@ fn corrupt_or_outdated_databases_are_moved_aside_and_rebuilt() {
         "UPDATE meta SET value = 'chunk queries 0000000000000000' WHERE key = 'stamp'",
         "was built with chunk queries 0000000000000000, not chunk queries ",
     );
+    // Symbol tables from another version of their extraction: likewise.
+    rebuilt_after(
+        "UPDATE meta SET value = replace(value, 'symbol tables', 'symbol tables 0, was') WHERE key = 'stamp'",
+        "symbol tables 0, was",
+    );
 
     // A file that is not a database at all.
     for suffix in ["-wal", "-shm"] {

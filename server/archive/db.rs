@@ -11,7 +11,7 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 /// chunk queries alone is noticed without: see [`open_for_writing`]), with a [`Migration`] from
 /// the version before when what is stored stays valid; databases no migration reaches are
 /// rebuilt (they are caches).
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// One step from schema version `from` to `from + 1`.
 pub struct Migration {
@@ -20,7 +20,8 @@ pub struct Migration {
 }
 
 /// The archive's migrations, oldest first. None yet: version 5's rows lack search terms that 6
-/// writes (identifiers with digits or other scripts), so a version 5 file is rebuilt.
+/// writes (identifiers with digits or other scripts), and version 6 has no symbol tables, which
+/// only a parse of every file can fill, so older files are rebuilt.
 const MIGRATIONS: &[Migration] = &[];
 
 const SCHEMA: &str = "
@@ -62,6 +63,33 @@ CREATE TRIGGER chunks_delete AFTER DELETE ON chunks BEGIN
     DELETE FROM chunks_fts WHERE rowid = old.id;
     DELETE FROM names_fts WHERE rowid = old.id;
 END;
+-- The symbol tables (archive/symbols): what each file declares, imports and re-exports.
+CREATE TABLE symbols (
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    scope TEXT NOT NULL,                -- inline modules around it, '::'-joined
+    container TEXT NOT NULL,            -- impl type, trait, class or interface; '' when free
+    of_trait TEXT NOT NULL,             -- the trait of `impl Trait for Type`
+    public INTEGER NOT NULL,
+    detail TEXT NOT NULL,               -- head of its type; a `mod m;`'s #[path]
+    start_byte INTEGER NOT NULL, end_byte INTEGER NOT NULL,
+    name_byte INTEGER NOT NULL, signature_end INTEGER NOT NULL,
+    start_line INTEGER NOT NULL, end_line INTEGER NOT NULL
+);
+CREATE INDEX symbols_by_file ON symbols (file_id);
+CREATE INDEX symbols_by_name ON symbols (name);
+CREATE INDEX symbols_by_container ON symbols (container) WHERE container != '';
+CREATE TABLE imports (
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    scope TEXT NOT NULL,
+    local TEXT NOT NULL,                -- the name bound; '*' for a glob
+    path TEXT NOT NULL,                 -- Rust: the whole path; TS: the module specifier
+    name TEXT NOT NULL,                 -- TS: the name taken ('default', '*', a name)
+    export INTEGER NOT NULL,
+    type_only INTEGER NOT NULL
+);
+CREATE INDEX imports_by_file ON imports (file_id);
 -- Segments merge at 16 of a level rather than 4: a tenth off the writer's work while a workspace
 -- is indexed, search times as they were (`cargo bench --bench archive`).
 INSERT INTO chunks_fts (chunks_fts, rank) VALUES ('automerge', 16);
@@ -148,10 +176,15 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
 /// Opens (creating or rebuilding as needed) the database for writing. Returns it and, when an
 /// old or corrupt file was moved aside, a warning for the user.
 ///
-/// A file whose chunks were cut by other chunk queries is rebuilt too: unchanged files would
-/// otherwise keep their old chunks for good.
+/// A file whose chunks were cut by other chunk queries, or whose symbol tables were extracted by
+/// another version of the extraction, is rebuilt too: unchanged files would otherwise keep their
+/// old rows for good.
 pub fn open_for_writing(path: &Path) -> Result<(Connection, Option<String>), ArchiveError> {
-    let stamp = format!("chunk queries {}", crate::chunks::queries_fingerprint());
+    let stamp = format!(
+        "chunk queries {}, symbol tables {}",
+        crate::chunks::queries_fingerprint(),
+        super::symbols::VERSION
+    );
     open_versioned(
         path,
         "the archive",

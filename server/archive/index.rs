@@ -355,6 +355,7 @@ pub fn index_file(
     let text = Rope::from_str(source);
     let chunks = chunk_text(&text, language, &config.chunk).to_vec();
     let rows = chunk_rows(&text, &chunks);
+    let facts = super::symbols::facts(source, language);
     let n = rows.len();
     writer.send(Op::Upsert(FileRecord {
         path: found.rel.clone(),
@@ -364,6 +365,7 @@ pub fn index_file(
         language,
         source: Source::Disk,
         chunks: rows,
+        facts,
     }));
     Outcome::Indexed {
         chunks: n,

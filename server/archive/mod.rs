@@ -8,6 +8,7 @@ mod index;
 mod lookup;
 mod rows;
 mod search;
+pub mod symbols;
 mod terms;
 mod writer;
 
@@ -25,7 +26,9 @@ pub use lookup::Located;
 
 /// Lookups on a reader connection of one's own (see [`Archive::reader`]).
 pub mod on {
-    pub use super::lookup::{definitions, outline, top_folders};
+    pub use super::lookup::{
+        definitions, facts, members, mod_declarations, outline, symbols_named, top_folders,
+    };
     pub use super::search::search;
 }
 pub use crate::documents::Point3;
@@ -189,6 +192,7 @@ impl Archive {
             language,
             source: Source::Buffer,
             chunks: chunk_rows(text, chunks),
+            facts: symbols::facts(&String::from(text), language),
         }));
     }
 
@@ -207,6 +211,7 @@ impl Archive {
             language: None,
             source: Source::Buffer,
             chunks: chunk_rows(text, &chunks),
+            facts: symbols::FileFacts::default(),
         }));
     }
 

@@ -3,6 +3,7 @@
 
 use ropey::Rope;
 
+use super::symbols::FileFacts;
 use super::terms::{BodyTerms, name_terms};
 use crate::chunks::{Chunk, ChunkKind};
 use crate::documents::{Point3, point3};
@@ -28,6 +29,8 @@ pub struct FileRecord {
     pub language: Option<Language>,
     pub source: Source,
     pub chunks: Vec<ChunkRow>,
+    /// Its symbol tables: what it declares, imports and re-exports.
+    pub facts: FileFacts,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{Connection, Transaction, params};
 
 use super::rows::{ChunkRow, FileRecord, Source};
+use super::symbols::FileFacts;
 
 /// How long the writer waits for more work before it gives back its memory.
 const SETTLE: Duration = Duration::from_millis(150);
@@ -315,6 +316,7 @@ fn upsert(tx: &Transaction<'_>, file: &FileRecord, stats: &WriterStats) -> rusql
     let file_id: i64 = tx.query_row("SELECT id FROM files WHERE path = ?1", [&file.path], |r| {
         r.get(0)
     })?;
+    write_facts(tx, file_id, &file.facts)?;
     let mut existing: HashMap<String, (i64, String)> = HashMap::new();
     {
         let mut stmt =
@@ -372,6 +374,53 @@ fn upsert(tx: &Transaction<'_>, file: &FileRecord, stats: &WriterStats) -> rusql
     }
     for (id, _) in existing.into_values() {
         delete.execute([id])?;
+    }
+    Ok(())
+}
+
+/// Replaces a file's symbol tables (a few rows a file: rewritten whole).
+fn write_facts(tx: &Transaction<'_>, file_id: i64, facts: &FileFacts) -> rusqlite::Result<()> {
+    tx.prepare_cached("DELETE FROM symbols WHERE file_id = ?1")?
+        .execute([file_id])?;
+    tx.prepare_cached("DELETE FROM imports WHERE file_id = ?1")?
+        .execute([file_id])?;
+    let mut symbol = tx.prepare_cached(
+        "INSERT INTO symbols (file_id, name, kind, scope, container, of_trait, public, detail,
+            start_byte, end_byte, name_byte, signature_end, start_line, end_line)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+    )?;
+    for s in &facts.symbols {
+        symbol.execute(params![
+            file_id,
+            s.name,
+            s.kind.as_str(),
+            s.scope,
+            s.container,
+            s.of_trait,
+            s.public,
+            s.detail,
+            s.range.start as i64,
+            s.range.end as i64,
+            s.name_start as i64,
+            s.signature_end as i64,
+            s.lines.0,
+            s.lines.1
+        ])?;
+    }
+    let mut import = tx.prepare_cached(
+        "INSERT INTO imports (file_id, scope, local, path, name, export, type_only)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for i in &facts.imports {
+        import.execute(params![
+            file_id,
+            i.scope,
+            i.local,
+            i.path,
+            i.name,
+            i.export,
+            i.type_only
+        ])?;
     }
     Ok(())
 }

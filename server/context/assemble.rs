@@ -6,6 +6,7 @@
 //! pack, byte for byte (every ordering is explicit).
 
 use std::ops::Range;
+use std::sync::Arc;
 
 use ropey::Rope;
 
@@ -16,6 +17,7 @@ use super::pack::{Budgets, ContextPack, Tier};
 use super::tokens::Tokenizer;
 use super::working::{Working, working};
 use crate::archive::Located;
+use crate::archive::symbols::{FileFacts, Symbol};
 use crate::chunks::Chunk;
 
 /// What assembly may ask of the workspace (the archive and the files). Implementations do the
@@ -31,6 +33,22 @@ pub trait Workspace {
     fn text(&self, path: &str) -> Option<Rope>;
     /// Top-level folders and their file counts.
     fn folders(&self) -> Vec<(String, usize)>;
+    /// The symbol tables of a workspace file (`None` when it is not in the archive).
+    fn facts(&self, _path: &str) -> Option<Arc<FileFacts>> {
+        None
+    }
+    /// Symbols named exactly `name`, with their files, in path order.
+    fn symbols_named(&self, _name: &str) -> Vec<(String, Symbol)> {
+        Vec::new()
+    }
+    /// Symbols declared in `container` named `name` (all of them for an empty name).
+    fn members(&self, _container: &str, _name: &str) -> Vec<(String, Symbol)> {
+        Vec::new()
+    }
+    /// Rust `mod name;` declarations, and those whose `#[path]` ends in `file_name`.
+    fn mod_declarations(&self, _name: &str, _file_name: &str) -> Vec<(String, Symbol)> {
+        Vec::new()
+    }
 }
 
 /// A workspace with nothing in it: a pack of one file, when there is no archive.

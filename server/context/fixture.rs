@@ -7,11 +7,13 @@
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::path::Path;
+use std::sync::Arc;
 
 use ropey::Rope;
 
 use super::assemble::Workspace;
 use super::redact::is_secret_file;
+use crate::archive::symbols::{FileFacts, Symbol, SymbolKind, facts};
 use crate::archive::{ChunkRow, IndexConfig, Located, chunk_rows, identifiers, split_identifier};
 use crate::chunks::{Chunk, ChunkKind};
 use crate::documents::chunk_text;
@@ -119,6 +121,7 @@ fn trim_indent(text: &str) -> String {
 struct Indexed {
     text: Rope,
     rows: Vec<ChunkRow>,
+    facts: Arc<FileFacts>,
 }
 
 /// The fixture's files as the archive and the file system would serve them to assembly.
@@ -150,7 +153,15 @@ impl MemoryWorkspace {
                 let chunks =
                     chunk_text(&rope, Language::from_path(Path::new(path)), &config.chunk).to_vec();
                 let rows = chunk_rows(&rope, &chunks);
-                (path.clone(), Indexed { text: rope, rows })
+                let facts = Arc::new(facts(text, Language::from_path(Path::new(path))));
+                (
+                    path.clone(),
+                    Indexed {
+                        text: rope,
+                        rows,
+                        facts,
+                    },
+                )
             })
             .collect();
         MemoryWorkspace { files }
@@ -165,6 +176,16 @@ impl MemoryWorkspace {
             &IndexConfig::default().chunk,
         )
         .to_vec()
+    }
+
+    /// The symbols that `keep` keeps, in path order, as the archive's lookups answer.
+    fn symbols(&self, keep: impl Fn(&Symbol) -> bool) -> Vec<(String, Symbol)> {
+        self.files
+            .iter()
+            .flat_map(|(path, f)| f.facts.symbols.iter().map(move |s| (path, s)))
+            .filter(|(_, s)| keep(s))
+            .map(|(path, s)| (path.clone(), s.clone()))
+            .collect()
     }
 
     fn rows(&self) -> impl Iterator<Item = (&str, &ChunkRow)> {
@@ -281,6 +302,27 @@ impl Workspace for MemoryWorkspace {
             return None;
         }
         self.files.get(path).map(|f| f.text.clone())
+    }
+
+    fn facts(&self, path: &str) -> Option<Arc<FileFacts>> {
+        self.files.get(path).map(|f| f.facts.clone())
+    }
+
+    fn symbols_named(&self, name: &str) -> Vec<(String, Symbol)> {
+        self.symbols(|s| s.name == name)
+    }
+
+    fn members(&self, container: &str, name: &str) -> Vec<(String, Symbol)> {
+        self.symbols(|s| s.container == container && (name.is_empty() || s.name == name))
+    }
+
+    fn mod_declarations(&self, name: &str, file_name: &str) -> Vec<(String, Symbol)> {
+        self.symbols(|s| {
+            s.kind == SymbolKind::ModFile
+                && (s.name == name
+                    || (!s.detail.is_empty()
+                        && (s.detail == file_name || s.detail.ends_with(&format!("/{file_name}")))))
+        })
     }
 
     /// Top-level folders (`.` for files at the root) and their file counts, by name.

@@ -61,7 +61,7 @@ pub(super) fn immediate(request: &Request<'_>, at: &[usize]) -> Vec<Candidate> {
 
 /// The chunks the pack centres on: the smallest chunk holding the cursor, or the smallest chunks
 /// overlapping the selection.
-pub(super) fn focus(chunks: &[Chunk], selection: &Range<usize>) -> Vec<usize> {
+pub(crate) fn focus(chunks: &[Chunk], selection: &Range<usize>) -> Vec<usize> {
     let holds = |c: &Chunk| {
         if selection.is_empty() {
             c.range.start <= selection.start && selection.start <= c.range.end

@@ -2,16 +2,17 @@
 //! send — tiers of code under token budgets, secrets redacted, ignored files never included.
 //! Assembly is pure; the workspace it reads is behind a trait, implemented at the edges.
 
-mod assemble;
+pub(crate) mod assemble;
 mod background;
 mod bpe;
 mod bpe_layout;
 mod fit;
 #[cfg(test)]
 pub(crate) mod fixture;
-mod immediate;
+pub(crate) mod immediate;
 mod pack;
 mod redact;
+mod resolve;
 mod sources;
 #[cfg(test)]
 mod tests;

@@ -4,12 +4,13 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use ropey::Rope;
 
 use super::assemble::Workspace;
 use super::redact::is_secret_file;
+use crate::archive::symbols::{FileFacts, Symbol};
 use crate::archive::{Archive, IndexConfig, Located, SearchQuery, admitted, on};
 
 pub struct ArchiveWorkspace<'a> {
@@ -21,6 +22,8 @@ pub struct ArchiveWorkspace<'a> {
     read: Mutex<HashMap<String, Option<Rope>>>,
     /// One read connection for all the lookups of an assembly.
     reader: Mutex<Option<rusqlite::Connection>>,
+    /// Symbol tables read during this assembly.
+    facts: Mutex<HashMap<String, Option<Arc<FileFacts>>>>,
 }
 
 impl<'a> ArchiveWorkspace<'a> {
@@ -35,6 +38,7 @@ impl<'a> ArchiveWorkspace<'a> {
             buffers,
             read: Mutex::new(HashMap::new()),
             reader: Mutex::new(None),
+            facts: Mutex::new(HashMap::new()),
         }
     }
 
@@ -105,7 +109,32 @@ impl Workspace for ArchiveWorkspace<'_> {
     fn folders(&self) -> Vec<(String, usize)> {
         self.with_reader(on::top_folders)
     }
+
+    fn facts(&self, path: &str) -> Option<Arc<FileFacts>> {
+        let mut facts = self.facts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(known) = facts.get(path) {
+            return known.clone();
+        }
+        let found = self.with_reader(|conn| on::facts(conn, path)).map(Arc::new);
+        facts.insert(path.to_string(), found.clone());
+        found
+    }
+
+    fn symbols_named(&self, name: &str) -> Vec<(String, Symbol)> {
+        self.with_reader(|conn| on::symbols_named(conn, name, SYMBOLS))
+    }
+
+    fn members(&self, container: &str, name: &str) -> Vec<(String, Symbol)> {
+        self.with_reader(|conn| on::members(conn, container, name, SYMBOLS))
+    }
+
+    fn mod_declarations(&self, name: &str, file_name: &str) -> Vec<(String, Symbol)> {
+        self.with_reader(|conn| on::mod_declarations(conn, name, file_name))
+    }
 }
+
+/// Most symbols one lookup by name returns.
+const SYMBOLS: usize = 256;
 
 impl ArchiveWorkspace<'_> {
     fn read_file(&self, path: &str) -> Option<Rope> {

@@ -145,8 +145,8 @@ fn the_cursor_chunk_and_the_definitions_it_uses_here_and_in_another_file() {
             immediate 23/4096
               full 23t 100 src/lib.rs:6 function add — at the cursor
             working 53/8192
-              full 16t 60.984 src/lib.rs:4 function helper — defines `helper`, used at the cursor
-              full 16t 50.992 src/util.rs:1-2 struct Config — defines `Config`, used at the cursor
+              full 16t 80 src/lib.rs:4 function helper — defines `helper`, used at the cursor
+              full 16t 70.991 src/util.rs:1-2 struct Config — defines `Config`, used at the cursor
               full 8t 10 src/lib.rs:1-2 group items — same file
               full 13t 9.091 src/lib.rs:8 function unrelated — same file
             background 20/16384
@@ -205,7 +205,7 @@ fn a_selection_spanning_two_functions_puts_both_in_the_immediate_tier() {
               full 23t 100 src/lib.rs:3 function to_number — at the cursor
               full 19t 100 src/lib.rs:5 function total — at the cursor
             working 40/8192
-              full 24t 60.984 src/lib.rs:1 function parse — defines `parse`, used at the cursor
+              full 24t 70.994 src/lib.rs:1 function parse — defines `parse`, used at the cursor
               full 16t 10.333 src/lib.rs:7 function report — same file
             background 6/16384
               full 6t 10 folders folders top-level folders — map of the workspace
@@ -259,16 +259,16 @@ fn under_a_small_budget_fidelity_degrades_before_items_are_dropped() {
         CROWDED,
         Ask::default(),
         expect![[r#"
-        immediate 17/4096
-          full 17t 100 src/lib.rs:19 function entry — at the cursor
-        working 168/8192
-          full 42t 61 src/lib.rs:13-17 function third — defines `third`, used at the cursor
-          full 44t 60.992 src/lib.rs:7-11 function second — defines `second`, used at the cursor
-          full 46t 60.984 src/lib.rs:1-5 function first — defines `first`, used at the cursor
-          full 36t 9.091 src/lib.rs:21-24 function neighbour — same file
-        background 6/16384
-          full 6t 10 folders folders top-level folders — map of the workspace
-    "#]],
+            immediate 17/4096
+              full 17t 100 src/lib.rs:19 function entry — at the cursor
+            working 168/8192
+              full 46t 80 src/lib.rs:1-5 function first — defines `first`, used at the cursor
+              full 42t 70.983 src/lib.rs:13-17 function third — defines `third`, used at the cursor
+              full 44t 70.979 src/lib.rs:7-11 function second — defines `second`, used at the cursor
+              full 36t 9.091 src/lib.rs:21-24 function neighbour — same file
+            background 6/16384
+              full 6t 10 folders folders top-level folders — map of the workspace
+        "#]],
     );
     check_ask(
         CROWDED,
@@ -277,9 +277,9 @@ fn under_a_small_budget_fidelity_degrades_before_items_are_dropped() {
             immediate 17/4096
               full 17t 100 src/lib.rs:19 function entry — at the cursor
             working 83/90
-              signature 26t 61 src/lib.rs:13-17 function third — defines `third`, used at the cursor
-              signature 27t 60.992 src/lib.rs:7-11 function second — defines `second`, used at the cursor
-              signature 28t 60.984 src/lib.rs:1-5 function first — defines `first`, used at the cursor
+              signature 28t 80 src/lib.rs:1-5 function first — defines `first`, used at the cursor
+              signature 26t 70.983 src/lib.rs:13-17 function third — defines `third`, used at the cursor
+              signature 27t 70.979 src/lib.rs:7-11 function second — defines `second`, used at the cursor
               name 2t 9.091 src/lib.rs:21-24 function neighbour — same file
             background 6/16384
               full 6t 10 folders folders top-level folders — map of the workspace
@@ -291,10 +291,10 @@ fn under_a_small_budget_fidelity_degrades_before_items_are_dropped() {
         expect![[r#"
             immediate 17/4096
               full 17t 100 src/lib.rs:19 function entry — at the cursor
-            working 32/40
-              signature 26t 61 src/lib.rs:13-17 function third — defines `third`, used at the cursor
-              name 2t 60.992 src/lib.rs:7-11 function second — defines `second`, used at the cursor
-              name 2t 60.984 src/lib.rs:1-5 function first — defines `first`, used at the cursor
+            working 34/40
+              signature 28t 80 src/lib.rs:1-5 function first — defines `first`, used at the cursor
+              name 2t 70.983 src/lib.rs:13-17 function third — defines `third`, used at the cursor
+              name 2t 70.979 src/lib.rs:7-11 function second — defines `second`, used at the cursor
               name 2t 9.091 src/lib.rs:21-24 function neighbour — same file
             background 6/16384
               full 6t 10 folders folders top-level folders — map of the workspace
@@ -307,9 +307,9 @@ fn under_a_small_budget_fidelity_degrades_before_items_are_dropped() {
             immediate 17/4096
               full 17t 100 src/lib.rs:19 function entry — at the cursor
             working 8/8
-              name 2t 61 src/lib.rs:13-17 function third — defines `third`, used at the cursor
-              name 2t 60.992 src/lib.rs:7-11 function second — defines `second`, used at the cursor
-              name 2t 60.984 src/lib.rs:1-5 function first — defines `first`, used at the cursor
+              name 2t 80 src/lib.rs:1-5 function first — defines `first`, used at the cursor
+              name 2t 70.983 src/lib.rs:13-17 function third — defines `third`, used at the cursor
+              name 2t 70.979 src/lib.rs:7-11 function second — defines `second`, used at the cursor
               name 2t 9.091 src/lib.rs:21-24 function neighbour — same file
             background 6/16384
               full 6t 10 folders folders top-level folders — map of the workspace
@@ -320,16 +320,16 @@ fn under_a_small_budget_fidelity_degrades_before_items_are_dropped() {
         CROWDED,
         working(6),
         expect![[r#"
-        immediate 17/4096
-          full 17t 100 src/lib.rs:19 function entry — at the cursor
-        working 6/6
-          name 2t 61 src/lib.rs:13-17 function third — defines `third`, used at the cursor
-          name 2t 60.992 src/lib.rs:7-11 function second — defines `second`, used at the cursor
-          name 2t 60.984 src/lib.rs:1-5 function first — defines `first`, used at the cursor
-          dropped 9.091 src/lib.rs neighbour
-        background 6/16384
-          full 6t 10 folders folders top-level folders — map of the workspace
-    "#]],
+            immediate 17/4096
+              full 17t 100 src/lib.rs:19 function entry — at the cursor
+            working 6/6
+              name 2t 80 src/lib.rs:1-5 function first — defines `first`, used at the cursor
+              name 2t 70.983 src/lib.rs:13-17 function third — defines `third`, used at the cursor
+              name 2t 70.979 src/lib.rs:7-11 function second — defines `second`, used at the cursor
+              dropped 9.091 src/lib.rs neighbour
+            background 6/16384
+              full 6t 10 folders folders top-level folders — map of the workspace
+        "#]],
     );
 }
 
@@ -338,6 +338,7 @@ fn a_secret_in_a_neighbour_or_a_definition_is_redacted() {
     // Built from pieces so that no whole key sits in the repository.
     let fixture = r#"
         //- /src/lib.rs
+        mod keys;
         use crate::keys::upload_key;
 
         const AWS_KEY: &str = "{AWS}";
@@ -357,46 +358,47 @@ fn a_secret_in_a_neighbour_or_a_definition_is_redacted() {
         &fixture,
         Ask::default(),
         expect![[r#"
-        immediate 18/4096
-          full 18t 100 src/lib.rs:5 function upload — at the cursor
-        working 68/8192
-          full 24t 60.992 src/lib.rs:7 function send — defines `send`, used at the cursor
-          full 19t 50.984 src/keys.rs:1 function upload_key — defines `upload_key`, used at the cursor
-          full 8t 10.333 src/lib.rs:1 group imports — same file
-          full 17t 9.091 src/lib.rs:3 group items — same file
-        background 19/16384
-          full 13t 20 src/keys.rs outline src/keys.rs — outline of a file whose definitions are used
-          full 6t 10 folders folders top-level folders — map of the workspace
-        redactions: 2
-        ---
-        ## immediate context
+            immediate 18/4096
+              full 18t 100 src/lib.rs:6 function upload — at the cursor
+            working 71/8192
+              full 24t 80 src/lib.rs:8 function send — defines `send`, used at the cursor
+              full 19t 70.99 src/keys.rs:1 function upload_key — defines `upload_key`, used at the cursor
+              full 11t 10 src/lib.rs:1-2 group items — same file
+              full 17t 9.091 src/lib.rs:4 group items — same file
+            background 19/16384
+              full 13t 20 src/keys.rs outline src/keys.rs — outline of a file whose definitions are used
+              full 6t 10 folders folders top-level folders — map of the workspace
+            redactions: 2
+            ---
+            ## immediate context
 
-        ### src/lib.rs:5-5 (function upload)
-        fn upload(body: &[u8]) -> usize { send(upload_key(), body) }
+            ### src/lib.rs:6-6 (function upload)
+            fn upload(body: &[u8]) -> usize { send(upload_key(), body) }
 
-        ## working context
+            ## working context
 
-        ### src/lib.rs:7-7 (function send)
-        fn send(key: &str, body: &[u8]) -> usize { key.len() + body.len() }
+            ### src/lib.rs:8-8 (function send)
+            fn send(key: &str, body: &[u8]) -> usize { key.len() + body.len() }
 
-        ### src/keys.rs:1-1 (function upload_key)
-        pub fn upload_key() -> &'static str { "[redacted:openai-key]" }
+            ### src/keys.rs:1-1 (function upload_key)
+            pub fn upload_key() -> &'static str { "[redacted:openai-key]" }
 
-        ### src/lib.rs:1-1 (group imports)
-        use crate::keys::upload_key;
+            ### src/lib.rs:1-2 (group items)
+            mod keys;
+            use crate::keys::upload_key;
 
-        ### src/lib.rs:3-3 (group items)
-        const AWS_KEY: &str = "[redacted:aws-access-key-id]";
+            ### src/lib.rs:4-4 (group items)
+            const AWS_KEY: &str = "[redacted:aws-access-key-id]";
 
-        ## background context
+            ## background context
 
-        ### src/keys.rs (outline src/keys.rs)
-        function upload_key: pub fn upload_key() -> &'static str
+            ### src/keys.rs (outline src/keys.rs)
+            function upload_key: pub fn upload_key() -> &'static str
 
-        ### folders (folders top-level folders)
-        src/ (2 files)
+            ### folders (folders top-level folders)
+            src/ (2 files)
 
-    "#]],
+        "#]],
     );
 }
 
@@ -432,9 +434,11 @@ fn a_typescript_cursor_finds_the_imported_function_and_interface() {
         expect![[r#"
             immediate 25/4096
               full 25t 100 src/app.ts:3-5 function greet — at the cursor
-            working 83/8192
-              full 15t 50.992 src/names.ts:1-4 interface User — defines `User`, used at the cursor
-              full 23t 50.977 src/names.ts:6-8 function formatName — defines `formatName`, used at the cursor
+            working 89/8192
+              full 23t 80 src/names.ts:6-8 function formatName — defines `formatName`, used at the cursor
+              full 15t 70.991 src/names.ts:1-4 interface User — defines `User`, used at the cursor
+              full 3t 70.991 src/names.ts:2 field User::first — defines `first`, used at the cursor
+              full 3t 70.987 src/names.ts:3 field User::last — defines `last`, used at the cursor
               full 11t 13.091 src/app.ts:1 group imports — same file
               full 26t 9.692 src/app.ts:9-11 method Greeter.greetAll — same file
               full 8t 8 src/app.ts:8 method Greeter.constructor — same file
@@ -466,7 +470,7 @@ fn diagnostics_at_the_cursor_join_the_immediate_tier() {
               full 25t 100 src/main.rs:3-5 function norm — at the cursor
               full 11t 90 src/main.rs:4 diagnostic error — reported by the editor in the range
             working 13/8192
-              full 13t 61 src/main.rs:1 struct Point — defines `Point`, used at the cursor
+              full 13t 70.997 src/main.rs:1 struct Point — defines `Point`, used at the cursor
             background 6/16384
               full 6t 10 folders folders top-level folders — map of the workspace
         "#]],

@@ -1,15 +1,20 @@
-//! The working tier's candidates: the definitions the immediate chunks use (same file first,
-//! then the workspace, files this one imports first), chunks edited recently, the rest of the
-//! current file ranked by shared names and distance, and search hits for the question — the best
-//! three promoted here, the rest kept for the archive tier by name. It also says which files
-//! lent definitions, for the background tier's outlines. Nothing here counts tokens or fits a
-//! budget.
+//! The working tier's candidates: the definitions the immediate chunks use, as resolution ties
+//! them to the uses (`resolve`; the use under the cursor first), then chunks edited recently, the
+//! rest of the current file ranked by shared names and distance, and search hits for the
+//! question — the best three promoted here, the rest kept for the archive tier by name. A name
+//! resolution could not tie gets a few same-named definitions of the same language, ranked below
+//! everything else. It also says which files lent definitions, for the background tier's
+//! outlines. Nothing here counts tokens or fits a budget.
 
 use std::collections::BTreeSet;
 use std::ops::Range;
 
+use ropey::Rope;
+
 use super::assemble::{Candidate, Request, Workspace, chunk_candidate};
-use crate::archive::identifiers;
+use super::resolve::{self, Def, Outcome, family};
+use crate::archive::symbols::{Symbol, SymbolKind};
+use crate::archive::{Located, identifiers};
 use crate::chunks::{Chunk, ChunkKind};
 
 /// Words that name no definition worth fetching.
@@ -97,10 +102,15 @@ const KEYWORDS: &[&str] = &[
     "bool",
 ];
 
-/// Most identifiers of the immediate chunk whose definitions are looked up.
+/// Most identifiers of the immediate chunk ranked against the rest of the file.
 const LOOKUPS: usize = 64;
-/// Bytes at the top of a file searched for the names of the modules it imports.
-const HEAD_BYTES: usize = 16 * 1024;
+/// Most resolved definitions offered, and most for one use.
+const RESOLVED: usize = 64;
+const PER_USE: usize = 4;
+/// The length at which a definition's rank among the cursor's uses is halved by its size.
+const LONG_BYTES: f64 = 6000.0;
+/// Most same-named definitions offered for names resolution could not tie.
+const GUESSES: usize = 8;
 /// Chunks of the current file, nearest to the cursor, ranked for the working tier.
 const NEARBY: usize = 300;
 
@@ -144,64 +154,97 @@ pub(super) fn working(request: &Request<'_>, workspace: &dyn Workspace, at: &[us
         taken.insert((request.path.to_string(), chunks[i].id.to_string()));
     }
     let mut related_files: Vec<String> = Vec::new();
-    // Imports sit at the top of a file.
-    let head_end = text.char_to_byte(text.byte_to_char(text.len_bytes().min(HEAD_BYTES)));
-    let head = text.byte_slice(..head_end).to_string();
-    for (rank, name) in used.iter().enumerate() {
-        let closeness = 1.0 - rank as f64 / (LOOKUPS as f64 * 2.0);
-        // Same file first.
+    // What the focus uses, resolved: the use under the cursor first, then in written order.
+    let uses = resolve::uses(request, workspace, at);
+    let mut unresolved: Vec<&str> = Vec::new();
+    let mut rank = 0usize;
+    for (k, u) in uses.iter().enumerate() {
+        let defs = match &u.outcome {
+            Outcome::Defs(defs) => defs,
+            Outcome::Unresolved => {
+                if !unresolved.contains(&u.name.as_str()) {
+                    unresolved.push(&u.name);
+                }
+                continue;
+            }
+            Outcome::External => continue,
+        };
+        let under_cursor =
+            k == 0 && u.at.start <= request.selection.start && request.selection.start <= u.at.end;
+        for d in defs.iter().take(PER_USE) {
+            if rank >= RESOLVED {
+                break;
+            }
+            if matches!(d.symbol.kind, SymbolKind::Module | SymbolKind::ModFile) {
+                continue;
+            }
+            let closeness = 1.0 - rank as f64 / (RESOLVED as f64 * 2.0);
+            let score = if under_cursor { 80.0 } else { 70.0 + closeness };
+            let reason = format!("defines `{}`, used at the cursor", u.name);
+            let Some(mut candidate) = def_candidate(request, workspace, d, score, reason) else {
+                continue;
+            };
+            if !under_cursor {
+                // Under a binding budget a long definition goes to its signature before shorter
+                // ones lose theirs: more of what the cursor uses stays declared in the text.
+                let size = 1.0 / (1.0 + candidate.full.len() as f64 / LONG_BYTES);
+                candidate.score = 70.0 + (closeness + size) / 2.0;
+            }
+            if d.path == request.path
+                && at
+                    .iter()
+                    .any(|&i| overlaps(&chunks[i].range, &d.symbol.range))
+            {
+                continue; // the focus itself (a recursive call, its own type)
+            }
+            let key = (
+                candidate.source.clone(),
+                candidate.chunk_id.clone().unwrap_or_default(),
+            );
+            if !taken.insert(key) {
+                continue;
+            }
+            if d.path != request.path && !related_files.contains(&d.path) {
+                related_files.push(d.path.clone());
+            }
+            rank += 1;
+            working.push(candidate);
+        }
+    }
+    // Names resolution could not tie to a definition: same-named definitions of the same
+    // language, ranked below everything else so they degrade and go first.
+    let family = family(request.path);
+    let mut guesses = 0;
+    for name in unresolved {
+        if guesses >= GUESSES || name.len() < 2 || KEYWORDS.contains(&name) {
+            continue;
+        }
+        let reason = format!("same name as `{name}` at the cursor (not resolved to it)");
         let local: Vec<&Chunk> = chunks
             .iter()
             .filter(|c| &*c.name == name && is_definition(c.kind) && !in_focus(c))
             .collect();
-        if !local.is_empty() {
-            for c in local {
-                if taken.insert((request.path.to_string(), c.id.to_string())) {
-                    working.push(chunk_candidate(
-                        request.path,
-                        text,
-                        c,
-                        60.0 + closeness,
-                        format!("defines `{name}`, used at the cursor"),
-                    ));
-                }
-            }
-            continue;
+        let mut found = Vec::new();
+        for c in local {
+            found.push(chunk_candidate(request.path, text, c, 0.0, reason.clone()));
         }
-        // Then the workspace: files this one mentions first, then the rest by path.
-        let mut found = workspace.definitions(name);
-        found.retain(|d| d.path != request.path);
-        found.sort_by_key(|d| (!mentions(&head, &d.path), d.path.clone(), d.start_byte));
-        for d in found.into_iter().take(3) {
-            if !taken.insert((d.path.clone(), d.chunk_id.clone())) {
+        let mut others = workspace.definitions(name);
+        others.retain(|d| d.path != request.path && super::resolve::family(&d.path) == family);
+        for d in others {
+            if let Some(c) = located_candidate(workspace, &d, 0.0, reason.clone()) {
+                found.push(c);
+            }
+        }
+        for mut c in found.into_iter().take(2) {
+            if guesses >= GUESSES {
+                break;
+            }
+            if !taken.insert((c.source.clone(), c.chunk_id.clone().unwrap_or_default())) {
                 continue;
             }
-            let Some(file) = workspace.text(&d.path) else {
-                continue;
-            };
-            if d.end_byte > file.len_bytes() || d.start_byte > d.end_byte {
-                continue; // the file changed since it was indexed
-            }
-            if !related_files.contains(&d.path) {
-                related_files.push(d.path.clone());
-            }
-            let full = file.byte_slice(d.start_byte..d.end_byte).to_string();
-            let signature = if d.doc.is_empty() {
-                d.signature.clone()
-            } else {
-                format!("/// {}\n{}", d.doc, d.signature)
-            };
-            working.push(Candidate {
-                source: d.path.clone(),
-                lines: Some((d.start_line, d.end_line)),
-                chunk_id: Some(d.chunk_id.clone()),
-                kind: d.kind.clone(),
-                name: d.qualified.clone(),
-                score: 50.0 + closeness,
-                reason: format!("defines `{name}`, used at the cursor"),
-                full,
-                signature,
-            });
+            c.score = 1.0 - guesses as f64 / 100.0;
+            guesses += 1;
+            working.push(c);
         }
     }
     for (rank, r) in request.recent.iter().enumerate() {
@@ -326,14 +369,104 @@ fn overlaps(a: &Range<usize>, b: &Range<usize>) -> bool {
     a.start < b.end && b.start < a.end || a == b
 }
 
-/// Whether `text` names the module of `path` (its file stem), as an import would.
-fn mentions(head: &str, path: &str) -> bool {
-    let stem = path
-        .rsplit('/')
-        .next()
-        .unwrap_or(path)
-        .split('.')
-        .next()
-        .unwrap_or("");
-    stem.len() > 1 && head.contains(stem)
+/// A definition as a candidate: its chunk when one is the definition (doc comments and all),
+/// else the symbol's own text. `None` when the file changed since it was indexed.
+fn def_candidate(
+    request: &Request<'_>,
+    workspace: &dyn Workspace,
+    d: &Def,
+    score: f64,
+    reason: String,
+) -> Option<Candidate> {
+    let s = &d.symbol;
+    if d.path == request.path {
+        let text = request.text;
+        if let Some(c) = request.chunks.iter().find(|c| {
+            c.name_range.start == s.name_start && is_definition(c.kind) && *c.name == *s.name
+        }) {
+            return Some(chunk_candidate(request.path, text, c, score, reason));
+        }
+        return symbol_candidate(&d.path, text, s, score, reason);
+    }
+    let file = workspace.text(&d.path)?;
+    let chunk = workspace
+        .outline(&d.path)
+        .into_iter()
+        .find(|c| c.name == s.name && c.start_byte <= s.name_start && s.name_start < c.end_byte);
+    match chunk {
+        Some(c) if c.end_byte <= file.len_bytes() => located_text(&file, &c, score, reason),
+        _ => symbol_candidate(&d.path, &file, s, score, reason),
+    }
+}
+
+/// A symbol's own text as a candidate, if the file still has it where the archive says.
+fn symbol_candidate(
+    path: &str,
+    file: &Rope,
+    s: &Symbol,
+    score: f64,
+    reason: String,
+) -> Option<Candidate> {
+    let end = s.range.end;
+    if end > file.len_bytes()
+        || s.range.start > s.name_start
+        || s.name_start + s.name.len() > end
+        || file.byte_slice(s.name_start..s.name_start + s.name.len()) != s.name.as_str()
+    {
+        return None;
+    }
+    let full = file.byte_slice(s.range.clone()).to_string();
+    let signature = file
+        .byte_slice(s.range.start..s.signature_end.clamp(s.range.start, end))
+        .to_string();
+    let name = if s.container.is_empty() {
+        s.name.clone()
+    } else {
+        format!("{}::{}", s.container, s.name)
+    };
+    Some(Candidate {
+        source: path.to_string(),
+        lines: Some(s.lines),
+        chunk_id: Some(format!("{}:{name}@{}", s.kind.as_str(), s.name_start)),
+        kind: s.kind.as_str().to_string(),
+        name,
+        score,
+        reason,
+        full,
+        signature: signature.trim_end().to_string(),
+    })
+}
+
+/// An archived chunk as a candidate, read from its file.
+fn located_candidate(
+    workspace: &dyn Workspace,
+    d: &Located,
+    score: f64,
+    reason: String,
+) -> Option<Candidate> {
+    let file = workspace.text(&d.path)?;
+    located_text(&file, d, score, reason)
+}
+
+fn located_text(file: &Rope, d: &Located, score: f64, reason: String) -> Option<Candidate> {
+    if d.end_byte > file.len_bytes() || d.start_byte > d.end_byte {
+        return None; // the file changed since it was indexed
+    }
+    let full = file.byte_slice(d.start_byte..d.end_byte).to_string();
+    let signature = if d.doc.is_empty() {
+        d.signature.clone()
+    } else {
+        format!("/// {}\n{}", d.doc, d.signature)
+    };
+    Some(Candidate {
+        source: d.path.clone(),
+        lines: Some((d.start_line, d.end_line)),
+        chunk_id: Some(d.chunk_id.clone()),
+        kind: d.kind.clone(),
+        name: d.qualified.clone(),
+        score,
+        reason,
+        full,
+        signature,
+    })
 }
