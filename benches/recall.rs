@@ -320,6 +320,7 @@ fn measure(corpus: &Corpus, root: &Path, base: &Path, strata: &Path, samples: Ve
     let (mut over, mut deterministic) = (0, 0);
     let mut misses: BTreeMap<String, usize> = BTreeMap::new();
     let mut wrong: BTreeMap<String, usize> = BTreeMap::new();
+    let mut unstrict: BTreeMap<String, usize> = BTreeMap::new();
     let lines_of: std::cell::RefCell<BTreeMap<String, Vec<String>>> = Default::default();
     let line_text = |file: &str, line: usize| -> String {
         lines_of
@@ -423,6 +424,23 @@ fn measure(corpus: &Corpus, root: &Path, base: &Path, strata: &Path, samples: Ve
                     .any(|i| i["text"].as_str().is_some_and(|t| t.contains(&declaration)))
             {
                 strict += 1;
+            } else if w || b {
+                let fidelity = working
+                    .iter()
+                    .chain(background.iter())
+                    .find(|i| covers(i, u))
+                    .and_then(|i| i["fidelity"].as_str())
+                    .unwrap_or("")
+                    .to_string();
+                *unstrict
+                    .entry(format!(
+                        "{} ({}, {fidelity}) for {}:{}",
+                        u.name,
+                        u.file,
+                        s.file,
+                        s.line + 1
+                    ))
+                    .or_default() += 1;
             }
         }
         for item in working.iter().filter(|i| {
@@ -483,6 +501,9 @@ fn measure(corpus: &Corpus, root: &Path, base: &Path, strata: &Path, samples: Ve
         }
         for (m, n) in wrong.iter().take(25) {
             eprintln!("  {}: offered {n}× {m}", corpus.name);
+        }
+        for (m, n) in unstrict.iter().take(25) {
+            eprintln!("  {}: not declared {n}× {m}", corpus.name);
         }
     }
 }

@@ -5,7 +5,7 @@
 //! written qualifier (or the `use` that brought the name in) leaves exactly one definition.
 //! Ambiguous references are reported apart ("maybe"), and count neither way.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use std::sync::LazyLock;
@@ -50,6 +50,12 @@ struct File {
     /// Local name → written path, from `use` declarations.
     uses: HashMap<String, Vec<String>>,
     globs: Vec<Vec<String>>,
+    /// `pub use` re-exports: (module, local name, target path as written).
+    reexports: Vec<(Vec<String>, String, Vec<String>)>,
+    /// `pub use …::*`: (module, target module as written).
+    reglobs: Vec<(Vec<String>, Vec<String>)>,
+    /// Modules whose `mod` declaration the build leaves out.
+    off: Vec<Vec<String>>,
 }
 
 pub fn analyse(root: &Path) -> Vec<Function> {
@@ -91,6 +97,9 @@ pub fn analyse(root: &Path) -> Vec<Function> {
             module: module.clone(),
             uses: HashMap::new(),
             globs: Vec::new(),
+            reexports: Vec::new(),
+            reglobs: Vec::new(),
+            off: Vec::new(),
         };
         items(
             &mut parser,
@@ -105,9 +114,39 @@ pub fn analyse(root: &Path) -> Vec<Function> {
         );
         parsed.push((file, tree));
     }
+    // Files of modules the build leaves out (`#[cfg(…)] mod x;`) hold nothing of it.
+    let off: Vec<Vec<String>> = parsed.iter().flat_map(|(f, _)| f.off.clone()).collect();
+    let left_out = |module: &[String]| off.iter().any(|o| module.starts_with(o));
+    defs.retain(|d| !left_out(&d.module));
+    parsed.retain(|(f, _)| !left_out(&f.module));
     let mut by_name: HashMap<&str, Vec<&Definition>> = HashMap::new();
     for d in &defs {
         by_name.entry(d.name.as_str()).or_default().push(d);
+    }
+    let mut ex = Reexports::default();
+    for d in &defs {
+        for n in 0..=d.module.len() {
+            ex.modules.insert(d.module[..n].to_vec());
+        }
+    }
+    for (file, _) in &parsed {
+        for n in 0..=file.module.len() {
+            ex.modules.insert(file.module[..n].to_vec());
+        }
+        for (module, local, target) in &file.reexports {
+            ex.modules.insert(module.clone());
+            ex.named
+                .entry(module.clone())
+                .or_default()
+                .push((local.clone(), target.clone()));
+        }
+        for (module, target) in &file.reglobs {
+            ex.modules.insert(module.clone());
+            ex.globs
+                .entry(module.clone())
+                .or_default()
+                .push(target.clone());
+        }
     }
     let mut out = Vec::new();
     for (file, tree) in &parsed {
@@ -122,7 +161,7 @@ pub fn analyse(root: &Path) -> Vec<Function> {
             let mut uses = BTreeMap::new();
             let mut maybe = BTreeMap::new();
             for r in refs {
-                let candidates = candidates(&r, file, &owner, &by_name);
+                let candidates = candidates(&r, file, &owner, &by_name, &ex);
                 let candidates: Vec<&&Definition> = candidates
                     .iter()
                     .filter(|d| {
@@ -192,6 +231,16 @@ fn items(
 ) {
     let mut cursor = node.walk();
     for n in node.named_children(&mut cursor) {
+        if configured_out(text, n) {
+            if n.kind() == "mod_item"
+                && let Some(name) = n.child_by_field_name("name")
+            {
+                let mut off = module.to_vec();
+                off.push(text[name.byte_range()].to_string());
+                file.off.push(off);
+            }
+            continue;
+        }
         let name = n
             .child_by_field_name("name")
             .map(|x| text[x.byte_range()].to_string());
@@ -243,7 +292,7 @@ fn items(
                 }
             }
             "use_declaration" => {
-                flatten_use(&text[n.byte_range()], file);
+                flatten_use(&text[n.byte_range()], module, file);
             }
             "macro_invocation" if depth < 3 => {
                 let mut c = n.walk();
@@ -275,7 +324,8 @@ fn items(
 }
 
 /// `use a::{b::C, d as E, f::*};` → C → a::b::C, E → a::d, glob a::f. Textual, on purpose.
-fn flatten_use(written: &str, file: &mut File) {
+fn flatten_use(written: &str, module: &[String], file: &mut File) {
+    let public = written.trim_start().starts_with("pub");
     let body = written
         .trim()
         .trim_start_matches("pub(crate)")
@@ -286,7 +336,28 @@ fn flatten_use(written: &str, file: &mut File) {
         .trim()
         .trim_end_matches(';');
     let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
-    expand("", &compact, file);
+    let mut scratch = File {
+        rel: String::new(),
+        text: String::new(),
+        module: Vec::new(),
+        uses: HashMap::new(),
+        globs: Vec::new(),
+        reexports: Vec::new(),
+        reglobs: Vec::new(),
+        off: Vec::new(),
+    };
+    expand("", &compact, &mut scratch);
+    if public {
+        for (local, target) in &scratch.uses {
+            file.reexports
+                .push((module.to_vec(), local.clone(), target.clone()));
+        }
+        for g in &scratch.globs {
+            file.reglobs.push((module.to_vec(), g.clone()));
+        }
+    }
+    file.uses.extend(scratch.uses);
+    file.globs.extend(scratch.globs);
 }
 
 fn expand(prefix: &str, tree: &str, file: &mut File) {
@@ -371,6 +442,9 @@ fn last_type_name(text: &str, t: Node<'_>) -> String {
 fn functions<'t>(text: &str, node: Node<'t>, owner: &str, out: &mut Vec<(Node<'t>, String)>) {
     let mut cursor = node.walk();
     for n in node.named_children(&mut cursor) {
+        if configured_out(text, n) {
+            continue;
+        }
         match n.kind() {
             "function_item" if n.child_by_field_name("body").is_some() => {
                 out.push((n, owner.to_string()))
@@ -500,6 +574,7 @@ fn candidates<'d>(
     file: &File,
     owner: &str,
     by_name: &HashMap<&str, Vec<&'d Definition>>,
+    ex: &Reexports,
 ) -> Vec<&'d Definition> {
     let last = r.segs.last().cloned().unwrap_or_default();
     if let Some(mac) = last.strip_suffix('!') {
@@ -543,16 +618,14 @@ fn candidates<'d>(
     let last = segs.last().cloned().unwrap_or_default();
     // A path from another crate (`std::…`, `tokio_test::…`) names nothing of this one.
     let first = segs[0].as_str();
-    let own_module = |m: &str| {
-        by_name
-            .values()
-            .flatten()
-            .any(|d| d.module.iter().any(|f| f == m))
-    };
+    // As rustc reads a path's first segment: a module of this crate only when this module has a
+    // child module of that name (a crate-local `std` shadows the extern crate only there);
+    // otherwise an extern crate (`std::io::Error` is std's even in a crate with a `std` module).
+    let child_module = |m: &str| ex.is_child(&file.module, m);
     if segs.len() > 1
         && !matches!(first, "crate" | "self" | "super" | "Self")
         && first.starts_with(|c: char| c.is_ascii_lowercase())
-        && !own_module(first)
+        && !child_module(first)
     {
         return Vec::new();
     }
@@ -608,7 +681,12 @@ fn candidates<'d>(
     }
     // A module path: the item of that module, else of a module under it (a re-export), else
     // of a module ending the same way.
-    let module = absolute(&segs[..segs.len() - 1], &file.module);
+    // A path that starts at a child module is relative to this one.
+    let mut written = segs[..segs.len() - 1].to_vec();
+    if !matches!(first, "crate" | "self" | "super") && child_module(first) {
+        written.insert(0, "self".to_string());
+    }
+    let module = absolute(&written, &file.module);
     let free: Vec<&Definition> = named(&last)
         .into_iter()
         .filter(|d| d.owner.is_empty())
@@ -620,6 +698,21 @@ fn candidates<'d>(
         .collect();
     if !exact.is_empty() {
         return exact;
+    }
+    // Through `pub use` re-exports (named and glob), as rustc follows them.
+    let mut through: Vec<&Definition> = Vec::new();
+    for m in ex.module(&module, 0) {
+        for d in ex.item(&m, &last, by_name, 0) {
+            if !through
+                .iter()
+                .any(|t| t.file == d.file && t.line == d.line)
+            {
+                through.push(d);
+            }
+        }
+    }
+    if !through.is_empty() {
+        return through;
     }
     let under: Vec<&Definition> = free
         .iter()
@@ -662,4 +755,209 @@ fn absolute(path: &[String], here: &[String]) -> Vec<String> {
         }
     }
     out
+}
+
+/// The crate's modules and its `pub use` re-exports, to follow a path as rustc does.
+#[derive(Default)]
+struct Reexports {
+    modules: HashSet<Vec<String>>,
+    /// Module → (local name, target as written).
+    named: HashMap<Vec<String>, Vec<(String, Vec<String>)>>,
+    /// Module → glob targets as written.
+    globs: HashMap<Vec<String>, Vec<Vec<String>>>,
+}
+
+/// How deep re-exports are followed (a cycle ends here).
+const REEXPORT_DEPTH: usize = 8;
+
+impl Reexports {
+    fn is_child(&self, module: &[String], name: &str) -> bool {
+        let mut child = module.to_vec();
+        child.push(name.to_string());
+        self.modules.contains(&child)
+    }
+
+    /// A path written in `module` made absolute; `None` for another crate's.
+    fn place(&self, raw: &[String], module: &[String]) -> Option<Vec<String>> {
+        match raw.first()?.as_str() {
+            "crate" | "self" | "super" => Some(absolute(raw, module)),
+            first if self.is_child(module, first) => {
+                let mut p = module.to_vec();
+                p.extend(raw.iter().cloned());
+                Some(p)
+            }
+            _ => None,
+        }
+    }
+
+    /// The modules an absolute module path reaches, through re-exported modules and globs.
+    fn module(&self, path: &[String], depth: usize) -> Vec<Vec<String>> {
+        if depth > REEXPORT_DEPTH {
+            return Vec::new();
+        }
+        let mut here: Vec<Vec<String>> = vec![Vec::new()];
+        for seg in path {
+            let mut next: Vec<Vec<String>> = Vec::new();
+            for c in &here {
+                let mut child = c.clone();
+                child.push(seg.clone());
+                if self.modules.contains(&child) {
+                    next.push(child);
+                    continue;
+                }
+                for (local, target) in self.named.get(c).into_iter().flatten() {
+                    if local == seg
+                        && let Some(t) = self.place(target, c)
+                    {
+                        next.extend(self.module(&t, depth + 1));
+                    }
+                }
+                for g in self.globs.get(c).into_iter().flatten() {
+                    let Some(g) = self.place(g, c) else { continue };
+                    for m in self.module(&g, depth + 1) {
+                        let mut child = m;
+                        child.push(seg.clone());
+                        if self.modules.contains(&child) {
+                            next.push(child);
+                        }
+                    }
+                }
+            }
+            next.sort();
+            next.dedup();
+            here = next;
+        }
+        here
+    }
+
+    /// The free items named `name` that `module` holds or re-exports.
+    fn item<'d>(
+        &self,
+        module: &[String],
+        name: &str,
+        by_name: &HashMap<&str, Vec<&'d Definition>>,
+        depth: usize,
+    ) -> Vec<&'d Definition> {
+        if depth > REEXPORT_DEPTH {
+            return Vec::new();
+        }
+        let direct: Vec<&Definition> = by_name
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter(|d| d.owner.is_empty() && d.module == module)
+            .copied()
+            .collect();
+        if !direct.is_empty() {
+            return direct;
+        }
+        let mut out = Vec::new();
+        for (local, target) in self.named.get(module).into_iter().flatten() {
+            if local != name {
+                continue;
+            }
+            let Some(t) = self.place(target, module) else {
+                continue;
+            };
+            let Some((item, at)) = t.split_last() else {
+                continue;
+            };
+            for m in self.module(at, depth + 1) {
+                out.extend(self.item(&m, item, by_name, depth + 1));
+            }
+        }
+        if !out.is_empty() {
+            return out;
+        }
+        for g in self.globs.get(module).into_iter().flatten() {
+            let Some(g) = self.place(g, module) else {
+                continue;
+            };
+            for m in self.module(&g, depth + 1) {
+                out.extend(self.item(&m, name, by_name, depth + 1));
+            }
+        }
+        out
+    }
+}
+
+/// Whether an item's `#[cfg(…)]` attributes leave it out of the build the ground truth reads: a
+/// Linux build of the library with every feature on and no `test` (nor any other `--cfg`).
+fn configured_out(text: &str, item: Node<'_>) -> bool {
+    let mut at = item.prev_sibling();
+    while let Some(n) = at {
+        match n.kind() {
+            "attribute_item" => {
+                let written: String = text[n.byte_range()]
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect();
+                if let Some(pred) = written
+                    .strip_prefix("#[cfg(")
+                    .and_then(|p| p.strip_suffix(")]"))
+                    && !cfg_holds(pred)
+                {
+                    return true;
+                }
+            }
+            "line_comment" | "block_comment" => {}
+            _ => break,
+        }
+        at = n.prev_sibling();
+    }
+    false
+}
+
+/// Evaluates a `cfg` predicate (whitespace removed) for that build.
+fn cfg_holds(pred: &str) -> bool {
+    let args = |inner: &str| -> Vec<String> {
+        let mut out = Vec::new();
+        let (mut depth, mut start, mut quoted) = (0, 0, false);
+        for (i, c) in inner.char_indices() {
+            match c {
+                '"' => quoted = !quoted,
+                '(' if !quoted => depth += 1,
+                ')' if !quoted => depth -= 1,
+                ',' if depth == 0 && !quoted => {
+                    out.push(inner[start..i].to_string());
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        if start < inner.len() {
+            out.push(inner[start..].to_string());
+        }
+        out
+    };
+    let call = |f: &str| {
+        pred.strip_prefix(f)
+            .and_then(|p| p.strip_prefix('('))
+            .and_then(|p| p.strip_suffix(')'))
+    };
+    if let Some(inner) = call("all") {
+        return args(inner).iter().all(|a| cfg_holds(a));
+    }
+    if let Some(inner) = call("any") {
+        return args(inner).iter().any(|a| cfg_holds(a));
+    }
+    if let Some(inner) = call("not") {
+        return !cfg_holds(inner);
+    }
+    if let Some((key, value)) = pred.split_once('=') {
+        let value = value.trim_matches('"');
+        return match key {
+            "feature" => true,
+            "target_os" => value == "linux",
+            "target_family" => value == "unix",
+            "target_arch" => value == "x86_64",
+            "target_pointer_width" => value == "64",
+            "target_endian" => value == "little",
+            "target_env" => value == "gnu",
+            "panic" => value == "unwind",
+            "target_has_atomic" => true,
+            _ => false,
+        };
+    }
+    matches!(pred, "unix" | "debug_assertions")
 }
