@@ -15,7 +15,7 @@ type Planned = (Option<Fidelity>, u64, Option<(String, usize)>);
 
 /// Fits candidates into a budget. All start at full fidelity; while the tier is over budget, the
 /// lowest-scored items are lowered to signature and doc, then to names, and only then dropped,
-/// lowest first. The plan is made on estimates (bytes / 3) and then checked with exact counts of
+/// lowest first, items of the `KEPT_FIRST` band each step after the rest. The plan is made on estimates (bytes / 3) and then checked with exact counts of
 /// what is kept, so only kept items are redacted and tokenized; what the estimates lowered beyond
 /// the budget's need is given back, highest score first.
 pub(super) fn fit(
@@ -34,14 +34,14 @@ pub(super) fn fit(
     let raw = |c: &Candidate, fidelity: Fidelity| -> String {
         match fidelity {
             Fidelity::Full => c.full.clone(),
-            Fidelity::Signature => c.signature.clone(),
+            Fidelity::Signature => elided(c),
             Fidelity::Name => format!("{} {}", c.kind, c.name),
         }
     };
     let estimate = |c: &Candidate, fidelity: Fidelity| -> u64 {
         let bytes = match fidelity {
             Fidelity::Full => c.full.len(),
-            Fidelity::Signature => c.signature.len(),
+            Fidelity::Signature => c.signature.len() + ELISION.len(),
             Fidelity::Name => c.kind.len() + c.name.len() + 1,
         };
         (bytes as u64).div_ceil(3)
@@ -60,10 +60,22 @@ pub(super) fn fit(
         let total =
             |plan: &[Planned]| -> u64 { plan.iter().filter(|p| p.0.is_some()).map(|p| p.1).sum() };
         let mut sum = total(plan);
-        for step in [Some(Fidelity::Signature), Some(Fidelity::Name), None] {
+        // Below the band first: what the cursor uses goes to its signature only once the rest
+        // is down to names, and to its name only once the rest is dropped.
+        for (step, first) in [
+            (Some(Fidelity::Signature), false),
+            (Some(Fidelity::Name), false),
+            (Some(Fidelity::Signature), true),
+            (None, false),
+            (Some(Fidelity::Name), true),
+            (None, true),
+        ] {
             for i in (0..candidates.len()).rev() {
                 if sum <= u64::from(budget) {
                     return;
+                }
+                if (candidates[i].score >= KEPT_FIRST) != first {
+                    continue;
                 }
                 match (step, plan[i].0) {
                     (Some(fidelity), Some(current)) if current < fidelity => {
@@ -155,5 +167,28 @@ pub(super) fn fit(
         tokens,
         items: kept,
         dropped,
+    }
+}
+
+/// The score band of what the cursor uses (the working tier's resolved definitions): items at or
+/// above it degrade only after everything below has gone one step further.
+pub(super) const KEPT_FIRST: f64 = 50.0;
+
+/// What stands for a body left out at signature fidelity.
+const ELISION: &str = " { … }";
+
+/// A candidate's signature as sent: when its definition goes on with a body, `ELISION` marks the
+/// body left out, so the declaration reads as written (not as a declaration without a body).
+fn elided(c: &Candidate) -> String {
+    let signature = c.signature.trim_end();
+    let last = signature.lines().last().unwrap_or("").trim();
+    if last.is_empty() {
+        return c.signature.clone();
+    }
+    match c.full.find(last) {
+        Some(at) if c.full[at + last.len()..].trim_start().starts_with('{') => {
+            format!("{signature}{ELISION}")
+        }
+        _ => c.signature.clone(),
     }
 }

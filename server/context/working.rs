@@ -178,6 +178,7 @@ pub(super) fn working(request: &Request<'_>, workspace: &dyn Workspace, at: &[us
             if matches!(d.symbol.kind, SymbolKind::Module | SymbolKind::ModFile) {
                 continue;
             }
+            // Scored in `fit::KEPT_FIRST`'s band: kept before anything else when the budget binds.
             let closeness = 1.0 - rank as f64 / (RESOLVED as f64 * 2.0);
             let score = if under_cursor { 80.0 } else { 70.0 + closeness };
             let reason = format!("defines `{}`, used at the cursor", u.name);
