@@ -113,14 +113,17 @@ pub(super) fn fit(
     // pass can lower more than the budget needed. Give back, on exact counts, what fits: highest
     // score first, one step at a time (dropped → name → signature → full), each step ending at
     // the first item that does not fit, so no item gets back more than a higher-scored one.
+    // The `KEPT_FIRST` band gets back all it can before the rest gets anything.
     let mut sum: u64 = plan.iter().filter(|p| p.0.is_some()).map(|p| p.1).sum();
-    for (from, to) in [
-        (None, Fidelity::Name),
-        (Some(Fidelity::Name), Fidelity::Signature),
-        (Some(Fidelity::Signature), Fidelity::Full),
-    ] {
+    for (first, from, to) in [true, false].into_iter().flat_map(|first| {
+        [
+            (first, None, Fidelity::Name),
+            (first, Some(Fidelity::Name), Fidelity::Signature),
+            (first, Some(Fidelity::Signature), Fidelity::Full),
+        ]
+    }) {
         for i in 0..candidates.len() {
-            if plan[i].0 != from {
+            if plan[i].0 != from || (candidates[i].score >= KEPT_FIRST) != first {
                 continue;
             }
             let (text, tokens, found) = exact(&candidates[i], to);

@@ -254,6 +254,68 @@ fn working(budget: u32) -> Ask<'static> {
 }
 
 #[test]
+fn what_the_cursor_uses_keeps_full_text_while_the_rest_goes_to_names() {
+    // 168 tokens in full: the neighbour goes to its name before any definition the cursor uses
+    // loses its body.
+    check_ask(
+        CROWDED,
+        working(140),
+        expect![[r#"
+            immediate 17/4096
+              full 17t 100 src/lib.rs:19 function entry — at the cursor
+            working 134/140
+              full 46t 80 src/lib.rs:1-5 function first — defines `first`, used at the cursor
+              full 42t 70.983 src/lib.rs:13-17 function third — defines `third`, used at the cursor
+              full 44t 70.979 src/lib.rs:7-11 function second — defines `second`, used at the cursor
+              name 2t 9.091 src/lib.rs:21-24 function neighbour — same file
+            background 6/16384
+              full 6t 10 folders folders top-level folders — map of the workspace
+        "#]],
+    );
+}
+
+#[test]
+fn a_signature_marks_the_body_it_leaves_out() {
+    check_prompt(CROWDED, working(40), expect![[r#"
+        immediate 17/4096
+          full 17t 100 src/lib.rs:19 function entry — at the cursor
+        working 37/40
+          signature 31t 80 src/lib.rs:1-5 function first — defines `first`, used at the cursor
+          name 2t 70.983 src/lib.rs:13-17 function third — defines `third`, used at the cursor
+          name 2t 70.979 src/lib.rs:7-11 function second — defines `second`, used at the cursor
+          name 2t 9.091 src/lib.rs:21-24 function neighbour — same file
+        background 6/16384
+          full 6t 10 folders folders top-level folders — map of the workspace
+        ---
+        ## immediate context
+
+        ### src/lib.rs:19-19 (function entry)
+        fn entry(x: u32) -> u32 { third(second(first(x))) }
+
+        ## working context
+
+        ### src/lib.rs:1-5 (function first)
+        /// Adds one, carefully, to a number that may already be at its largest value.
+        fn first(x: u32) -> u32 { … }
+
+        ### src/lib.rs:13-17 (function third)
+        function third
+
+        ### src/lib.rs:7-11 (function second)
+        function second
+
+        ### src/lib.rs:21-24 (function neighbour)
+        function neighbour
+
+        ## background context
+
+        ### folders (folders top-level folders)
+        src/ (1 files)
+
+    "#]]);
+}
+
+#[test]
 fn under_a_small_budget_fidelity_degrades_before_items_are_dropped() {
     check_ask(
         CROWDED,
@@ -276,11 +338,11 @@ fn under_a_small_budget_fidelity_degrades_before_items_are_dropped() {
         expect![[r#"
             immediate 17/4096
               full 17t 100 src/lib.rs:19 function entry — at the cursor
-            working 83/90
-              signature 28t 80 src/lib.rs:1-5 function first — defines `first`, used at the cursor
-              signature 26t 70.983 src/lib.rs:13-17 function third — defines `third`, used at the cursor
-              signature 27t 70.979 src/lib.rs:7-11 function second — defines `second`, used at the cursor
-              name 2t 9.091 src/lib.rs:21-24 function neighbour — same file
+            working 90/90
+              signature 31t 80 src/lib.rs:1-5 function first — defines `first`, used at the cursor
+              signature 29t 70.983 src/lib.rs:13-17 function third — defines `third`, used at the cursor
+              signature 30t 70.979 src/lib.rs:7-11 function second — defines `second`, used at the cursor
+              dropped 9.091 src/lib.rs neighbour
             background 6/16384
               full 6t 10 folders folders top-level folders — map of the workspace
         "#]],
@@ -291,8 +353,8 @@ fn under_a_small_budget_fidelity_degrades_before_items_are_dropped() {
         expect![[r#"
             immediate 17/4096
               full 17t 100 src/lib.rs:19 function entry — at the cursor
-            working 34/40
-              signature 28t 80 src/lib.rs:1-5 function first — defines `first`, used at the cursor
+            working 37/40
+              signature 31t 80 src/lib.rs:1-5 function first — defines `first`, used at the cursor
               name 2t 70.983 src/lib.rs:13-17 function third — defines `third`, used at the cursor
               name 2t 70.979 src/lib.rs:7-11 function second — defines `second`, used at the cursor
               name 2t 9.091 src/lib.rs:21-24 function neighbour — same file
