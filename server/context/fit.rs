@@ -1,7 +1,8 @@
 //! Degradation under a budget: `fit` turns a tier's candidates into a `TierPack`, lowering the
 //! lowest-scored items from full text to signature and doc, then to names, and only then
-//! dropping them; it redacts and tokenizes exactly what is kept. Nothing here chooses candidates
-//! or reads the workspace.
+//! dropping them (what the cursor uses, the `KEPT_FIRST` band, each step after the rest); it
+//! redacts and tokenizes exactly what is kept. Nothing here chooses candidates or reads the
+//! workspace.
 
 use super::assemble::Candidate;
 use super::pack::{Dropped, Fidelity, Item, Tier, TierPack};

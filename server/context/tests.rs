@@ -276,7 +276,10 @@ fn what_the_cursor_uses_keeps_full_text_while_the_rest_goes_to_names() {
 
 #[test]
 fn a_signature_marks_the_body_it_leaves_out() {
-    check_prompt(CROWDED, working(40), expect![[r#"
+    check_prompt(
+        CROWDED,
+        working(40),
+        expect![[r#"
         immediate 17/4096
           full 17t 100 src/lib.rs:19 function entry — at the cursor
         working 37/40
@@ -312,7 +315,8 @@ fn a_signature_marks_the_body_it_leaves_out() {
         ### folders (folders top-level folders)
         src/ (1 files)
 
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
