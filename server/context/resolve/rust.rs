@@ -822,7 +822,17 @@ impl<'a, 't> Resolver<'a, 't> {
             .collect();
         // `macro_rules!` scope is textual: this file's, an enclosing module's, one brought in by
         // `#[macro_use] mod macros;` (the convention), or an exported one.
-        let here: Vec<Def> = all.iter().filter(|d| d.path == near).cloned().collect();
+        // Within a file, one declared in an inline module is seen only inside that module.
+        let scope = self.here.scope.clone();
+        let encloses = |d: &Def| {
+            let s = &d.symbol.scope;
+            s.is_empty() || *s == scope || scope.starts_with(&format!("{s}::"))
+        };
+        let here: Vec<Def> = all
+            .iter()
+            .filter(|d| d.path == near && encloses(d))
+            .cloned()
+            .collect();
         if !here.is_empty() {
             return here;
         }
@@ -841,7 +851,7 @@ impl<'a, 't> Resolver<'a, 't> {
             .iter()
             .filter(|d| {
                 self.crate_root(&d.path) == root
-                    && (ancestors.contains(&d.path)
+                    && (ancestors.contains(&d.path) && d.symbol.scope.is_empty()
                         || d.path.contains("/macros/")
                         || d.path.ends_with("/macros.rs")
                         || d.symbol.public)

@@ -152,6 +152,29 @@ fn rust_use_trees_reexports_module_files_macro_items_and_methods() {
 }
 
 #[test]
+fn rust_a_macro_of_an_inline_module_is_seen_only_inside_it() {
+    check(
+        r#"
+        //- /src/lib.rs
+        macro_rules! check { ($e:expr) => { $e } }
+        fn run() -> u32 {
+            check$0!(1) + other!(2)
+        }
+        #[cfg(test)]
+        mod tests {
+            macro_rules! other { ($e:expr) => { $e } }
+            macro_rules! check { ($e:expr) => { $e } }
+            fn inner() -> u32 { check!(3) }
+        }
+        "#,
+        expect![[r#"
+            check → src/lib.rs:1 macro check
+            other → external
+        "#]],
+    );
+}
+
+#[test]
 fn typescript_barrels_reexports_paths_and_import_kinds() {
     check(
         r#"
