@@ -500,7 +500,15 @@ fn references(text: &str, f: Node<'_>, out: &mut Vec<Reference>) {
                 segs: vec![text[n.byte_range()].to_string()],
             }),
             "call_expression" => {
-                if let Some(func) = n.child_by_field_name("function") {
+                // `f::<T>(…)`, `x.f::<T>(…)`: the function inside the turbofish.
+                let func = n.child_by_field_name("function").map(|f| {
+                    if f.kind() == "generic_function" {
+                        f.child_by_field_name("function").unwrap_or(f)
+                    } else {
+                        f
+                    }
+                });
+                if let Some(func) = func {
                     if func.kind() == "identifier" {
                         out.push(Reference {
                             segs: vec![text[func.byte_range()].to_string()],
@@ -550,9 +558,29 @@ fn references(text: &str, f: Node<'_>, out: &mut Vec<Reference>) {
                 continue;
             }
             "identifier" => {
-                // A constant or static by its name.
+                // A constant or static by its name; a function passed by its name.
                 let name = &text[n.byte_range()];
-                if name.len() > 1
+                let body = &text[f.byte_range()];
+                // Unless the function binds that name itself (a local, a parameter, a pattern).
+                let bound = [
+                    format!("let {name} "),
+                    format!("let {name}:"),
+                    format!("let mut {name}"),
+                    format!("{name}: "),
+                    format!("|{name}|"),
+                    format!("|{name},"),
+                    format!(", {name}|"),
+                    format!("Some({name})"),
+                    format!("Ok({name})"),
+                    format!("Err({name})"),
+                ]
+                .iter()
+                .any(|b| body.contains(b.as_str()));
+                if n.parent().is_some_and(|p| p.kind() == "arguments") && !bound {
+                    out.push(Reference {
+                        segs: vec![format!("{name}()")],
+                    });
+                } else if name.len() > 1
                     && name
                         .chars()
                         .all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit())
@@ -606,6 +634,26 @@ fn candidates<'d>(
                     .collect()
             })
             .unwrap_or_default();
+    }
+    if let Some(function) = last.strip_suffix("()") {
+        // A function passed by its name: one of this file's, or one a `use` names.
+        let here: Vec<&Definition> = by_name
+            .get(function)
+            .into_iter()
+            .flatten()
+            .filter(|d| d.owner.is_empty() && !d.is_type && d.file == file.rel)
+            .copied()
+            .collect();
+        if !here.is_empty() || !file.uses.contains_key(function) {
+            return here;
+        }
+        let written = Reference {
+            segs: vec![function.to_string()],
+        };
+        return candidates(&written, file, owner, by_name, ex)
+            .into_iter()
+            .filter(|d| !d.is_type)
+            .collect();
     }
     let named = |n: &str| by_name.get(n).cloned().unwrap_or_default();
     // Expand the first segment through the file's `use`s.
@@ -703,10 +751,7 @@ fn candidates<'d>(
     let mut through: Vec<&Definition> = Vec::new();
     for m in ex.module(&module, 0) {
         for d in ex.item(&m, &last, by_name, 0) {
-            if !through
-                .iter()
-                .any(|t| t.file == d.file && t.line == d.line)
-            {
+            if !through.iter().any(|t| t.file == d.file && t.line == d.line) {
                 through.push(d);
             }
         }
