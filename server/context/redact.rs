@@ -1105,7 +1105,10 @@ mod tests {
     fn an_element_text_is_a_value_up_to_its_length_bound() {
         let at_bound = "k9Xq".repeat(ELEMENT_TEXT_MAX / 4);
         let text = format!("<password>{at_bound}</password>\n");
-        assert_eq!(redact(&text).0, "<password>[redacted:password]</password>\n");
+        assert_eq!(
+            redact(&text).0,
+            "<password>[redacted:password]</password>\n"
+        );
         let longer = format!("{at_bound}z");
         let text = format!("<password>{longer}</password>\n");
         assert_eq!(redact(&text), (text.clone(), vec![]));
