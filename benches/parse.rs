@@ -89,6 +89,39 @@ fn answers<const STAGE: usize>(bencher: Bencher, size: &str) {
     });
 }
 
+/// What the server does for a whole-file answer (its answers are encoded per segment and kept):
+/// 0 = documentSymbol on a fresh parse (every segment encoded: a document's first request), 1 =
+/// documentSymbol after one keystroke (one segment encoded again), 2 and 3 = the same for
+/// foldingRange, 4 and 5 = for `strata/chunks`. Rust.
+#[divan::bench(args = ["1MB", "3MB"], consts = [0, 1, 2, 3, 4, 5], sample_count = 10)]
+fn kept_answers<const STAGE: usize>(bencher: Bencher, size: &str) {
+    use strata::lsp::outline::{encoded_chunks, encoded_folding_ranges, encoded_symbols};
+    let (language, source) = source("rust", size);
+    let encoding = strata::lsp::Encoding::Utf16;
+    let encode = |parsed: &strata::documents::Parsed| match STAGE / 2 {
+        0 => encoded_symbols(parsed, encoding).len(),
+        1 => encoded_folding_ranges(parsed).len(),
+        _ => encoded_chunks(parsed, encoding).len(),
+    };
+    if STAGE.is_multiple_of(2) {
+        let text = Rope::from_str(&source);
+        let mut syntax = Syntax::new(Some(language), ChunkConfig::default());
+        let mut version = 0;
+        bencher
+            .with_inputs(|| {
+                version += 1;
+                syntax.update(version, text.clone(), &[], true)
+            })
+            .bench_local_refs(|parsed| encode(parsed));
+    } else {
+        let mut typing = Typing::new(language, &source, "x", false);
+        encode(&typing.keystroke());
+        bencher
+            .with_inputs(|| typing.keystroke())
+            .bench_local_refs(|parsed| encode(parsed));
+    }
+}
+
 /// Counting the tokens of a 100 KB Rust file (o200k_base): 0 = Strata's compact tables
 /// (`context::Tokenizer`), 1 = tiktoken's own `count_ordinary`.
 #[divan::bench(consts = [0, 1], sample_count = 20)]

@@ -147,8 +147,12 @@ fn main() -> ExitCode {
         Command::Serve { stdio: _ } => {
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
-                // Threads of the blocking pool (SQLite reads, parses, packs) end after a short
-                // idle spell, their stacks and allocator pages with them.
+                // The blocking pool runs short jobs (parses, packs, SQLite reads; indexing has
+                // threads of its own): more threads than cores would not finish them sooner,
+                // and each thread keeps allocator pages of its own (two more while typing into
+                // lib.dom.d.ts cost 9 MiB). Its threads end after a short idle spell, their
+                // stacks and allocator pages with them.
+                .max_blocking_threads(strata::resources::cores().max(2))
                 .thread_keep_alive(std::time::Duration::from_secs(2))
                 .build()
             {

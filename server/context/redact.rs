@@ -209,6 +209,8 @@ enum Extract {
     Group(fn(&str) -> bool),
     /// The generic `name = value` grammar: [`assignment`] judges the value and names the kind.
     Assignment,
+    /// The same judgement for an XML element's text of at most [`ELEMENT_TEXT_MAX`] characters.
+    Element,
 }
 
 impl Rule {
@@ -253,13 +255,17 @@ impl Rule {
                     }
                 }
             }
-            Extract::Assignment => {
+            Extract::Assignment | Extract::Element => {
                 // A rejected match (`password: String = …` read the wrong way, a placeholder)
                 // must not hide a name inside its span, so scanning resumes after its name.
                 let mut at = 0;
                 while let Some(caps) = self.regex.captures_at(text, at) {
                     let Some(whole) = caps.get(0) else { break };
-                    at = match assignment(text, &caps) {
+                    let fits = !matches!(self.extract, Extract::Element)
+                        || caps
+                            .name("dq")
+                            .is_none_or(|v| v.as_str().chars().count() <= ELEMENT_TEXT_MAX);
+                    at = match assignment(text, &caps).filter(|_| fits) {
                         Some((start, end, kind)) => {
                             push(start, end, kind);
                             whole.end()
@@ -289,7 +295,7 @@ const ASSIGNMENT_KINDS: &[&str] = &[
 /// Patterns use `(?-u:\b)`, an ASCII word boundary: the Unicode one makes the regex engine
 /// fall back to a slow path on any non-ASCII text, and every token here is ASCII anyway.
 static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
-    use Extract::{Assignment, Group, Whole};
+    use Extract::{Assignment, Element, Group, Whole};
     vec![
         // PEM private keys (RSA, EC, DSA, OPENSSH, ENCRYPTED, PGP, PKCS#8), BEGIN to END.
         Rule::new("private-key", PRIVATE_KEY_BLOCK, Whole(always)),
@@ -414,7 +420,7 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         // specific rule above wins a tie on the same value.
         Rule::new("secret", ASSIGNMENT, Assignment),
         // The same judgement for XML elements: Maven's `<password>…</password>`, .NET configs.
-        Rule::new("secret", MARKUP_ELEMENT, Assignment),
+        Rule::new("secret", MARKUP_ELEMENT, Element),
     ]
 });
 
@@ -472,7 +478,14 @@ const ASSIGNMENT: &str = r#"(?x)
 
 /// An XML element named like a secret, holding text. Its groups are named like those of
 /// [`ASSIGNMENT`] (`key`, and `dq` for a value taken as written), so [`assignment`] judges it.
-const MARKUP_ELEMENT: &str = r"<(?P<key>[A-Za-z0-9_.:\-]*(?i:pass|pwd|secret|token|key|credential)[A-Za-z0-9_.:\-]*)>(?P<dq>[^<>\s]{1,512})</";
+/// The text's length is checked after the match ([`ELEMENT_TEXT_MAX`]), not counted in the
+/// pattern: a bounded repeat of a Unicode class compiles to one copy of the class per count,
+/// and every thread that redacts keeps a search cache sized to the pattern's states (8,249
+/// states with `{1,512}`, about 1 MiB of cache per thread; 72 without).
+const MARKUP_ELEMENT: &str = r"<(?P<key>[A-Za-z0-9_.:\-]*(?i:pass|pwd|secret|token|key|credential)[A-Za-z0-9_.:\-]*)>(?P<dq>[^<>\s]+)</";
+
+/// The longest element text [`MARKUP_ELEMENT`] takes for a value (characters).
+const ELEMENT_TEXT_MAX: usize = 512;
 
 fn always(_: &str) -> bool {
     true
@@ -1086,6 +1099,19 @@ mod tests {
             " KEY-----\";\n"
         );
         assert_eq!(redact(header).1, vec![]);
+    }
+
+    #[test]
+    fn an_element_text_is_a_value_up_to_its_length_bound() {
+        let at_bound = "k9Xq".repeat(ELEMENT_TEXT_MAX / 4);
+        let text = format!("<password>{at_bound}</password>\n");
+        assert_eq!(
+            redact(&text).0,
+            "<password>[redacted:password]</password>\n"
+        );
+        let longer = format!("{at_bound}z");
+        let text = format!("<password>{longer}</password>\n");
+        assert_eq!(redact(&text), (text.clone(), vec![]));
     }
 
     #[test]

@@ -69,12 +69,15 @@ impl Prompter for LspPrompter {
             };
             let selection =
                 cursor.min(parsed.text.len_bytes())..cursor.min(parsed.text.len_bytes());
+            // Estimated counts: the FIM model counts with its own tokenizer, and typing
+            // then never pages in the tables (4 MB).
             let (pack, _) = session.pack(
                 uri,
                 parsed,
                 Want {
                     selection,
                     budgets,
+                    estimate_tokens: true,
                     ..Want::default()
                 },
             );

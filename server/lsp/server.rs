@@ -410,11 +410,11 @@ impl Backend {
                 return;
             };
             let config = config.clone();
-            tokio::task::spawn_blocking(move || {
+            drop(super::workspace::on_own_thread("strata-index", move || {
                 if let Err(e) = archive.index(&config, &|_, _| {}) {
                     tracing::error!("re-indexing for new ignore patterns: {e}");
                 }
-            });
+            }));
         });
         self.settings.clone().pull();
         self.report_status();

@@ -96,7 +96,7 @@ async fn index_with_progress(
 ) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, usize)>();
     let worker = archive.clone();
-    let job = tokio::task::spawn_blocking(move || {
+    let job = on_own_thread("strata-index", move || {
         let summary = worker.index(&config, &|done, total| {
             crate::resources::memory::busy();
             let _ = tx.send((done, total));
@@ -150,7 +150,7 @@ async fn index_with_progress(
     }
     *indexing.lock().unwrap_or_else(|e| e.into_inner()) = None;
     let message = match job.await {
-        Ok(Ok(summary)) => {
+        Some(Ok(summary)) => {
             tracing::info!(?summary, "indexed");
             format!(
                 "{} files, {} parsed, {} chunks, {:.1} MB in {:.1} s",
@@ -161,7 +161,7 @@ async fn index_with_progress(
                 summary.seconds
             )
         }
-        Ok(Err(e)) => {
+        Some(Err(e)) => {
             tracing::error!("indexing failed: {e}");
             client.show_message(
                 MessageType::WARNING,
@@ -169,8 +169,8 @@ async fn index_with_progress(
             );
             "failed".into()
         }
-        Err(e) => {
-            tracing::error!("indexing panicked: {e}");
+        None => {
+            tracing::error!("indexing panicked, or its thread could not start");
             "failed".into()
         }
     };
@@ -184,13 +184,36 @@ async fn index_with_progress(
     }
 }
 
-/// Re-reads files from disk (saved, created, changed or deleted).
+/// Re-reads files from disk (saved, created, changed or deleted): on a thread of its own, as a
+/// branch switch can change thousands.
 pub fn reindex(archive: Arc<Archive>, paths: Vec<PathBuf>, config: IndexConfig) {
-    tokio::task::spawn_blocking(move || {
+    drop(on_own_thread("strata-reindex", move || {
         if let Err(e) = archive.index_paths(&paths, &config) {
             tracing::error!("re-indexing {paths:?}: {e}");
         }
-    });
+    }));
+}
+
+/// Runs a long job (indexing: seconds to minutes) on a thread of its own, not on the runtime's
+/// blocking pool, which is sized for short ones (parses, packs, searches: `main.rs`) and would
+/// otherwise have one thread fewer for them while it runs. Resolves to the job's result, or
+/// `None` if it panicked or its thread could not start. Dropping the future leaves the job
+/// running.
+pub fn on_own_thread<T, F>(name: &str, job: F) -> impl Future<Output = Option<T>> + use<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let spawned = std::thread::Builder::new()
+        .name(name.to_owned())
+        .spawn(move || {
+            let _ = tx.send(job());
+        });
+    if let Err(e) = spawned {
+        tracing::error!("no thread for {name}: {e}");
+    }
+    async move { rx.await.ok() }
 }
 
 /// Indexes the unsaved text of an open document each time typing pauses, until the document is

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use super::Session;
 use crate::context::{
     ArchiveWorkspace, Budgets, ContextPack, Diagnostic, Message, NoWorkspace, RecentChunk, Request,
-    assemble, is_secret_file,
+    Tokenizer, assemble, is_secret_file,
 };
 use crate::documents::Parsed;
 
@@ -25,6 +25,9 @@ pub struct Want<'a> {
     pub budgets: Budgets,
     pub conversation: &'a [Message],
     pub summary: Option<&'a str>,
+    /// Token counts estimated, without reading the tokenizer's tables
+    /// (`Tokenizer::estimating`): for prompts to models that count with a tokenizer of their own.
+    pub estimate_tokens: bool,
 }
 
 /// An open document as the context sees it: relative path, latest parse, its chunks.
@@ -61,6 +64,7 @@ impl Session {
             budgets,
             conversation,
             summary,
+            estimate_tokens,
         } = what;
         let (rel, withheld) = self.locate(key);
         let chunks = parsed.chunks.to_vec();
@@ -78,20 +82,31 @@ impl Session {
             budgets,
             withheld,
         };
-        let pack = match self.archive.get() {
+        let estimating;
+        let tokenizer = if estimate_tokens {
+            estimating = Tokenizer::estimating(self.tokenizer.encoding());
+            &estimating
+        } else {
+            &*self.tokenizer
+        };
+        let mut pack = match self.archive.get() {
             Some(archive) => {
                 let mut buffers = HashMap::new();
                 buffers.insert(rel.clone(), parsed.text.clone());
                 let workspace = ArchiveWorkspace::new(archive, self.index.clone(), buffers);
-                assemble(&request, &workspace, &self.tokenizer)
+                assemble(&request, &workspace, tokenizer)
             }
             None => {
-                let mut pack = assemble(&request, &NoWorkspace, &self.tokenizer);
+                let mut pack = assemble(&request, &NoWorkspace, tokenizer);
                 pack.notes
                     .push("no archive: the pack holds this file only".into());
                 pack
             }
         };
+        if estimate_tokens {
+            pack.notes
+                .push("token counts are estimates: a third of the bytes".into());
+        }
         (pack, rel)
     }
 

@@ -27,8 +27,8 @@ pub struct Lsp {
     next_id: i64,
     unread: VecDeque<Value>,
     statuses: Arc<Mutex<Vec<Value>>>,
-    /// When the response to each request (by numeric id) was read off the pipe.
-    arrivals: Arc<Mutex<HashMap<i64, Instant>>>,
+    /// How the response to each request (by numeric id) came off the pipe.
+    arrivals: Arc<Mutex<HashMap<i64, Arrival>>>,
     /// The default `STRATA_DATA_DIR` (history), removed with the harness.
     _data: tempfile::TempDir,
     stderr: Arc<Mutex<String>>,
@@ -95,11 +95,18 @@ impl Lsp {
         let arrival_sink = arrivals.clone();
         std::thread::spawn(move || {
             let mut reader = BufReader::new(stdout);
-            while let Some(message) = read_message(&mut reader) {
+            while let Some((message, header, read, bytes)) = read_message(&mut reader) {
                 if message.get("method").is_none()
                     && let Some(id) = message["id"].as_i64()
                 {
-                    arrival_sink.lock().unwrap().insert(id, Instant::now());
+                    let parsed = Instant::now();
+                    let arrival = Arrival {
+                        header,
+                        read,
+                        parsed,
+                        bytes,
+                    };
+                    arrival_sink.lock().unwrap().insert(id, arrival);
                 }
                 if message["method"] == "strata/status" {
                     status_sink.lock().unwrap().push(message["params"].clone());
@@ -337,9 +344,14 @@ impl Lsp {
         }
     }
 
-    /// When the response to request `id` arrived (read off the pipe, before anyone asked for
-    /// it), if it has.
+    /// When the response to request `id` arrived (read off the pipe and parsed, before anyone
+    /// asked for it), if it has.
     pub fn arrived(&self, id: i64) -> Option<Instant> {
+        self.arrival(id).map(|a| a.parsed)
+    }
+
+    /// How the response to request `id` came off the pipe, if it has.
+    pub fn arrival(&self, id: i64) -> Option<Arrival> {
         self.arrivals.lock().unwrap().get(&id).copied()
     }
 
@@ -430,13 +442,30 @@ fn into_result(message: Value) -> Result<Value, Value> {
     }
 }
 
-fn read_message(reader: &mut impl BufRead) -> Option<Value> {
+/// A response as the reader thread took it off the pipe.
+#[derive(Clone, Copy, Debug)]
+pub struct Arrival {
+    /// When its header was read: the server had encoded the whole answer by then (the header
+    /// gives its length).
+    pub header: Instant,
+    /// When its last byte was read.
+    pub read: Instant,
+    /// When it was parsed (what an editor waits for before it can use it).
+    pub parsed: Instant,
+    /// The body's length.
+    pub bytes: usize,
+}
+
+/// The next message, when its header and its last byte were read, and its body's length.
+fn read_message(reader: &mut impl BufRead) -> Option<(Value, Instant, Instant, usize)> {
     let mut length = None;
+    let mut header = None;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).ok()? == 0 {
             return None;
         }
+        header.get_or_insert_with(Instant::now);
         let line = line.trim_end();
         if line.is_empty() {
             break;
@@ -447,7 +476,9 @@ fn read_message(reader: &mut impl BufRead) -> Option<Value> {
     }
     let mut body = vec![0; length?];
     reader.read_exact(&mut body).ok()?;
-    Some(serde_json::from_slice(&body).expect("strata wrote invalid JSON"))
+    let read = Instant::now();
+    let message = serde_json::from_slice(&body).expect("strata wrote invalid JSON");
+    Some((message, header?, read, body.len()))
 }
 
 /// A small deterministic generator (splitmix64), so failures replay.
