@@ -5,8 +5,11 @@
 //! 20 per second on a new line in the middle of the file with a completion request after every
 //! keystroke (the loopback fake model answers at once). At each stage it reads the process's
 //! `/proc/<pid>/status` and `smaps_rollup`: RSS split into private memory (heap, stacks) and
-//! pages mapped from files (code, token tables, grammars), threads, and CPU time. Medians of
-//! three sessions per profile. Prints tables; asserts nothing about the figures.
+//! pages mapped from files (code, token tables, grammars), threads, and CPU time. At the end of
+//! typing (where the peak is) it says where each MiB goes: the binary's code, its read-only
+//! tables, its data, the libraries (from `/proc/<pid>/smaps`), thread stacks, and the heap as
+//! the allocator sees it (`strata/stats`: allocated, held free) and the rest of private memory.
+//! Medians of three sessions per profile. Prints tables; asserts nothing about the figures.
 //!
 //! lib.dom.d.ts is fetched once with `npm pack typescript@5.9.3` into the target directory
 //! (`STRATA_LIB_DOM` names a copy to use instead); without npm, a generated TypeScript file of
@@ -84,8 +87,99 @@ fn main() {
         );
     }
     println!(
+        "\nWhere the peak goes: RSS at the end of typing (MiB; the heap as the allocator sees it, `–` where it does not say):\n"
+    );
+    println!(
+        "| profile | RSS | code | read-only data (grammars, tables) | data | libraries | heap allocated | heap held free | thread stacks | other private |\n|---|---|---|---|---|---|---|---|---|---|"
+    );
+    for (profile, s) in &rows {
+        let w = &s.split;
+        let heap = |v: Option<f64>| v.map_or("–".to_owned(), |v| format!("{v:.1}"));
+        let other = w.anon - w.stacks - w.heap_in_use.unwrap_or(0.0) - w.heap_free.unwrap_or(0.0);
+        println!(
+            "| {profile} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {:.1} | {:.1} |",
+            s.typed.rss,
+            w.code,
+            w.rodata,
+            w.data,
+            w.libraries,
+            heap(w.heap_in_use),
+            heap(w.heap_free),
+            w.stacks,
+            other.max(0.0)
+        );
+    }
+    println!(
         "\nTargets (issue #18, balanced): RSS ≤ 12 MiB idle, ≤ 20 MiB open, ≤ 30 MiB peak while typing."
     );
+}
+
+/// Where resident memory lies, in MiB.
+#[derive(Clone, Copy, Default)]
+struct Split {
+    /// The binary's executable pages.
+    code: f64,
+    /// Its read-only data: grammars' parse tables, the token tables, constants.
+    rodata: f64,
+    /// Its writable data (relocated pointers, statics).
+    data: f64,
+    /// Pages of other files: the C library, the loader.
+    libraries: f64,
+    /// Thread stacks: the main one, and private memory right above a guard page.
+    stacks: f64,
+    /// All private memory.
+    anon: f64,
+    /// The allocator's view (`strata/stats` → `memory`).
+    heap_in_use: Option<f64>,
+    heap_free: Option<f64>,
+}
+
+/// Reads `/proc/<pid>/smaps` into a [`Split`] (the heap's figures come from the server).
+fn split(pid: u32) -> Split {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    let exe = exe.to_string_lossy();
+    let mut out = Split::default();
+    // The mapping being read: its permissions, path, and whether it is a thread's stack: the
+    // main one, or private memory right above a guard page (a small inaccessible mapping).
+    let (mut perms, mut path, mut stack) = (String::new(), String::new(), false);
+    let mut guard_end = 0;
+    for line in smaps.lines() {
+        let mut fields = line.split_whitespace();
+        let first = fields.next().unwrap_or("");
+        if let Some((start, end)) = first.split_once('-')
+            && let (Ok(start), Ok(end)) = (
+                usize::from_str_radix(start, 16),
+                usize::from_str_radix(end, 16),
+            )
+        {
+            perms = fields.next().unwrap_or("").to_owned();
+            path = fields.nth(3).unwrap_or("").to_owned();
+            stack = path == "[stack]" || (path.is_empty() && guard_end == start);
+            let guard = perms.starts_with("---") && end - start <= 64 * 1024;
+            guard_end = if guard { end } else { 0 };
+            continue;
+        }
+        let (Some("Rss:"), Some(kb)) = (Some(first), fields.next()) else {
+            continue;
+        };
+        let mib = kb.parse::<f64>().unwrap_or(0.0) / 1024.0;
+        if path.is_empty() || path.starts_with('[') {
+            out.anon += mib;
+            if stack {
+                out.stacks += mib;
+            }
+        } else if path == exe {
+            match perms.as_bytes() {
+                [_, _, b'x', _] => out.code += mib,
+                [_, b'w', _, _] => out.data += mib,
+                _ => out.rodata += mib,
+            }
+        } else {
+            out.libraries += mib;
+        }
+    }
+    out
 }
 
 /// lib.dom.d.ts: a copy named by `STRATA_LIB_DOM`, else npm's (fetched once), else a generated
@@ -143,6 +237,7 @@ struct Session {
     idle: Sample,
     open: Sample,
     typed: Sample,
+    split: Split,
     peak: f64,
     typing_cpu: f64,
     p50_ms: f64,
@@ -260,6 +355,12 @@ fn session(profile: &str, text: &str) -> Session {
         latencies.push(sent.elapsed());
     }
     let typed = sample(pid);
+    let mut split = split(pid);
+    if let Ok(stats) = lsp.request("strata/stats", serde_json::Value::Null) {
+        let mib = |v: &serde_json::Value| v.as_f64().map(|b| b / 1048576.0);
+        split.heap_in_use = mib(&stats["memory"]["heapInUse"]);
+        split.heap_free = mib(&stats["memory"]["heapFree"]);
+    }
     let peak = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
@@ -278,6 +379,7 @@ fn session(profile: &str, text: &str) -> Session {
         },
         typing_cpu: typed.cpu - started,
         typed,
+        split,
         peak,
         p50_ms: at(0.5).as_secs_f64() * 1e3,
         p99_ms: at(0.99).as_secs_f64() * 1e3,
@@ -298,10 +400,26 @@ fn median(runs: &[Session]) -> Session {
         threads: m(&|r| f(r).threads),
         cpu: m(&|r| f(r).cpu),
     };
+    let opt = |f: &dyn Fn(&Session) -> Option<f64>| {
+        let mut v: Vec<f64> = runs.iter().filter_map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    };
+    let split = Split {
+        code: m(&|r| r.split.code),
+        rodata: m(&|r| r.split.rodata),
+        data: m(&|r| r.split.data),
+        libraries: m(&|r| r.split.libraries),
+        stacks: m(&|r| r.split.stacks),
+        anon: m(&|r| r.split.anon),
+        heap_in_use: opt(&|r| r.split.heap_in_use),
+        heap_free: opt(&|r| r.split.heap_free),
+    };
     Session {
         idle: s(&|r| r.idle),
         open: s(&|r| r.open),
         typed: s(&|r| r.typed),
+        split,
         peak: m(&|r| r.peak),
         typing_cpu: m(&|r| r.typing_cpu),
         p50_ms: m(&|r| r.p50_ms),

@@ -145,6 +145,8 @@ fn main() -> ExitCode {
     quiet_on_closed_stdout();
     match cli.command {
         Command::Serve { stdio: _ } => {
+            // A long-running server on a machine it shares: one allocator arena per core.
+            strata::resources::memory::limit_arenas(strata::resources::cores());
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 // The blocking pool runs short jobs (parses, packs, SQLite reads; indexing has

@@ -114,6 +114,26 @@ pub struct StatsResult {
     /// Completion requests and how they were answered; model calls started and cancelled.
     pub completion: CompletionInfo,
     pub config: ConfigReport,
+    /// What the process holds.
+    pub memory: MemoryInfo,
+}
+
+/// The process's memory, in bytes (zero where the system does not say).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemoryInfo {
+    pub rss: u64,
+    /// The most it has held (VmHWM).
+    pub peak: u64,
+    /// Private memory: heap, stacks.
+    pub anonymous: u64,
+    /// Pages mapped from files: code, the grammars' and tokenizer's tables.
+    pub file: u64,
+    pub threads: u64,
+    /// The allocator's view (glibc's malloc; `null` with others): bytes allocated, and bytes it
+    /// holds free.
+    pub heap_in_use: Option<u64>,
+    pub heap_free: Option<u64>,
 }
 
 /// A latency histogram's summary, in milliseconds (log-bucketed, within ~19%).

@@ -930,6 +930,7 @@ impl Backend {
             gateway: (&gateway).into(),
             completion: (&self.completion.stats()).into(),
             config: self.settings.report(),
+            memory: crate::resources::memory::usage().into(),
         })
     }
 

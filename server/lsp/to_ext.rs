@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use super::ext::{
     AnswerSource, CacheInfo, CallInfo, CircuitState, CompletionInfo, ContextItem, ContextResult,
-    ContextTier, DroppedItem, FidelityName, GatewayInfo, Latency, LimiterInfo, ProviderInfo,
-    SentMessage, SentPrompt, SpentToday, StepState, TierName,
+    ContextTier, DroppedItem, FidelityName, GatewayInfo, Latency, LimiterInfo, MemoryInfo,
+    ProviderInfo, SentMessage, SentPrompt, SpentToday, StepState, TierName,
 };
 use crate::agents::workflow::StepResult;
 use crate::completion::CompletionStats;
@@ -112,6 +112,20 @@ impl SentPrompt {
             agent: agent.to_owned(),
             system,
             messages,
+        }
+    }
+}
+
+impl From<crate::resources::memory::Usage> for MemoryInfo {
+    fn from(u: crate::resources::memory::Usage) -> Self {
+        MemoryInfo {
+            rss: u.rss,
+            peak: u.peak,
+            anonymous: u.anonymous,
+            file: u.file,
+            threads: u.threads,
+            heap_in_use: u.heap_in_use,
+            heap_free: u.heap_free,
         }
     }
 }
@@ -466,6 +480,12 @@ mod tests {
             recent_calls: vec![(&call).into()],
             completion: (&CompletionStats::default()).into(),
             config: ConfigReport::default(),
+            memory: crate::resources::memory::Usage {
+                heap_in_use: Some(1),
+                heap_free: Some(1),
+                ..Default::default()
+            }
+            .into(),
         }
     }
 
@@ -500,6 +520,7 @@ mod tests {
         assert_eq!(value["recentCalls"][0]["ttftMs"], 3);
         assert_eq!(value["gateway"]["spentToday"]["agents"]["explain"], 15);
         assert_eq!(value["completion"]["fromSuggestion"], 0);
+        assert_eq!(value["memory"]["heapInUse"], 1);
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The process's memory: the allocator (mimalloc, tuned, unless built without the `mimalloc`
-//! feature), what the process holds (`/proc/self/status` and `smaps_rollup`), and handing back
+//! The process's memory: the allocator (the system's — glibc's malloc with one arena per core
+//! in the server ([`limit_arenas`]) — or mimalloc, tuned, with the `mimalloc` feature), what
+//! the process holds (`/proc/self/status`, `smaps_rollup`, the allocator's counters), and handing back
 //! what an idle server does not use. Every activity (a message from the client, a file indexed)
 //! calls [`busy`]; once nothing happened for the idle time, one thread [`release`]s: the
 //! allocator's free pages go back to the system, and the pages of code and read-only tables
@@ -11,10 +12,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// mimalloc for every binary that links Strata (the server, the CLI, tests and benches), and for
-/// the C code too (tree-sitter, SQLite): the indexer and the protocol edge allocate and free many
-/// small objects from several threads. Cold indexing measured 9.2 MB/s with glibc's allocator
-/// and 10.2 MB/s with mimalloc (`cargo bench --bench archive`).
+/// mimalloc, with the `mimalloc` feature, for every binary that links Strata (the server, the
+/// CLI, tests and benches) and for the C code too (tree-sitter, SQLite). Not the default: each
+/// thread keeps pages of its own, and typing into lib.dom.d.ts peaked at 32-34 MiB with it
+/// against 27-29 with glibc's malloc at two arenas (`cargo bench --bench memory`), while cold
+/// indexing ran at the same speed with either (glibc's default arenas; `cargo bench --bench
+/// archive`).
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -58,6 +61,23 @@ extern "C" fn tune_allocator() {
 )]
 #[cfg_attr(target_os = "windows", unsafe(link_section = ".CRT$XCU"))]
 static TUNE_ALLOCATOR: extern "C" fn() = tune_allocator;
+
+/// Limits the system allocator (glibc's malloc, when the `mimalloc` feature is off) to
+/// `arenas` arenas. glibc gives each thread that meets contention an arena of its own, up to
+/// eight per core, and each keeps pages the others cannot use: with eight, typing into
+/// lib.dom.d.ts peaked at 31.5 MiB, with two at 29.0, with one at 26.9 (`cargo bench --bench
+/// memory`); cold indexing on two threads lost half its speed with one arena and a tenth with
+/// two (`cargo bench --bench archive`). Takes effect for arenas made after it: call it before
+/// the process starts threads. Elsewhere, nothing.
+pub fn limit_arenas(arenas: usize) {
+    #[cfg(all(not(feature = "mimalloc"), target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets a parameter of the allocator; any value is accepted.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, arenas.clamp(1, 64) as libc::c_int);
+    }
+    #[cfg(not(all(not(feature = "mimalloc"), target_os = "linux", target_env = "gnu")))]
+    let _ = arenas;
+}
 
 /// Activity so far: a count, and when the last happened (ms since [`epoch`]).
 static ACTIVITY: AtomicU64 = AtomicU64::new(0);
@@ -217,6 +237,10 @@ pub struct Usage {
     /// Pages mapped from files: code and read-only tables of the binary and its libraries.
     pub file: u64,
     pub threads: u64,
+    /// The allocator's own view, where it gives one (glibc's malloc): bytes allocated, and bytes
+    /// it holds free in its arenas.
+    pub heap_in_use: Option<u64>,
+    pub heap_free: Option<u64>,
 }
 
 /// The process's memory now, from `/proc` (Linux).
@@ -251,6 +275,13 @@ pub fn usage() -> Usage {
             usage.anonymous = kb(line);
         }
     }
+    #[cfg(all(not(feature = "mimalloc"), target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallinfo2 reads the allocator's counters (taking each arena's lock).
+        let info = unsafe { libc::mallinfo2() };
+        usage.heap_in_use = Some((info.uordblks + info.hblkhd) as u64);
+        usage.heap_free = Some(info.fordblks as u64);
+    }
     usage
 }
 
@@ -270,6 +301,8 @@ mod tests {
         assert_eq!(data.iter().sum::<u64>(), 499_500);
         let after = usage();
         assert!(after.rss > 0);
+        #[cfg(all(not(feature = "mimalloc"), target_os = "linux", target_env = "gnu"))]
+        assert!(after.heap_in_use.is_some_and(|n| n >= 8000), "{after:?}");
         busy();
         assert!(ACTIVITY.load(Ordering::Relaxed) > 0);
     }
