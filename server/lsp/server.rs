@@ -244,6 +244,12 @@ impl Backend {
     }
 
     fn refuse(&self, uri: &Uri, error: &SyncError) {
+        if *error == SyncError::NotOpen {
+            // Nothing is out of sync: there is no copy, and the didOpen that gives one carries
+            // the whole text (Helix sends the changes typed while the server starts before it).
+            tracing::debug!(document = uri.as_str(), "a change before didOpen: {error}");
+            return;
+        }
         tracing::error!(document = uri.as_str(), "refused change: {error}");
         // One warning when sync is lost; the changes refused after it say nothing new.
         if *error != SyncError::OutOfSync {
