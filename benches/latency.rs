@@ -452,6 +452,9 @@ struct Run {
     rss_typing_max: f64,
     hwm_open: f64,
     hwm_end: f64,
+    /// The whole-file answers an editor asks for when it shows the file, asked once after the
+    /// open (they encode every segment; the typing figures are the requests after them).
+    first: Vec<(&'static str, Taken)>,
     text_matches: Option<bool>,
     typing: Duration,
 }
@@ -551,6 +554,11 @@ fn run(file: &File, model_ms: u64) -> Run {
     std::thread::sleep(Duration::from_millis(300));
     run.rss_open = memory(pid, "VmRSS:");
     run.hwm_open = memory(pid, "VmHWM:");
+    // What an editor asks for when it shows the file (VS Code: the outline and folding).
+    for method in ["textDocument/documentSymbol", "textDocument/foldingRange"] {
+        let taken = timed(&mut lsp, method, json!({"textDocument": {"uri": uri}}));
+        run.first.push((method, taken));
+    }
 
     // A new line in a function body past the middle of the file (from the first line that
     // starts there: a line break is always a character boundary).
@@ -806,6 +814,21 @@ impl Run {
             self.per_keystroke(),
             self.suggestions
         );
+        let first: Vec<String> = self
+            .first
+            .iter()
+            .map(|(method, taken)| {
+                let header = taken.arrival.as_ref().map_or(String::from("–"), |a| {
+                    ms(a.header.saturating_duration_since(taken.sent))
+                });
+                format!(
+                    "{} {} ms (send → header {header} ms)",
+                    short(method),
+                    ms(taken.latency)
+                )
+            })
+            .collect();
+        println!("first answers after the open: {}", first.join(", "));
         println!(
             "spawn → initialize response {} ms; didOpen → parsed and indexed {} ms; RSS idle {:.1} MiB, open {:.1} MiB (VmHWM {:.1}), typing max {:.1} MiB, VmHWM at the end {:.1} MiB; text check: {}\n",
             ms(self.initialize),
@@ -1004,11 +1027,35 @@ fn targets(runs: &[Run]) {
                 }
             }
         }
+        // While typing: send → header read, which holds the server's time (and the request's
+        // and the header's way through the pipes); `strata/stats` also counts the first answers.
+        let mut typing = (Duration::ZERO, String::new());
+        for run in &big {
+            for name in WHOLE_FILE {
+                let p99 = run
+                    .methods
+                    .get(*name)
+                    .and_then(|m| Percentiles::of(&m.to_header))
+                    .map(|p| p.p99);
+                if let Some(p99) = p99
+                    && p99 >= typing.0
+                {
+                    typing = (
+                        p99,
+                        format!("{}, {}, model {} ms", short(name), run.label, run.model_ms),
+                    );
+                }
+            }
+        }
         println!(
-            "| server time p99 ≤ 5 ms at 3 MB (documentSymbol, foldingRange, chunks; `strata/stats`) | worst {:.2} ms ({}) | {} |",
-            server.0,
-            server.1,
-            verdict(server.0 <= 5.0)
+            "| server time p99 ≤ 5 ms at 3 MB while typing (documentSymbol, foldingRange, chunks; send → header read) | worst {} ms ({}) | {} |",
+            ms(typing.0),
+            typing.1,
+            verdict(typing.0 <= Duration::from_millis(5))
+        );
+        println!(
+            "| the same, whole session with the first answers after the open (`strata/stats`) | worst {:.2} ms ({}) | |",
+            server.0, server.1,
         );
         let (max, label, model_ms) = big
             .iter()

@@ -149,8 +149,8 @@ fn main() -> ExitCode {
             strata::resources::memory::limit_arenas(strata::resources::cores());
             let runtime = match tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
-                // The blocking pool runs short jobs (parses, packs, SQLite reads; indexing has
-                // threads of its own): more threads than cores would not finish them sooner,
+                // The blocking pool runs short jobs (packs, prompt builds, SQLite reads; parses
+                // and indexing have threads of their own): more threads than cores would not finish them sooner,
                 // and each thread keeps allocator pages of its own (two more while typing into
                 // lib.dom.d.ts cost 9 MiB). Its threads end after a short idle spell, their
                 // stacks and allocator pages with them.

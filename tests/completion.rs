@@ -406,6 +406,39 @@ fn a_keystroke_answers_the_held_request_and_keeps_or_cancels_its_call() {
 }
 
 #[test]
+fn a_pause_while_a_call_for_earlier_text_runs_starts_the_call_for_the_text_at_the_pause() {
+    let fake = FakeModel::start();
+    // The call for the first keystroke hangs; the one for the text at the pause answers.
+    fake.script(Reply::text("never").held());
+    fake.set_default(Reply::text("ngth = 2;"));
+    let (mut editor, _dir) = Editor::start(&fake, true, "");
+    editor.type_char('l');
+    let first = editor.ask();
+    assert!(fake.wait_for_calls(1, HANG), "no call started");
+    editor.type_char('e');
+    let at_pause = editor.ask();
+    assert_eq!(editor.lsp.response(first).unwrap()["items"], json!([]));
+    // The user pauses: the held request gets the suggestion for its text while the call for
+    // "l" still hangs, and that call, which nobody needs now, is cancelled.
+    let answer = editor.lsp.response(at_pause).unwrap();
+    assert_eq!(
+        editor.suggestion(&answer).as_deref(),
+        Some("ngth = 2;"),
+        "{answer}"
+    );
+    assert!(
+        fake.wait_for_closed(0, HANG),
+        "the call for the earlier text stayed open"
+    );
+    let calls = fake.calls();
+    assert_eq!(calls.len(), 2, "{calls:?}");
+    let stats = editor.stats();
+    assert_eq!(stats["completion"]["callsStarted"], 2, "{stats}");
+    assert_eq!(stats["completion"]["callsCancelled"], 1, "{stats}");
+    editor.lsp.finish();
+}
+
+#[test]
 fn cancel_request_answers_the_held_request_and_cancels_its_call() {
     let fake = FakeModel::start();
     fake.set_default(Reply::text("never").fault(Fault::Hang));

@@ -7,7 +7,9 @@
 //!
 //! Fewer calls: one call in flight per document; a new one starts when the user pauses (a
 //! debounce that adapts to typing speed), at once for the first keystroke after a pause, or,
-//! during continuous typing, at most once per refresh interval; a call whose cursor the user has
+//! during continuous typing, at most once per refresh interval. When the user pauses while a call
+//! made for earlier text still runs, a second call starts for the text at the pause, and
+//! whichever call serves that text first cancels the other. A call whose cursor the user has
 //! left is cancelled, which drops its HTTP request. The next suggestion is fetched before it is
 //! asked for when the user accepts one, or pauses in an empty body. The answer is fitted to the
 //! syntax at the cursor (`shape`) before anyone sees it.
@@ -243,7 +245,9 @@ struct Doc {
     leading: bool,
     /// When the current burst of wanting began, or the last call started.
     since: Option<Instant>,
-    flight: Option<Flight>,
+    /// Calls in flight, oldest first: at most one, and a second started at a pause while the
+    /// first, made for text the user has since typed past, still runs.
+    flights: Vec<Flight>,
     /// Fitted suggestions, newest last.
     suggestions: VecDeque<Suggestion>,
     timer: bool,
@@ -264,7 +268,7 @@ impl Doc {
             wanted_prefetch: false,
             leading: false,
             since: None,
-            flight: None,
+            flights: Vec::new(),
             suggestions: VecDeque::new(),
             timer: false,
             finished: watch::channel(0).0,
@@ -289,17 +293,32 @@ impl Doc {
             .any(|s| s.text.is_empty() && s.anchor == *anchor)
     }
 
-    /// Drops the call in flight (its HTTP request with it).
-    fn cancel_flight(&mut self, counters: &Counters) {
-        if let Some(flight) = self.flight.take() {
-            flight.task.abort();
-            Counters::bump(&counters.calls_cancelled);
+    /// Drops the calls in flight that `keep` rejects (their HTTP requests with them).
+    fn cancel_flights(&mut self, counters: &Counters, keep: impl Fn(&Flight) -> bool) {
+        let before = self.flights.len();
+        self.flights.retain(|flight| {
+            let kept = keep(flight);
+            if !kept {
+                flight.task.abort();
+                Counters::bump(&counters.calls_cancelled);
+            }
+            kept
+        });
+        if self.flights.len() != before {
             self.finished.send_modify(|g| *g += 1);
         }
+    }
+
+    /// Cancels the calls for places the user has left (`anchor` does not extend theirs).
+    fn cancel_left(&mut self, anchor: &Anchor, counters: &Counters) {
+        self.cancel_flights(counters, |f| anchor.typed_since(&f.anchor).is_some());
     }
 }
 
 const KEEP_SUGGESTIONS: usize = 8;
+
+/// A call this close to its usual end is waited for at a pause rather than joined by a second.
+const ABOUT_TO_END: Duration = Duration::from_millis(15);
 
 /// How long a call nobody waits for any more is kept, in case the request that replaces the
 /// one cancelled (VS Code cancels first, then asks again after its own 50 ms debounce) wants it.
@@ -402,7 +421,7 @@ impl Drop for Abandon {
             {
                 doc.wanted = None;
                 doc.leading = false;
-                doc.cancel_flight(&engine.inner.counters);
+                doc.cancel_flights(&engine.inner.counters, |_| false);
             }
         };
         match tokio::runtime::Handle::try_current() {
@@ -444,10 +463,10 @@ impl Engine {
 
     /// Forgets a closed document and cancels its call.
     pub fn close(&self, uri: &str) {
-        if let Some(doc) = lock(&self.inner.docs).remove(uri)
-            && let Some(flight) = doc.flight
-        {
-            flight.task.abort();
+        if let Some(doc) = lock(&self.inner.docs).remove(uri) {
+            for flight in doc.flights {
+                flight.task.abort();
+            }
         }
     }
 
@@ -509,13 +528,7 @@ impl Engine {
         if doc.serve(&ask.anchor).is_some() || doc.answered_empty(&ask.anchor) {
             return;
         }
-        if doc
-            .flight
-            .as_ref()
-            .is_some_and(|f| ask.anchor.typed_since(&f.anchor).is_none())
-        {
-            doc.cancel_flight(&self.inner.counters);
-        }
+        doc.cancel_left(&ask.anchor, &self.inner.counters);
         doc.wanted = Some(ask);
         doc.wanted_prefetch = true;
         // Accepted: the next suggestion is wanted now. An empty body: when the user pauses.
@@ -574,18 +587,12 @@ impl Engine {
                 return Outcome::empty(Served::Nothing);
             }
             // A call for a place the user has left is cancelled.
-            if doc
-                .flight
-                .as_ref()
-                .is_some_and(|f| ask.anchor.typed_since(&f.anchor).is_none())
-            {
-                doc.cancel_flight(c);
-            }
+            doc.cancel_left(&ask.anchor, c);
             // Waiting within the budget is worth it only for a call made for exactly this text
             // (a call for text the user has since extended is served on the next keystroke,
             // without a wait), and only when calls have been quick enough to end in time.
             let average = *lock(&self.inner.call_ms);
-            let waiting_on_flight = doc.flight.as_ref().is_some_and(|f| {
+            let waiting_on_flight = doc.flights.iter().any(|f| {
                 ask.anchor.typed_since(&f.anchor) == Some("")
                     && worth_waiting(average, f.started.elapsed(), budget)
             });
@@ -600,7 +607,7 @@ impl Engine {
                     .filter(|s| started.saturating_duration_since(*s) < refresh);
                 doc.since = Some(recent.unwrap_or(started));
                 let at_edit = doc.last_edit == Some((ask.version, ask.cursor));
-                let due = recent.is_none() && doc.flight.is_none();
+                let due = recent.is_none() && doc.flights.is_empty();
                 doc.leading = doc.leading || (at_edit && (paused || due));
             }
             doc.wanted = Some(ask.clone());
@@ -661,7 +668,7 @@ impl Engine {
                                 abandon.armed = false;
                                 return Outcome { text: Some(text), served: Served::Held, prefetched };
                             }
-                            if doc.flight.is_none() && doc.wanted.is_none() {
+                            if doc.flights.is_empty() && doc.wanted.is_none() {
                                 // The call for this text ended without a suggestion.
                                 abandon.armed = false;
                                 return Outcome::empty(Served::Nothing);
@@ -701,39 +708,61 @@ impl Engine {
                     doc.timer = false;
                     return;
                 }
-                if doc.flight.is_some() {
-                    (None, Some(doc.finished.subscribe()))
+                let now = Instant::now();
+                let debounce = Duration::from_millis(
+                    doc.interval_ms
+                        .map_or(config.debounce_max_ms as f64, |i| i * 1.5)
+                        .clamp(config.debounce_min_ms as f64, config.debounce_max_ms as f64)
+                        as u64,
+                );
+                let by_pause = doc.last_request.unwrap_or(now) + debounce;
+                let by_refresh =
+                    doc.since.unwrap_or(now) + Duration::from_millis(config.refresh_ms);
+                let fire = if doc.leading {
+                    now
                 } else {
-                    let now = Instant::now();
-                    let debounce = Duration::from_millis(
-                        doc.interval_ms
-                            .map_or(config.debounce_max_ms as f64, |i| i * 1.5)
-                            .clamp(config.debounce_min_ms as f64, config.debounce_max_ms as f64)
-                            as u64,
-                    );
-                    let last = doc.last_request.unwrap_or(now);
-                    let by_pause = last + debounce;
-                    let by_refresh =
-                        doc.since.unwrap_or(now) + Duration::from_millis(config.refresh_ms);
-                    let fire = if doc.leading {
-                        now
-                    } else {
-                        by_pause.min(by_refresh)
-                    };
-                    if fire <= now {
-                        let prefetch = doc.wanted_prefetch;
-                        doc.wanted = None;
-                        doc.wanted_prefetch = false;
-                        doc.leading = false;
-                        doc.since = Some(now);
-                        self.start(doc, &uri, wanted, prefetch, config.clone());
-                        continue;
+                    by_pause.min(by_refresh)
+                };
+                let start = match doc.flights.as_slice() {
+                    [] => fire <= now,
+                    // A call made for earlier text runs. At the pause, unless it is about to
+                    // end, the call for the text at the pause starts beside it: whichever
+                    // serves that text first cancels the other.
+                    [running] => {
+                        // (Unknown before the first call has ended: not waited for.)
+                        let about_to_end = lock(&self.inner.call_ms).is_some_and(|ms| {
+                            running.started.elapsed() + ABOUT_TO_END
+                                >= Duration::from_secs_f64(ms / 1e3)
+                        });
+                        running.anchor != wanted.anchor && by_pause <= now && !about_to_end
                     }
+                    _ => false,
+                };
+                if start {
+                    let prefetch = doc.wanted_prefetch;
+                    doc.wanted = None;
+                    doc.wanted_prefetch = false;
+                    doc.leading = false;
+                    doc.since = Some(now);
+                    self.start(doc, &uri, wanted, prefetch, config.clone());
+                    continue;
+                }
+                if doc.flights.is_empty() {
                     (Some(fire - now), None)
+                } else {
+                    // Until a call ends, or the pause.
+                    let wake = (by_pause > now).then(|| by_pause - now);
+                    (wake, Some(doc.finished.subscribe()))
                 }
             };
             match (wait, finished.as_mut()) {
-                (Some(wait), _) => tokio::time::sleep(wait).await,
+                (Some(wait), Some(rx)) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(wait) => {}
+                        _ = rx.changed() => {}
+                    }
+                }
+                (Some(wait), None) => tokio::time::sleep(wait).await,
                 (None, Some(rx)) => {
                     let _ = rx.changed().await;
                 }
@@ -763,10 +792,10 @@ impl Engine {
             let Some(doc) = docs.get_mut(&uri) else {
                 return;
             };
-            if doc.flight.as_ref().map(|f| f.id) != Some(id) {
+            let Some(at) = doc.flights.iter().position(|f| f.id == id) else {
                 return;
-            }
-            doc.flight = None;
+            };
+            doc.flights.remove(at);
             match suggestion {
                 // Nothing to suggest is remembered too (an empty text), so asking again at the
                 // same place makes no new call.
@@ -779,12 +808,21 @@ impl Engine {
                     while doc.suggestions.len() > KEEP_SUGGESTIONS {
                         doc.suggestions.pop_front();
                     }
+                    // The other call is not needed any more: it was made for earlier text (this
+                    // answer is for text the user typed later), or this answer serves its text.
+                    let redundant: Vec<u64> = doc
+                        .flights
+                        .iter()
+                        .filter(|f| f.id < id || doc.serve(&f.anchor).is_some())
+                        .map(|f| f.id)
+                        .collect();
+                    doc.cancel_flights(&engine.inner.counters, |f| !redundant.contains(&f.id));
                 }
                 Err(()) => Counters::bump(&engine.inner.counters.calls_failed),
             }
             doc.finished.send_modify(|g| *g += 1);
         });
-        doc.flight = Some(Flight {
+        doc.flights.push(Flight {
             anchor,
             task,
             id,

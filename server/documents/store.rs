@@ -13,6 +13,7 @@ use tree_sitter::InputEdit;
 
 use super::syntax::{Parsed, Syntax};
 use crate::chunks::{ChunkConfig, ChunkKind};
+use crate::resources::lane::Lane;
 use crate::syntax::{Language, input_edit};
 
 /// Why a change was refused. The document keeps its last good text and, except for a change to
@@ -120,6 +121,11 @@ pub struct RecentEdit {
 
 /// Chunks remembered as recently edited.
 const RECENT_EDITS: usize = 32;
+
+/// Parses run on a lane of their own: a request waiting for the parse of the version it was
+/// made against (documentSymbol, foldingRange, chunks) must not wait behind a context pack or
+/// a prompt build on the runtime's blocking pool as well.
+static PARSES: Lane = Lane::new("strata-parse", std::time::Duration::from_secs(2));
 
 pub struct DocumentStore {
     documents: Mutex<HashMap<Arc<str>, Document>>,
@@ -363,7 +369,7 @@ impl DocumentStore {
         }
     }
 
-    /// The parse worker of one document generation: parses off the async threads, one job at a
+    /// The parse worker of one document generation: parses on the parse lane, one job at a
     /// time, each job holding every edit made since the previous one.
     async fn work(
         self: Arc<Self>,
@@ -384,19 +390,20 @@ impl DocumentStore {
                 return;
             };
             let (version, text) = (job.version, job.text.clone());
-            let result = tokio::task::spawn_blocking(move || {
-                let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    state.update(job.version, job.text, &job.edits, job.reset)
-                }));
-                (state, parsed)
-            })
-            .await;
+            let result = PARSES
+                .run(move || {
+                    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        state.update(job.version, job.text, &job.edits, job.reset)
+                    }));
+                    (state, parsed)
+                })
+                .await;
             match result {
-                Ok((state, Ok(parsed))) => {
+                Some((state, Ok(parsed))) => {
                     syntax = Some(state);
                     self.publish(&key, generation, parsed);
                 }
-                Ok((state, Err(_))) => {
+                Some((state, Err(_))) => {
                     // A parse that panics would panic again on the same text: publish line windows
                     // for this version and start afresh at the next edit.
                     tracing::error!(document = %key, version, "parsing panicked; line windows until the next edit");
@@ -409,8 +416,8 @@ impl DocumentStore {
                         self.publish(&key, generation, parsed);
                     }
                 }
-                Err(e) => {
-                    tracing::error!(document = %key, "parse worker failed: {e}");
+                None => {
+                    tracing::error!(document = %key, "the parse lane could not run the parse");
                     return;
                 }
             }

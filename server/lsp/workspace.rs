@@ -267,7 +267,9 @@ pub fn feed_buffer(
             }
             indexed = parsed.version;
             let (path, config) = (path.clone(), config.clone());
-            let _ = tokio::task::spawn_blocking(move || {
+            // Tens of milliseconds for a large buffer: on a thread of its own, so that the
+            // parses and packs the editor waits for do not queue behind it.
+            on_own_thread("strata-buffer-index", move || {
                 let chunks = parsed.chunks.to_vec();
                 archive.index_buffer(&path, &parsed.text, parsed.language, &chunks, &config);
                 crate::resources::memory::busy();

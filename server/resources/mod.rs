@@ -8,6 +8,7 @@
 //! win over the profile. Numbers only: no I/O, nothing that acts. The allocator and handing
 //! memory back are [`memory`]'s.
 
+pub mod lane;
 pub mod memory;
 
 use std::sync::RwLock;
