@@ -424,17 +424,21 @@ fn repeated_requests_at_one_place_are_one_model_call_and_the_audit_says_so() {
     assert_eq!(s["completion"]["callsStarted"], 1, "{s}");
     assert_eq!(s["completion"]["empty"], 4, "{s}");
     assert_eq!(s["gateway"]["providers"]["local"]["calls"], 1, "{s}");
-    let rows: Vec<(String, u64)> = s["recentCalls"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["cache"].as_str().unwrap().to_owned(),
-                r["bytesOut"].as_u64().unwrap(),
-            )
-        })
-        .collect();
+    // The audit row is written by the gateway's store thread: it shows up shortly after.
+    let rows: Vec<(String, u64)> = lsp.poll("the call's audit row", |lsp| {
+        let s = lsp.request("strata/stats", Value::Null).ok()?;
+        let rows: Vec<(String, u64)> = s["recentCalls"]
+            .as_array()?
+            .iter()
+            .map(|r| {
+                (
+                    r["cache"].as_str().unwrap_or_default().to_owned(),
+                    r["bytesOut"].as_u64().unwrap_or_default(),
+                )
+            })
+            .collect();
+        (!rows.is_empty()).then_some(rows)
+    });
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert!(rows[0].0 == "miss" && rows[0].1 > 0, "{rows:?}");
     lsp.finish();

@@ -15,6 +15,7 @@ mod running;
 mod runs;
 mod server;
 mod settings;
+mod stdio;
 mod template;
 mod timing;
 mod to_ext;
@@ -35,7 +36,8 @@ pub use timing::MethodTimes;
 /// the XDG location).
 pub async fn serve_stdio(config: ChunkConfig, config_file: Option<PathBuf>) {
     crate::resources::memory::release_when_idle();
-    transport::serve(tokio::io::stdin(), tokio::io::stdout(), |outbox| {
+    let (input, output, writing) = stdio::stdio();
+    transport::serve(input, output, |outbox| {
         let client = client::Client::new(outbox.clone());
         let running = Arc::new(running::Running::new(outbox));
         Arc::new(Backend::new(
@@ -47,6 +49,12 @@ pub async fn serve_stdio(config: ChunkConfig, config_file: Option<PathBuf>) {
         ))
     })
     .await;
+    // The last answers (`shutdown`'s) reach the client before the process ends, unless the
+    // client has stopped reading them.
+    if let Some(writing) = writing {
+        let joined = tokio::task::spawn_blocking(move || writing.join());
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), joined).await;
+    }
 }
 
 /// The answer to a request whose handler panicked: an internal error naming the method and the
