@@ -726,18 +726,15 @@ impl Engine {
                 let start = match doc.flights.as_slice() {
                     [] => fire <= now,
                     // A call made for earlier text runs. At the pause, unless it is about to
-                    // end, the call for the text at the pause starts beside it — no sooner than
-                    // a refresh interval after the last call started — and whichever serves
-                    // that text first cancels the other.
+                    // end, the call for the text at the pause starts beside it: whichever
+                    // serves that text first cancels the other.
                     [running] => {
                         // (Unknown before the first call has ended: not waited for.)
                         let about_to_end = lock(&self.inner.call_ms).is_some_and(|ms| {
                             running.started.elapsed() + ABOUT_TO_END
                                 >= Duration::from_secs_f64(ms / 1e3)
                         });
-                        running.anchor != wanted.anchor
-                            && by_pause.max(by_refresh) <= now
-                            && !about_to_end
+                        running.anchor != wanted.anchor && by_pause <= now && !about_to_end
                     }
                     _ => false,
                 };
@@ -753,9 +750,8 @@ impl Engine {
                 if doc.flights.is_empty() {
                     (Some(fire - now), None)
                 } else {
-                    // Until a call ends, or a second may start.
-                    let second = by_pause.max(by_refresh);
-                    let wake = (second > now).then(|| second - now);
+                    // Until a call ends, or the pause.
+                    let wake = (by_pause > now).then(|| by_pause - now);
                     (wake, Some(doc.finished.subscribe()))
                 }
             };
