@@ -370,7 +370,9 @@ fn after_a_pause_the_same_request_brings_the_suggestion() {
 fn a_keystroke_answers_the_held_request_and_keeps_or_cancels_its_call() {
     let fake = FakeModel::start();
     fake.set_default(Reply::text("never").fault(Fault::Hang));
-    let (mut editor, _dir) = Editor::start(&fake, true, "");
+    // No bound within the test's reach: what answers each request here is an edit, a newer
+    // request or a cancel.
+    let (mut editor, _dir) = Editor::start(&fake, true, "[completion]\nhold_ms = 120000\n");
     editor.type_char('l');
     let held = editor.ask();
     assert!(fake.wait_for_calls(1, HANG), "no call started");
@@ -396,7 +398,13 @@ fn a_keystroke_answers_the_held_request_and_keeps_or_cancels_its_call() {
     let stats = editor.stats();
     assert_eq!(stats["completion"]["superseded"], 2, "{stats}");
     assert_eq!(stats["completion"]["callsCancelled"], 1, "{stats}");
-    // The last request is still held: cancelling it answers it and ends its call.
+    // The last request is still held, on its own call (hanging too): cancelling it answers it
+    // and ends its call.
+    let deadline = std::time::Instant::now() + HANG;
+    while fake.in_flight() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(fake.in_flight(), 1, "no call for the last request");
     editor
         .lsp
         .notify("$/cancelRequest", json!({"id": elsewhere}));
@@ -435,6 +443,45 @@ fn a_pause_while_a_call_for_earlier_text_runs_starts_the_call_for_the_text_at_th
     let stats = editor.stats();
     assert_eq!(stats["completion"]["callsStarted"], 2, "{stats}");
     assert_eq!(stats["completion"]["callsCancelled"], 1, "{stats}");
+    editor.lsp.finish();
+}
+
+#[test]
+fn a_call_that_overruns_its_usual_time_does_not_hold_up_the_call_for_the_text_at_the_pause() {
+    let fake = FakeModel::start();
+    // A quick first call sets the usual time; the next one hangs.
+    fake.script(Reply::text("ab();"));
+    fake.script(Reply::text("never").held());
+    fake.set_default(Reply::text("ngth = 2;"));
+    let (mut editor, _dir) = Editor::start(&fake, true, "");
+    editor.type_char('q');
+    let first = editor.ask();
+    let answer = editor.lsp.response(first).unwrap();
+    assert_eq!(
+        editor.suggestion(&answer).as_deref(),
+        Some("ab();"),
+        "{answer}"
+    );
+    // After a pause, a keystroke the suggestion does not serve starts a call at once: it hangs.
+    std::thread::sleep(Duration::from_millis(400));
+    editor.type_char('z');
+    let hanging = editor.ask();
+    assert!(fake.wait_for_calls(2, HANG), "no second call started");
+    editor.type_char('y');
+    let at_pause = editor.ask();
+    assert_eq!(editor.lsp.response(hanging).unwrap()["items"], json!([]));
+    // The hanging call is long past the usual time: the call for the text at the pause starts
+    // beside it and brings the suggestion; the hanging one is cancelled.
+    let answer = editor.lsp.response(at_pause).unwrap();
+    assert_eq!(
+        editor.suggestion(&answer).as_deref(),
+        Some("ngth = 2;"),
+        "{answer}"
+    );
+    assert!(
+        fake.wait_for_closed(1, HANG),
+        "the call for the earlier text stayed open"
+    );
     editor.lsp.finish();
 }
 

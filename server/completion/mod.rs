@@ -723,18 +723,27 @@ impl Engine {
                 } else {
                     by_pause.min(by_refresh)
                 };
+                // When a second call waits only for the running one to end as expected.
+                let mut recheck = None;
                 let start = match doc.flights.as_slice() {
                     [] => fire <= now,
                     // A call made for earlier text runs. At the pause, unless it is about to
                     // end, the call for the text at the pause starts beside it: whichever
                     // serves that text first cancels the other.
                     [running] => {
-                        // (Unknown before the first call has ended: not waited for.)
+                        // About to end: within ABOUT_TO_END of the usual time a call takes
+                        // (unknown before the first call has ended: not waited for; one that
+                        // overruns is not waited for either).
+                        let elapsed = running.started.elapsed();
                         let about_to_end = lock(&self.inner.call_ms).is_some_and(|ms| {
-                            running.started.elapsed() + ABOUT_TO_END
-                                >= Duration::from_secs_f64(ms / 1e3)
+                            let usual = Duration::from_secs_f64(ms / 1e3);
+                            elapsed + ABOUT_TO_END >= usual && elapsed <= usual + ABOUT_TO_END
                         });
-                        running.anchor != wanted.anchor && by_pause <= now && !about_to_end
+                        let second = running.anchor != wanted.anchor && by_pause <= now;
+                        if second && about_to_end {
+                            recheck = Some(ABOUT_TO_END);
+                        }
+                        second && !about_to_end
                     }
                     _ => false,
                 };
@@ -750,8 +759,12 @@ impl Engine {
                 if doc.flights.is_empty() {
                     (Some(fire - now), None)
                 } else {
-                    // Until a call ends, or the pause.
-                    let wake = (by_pause > now).then(|| by_pause - now);
+                    // Until a call ends, the pause, or a second call may start.
+                    let wake = if by_pause > now {
+                        Some(by_pause - now)
+                    } else {
+                        recheck
+                    };
                     (wake, Some(doc.finished.subscribe()))
                 }
             };
