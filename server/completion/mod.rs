@@ -108,6 +108,10 @@ pub struct Ask {
     pub text: Rope,
     pub cursor: usize,
     pub anchor: Anchor,
+    /// Where the request came in the order of the client's messages, when known: requests are
+    /// answered on tasks that may run in any order, and one that comes after a newer request
+    /// or edit for its document has been seen is superseded already.
+    pub order: Option<u64>,
 }
 
 /// How long a request may wait for its suggestion.
@@ -257,6 +261,8 @@ struct Doc {
     newest: watch::Sender<u64>,
     /// The document version and cursor of the last edit (its end).
     last_edit: Option<(i32, usize)>,
+    /// The latest place in the order of the client's messages of a request or edit seen.
+    last_order: u64,
 }
 
 impl Doc {
@@ -274,6 +280,7 @@ impl Doc {
             finished: watch::channel(0).0,
             newest: watch::channel(0).0,
             last_edit: None,
+            last_order: 0,
         }
     }
 
@@ -494,10 +501,11 @@ impl Engine {
     /// suggestion (the user accepted it), the call for the new position starts at once; when it
     /// leaves the cursor in an empty body, a call starts if the user pauses there. Cheap: runs
     /// on the reading task.
-    pub fn edited(&self, uri: &str, version: i32, text: &Rope, cursor: Option<usize>) {
+    pub fn edited(&self, uri: &str, version: i32, text: &Rope, cursor: Option<usize>, order: u64) {
         let config = self.config();
         let mut docs = lock(&self.inner.docs);
         let doc = docs.entry(uri.to_owned()).or_insert_with(Doc::new);
+        doc.last_order = doc.last_order.max(order);
         // The text a held request was made for is gone: it is answered now (its call stays, for
         // the request the editor sends next, if that one's text extends it).
         doc.newest.send_modify(|g| *g += 1);
@@ -524,6 +532,7 @@ impl Engine {
             text: text.clone(),
             cursor,
             anchor: Anchor::at(text, cursor),
+            order: None,
         };
         if doc.serve(&ask.anchor).is_some() || doc.answered_empty(&ask.anchor) {
             return;
@@ -560,6 +569,14 @@ impl Engine {
         let (generation, mut finished, mut newest, waiting_on_flight) = {
             let mut docs = lock(&self.inner.docs);
             let doc = docs.entry(ask.uri.clone()).or_insert_with(Doc::new);
+            if let Some(order) = ask.order {
+                if order < doc.last_order {
+                    // A newer request or edit for this document has been seen: its text is
+                    // gone, or the newer request asks in its place.
+                    return Outcome::empty(Served::Superseded);
+                }
+                doc.last_order = order;
+            }
             let paused = doc.last_request.is_none_or(|last| {
                 started.saturating_duration_since(last)
                     >= Duration::from_millis(config.debounce_max_ms)

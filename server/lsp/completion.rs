@@ -142,6 +142,7 @@ pub fn ask(
         anchor: Anchor::at(&entry.text, cursor),
         text: entry.text,
         cursor,
+        order: super::running::read_order(),
     })
 }
 

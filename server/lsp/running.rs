@@ -116,6 +116,28 @@ impl Running {
 tokio::task_local! {
     /// What the request whose task this is left for after its answer.
     static AFTER_ANSWER: RefCell<Vec<Box<dyn FnOnce() + Send>>>;
+    /// Where the request whose task this is came in the order the client's messages were read.
+    static READ_ORDER: u64;
+}
+
+/// Messages read from the client so far, in this process.
+static READ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts a message read from the client: its place in the order they were read. Tasks run in
+/// any order; this is the order the client sent them in.
+pub fn read_one() -> u64 {
+    READ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+}
+
+/// The place of the message read last (for a notification handled as it is read).
+pub fn last_read() -> u64 {
+    READ.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// The place of this task's request in the order the client's messages were read; `None`
+/// outside a request's task.
+pub fn read_order() -> Option<u64> {
+    READ_ORDER.try_with(|order| *order).ok()
 }
 
 /// Leaves `work` for after the answer of the request whose task this is has been queued, so
@@ -131,16 +153,15 @@ pub fn after_answer(work: impl FnOnce() + Send + 'static) {
 
 /// Runs a request's task, `request` returning whether its answer was queued; then, if it was,
 /// the work its handler left with [`after_answer`].
-pub async fn answering(request: impl Future<Output = bool>) {
-    AFTER_ANSWER
-        .scope(RefCell::new(Vec::new()), async move {
-            if request.await {
-                for work in AFTER_ANSWER.with(|after| after.take()) {
-                    work();
-                }
+pub async fn answering(order: u64, request: impl Future<Output = bool>) {
+    let answered = AFTER_ANSWER.scope(RefCell::new(Vec::new()), async move {
+        if request.await {
+            for work in AFTER_ANSWER.with(|after| after.take()) {
+                work();
             }
-        })
-        .await
+        }
+    });
+    READ_ORDER.scope(order, answered).await
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -193,7 +214,7 @@ mod tests {
         };
         let request = |id: i64| {
             let (running, work) = (running.clone(), left(b"after"));
-            answering(async move {
+            answering(read_one(), async move {
                 after_answer(work);
                 running.answer(&Id::Number(id), b"answer".to_vec())
             })

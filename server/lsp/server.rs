@@ -690,8 +690,13 @@ impl Backend {
                 );
                 if serving && let Some(entry) = &entry {
                     let cursor = last_start.get().zip(inserted).map(|(s, n)| s + n);
-                    self.completion
-                        .edited(uri.as_str(), entry.version, &entry.text, cursor);
+                    self.completion.edited(
+                        uri.as_str(),
+                        entry.version,
+                        &entry.text,
+                        cursor,
+                        super::running::last_read(),
+                    );
                 }
             }
             Ok(Err(error)) => self.refuse(&uri, &error),

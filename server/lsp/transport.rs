@@ -102,6 +102,7 @@ where
             }
         };
         let started = Instant::now();
+        let order = running::read_one();
         let (method, id, params) = request.into_parts();
         let Some(id) = id else {
             // A notification.
@@ -194,7 +195,7 @@ where
             continue;
         }
         let (server, name) = (backend.clone(), entry.name);
-        let task = tasks.spawn(running::answering(async move {
+        let task = tasks.spawn(running::answering(order, async move {
             let answer = server
                 .guard(name, async { handler(server.clone(), params).await })
                 .await;
