@@ -35,6 +35,10 @@ pub struct Settings {
     editor: Mutex<serde_json::Value>,
     /// The `config` of the pulled `strata` section; it replaces the above while present.
     pulled: Mutex<Option<serde_json::Value>>,
+    /// The end of the last pull started: each pull waits for the one before it, so the pulls
+    /// ask and apply in the order the client's notifications came (their tasks may start in any
+    /// order).
+    last_pull: Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
     report: Mutex<ConfigReport>,
     ignore: IgnorePatterns,
     on_ignore_change: OnceLock<OnIgnoreChange>,
@@ -60,6 +64,7 @@ impl Settings {
             context: Mutex::new(ContextConfig::default()),
             editor: Mutex::new(serde_json::Value::Null),
             pulled: Mutex::new(None),
+            last_pull: Mutex::new(None),
             report: Mutex::new(ConfigReport::default()),
             ignore,
             on_ignore_change: OnceLock::new(),
@@ -111,7 +116,18 @@ impl Settings {
             self.load();
             return;
         }
+        let (done, this_pull) = tokio::sync::oneshot::channel::<()>();
+        let previous = self
+            .last_pull
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .replace(this_pull);
         tokio::spawn(async move {
+            // Ended, answered or not (a dropped sender ends the wait too).
+            if let Some(previous) = previous {
+                let _ = previous.await;
+            }
+            let _done = done;
             let item = ConfigurationItem {
                 scope_uri: None,
                 section: Some("strata".into()),
