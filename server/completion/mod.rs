@@ -257,12 +257,11 @@ struct Doc {
     timer: bool,
     /// Bumped whenever a flight ends.
     finished: watch::Sender<u64>,
-    /// The generation of the newest request; held requests watch it to learn they are old.
+    /// The newest request's or edit's place in the order of the client's messages (one past the
+    /// last when that is not known); held requests watch it to learn they are old.
     newest: watch::Sender<u64>,
     /// The document version and cursor of the last edit (its end).
     last_edit: Option<(i32, usize)>,
-    /// The latest place in the order of the client's messages of a request or edit seen.
-    last_order: u64,
 }
 
 impl Doc {
@@ -280,7 +279,6 @@ impl Doc {
             finished: watch::channel(0).0,
             newest: watch::channel(0).0,
             last_edit: None,
-            last_order: 0,
         }
     }
 
@@ -505,10 +503,9 @@ impl Engine {
         let config = self.config();
         let mut docs = lock(&self.inner.docs);
         let doc = docs.entry(uri.to_owned()).or_insert_with(Doc::new);
-        doc.last_order = doc.last_order.max(order);
         // The text a held request was made for is gone: it is answered now (its call stays, for
         // the request the editor sends next, if that one's text extends it).
-        doc.newest.send_modify(|g| *g += 1);
+        doc.newest.send_modify(|g| *g = (*g + 1).max(order));
         let Some(cursor) = cursor else {
             return;
         };
@@ -569,13 +566,11 @@ impl Engine {
         let (generation, mut finished, mut newest, waiting_on_flight) = {
             let mut docs = lock(&self.inner.docs);
             let doc = docs.entry(ask.uri.clone()).or_insert_with(Doc::new);
-            if let Some(order) = ask.order {
-                if order < doc.last_order {
-                    // A newer request or edit for this document has been seen: its text is
-                    // gone, or the newer request asks in its place.
-                    return Outcome::empty(Served::Superseded);
-                }
-                doc.last_order = order;
+            // Tasks run in any order: a request the client sent before a newer request or edit
+            // already seen here is superseded (its text is gone, or the newer one asks instead).
+            let seen = *doc.newest.borrow();
+            if ask.order.is_some_and(|order| order < seen) {
+                return Outcome::empty(Served::Superseded);
             }
             let paused = doc.last_request.is_none_or(|last| {
                 started.saturating_duration_since(last)
@@ -588,7 +583,7 @@ impl Engine {
                 }
             }
             doc.last_request = Some(started);
-            let generation = *doc.newest.borrow() + 1;
+            let generation = ask.order.unwrap_or(seen + 1).max(seen + 1);
             doc.newest.send_replace(generation);
             if let Some((text, prefetched)) = doc.serve(&ask.anchor) {
                 doc.wanted = None;
