@@ -153,20 +153,31 @@ fn range(t: &mut Template, start: &Point3, end: &Point3, first: u32, encoding: E
     t.raw("}");
 }
 
-/// `textDocument/documentSymbol` as JSON: each segment's symbols encoded once per chunk list.
-pub fn encoded_symbols(parsed: &Parsed, encoding: Encoding) -> Vec<u8> {
+/// Each segment's piece of one answer — (first line, start byte, piece) — kept with its chunk
+/// list and made by `make` where none serves, and about how many bytes they write.
+fn pieces<const KIND: u8>(
+    parsed: &Parsed,
+    encoding: Encoding,
+    make: fn(&[RelChunk], usize, u32, u32, &ropey::Rope, Encoding) -> Piece<KIND>,
+) -> (Vec<(u32, usize, Arc<Piece<KIND>>)>, usize) {
     let mut pieces = Vec::with_capacity(parsed.chunks.segments());
     for (base, list, line, column) in starts(parsed, encoding) {
         let piece = list.derived(
-            |p: &Piece<SYMBOLS>| p.serves(encoding, column),
-            |chunks| symbols_piece(chunks, base, line, column, &parsed.text, encoding),
+            |p: &Piece<KIND>| p.serves(encoding, column),
+            |chunks| make(chunks, base, line, column, &parsed.text, encoding),
         );
         pieces.push((line, base, piece));
     }
-    let size: usize = pieces
+    let size = pieces
         .iter()
         .map(|p| p.2.template.len() * 11 / 10 + 1)
         .sum();
+    (pieces, size)
+}
+
+/// `textDocument/documentSymbol` as JSON: each segment's symbols encoded once per chunk list.
+pub fn encoded_symbols(parsed: &Parsed, encoding: Encoding) -> Vec<u8> {
+    let (pieces, size) = pieces::<SYMBOLS>(parsed, encoding, symbols_piece);
     let mut out = Vec::with_capacity(size + ENVELOPE);
     out.push(b'[');
     let none = FxHashMap::default();
@@ -276,18 +287,7 @@ fn symbols_piece(
 /// `strata/chunks` as JSON: each segment's chunks encoded once per chunk list, the ordinals of
 /// their ids counted on from the segments before.
 pub fn encoded_chunks(parsed: &Parsed, encoding: Encoding) -> Vec<u8> {
-    let mut pieces = Vec::with_capacity(parsed.chunks.segments());
-    for (base, list, line, column) in starts(parsed, encoding) {
-        let piece = list.derived(
-            |p: &Piece<CHUNKS>| p.serves(encoding, column),
-            |chunks| chunks_piece(chunks, base, line, column, &parsed.text, encoding),
-        );
-        pieces.push((line, base, piece));
-    }
-    let size: usize = pieces
-        .iter()
-        .map(|p| p.2.template.len() * 11 / 10 + 1)
-        .sum();
+    let (pieces, size) = pieces::<CHUNKS>(parsed, encoding, chunks_piece);
     let mut out = Vec::with_capacity(size + ENVELOPE + 64);
     out.extend_from_slice(b"{\"version\":");
     let _ = serde_json::to_writer(&mut out, &parsed.version);
