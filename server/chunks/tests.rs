@@ -346,6 +346,18 @@ impl Editing {
         self.edit_checked(find, replace, insert_only, true)
     }
 
+    /// Replaces bytes `at..end` with `replace`, and updates the parse.
+    fn replace_at(&mut self, at: usize, end: usize, replace: &str) -> crate::documents::Parsed {
+        let before = self.text.clone();
+        let start = self.text.byte_to_char(at);
+        self.text.remove(start..self.text.byte_to_char(end));
+        self.text.insert(start, replace);
+        let edit = input_edit(&before, &self.text, at, end, at + replace.len());
+        self.version += 1;
+        self.syntax
+            .update(self.version, self.text.clone(), &[edit], false)
+    }
+
     fn edit_checked(
         &mut self,
         find: &str,
@@ -359,15 +371,7 @@ impl Editing {
             .find(find)
             .unwrap_or_else(|| panic!("{find:?} not found"));
         let end = if insert_only { at } else { at + find.len() };
-        let before = self.text.clone();
-        let start = self.text.byte_to_char(at);
-        self.text.remove(start..self.text.byte_to_char(end));
-        self.text.insert(start, replace);
-        let edit = input_edit(&before, &self.text, at, end, at + replace.len());
-        self.version += 1;
-        let parsed = self
-            .syntax
-            .update(self.version, self.text.clone(), &[edit], false);
+        let parsed = self.replace_at(at, end, replace);
         let chunks = parsed.chunks.to_vec();
         if !check {
             return (parsed.stats, chunks);
@@ -464,6 +468,111 @@ fn large_files_are_parsed_in_segments() {
     doc.edit("/// Doc 10.", &paste, true);
     let (stats, _) = doc.edit("y + 1\n}\n\nconst C5999", "y + 2\n}\n\nconst C5999", false);
     assert_eq!(stats.segments_parsed, 1);
+}
+
+/// Typing a call's arguments leaves a `(` open for a few keystrokes: in a file that parses, the
+/// segment it is typed in ends in an error, but no later segment holds anything that could
+/// close it, so every keystroke reparses that one segment, not a quarter megabyte after it.
+#[test]
+fn an_open_paren_typed_in_a_large_file_reparses_one_segment() {
+    let source: String = (0..6000)
+        .map(|i| format!("/// Doc {i}.\npub fn f{i}(x: u32) -> u32 {{\n    let y = x * {i};\n    y + 1\n}}\n\n"))
+        .collect();
+    let (mut doc, _) = Editing::new(Language::Rust, &source);
+    let mut typed = String::new();
+    for c in "let v = g(y, ".chars() {
+        let find = format!("    {typed}y + 1\n}}\n\n/// Doc 3001.");
+        typed.push(c);
+        let (stats, _) = doc.edit_checked(
+            &find,
+            &format!("    {typed}y + 1\n}}\n\n/// Doc 3001."),
+            false,
+            false,
+        );
+        assert_eq!(stats.segments_parsed, 1, "after {typed:?}: {stats:?}");
+    }
+    // Closing it ends where a fresh chunking does.
+    doc.edit(
+        &format!("    {typed}y + 1\n"),
+        "    let v = g(y, 2);\n    y + 1\n",
+        false,
+    );
+}
+
+/// An opener typed in one segment and its closer typed in another, with a whole segment of
+/// code between them: once closed, the chunks are a fresh chunking's (the comment spans them).
+#[test]
+fn a_comment_closed_segments_later_heals_the_segments_between() {
+    let source: String = (0..6000)
+        .map(|i| format!("/// Doc {i}.\npub fn f{i}(x: u32) -> u32 {{\n    let y = x * {i};\n    y + 1\n}}\n\n"))
+        .collect();
+    let (mut doc, _) = Editing::new(Language::Rust, &source);
+    // About 80 bytes an item: 1,000 items apart is two to three segments.
+    doc.edit_checked("/// Doc 2000.", "/* ", true, false);
+    doc.edit("/// Doc 3000.", "*/ ", true);
+    // Deleting the opener heals too.
+    doc.edit("/* ", "", false);
+    // And the closer first, then the opener before it.
+    doc.edit("*/ ", "", false);
+    doc.edit_checked("/// Doc 3000.", "*/ ", true, false);
+    doc.edit("/// Doc 2000.", "/* ", true);
+    // A string, closer first: nothing to attach to the item after it (in a new document: the
+    // segments above are one now).
+    let (mut doc, _) = Editing::new(Language::Rust, &source);
+    doc.edit_checked("/// Doc 3000.", "\";\n", true, false);
+    let (_, chunks) = doc.edit("/// Doc 2000.", "const S: &str = \"", true);
+    // One chunk holds the constant, string and all.
+    let text = doc.text.to_string();
+    let (start, end) = (text.find("const S").unwrap(), text.find("\";\n").unwrap());
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c.range.start <= start && c.range.end > end)
+    );
+}
+
+/// Openers and closers typed anywhere in a file of many segments, then taken out again in
+/// reverse: every time the text is back to the original, the chunks are a fresh chunking's,
+/// whatever merges the broken states in between made.
+#[test]
+fn any_run_of_broken_edits_undone_ends_as_a_fresh_chunking() {
+    let source: String = (0..3000)
+        .map(|i| format!("/// Doc {i}.\npub fn f{i}(x: u32) -> u32 {{\n    let y = x * {i};\n    y + 1\n}}\n\n"))
+        .collect();
+    let (mut doc, original) = Editing::new(Language::Rust, &source);
+    const PIECES: &[&str] = &["(", ")", "{", "}", "/*", "*/", "\"", "fn g() {", "'", "\n"];
+    let mut seed = 0x5EED_u64;
+    let mut next = |n: usize| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((seed >> 33) as usize) % n
+    };
+    for round in 0..6 {
+        let mut done: Vec<(usize, &str)> = Vec::new();
+        for _ in 0..4 {
+            // Line starts only, so that a piece never splits a token.
+            let len = doc.text.len_bytes();
+            let line = doc.text.byte_to_line(next(len));
+            let at = doc.text.line_to_byte(line);
+            let piece = PIECES[next(PIECES.len())];
+            doc.replace_at(at, at, piece);
+            done.push((at, piece));
+        }
+        for (at, piece) in done.into_iter().rev() {
+            doc.replace_at(at, at + piece.len(), "");
+        }
+        assert_eq!(doc.text.to_string(), source);
+        let chunks = doc
+            .syntax
+            .update(doc.version, doc.text.clone(), &[], false)
+            .chunks
+            .to_vec();
+        assert!(
+            chunks == original,
+            "round {round}: chunks differ from a fresh chunking"
+        );
+    }
 }
 
 #[test]

@@ -6,9 +6,11 @@
 //! from one tree over the whole file. An edit reparses one segment, however large the file, and
 //! only the few most recently edited segments keep their trees in memory.
 //!
-//! When an edit leaves a segment ending in a syntax error (an unclosed brace, string or comment),
-//! the segment grows over the next one, up to [`SEGMENT_MAX`], as a whole-file parse would let
-//! the error run on; a segment grown past that is cut again.
+//! A segment that ends in a syntax error (an unclosed brace, string or comment) takes in the
+//! segments after it up to the next one holding an error too — its closer may be there — so that
+//! the closer closes it as in a whole-file parse, as long as they fit in [`SEGMENT_MAX`]; a segment
+//! grown past that is cut again. An error that nothing after it could close (the `(` of a call
+//! being typed, in code that parses) stays in its segment: each keystroke still reparses one.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -230,15 +232,16 @@ impl Syntax {
             loop {
                 if i > 0 && !self.boundary_holds(i - 1, text) {
                     i -= 1;
-                    self.merge_next(i, text);
-                } else if i + 1 < self.segments.len()
-                    && (!self.boundary_holds(i, text)
-                        // A segment that ends in an error takes in the next one, as a whole-file
-                        // parse would, up to SEGMENT_MAX.
-                        || self.ends_in_error(i)
-                            && self.segments[i].len + self.segments[i + 1].len <= SEGMENT_MAX)
-                {
-                    self.merge_next(i, text);
+                    self.merge_through(i, i + 1, text);
+                } else if i + 1 < self.segments.len() && !self.boundary_holds(i, text) {
+                    self.merge_through(i, i + 1, text);
+                } else if let Some(opener) = self.opener_before(i) {
+                    // An error here may close what an earlier segment left open.
+                    self.merge_through(opener, i, text);
+                    i = opener;
+                } else if let Some(closer) = self.closer_after(i) {
+                    // What this segment leaves open may be closed there.
+                    self.merge_through(i, closer, text);
                 } else {
                     break;
                 }
@@ -256,12 +259,12 @@ impl Syntax {
         }
     }
 
-    /// Segment `i` takes in segment `i + 1` and is reparsed.
-    fn merge_next(&mut self, i: usize, text: &Rope) {
-        let next = self.segments.remove(i + 1);
+    /// Segment `i` takes in the segments after it up to `last` and is reparsed.
+    fn merge_through(&mut self, i: usize, last: usize, text: &Rope) {
+        let taken: usize = self.segments.drain(i + 1..=last).map(|s| s.len).sum();
         let segment = &mut self.segments[i];
         let old_len = segment.len;
-        segment.len += next.len;
+        segment.len += taken;
         let end = point_at(text.byte_slice(segment.start..), old_len);
         let append = InputEdit {
             start_byte: old_len,
@@ -276,6 +279,44 @@ impl Syntax {
         }
         segment.pending.push(append);
         self.reparse(i, text.slice(..));
+    }
+
+    /// The nearest segment before `i` that ends in a syntax error, if segment `i` holds one
+    /// (perhaps the closer of what that one left open) and both fit in SEGMENT_MAX together.
+    fn opener_before(&self, i: usize) -> Option<usize> {
+        if !self.segments[i].records.iter().any(|r| r.error) {
+            return None;
+        }
+        let mut len = self.segments[i].len;
+        for j in (0..i).rev() {
+            len += self.segments[j].len;
+            if len > SEGMENT_MAX {
+                return None;
+            }
+            if self.ends_in_error(j) {
+                return Some(j);
+            }
+        }
+        None
+    }
+
+    /// The nearest segment after `i` that holds a syntax error (perhaps the closer of what
+    /// segment `i` leaves open), if `i` ends in one and both fit in SEGMENT_MAX together.
+    fn closer_after(&self, i: usize) -> Option<usize> {
+        if !self.ends_in_error(i) {
+            return None;
+        }
+        let mut len = self.segments[i].len;
+        for (k, segment) in self.segments.iter().enumerate().skip(i + 1) {
+            len += segment.len;
+            if len > SEGMENT_MAX {
+                return None;
+            }
+            if segment.records.iter().any(|r| r.error) {
+                return Some(k);
+            }
+        }
+        None
     }
 
     /// Whether the boundary between segments `i` and `i + 1` is still one a fresh parse would
