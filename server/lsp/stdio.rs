@@ -1,54 +1,50 @@
-//! Stdin and stdout on threads of their own. Tokio's `stdin()` and `stdout()` do each read and
-//! each write as a job on the runtime's blocking pool, where it queues behind context packs and
+//! Stdin and stdout without the runtime's blocking pool. Tokio's `stdin()` and `stdout()` do
+//! each read and each write as a job on that pool, where it queues behind context packs and
 //! prompt builds (15–25 ms each on a 3 MB file): every request would wait to be read, and every
-//! answer to be written, behind them. Here one thread reads stdin into an in-memory pipe the
-//! transport reads, and another writes what the transport writes to stdout, as it comes.
+//! answer to be written, behind them. Here the transport's reading loop reads stdin itself, with
+//! a blocking read: that loop runs on the thread that called `Runtime::block_on` (the process's
+//! main thread), never on one of the runtime's workers, so its wait holds up nothing else, and a
+//! message is handled on the thread that read it. A thread of its own writes to stdout what the
+//! transport writes, as it comes.
 
 use std::io::{Read, Write};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+use tokio::io::{AsyncRead, AsyncReadExt, DuplexStream, ReadBuf};
 
-/// How much of a message may sit between a stdio thread and the transport.
+/// How much of a message may sit between the transport and the thread writing stdout.
 const PIPE: usize = 256 * 1024;
+
+/// Stdin, read with blocking reads: only for a future polled by `Runtime::block_on` on a thread
+/// of its own (a runtime worker waiting here would stall the tasks queued on it).
+pub struct Stdin(std::io::Stdin);
+
+impl AsyncRead for Stdin {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        loop {
+            match self.0.lock().read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
 
 /// The transport's input (what the client sends) and output (what goes to the client), and the
 /// thread writing stdout, which ends once the output is dropped and everything in it written.
 /// Must be called inside the runtime.
-pub fn stdio() -> (
-    DuplexStream,
-    DuplexStream,
-    Option<std::thread::JoinHandle<()>>,
-) {
+pub fn stdio() -> (Stdin, DuplexStream, Option<std::thread::JoinHandle<()>>) {
     let runtime = tokio::runtime::Handle::current();
-    let (input, mut feed) = tokio::io::duplex(PIPE);
     let (output, mut drain) = tokio::io::duplex(PIPE);
-    let reading = runtime.clone();
-    let spawned = std::thread::Builder::new()
-        .name("strata-stdin".into())
-        .stack_size(256 * 1024)
-        .spawn(move || {
-            let mut stdin = std::io::stdin().lock();
-            let mut buffer = vec![0; 64 * 1024];
-            loop {
-                let n = match stdin.read(&mut buffer) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        tracing::error!("reading stdin: {e}");
-                        break;
-                    }
-                };
-                if reading.block_on(feed.write_all(&buffer[..n])).is_err() {
-                    break; // the transport has ended
-                }
-            }
-            // Dropping `feed` is the end of input for the transport.
-        });
-    if let Err(e) = spawned {
-        // Without it the transport sees its input end at once, and says so.
-        tracing::error!("no thread to read stdin: {e}");
-    }
     let spawned = std::thread::Builder::new()
         .name("strata-stdout".into())
         .stack_size(256 * 1024)
@@ -70,5 +66,5 @@ pub fn stdio() -> (
     let writing = spawned
         .inspect_err(|e| tracing::error!("no thread to write stdout: {e}"))
         .ok();
-    (input, output, writing)
+    (Stdin(std::io::stdin()), output, writing)
 }
