@@ -139,7 +139,9 @@ impl Editor {
 }
 
 struct Figures {
-    pauses: Vec<(Kind, Duration)>,
+    /// Each pause with a suggestion: its kind, request → answer, and request → the first call
+    /// to reach the model after it (the call for the text at the pause, if one started then).
+    pauses: Vec<(Kind, Duration, Option<Duration>)>,
     empty_pauses: usize,
     superseded: Vec<Duration>,
     unanswered: usize,
@@ -209,8 +211,14 @@ fn run(source: &str, model_ms: u64, complete: bool) -> Figures {
         let answer = editor.lsp.response(last).expect("a completion response");
         read.insert(last);
         let shown = editor.lsp.arrived(last).unwrap().duration_since(sent);
+        let to_call = fake
+            .calls()
+            .iter()
+            .filter(|c| c.received >= sent)
+            .map(|c| c.received - sent)
+            .min();
         if answer["items"].as_array().is_some_and(|i| !i.is_empty()) {
-            pauses.push((kind, shown));
+            pauses.push((kind, shown, to_call));
         } else {
             empty_pauses += 1;
         }
@@ -264,9 +272,9 @@ fn main() {
     );
     println!();
     println!(
-        "| model | session | pauses | pause → suggestion p50 / p99 / max ms | Strata's share p50 / p99 ms |"
+        "| model | session | pauses | pause → suggestion p50 / p99 / max ms | Strata's share p50 / p99 ms | of it, until the call reaches the model (debounce, prompt) p50 / p99 ms | of it, after the model's time p50 / p99 ms |"
     );
-    println!("|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     let mut rest = Vec::new();
     for model_ms in [0u64, 300, 1000] {
         let f = run(&source, model_ms, true);
@@ -278,23 +286,41 @@ fn main() {
             let mut shown: Vec<Duration> = f
                 .pauses
                 .iter()
-                .filter(|(k, _)| *k == kind)
-                .map(|(_, d)| *d)
+                .filter(|(k, _, _)| *k == kind)
+                .map(|(_, d, _)| *d)
                 .collect();
             shown.sort();
             let model = Duration::from_millis(model_ms);
             // Strata's share where the call starts at the pause (against): the rest is the model.
-            let share = if kind == Kind::Against {
-                format!(
-                    "{} / {}",
-                    ms(percentile(&shown, 0.5).saturating_sub(model)),
-                    ms(percentile(&shown, 0.99).saturating_sub(model))
+            // Split at the moment the call reaches the model: before it, the debounce (the pause
+            // must be told from the gap between keystrokes) and the prompt's build; after it,
+            // what the answer's way back adds to the model's time.
+            let (share, before, after) = if kind == Kind::Against {
+                let (mut before, mut after): (Vec<Duration>, Vec<Duration>) = f
+                    .pauses
+                    .iter()
+                    .filter(|(k, _, _)| *k == kind)
+                    .filter_map(|(_, d, c)| c.map(|c| (c, d.saturating_sub(c + model))))
+                    .unzip();
+                before.sort();
+                after.sort();
+                let pair = |v: &[Duration]| {
+                    format!("{} / {}", ms(percentile(v, 0.5)), ms(percentile(v, 0.99)))
+                };
+                (
+                    format!(
+                        "{} / {}",
+                        ms(percentile(&shown, 0.5).saturating_sub(model)),
+                        ms(percentile(&shown, 0.99).saturating_sub(model))
+                    ),
+                    pair(&before),
+                    pair(&after),
                 )
             } else {
-                "—".into()
+                ("—".into(), "—".into(), "—".into())
             };
             println!(
-                "| {model_ms} ms | {name} | {} | {} / {} / {} | {share} |",
+                "| {model_ms} ms | {name} | {} | {} / {} / {} | {share} | {before} | {after} |",
                 shown.len(),
                 ms(percentile(&shown, 0.5)),
                 ms(percentile(&shown, 0.99)),

@@ -83,6 +83,8 @@ pub struct Call {
     pub completed: bool,
     /// The client disconnected before the response finished.
     pub client_closed: bool,
+    /// When the whole request had been read.
+    pub received: Instant,
 }
 
 impl Call {
@@ -566,6 +568,7 @@ impl Connection {
             connection: self.id,
             completed: false,
             client_closed: false,
+            received: Instant::now(),
         };
         let tokens = json.as_ref().map_or(0, prompt_tokens);
         let (index, reply) = self.shared.update(|s| {
