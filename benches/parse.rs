@@ -135,3 +135,13 @@ fn tokens<const WHICH: usize>(bencher: Bencher) {
         _ => theirs.count_ordinary(&source),
     });
 }
+
+/// Listing every chunk of a document with its id (`DocChunks::to_vec`), as each context pack and
+/// completion prompt does: ten thousand chunks at 2.5 MB.
+#[divan::bench(args = ["1MB", "3MB"], sample_count = 30)]
+fn chunk_list(bencher: Bencher, size: &str) {
+    let (language, source) = source("rust", size);
+    let mut syntax = Syntax::new(Some(language), ChunkConfig::default());
+    let parsed = syntax.update(1, Rope::from_str(&source), &[], true);
+    bencher.bench_local(|| parsed.chunks.to_vec().len());
+}

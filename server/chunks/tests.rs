@@ -696,3 +696,16 @@ fn every_query_file_compiles() {
     }
     assert!(checked >= 4);
 }
+
+#[test]
+fn chunk_ids_spell_kind_path_and_ordinal() {
+    use super::extract::chunk_id;
+    assert_eq!(&*chunk_id(ChunkKind::Function, "f", 0), "function:f#0");
+    assert_eq!(&*chunk_id(ChunkKind::Method, "T::m", 10), "method:T::m#10");
+    assert_eq!(
+        &*chunk_id(ChunkKind::Class, "a.b", u32::MAX),
+        "class:a.b#4294967295"
+    );
+    // The buffer is reused: a shorter id after a longer one.
+    assert_eq!(&*chunk_id(ChunkKind::Function, "", 7), "function:#7");
+}
