@@ -138,10 +138,17 @@ impl Editor {
     }
 }
 
+/// A pause that brought a suggestion: its kind, request → answer, and request → the first call
+/// to reach the model after it (the call for the text at the pause, if one started then) and →
+/// the model's last byte of that call's answer.
+struct Pause {
+    kind: Kind,
+    shown: Duration,
+    call: Option<(Duration, Option<Duration>)>,
+}
+
 struct Figures {
-    /// Each pause with a suggestion: its kind, request → answer, and request → the first call
-    /// to reach the model after it (the call for the text at the pause, if one started then).
-    pauses: Vec<(Kind, Duration, Option<Duration>)>,
+    pauses: Vec<Pause>,
     empty_pauses: usize,
     superseded: Vec<Duration>,
     unanswered: usize,
@@ -211,14 +218,16 @@ fn run(source: &str, model_ms: u64, complete: bool) -> Figures {
         let answer = editor.lsp.response(last).expect("a completion response");
         read.insert(last);
         let shown = editor.lsp.arrived(last).unwrap().duration_since(sent);
-        let to_call = fake
+        // The first call to reach the model after the request: when it arrived, and when the
+        // model had written its whole answer.
+        let call = fake
             .calls()
             .iter()
             .filter(|c| c.received >= sent)
-            .map(|c| c.received - sent)
-            .min();
+            .min_by_key(|c| c.received)
+            .map(|c| (c.received - sent, c.ended.map(|e| e.duration_since(sent))));
         if answer["items"].as_array().is_some_and(|i| !i.is_empty()) {
-            pauses.push((kind, shown, to_call));
+            pauses.push(Pause { kind, shown, call });
         } else {
             empty_pauses += 1;
         }
@@ -272,7 +281,7 @@ fn main() {
     );
     println!();
     println!(
-        "| model | session | pauses | pause → suggestion p50 / p99 / max ms | Strata's share p50 / p99 ms | of it, until the call reaches the model (debounce, prompt) p50 / p99 ms | of it, after the model's time p50 / p99 ms |"
+        "| model | session | pauses | pause → suggestion p50 / p99 / max ms | Strata's share p50 / p99 ms | of it, until the call reaches the model (debounce, prompt) p50 / p99 ms | of it, after the model's last byte p50 / p99 ms |"
     );
     println!("|---|---|---|---|---|---|---|");
     let mut rest = Vec::new();
@@ -286,21 +295,24 @@ fn main() {
             let mut shown: Vec<Duration> = f
                 .pauses
                 .iter()
-                .filter(|(k, _, _)| *k == kind)
-                .map(|(_, d, _)| *d)
+                .filter(|p| p.kind == kind)
+                .map(|p| p.shown)
                 .collect();
             shown.sort();
             let model = Duration::from_millis(model_ms);
             // Strata's share where the call starts at the pause (against): the rest is the model.
-            // Split at the moment the call reaches the model: before it, the debounce (the pause
-            // must be told from the gap between keystrokes) and the prompt's build; after it,
-            // what the answer's way back adds to the model's time.
+            // Split at the model: before the call reaches it, the debounce (the pause must be
+            // told from the gap between keystrokes) and the prompt's build; after the model has
+            // written its whole answer, the answer's way back to the editor.
             let (share, before, after) = if kind == Kind::Against {
                 let (mut before, mut after): (Vec<Duration>, Vec<Duration>) = f
                     .pauses
                     .iter()
-                    .filter(|(k, _, _)| *k == kind)
-                    .filter_map(|(_, d, c)| c.map(|c| (c, d.saturating_sub(c + model))))
+                    .filter(|p| p.kind == kind)
+                    .filter_map(|p| {
+                        let (reached, ended) = p.call?;
+                        Some((reached, p.shown.saturating_sub(ended?)))
+                    })
                     .unzip();
                 before.sort();
                 after.sort();

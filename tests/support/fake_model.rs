@@ -85,6 +85,8 @@ pub struct Call {
     pub client_closed: bool,
     /// When the whole request had been read.
     pub received: Instant,
+    /// When the response had been written (or the writing failed).
+    pub ended: Option<Instant>,
 }
 
 impl Call {
@@ -569,6 +571,7 @@ impl Connection {
             completed: false,
             client_closed: false,
             received: Instant::now(),
+            ended: None,
         };
         let tokens = json.as_ref().map_or(0, prompt_tokens);
         let (index, reply) = self.shared.update(|s| {
@@ -605,6 +608,7 @@ impl Connection {
             let call = &mut s.calls[index];
             call.completed = ended.is_ok();
             call.client_closed = ended == Err(Ended::ClientGone);
+            call.ended = Some(Instant::now());
         });
         ended.is_ok() && keep_alive
     }
