@@ -575,6 +575,34 @@ fn any_run_of_broken_edits_undone_ends_as_a_fresh_chunking() {
     }
 }
 
+/// A block comment's closer can hide inside a comment of a later segment (`// end */`, the end
+/// of a JSDoc), where, parsed on its own, it is no error: the comment opened segments before it
+/// still ends there, as in a fresh chunking.
+#[test]
+fn a_block_comment_closed_inside_a_later_comment_heals() {
+    let rust: String = (0..6000)
+        .map(|i| format!("/// Doc {i}.\npub fn f{i}(x: u32) -> u32 {{\n    let y = x * {i};\n    y + 1\n}}\n\n"))
+        .collect();
+    // The closer first, then the opener.
+    let (mut doc, _) = Editing::new(Language::Rust, &rust);
+    doc.edit("/// Doc 3000.", "// end */\n", true);
+    doc.edit("/// Doc 2000.", "/* ", true);
+    // The opener first, then the closer.
+    let (mut doc, _) = Editing::new(Language::Rust, &rust);
+    doc.edit_checked("/// Doc 2000.", "/* ", true, false);
+    doc.edit("/// Doc 3000.", "// end */\n", true);
+
+    // TypeScript: the end of the next JSDoc closes a `/*` typed segments above it.
+    let ts: String = (0..6000)
+        .map(|i| {
+            let jsdoc = if i == 3000 { "/** Doc. */\n" } else { "" };
+            format!("// Doc {i}.\n{jsdoc}export function f{i}(x: number): number {{\n    const y = x * {i};\n    return y + 1;\n}}\n\n")
+        })
+        .collect();
+    let (mut doc, _) = Editing::new(Language::TypeScript, &ts);
+    doc.edit("// Doc 2000.", "/* ", true);
+}
+
 #[test]
 fn a_syntax_error_does_not_spoil_the_rest_of_a_large_file() {
     let mut source: String = (0..6000)

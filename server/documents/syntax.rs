@@ -7,10 +7,11 @@
 //! only the few most recently edited segments keep their trees in memory.
 //!
 //! A segment that ends in a syntax error (an unclosed brace, string or comment) takes in the
-//! segments after it up to the next one holding an error too — its closer may be there — so that
-//! the closer closes it as in a whole-file parse, as long as they fit in [`SEGMENT_MAX`]; a segment
-//! grown past that is cut again. An error that nothing after it could close (the `(` of a call
-//! being typed, in code that parses) stays in its segment: each keystroke still reparses one.
+//! segments after it up to the next one holding an error too — its closer may be there — or, for
+//! a block comment, a `*/` (which closes it even from inside a comment, where it is no error), so
+//! that the closer closes it as in a whole-file parse, as long as they fit in [`SEGMENT_MAX`]; a
+//! segment grown past that is cut again. An error that nothing after it could close (the `(` of a
+//! call being typed, in code that parses) stays in its segment: each keystroke still reparses one.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -235,11 +236,11 @@ impl Syntax {
                     self.merge_through(i, i + 1, text);
                 } else if i + 1 < self.segments.len() && !self.boundary_holds(i, text) {
                     self.merge_through(i, i + 1, text);
-                } else if let Some(opener) = self.opener_before(i) {
+                } else if let Some(opener) = self.opener_before(i, text) {
                     // An error here may close what an earlier segment left open.
                     self.merge_through(opener, i, text);
                     i = opener;
-                } else if let Some(closer) = self.closer_after(i) {
+                } else if let Some(closer) = self.closer_after(i, text) {
                     // What this segment leaves open may be closed there.
                     self.merge_through(i, closer, text);
                 } else {
@@ -281,10 +282,14 @@ impl Syntax {
         self.reparse(i, text.slice(..));
     }
 
-    /// The nearest segment before `i` that ends in a syntax error, if segment `i` holds one
-    /// (perhaps the closer of what that one left open) and both fit in SEGMENT_MAX together.
-    fn opener_before(&self, i: usize) -> Option<usize> {
-        if !self.segments[i].records.iter().any(|r| r.error) {
+    /// The nearest segment before `i` that ends in a syntax error, if segment `i` may close what
+    /// that one left open and both fit in SEGMENT_MAX together: segment `i` holds an error (a
+    /// closer parsed on its own is one), or a `*/` — which closes an open block comment even from
+    /// inside a comment of its own, where it is no error.
+    fn opener_before(&self, i: usize, text: &Rope) -> Option<usize> {
+        let has_error = self.segments[i].records.iter().any(|r| r.error);
+        let ends_comment = || self.holds(i, text, b"*/");
+        if !has_error && !ends_comment() {
             return None;
         }
         let mut len = self.segments[i].len;
@@ -293,30 +298,50 @@ impl Syntax {
             if len > SEGMENT_MAX {
                 return None;
             }
-            if self.ends_in_error(j) {
+            if self.ends_in_error(j) && (has_error || self.leaves_comment_open(j, text)) {
                 return Some(j);
             }
         }
         None
     }
 
-    /// The nearest segment after `i` that holds a syntax error (perhaps the closer of what
-    /// segment `i` leaves open), if `i` ends in one and both fit in SEGMENT_MAX together.
-    fn closer_after(&self, i: usize) -> Option<usize> {
+    /// The nearest segment after `i` that may close what segment `i` leaves open, if `i` ends
+    /// in a syntax error and both fit in SEGMENT_MAX together: one holding an error, or, when
+    /// `i` may leave a block comment open, one holding a `*/` (even inside a comment).
+    fn closer_after(&self, i: usize, text: &Rope) -> Option<usize> {
         if !self.ends_in_error(i) {
             return None;
         }
+        let comment = self.leaves_comment_open(i, text);
         let mut len = self.segments[i].len;
         for (k, segment) in self.segments.iter().enumerate().skip(i + 1) {
             len += segment.len;
             if len > SEGMENT_MAX {
                 return None;
             }
-            if segment.records.iter().any(|r| r.error) {
+            if segment.records.iter().any(|r| r.error) || comment && self.holds(k, text, b"*/") {
                 return Some(k);
             }
         }
         None
+    }
+
+    /// Whether the error segment `i` ends in may be a block comment left open: a `/*` in its
+    /// last top-level node.
+    fn leaves_comment_open(&self, i: usize, text: &Rope) -> bool {
+        let segment = &self.segments[i];
+        let from = segment.records.last().map_or(0, |r| r.start);
+        let end = segment.start + segment.len;
+        contains(text.byte_slice((segment.start + from).min(end)..end), b"/*")
+    }
+
+    /// Whether segment `i`'s text holds `pair`.
+    fn holds(&self, i: usize, text: &Rope, pair: &[u8; 2]) -> bool {
+        let segment = &self.segments[i];
+        contains(
+            text.byte_slice(segment.start..segment.start + segment.len),
+            pair,
+        )
     }
 
     /// Whether the boundary between segments `i` and `i + 1` is still one a fresh parse would
@@ -553,6 +578,24 @@ impl Segment {
             used: 0,
         }
     }
+}
+
+/// Whether `text` holds the two bytes `pair` next to each other (across the rope's pieces too).
+fn contains(text: RopeSlice<'_>, pair: &[u8; 2]) -> bool {
+    let mut last = 0u8;
+    for piece in text.chunks() {
+        let bytes = piece.as_bytes();
+        if bytes.first() == Some(&pair[1]) && last == pair[0] {
+            return true;
+        }
+        if bytes.windows(2).any(|w| w == pair) {
+            return true;
+        }
+        if let Some(&b) = bytes.last() {
+            last = b;
+        }
+    }
+    false
 }
 
 /// Text that did not parse at all (the tree is one error, holding no chunk but fragments) gets
