@@ -91,18 +91,7 @@ pub(crate) fn chunk_id(kind: ChunkKind, path: &str, ordinal: u32) -> Arc<str> {
         id.push(':');
         id.push_str(path);
         id.push('#');
-        let mut digits = [0u8; 10];
-        let mut n = ordinal;
-        let mut at = digits.len();
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        id.extend(digits[at..].iter().map(|&d| d as char));
+        let _ = std::fmt::Write::write_fmt(id, format_args!("{ordinal}"));
         Arc::from(id.as_str())
     })
 }
