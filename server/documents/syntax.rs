@@ -287,22 +287,19 @@ impl Syntax {
     /// closer parsed on its own is one), or a `*/` — which closes an open block comment even from
     /// inside a comment of its own, where it is no error.
     fn opener_before(&self, i: usize, text: &Rope) -> Option<usize> {
-        let has_error = self.segments[i].records.iter().any(|r| r.error);
-        let ends_comment = || self.holds(i, text, b"*/");
-        if !has_error && !ends_comment() {
+        // Only the nearest earlier segment that ends in an error is a candidate: found first, so
+        // that code without errors pays for no scan of this segment's text.
+        let mut len = self.segments[i].len;
+        let j = (0..i).rev().find(|&j| {
+            len += self.segments[j].len;
+            len > SEGMENT_MAX || self.ends_in_error(j)
+        })?;
+        if len > SEGMENT_MAX {
             return None;
         }
-        let mut len = self.segments[i].len;
-        for j in (0..i).rev() {
-            len += self.segments[j].len;
-            if len > SEGMENT_MAX {
-                return None;
-            }
-            if self.ends_in_error(j) && (has_error || self.leaves_comment_open(j, text)) {
-                return Some(j);
-            }
-        }
-        None
+        let closes = self.segments[i].records.iter().any(|r| r.error)
+            || self.leaves_comment_open(j, text) && self.holds(i, text, b"*/");
+        closes.then_some(j)
     }
 
     /// The nearest segment after `i` that may close what segment `i` leaves open, if `i` ends
