@@ -141,6 +141,27 @@ impl Editor {
         }
     }
 
+    /// The request held at the pause is answered with `suggestion`, and the call `earlier`
+    /// (made for text before the pause, still running) is cancelled.
+    fn the_pause_brings(
+        &mut self,
+        at_pause: i64,
+        suggestion: &str,
+        fake: &FakeModel,
+        earlier: usize,
+    ) {
+        let answer = self.lsp.response(at_pause).unwrap();
+        assert_eq!(
+            self.suggestion(&answer).as_deref(),
+            Some(suggestion),
+            "{answer}"
+        );
+        assert!(
+            fake.wait_for_closed(earlier, HANG),
+            "the call for the earlier text stayed open"
+        );
+    }
+
     fn stats(&mut self) -> Value {
         self.lsp.request("strata/stats", Value::Null).unwrap()
     }
@@ -428,16 +449,7 @@ fn a_pause_while_a_call_for_earlier_text_runs_starts_the_call_for_the_text_at_th
     assert_eq!(editor.lsp.response(first).unwrap()["items"], json!([]));
     // The user pauses: the held request gets the suggestion for its text while the call for
     // "l" still hangs, and that call, which nobody needs now, is cancelled.
-    let answer = editor.lsp.response(at_pause).unwrap();
-    assert_eq!(
-        editor.suggestion(&answer).as_deref(),
-        Some("ngth = 2;"),
-        "{answer}"
-    );
-    assert!(
-        fake.wait_for_closed(0, HANG),
-        "the call for the earlier text stayed open"
-    );
+    editor.the_pause_brings(at_pause, "ngth = 2;", &fake, 0);
     let calls = fake.calls();
     assert_eq!(calls.len(), 2, "{calls:?}");
     let stats = editor.stats();
@@ -472,16 +484,7 @@ fn a_call_that_overruns_its_usual_time_does_not_hold_up_the_call_for_the_text_at
     assert_eq!(editor.lsp.response(hanging).unwrap()["items"], json!([]));
     // The hanging call is long past the usual time: the call for the text at the pause starts
     // beside it and brings the suggestion; the hanging one is cancelled.
-    let answer = editor.lsp.response(at_pause).unwrap();
-    assert_eq!(
-        editor.suggestion(&answer).as_deref(),
-        Some("ngth = 2;"),
-        "{answer}"
-    );
-    assert!(
-        fake.wait_for_closed(1, HANG),
-        "the call for the earlier text stayed open"
-    );
+    editor.the_pause_brings(at_pause, "ngth = 2;", &fake, 1);
     editor.lsp.finish();
 }
 

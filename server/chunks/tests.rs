@@ -320,6 +320,13 @@ struct Editing {
     version: i32,
 }
 
+/// `n` documented Rust functions of about 80 bytes each, one after another.
+fn documented_functions(n: usize) -> String {
+    (0..n)
+        .map(|i| format!("/// Doc {i}.\npub fn f{i}(x: u32) -> u32 {{\n    let y = x * {i};\n    y + 1\n}}\n\n"))
+        .collect()
+}
+
 impl Editing {
     fn new(language: Language, source: &str) -> (Editing, Vec<Chunk>) {
         let text = Rope::from_str(source);
@@ -475,9 +482,7 @@ fn large_files_are_parsed_in_segments() {
 /// close it, so every keystroke reparses that one segment, not a quarter megabyte after it.
 #[test]
 fn an_open_paren_typed_in_a_large_file_reparses_one_segment() {
-    let source: String = (0..6000)
-        .map(|i| format!("/// Doc {i}.\npub fn f{i}(x: u32) -> u32 {{\n    let y = x * {i};\n    y + 1\n}}\n\n"))
-        .collect();
+    let source = documented_functions(6000);
     let (mut doc, _) = Editing::new(Language::Rust, &source);
     let mut typed = String::new();
     for c in "let v = g(y, ".chars() {
@@ -503,9 +508,7 @@ fn an_open_paren_typed_in_a_large_file_reparses_one_segment() {
 /// code between them: once closed, the chunks are a fresh chunking's (the comment spans them).
 #[test]
 fn a_comment_closed_segments_later_heals_the_segments_between() {
-    let source: String = (0..6000)
-        .map(|i| format!("/// Doc {i}.\npub fn f{i}(x: u32) -> u32 {{\n    let y = x * {i};\n    y + 1\n}}\n\n"))
-        .collect();
+    let source = documented_functions(6000);
     let (mut doc, _) = Editing::new(Language::Rust, &source);
     // About 80 bytes an item: 1,000 items apart is two to three segments.
     doc.edit_checked("/// Doc 2000.", "/* ", true, false);
@@ -536,9 +539,7 @@ fn a_comment_closed_segments_later_heals_the_segments_between() {
 /// whatever merges the broken states in between made.
 #[test]
 fn any_run_of_broken_edits_undone_ends_as_a_fresh_chunking() {
-    let source: String = (0..3000)
-        .map(|i| format!("/// Doc {i}.\npub fn f{i}(x: u32) -> u32 {{\n    let y = x * {i};\n    y + 1\n}}\n\n"))
-        .collect();
+    let source = documented_functions(3000);
     let (mut doc, original) = Editing::new(Language::Rust, &source);
     const PIECES: &[&str] = &["(", ")", "{", "}", "/*", "*/", "\"", "fn g() {", "'", "\n"];
     let mut seed = 0x5EED_u64;
@@ -580,9 +581,7 @@ fn any_run_of_broken_edits_undone_ends_as_a_fresh_chunking() {
 /// still ends there, as in a fresh chunking.
 #[test]
 fn a_block_comment_closed_inside_a_later_comment_heals() {
-    let rust: String = (0..6000)
-        .map(|i| format!("/// Doc {i}.\npub fn f{i}(x: u32) -> u32 {{\n    let y = x * {i};\n    y + 1\n}}\n\n"))
-        .collect();
+    let rust = documented_functions(6000);
     // The closer first, then the opener.
     let (mut doc, _) = Editing::new(Language::Rust, &rust);
     doc.edit("/// Doc 3000.", "// end */\n", true);
@@ -605,9 +604,7 @@ fn a_block_comment_closed_inside_a_later_comment_heals() {
 
 #[test]
 fn a_syntax_error_does_not_spoil_the_rest_of_a_large_file() {
-    let mut source: String = (0..6000)
-        .map(|i| format!("/// Doc {i}.\npub fn f{i}(x: u32) -> u32 {{\n    let y = x * {i};\n    y + 1\n}}\n\n"))
-        .collect();
+    let mut source = documented_functions(6000);
     source.insert_str(
         source.find("/// Doc 20.").unwrap(),
         "const BAD: u32 = ;\n\n",
