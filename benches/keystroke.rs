@@ -57,6 +57,7 @@ fn latency() {
             for (what, insert, line_start, n) in [
                 ("keystroke", "x", false, keystrokes),
                 ("unbalanced `{`", "{\n", true, 60),
+                ("unterminated `\"`", "\"", true, 60),
             ] {
                 let mut typing = Typing::new(lang, &source, insert, line_start);
                 let (mut total, mut parse, mut chunk) = (Vec::new(), Vec::new(), Vec::new());

@@ -435,10 +435,14 @@ fn is_response(message: &Value, id: i64) -> bool {
     message.get("method").is_none() && message["id"] == id
 }
 
+/// The response's result or error, taken out of it (an answer of megabytes is not copied).
 fn into_result(message: Value) -> Result<Value, Value> {
-    match message.get("error") {
-        Some(error) => Err(error.clone()),
-        None => Ok(message["result"].clone()),
+    let Value::Object(mut message) = message else {
+        return Ok(Value::Null);
+    };
+    match message.remove("error") {
+        Some(error) => Err(error),
+        None => Ok(message.remove("result").unwrap_or(Value::Null)),
     }
 }
 
