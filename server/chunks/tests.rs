@@ -734,3 +734,41 @@ fn chunk_ids_spell_kind_path_and_ordinal() {
     // The buffer is reused: a shorter id after a longer one.
     assert_eq!(&*chunk_id(ChunkKind::Function, "", 7), "function:#7");
 }
+
+#[test]
+fn a_chunk_found_alone_is_the_one_the_whole_list_gives() {
+    // The same impl again and again (ids numbered across segments), each body a few times over.
+    let source: String = (0..3000)
+        .map(|i| match i % 3 {
+            0 => format!(
+                "impl Shape {{\n    fn area(&self) -> u32 {{ {} }}\n}}\n\n",
+                i / 7
+            ),
+            1 => format!("/// Doc {}.\npub fn f(x: u32) -> u32 {{ x }}\n\n", i % 7),
+            _ => format!("pub fn g{i}() {{}}\n"),
+        })
+        .collect();
+    let text = Rope::from_str(&source);
+    let mut syntax = Syntax::new(Some(Language::Rust), ChunkConfig::default());
+    let parsed = syntax.update(1, text, &[], true);
+    assert!(
+        parsed.chunks.segments() > 3,
+        "{} segments",
+        parsed.chunks.segments()
+    );
+    let all = parsed.chunks.to_vec();
+    assert!(
+        all.iter().any(|c| c.id.ends_with("#40")),
+        "ordinals past one segment"
+    );
+    for c in &all {
+        let first = all
+            .iter()
+            .find(|d| d.kind == c.kind && d.path == c.path && d.hash == c.hash);
+        let found = parsed
+            .chunks
+            .find(|r| r.kind == c.kind && r.path == c.path && r.hash == c.hash);
+        assert_eq!(found.as_ref(), first, "{}", c.id);
+    }
+    assert_eq!(parsed.chunks.find(|r| &*r.name == "nowhere"), None);
+}

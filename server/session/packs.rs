@@ -30,8 +30,8 @@ pub struct Want<'a> {
     pub estimate_tokens: bool,
 }
 
-/// An open document as the context sees it: relative path, latest parse, its chunks.
-type ResolvedDoc = (String, Arc<Parsed>, Vec<crate::chunks::Chunk>);
+/// An open document as the context sees it: relative path and latest parse.
+type ResolvedDoc = (String, Arc<Parsed>);
 
 impl Session {
     /// The workspace-relative path of a document (its URI when outside), and whether its text
@@ -129,14 +129,13 @@ impl Session {
                 }
                 let rel = crate::archive::relative(&root, &path)?;
                 let parsed = self.store.latest(&edit.key)?;
-                let chunks = parsed.chunks.to_vec();
-                Some((rel, parsed, chunks))
+                Some((rel, parsed))
             });
-            let Some((rel, parsed, chunks)) = doc else {
+            let Some((rel, parsed)) = doc else {
                 continue;
             };
-            let Some(c) = chunks
-                .iter()
+            let Some(c) = parsed
+                .chunks
                 .find(|c| c.kind == edit.kind && c.path == edit.path)
             else {
                 continue;
