@@ -183,3 +183,18 @@ fn a_reused_request_id_is_refused_while_the_first_runs() {
     );
     lsp.finish();
 }
+
+/// A whole-file answer is megabytes: the server widens the pipe it writes them into to a
+/// megabyte, so that it writes ahead while the client reads (the default pipe holds 64 KB).
+#[cfg(target_os = "linux")]
+#[test]
+fn answers_go_through_a_pipe_of_a_megabyte() {
+    let mut lsp = started();
+    assert!(lsp.request("strata/stats", Value::Null).is_ok());
+    let max: usize = std::fs::read_to_string("/proc/sys/fs/pipe-max-size")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1 << 20);
+    assert_eq!(lsp.stdout_pipe_bytes(), max.min(1 << 20), "{}", lsp.log());
+    lsp.finish();
+}

@@ -32,6 +32,9 @@ pub struct Lsp {
     /// The default `STRATA_DATA_DIR` (history), removed with the harness.
     _data: tempfile::TempDir,
     stderr: Arc<Mutex<String>>,
+    /// The read end of the server's stdout (owned by the reader thread).
+    #[cfg(unix)]
+    stdout_fd: std::os::fd::RawFd,
 }
 
 impl Lsp {
@@ -85,6 +88,8 @@ impl Lsp {
         let mut child = command.spawn().expect("spawn strata");
         let stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
+        #[cfg(unix)]
+        let stdout_fd = std::os::fd::AsRawFd::as_raw_fd(&stdout);
         let stderr_pipe = child.stderr.take().unwrap();
         let (tx, incoming) = channel();
         // `strata/status` is the status line's feed, sent whenever it changes: kept aside for
@@ -137,7 +142,18 @@ impl Lsp {
             arrivals,
             _data: data,
             stderr,
+            #[cfg(unix)]
+            stdout_fd,
         }
+    }
+
+    /// How many bytes the pipe from the server's stdout holds (Linux).
+    #[cfg(target_os = "linux")]
+    pub fn stdout_pipe_bytes(&self) -> usize {
+        // SAFETY: F_GETPIPE_SZ only reads the size of the pipe behind a descriptor this
+        // harness holds open (the reader thread owns it until the server exits).
+        let size = unsafe { libc::fcntl(self.stdout_fd, libc::F_GETPIPE_SZ) };
+        usize::try_from(size).unwrap_or(0)
     }
 
     /// `initialize` + `initialized`; returns the server's capabilities.
