@@ -277,6 +277,7 @@ fn main() {
             path: "crate0/src/big.rs",
             text: &text,
             chunks: &chunks,
+            document: None,
             selection: at..at,
             query: None,
             diagnostics: &[],

@@ -261,26 +261,96 @@ impl DocChunks {
         out
     }
 
-    /// The first chunk that `matches`, as [`DocChunks::to_vec`] gives it (its id numbered among
-    /// the chunks of its kind and path before it), without listing the others: a pack looks up
-    /// the few chunks edited recently this way, not by listing the 10,000 of a 3 MB file.
-    pub fn find(&self, matches: impl Fn(&RelChunk) -> bool) -> Option<Chunk> {
-        let mut first = 0;
+    /// The chunks that `matches` (each given with the start byte of its segment), as
+    /// [`DocChunks::to_vec`] gives them, without listing the others: a pack looks up the chunk
+    /// that defines a name, or the few edited recently, among the 10,000 of a 3 MB file this
+    /// way. Their `parent`s are indices into the whole list.
+    pub fn filter(&self, matches: impl Fn(usize, &RelChunk) -> bool) -> Vec<Chunk> {
+        let mut found = Vec::new();
         for (s, (base, chunks)) in self.segments.iter().enumerate() {
-            if let Some(k) = chunks.iter().position(&matches) {
-                let rel = &chunks[k];
-                let same = |c: &&RelChunk| c.key == rel.key;
-                let ordinal = self.segments[..s]
-                    .iter()
-                    .map(|(_, list)| list.iter().filter(same).count())
-                    .sum::<usize>()
-                    + chunks[..k].iter().filter(same).count();
-                let id = extract::chunk_id(rel.kind, &rel.path, ordinal as u32);
-                return Some(absolute(rel, *base, first, id));
+            found.extend(
+                (0..chunks.len())
+                    .filter(|&k| matches(*base, &chunks[k]))
+                    .map(|k| (s, k)),
+            );
+        }
+        self.listed(&found)
+    }
+
+    /// The first chunk that `matches`, as [`DocChunks::filter`] gives it.
+    pub fn find(&self, matches: impl Fn(usize, &RelChunk) -> bool) -> Option<Chunk> {
+        for (s, (base, chunks)) in self.segments.iter().enumerate() {
+            if let Some(k) = chunks.iter().position(|c| matches(*base, c)) {
+                return self.listed(&[(s, k)]).pop();
+            }
+        }
+        None
+    }
+
+    /// The chunks of the segments that hold `bytes`, and of as many segments on either side as
+    /// it takes to have `around` chunks on each side (fewer at the ends of the document), as
+    /// [`DocChunks::to_vec`] gives them; their `parent`s are indices into this list (a chunk
+    /// and its parent share a segment).
+    pub fn around(&self, bytes: Range<usize>, around: usize) -> Vec<Chunk> {
+        let segments = &self.segments;
+        if segments.is_empty() {
+            return Vec::new();
+        }
+        let holds = |at: usize| {
+            segments
+                .partition_point(|(base, _)| *base <= at)
+                .saturating_sub(1)
+        };
+        let (mut first, mut last) = (holds(bytes.start), holds(bytes.end.max(bytes.start)));
+        let mut before = 0;
+        while first > 0 && before < around {
+            first -= 1;
+            before += segments[first].1.len();
+        }
+        let mut after = 0;
+        while last + 1 < segments.len() && after < around {
+            last += 1;
+            after += segments[last].1.len();
+        }
+        let found: Vec<(usize, usize)> = (first..=last)
+            .flat_map(|s| (0..segments[s].1.len()).map(move |k| (s, k)))
+            .collect();
+        let skipped: usize = segments[..first].iter().map(|(_, c)| c.len()).sum();
+        let mut listed = self.listed(&found);
+        for c in &mut listed {
+            c.parent = c.parent.map(|p| p - skipped);
+        }
+        listed
+    }
+
+    /// The chunks at `found` (segment, index in it), in document order, numbered as in the whole
+    /// list: the ordinals counted over the chunks before each, of its key only.
+    fn listed(&self, found: &[(usize, usize)]) -> Vec<Chunk> {
+        let Some(&(end, _)) = found.last() else {
+            return Vec::new();
+        };
+        let mut seen: HashMap<u64, u32, BuildHasherDefault<KeyHasher>> = HashMap::default();
+        for &(s, k) in found {
+            seen.insert(self.segments[s].1[k].key, 0);
+        }
+        let mut out = Vec::with_capacity(found.len());
+        let mut next = found.iter().peekable();
+        let mut first = 0;
+        for (s, (base, chunks)) in self.segments[..=end].iter().enumerate() {
+            for (k, rel) in chunks.iter().enumerate() {
+                let Some(count) = seen.get_mut(&rel.key) else {
+                    continue;
+                };
+                if next.peek() == Some(&&(s, k)) {
+                    next.next();
+                    let id = extract::chunk_id(rel.kind, &rel.path, *count);
+                    out.push(absolute(rel, *base, first, id));
+                }
+                *count += 1;
             }
             first += chunks.len();
         }
-        None
+        out
     }
 }
 

@@ -767,8 +767,8 @@ fn a_chunk_found_alone_is_the_one_the_whole_list_gives() {
             .find(|d| d.kind == c.kind && d.path == c.path && d.hash == c.hash);
         let found = parsed
             .chunks
-            .find(|r| r.kind == c.kind && r.path == c.path && r.hash == c.hash);
+            .find(|_, r| r.kind == c.kind && r.path == c.path && r.hash == c.hash);
         assert_eq!(found.as_ref(), first, "{}", c.id);
     }
-    assert_eq!(parsed.chunks.find(|r| &*r.name == "nowhere"), None);
+    assert_eq!(parsed.chunks.find(|_, r| &*r.name == "nowhere"), None);
 }

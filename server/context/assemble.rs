@@ -18,7 +18,7 @@ use super::tokens::Tokenizer;
 use super::working::{Working, working};
 use crate::archive::Located;
 use crate::archive::symbols::{FileFacts, Symbol};
-use crate::chunks::Chunk;
+use crate::chunks::{Chunk, DocChunks};
 
 /// What assembly may ask of the workspace (the archive and the files). Implementations do the
 /// I/O; assembly stays pure.
@@ -104,7 +104,13 @@ pub struct Request<'a> {
     /// Workspace-relative path of the document.
     pub path: &'a str,
     pub text: &'a Rope,
+    /// The document's chunks around the selection, as [`DocChunks::around`] gives them with
+    /// [`NEARBY`] on either side (or all of them): the ones a pack centres on and ranks by
+    /// nearness.
     pub chunks: &'a [Chunk],
+    /// All of the document's chunks, where the ones that define a name are looked up when
+    /// `chunks` holds only those around the selection (`None`: `chunks` holds them all).
+    pub document: Option<&'a DocChunks>,
     /// The cursor (empty) or the selection, in bytes.
     pub selection: Range<usize>,
     pub query: Option<&'a str>,
@@ -145,6 +151,7 @@ pub fn assemble(
             path: request.path,
             text: &empty,
             chunks: &[],
+            document: None,
             selection: 0..0,
             query: request.query,
             diagnostics: &[],
@@ -268,6 +275,7 @@ mod tests {
             path: "src/main.rs",
             text: &text,
             chunks: &chunks,
+            document: None,
             selection: cursor..cursor,
             query: None,
             diagnostics: &diagnostics,

@@ -67,12 +67,17 @@ impl Session {
             estimate_tokens,
         } = what;
         let (rel, withheld) = self.locate(key);
-        let chunks = parsed.chunks.to_vec();
+        // The chunks around the selection, not the 10,000 of a 3 MB file: the rest are looked
+        // up where a definition is wanted.
+        let chunks = parsed
+            .chunks
+            .around(selection.clone(), crate::context::NEARBY);
         let recent = self.recent_chunks();
         let request = Request {
             path: &rel,
             text: &parsed.text,
             chunks: &chunks,
+            document: Some(&parsed.chunks),
             selection,
             query,
             diagnostics,
@@ -136,7 +141,7 @@ impl Session {
             };
             let Some(c) = parsed
                 .chunks
-                .find(|c| c.kind == edit.kind && c.path == edit.path)
+                .find(|_, c| c.kind == edit.kind && c.path == edit.path)
             else {
                 continue;
             };

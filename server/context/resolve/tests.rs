@@ -37,6 +37,7 @@ fn check(fixture: &str, expected: Expect) {
         path: &fixture.path,
         text: &text,
         chunks: &chunks,
+        document: None,
         selection: fixture.selection.clone(),
         query: None,
         diagnostics: &[],
