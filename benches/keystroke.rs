@@ -61,25 +61,31 @@ fn latency() {
             ] {
                 let mut typing = Typing::new(lang, &source, insert, line_start);
                 let (mut total, mut parse, mut chunk) = (Vec::new(), Vec::new(), Vec::new());
+                let mut reparsed = Vec::new();
                 for _ in 0..n {
                     let started = Instant::now();
                     let parsed = typing.keystroke();
                     total.push(started.elapsed());
                     parse.push(parsed.stats.parse_time);
                     chunk.push(parsed.stats.chunk_time);
+                    reparsed.push(parsed.stats.segments_parsed);
                 }
                 println!("{}", row(&format!("{language} {size} {what}"), total));
                 parse.sort();
                 chunk.sort();
+                reparsed.sort();
                 splits.push(format!(
-                    "| {language} {size} {what} | {} | {} |",
+                    "| {language} {size} {what} | {} | {} | {} |",
                     ms(percentile(&parse, 0.5)),
-                    ms(percentile(&chunk, 0.5))
+                    ms(percentile(&chunk, 0.5)),
+                    reparsed[reparsed.len() / 2],
                 ));
             }
         }
     }
-    println!("\n## Split of the median keystroke (ms)\n\n| file | parse | chunk |\n|---|---|---|");
+    println!(
+        "\n## Split of the median keystroke (ms), and the segments it parsed\n\n| file | parse | chunk | segments |\n|---|---|---|---|"
+    );
     for s in splits {
         println!("{s}");
     }
