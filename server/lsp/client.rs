@@ -21,6 +21,8 @@ use tower_lsp_server::ls_types::notification::{self, Notification};
 use tower_lsp_server::ls_types::request::{self, Request};
 use tower_lsp_server::ls_types::*;
 
+use super::body::Body;
+
 /// How long the client has to answer a request a program answers (create a progress token,
 /// apply an edit, show a document, send settings, register a capability).
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
@@ -36,7 +38,7 @@ const BEFORE_INITIALIZE: [&str; 4] = [
 ];
 
 /// The frames the transport writes, in the order they are queued.
-pub type Outbox = mpsc::UnboundedSender<Vec<u8>>;
+pub type Outbox = mpsc::UnboundedSender<Body>;
 
 #[derive(Clone)]
 pub struct Client {
@@ -125,7 +127,7 @@ impl Client {
             params,
         }) {
             Ok(body) => {
-                let _ = self.inner.outbox.send(body);
+                let _ = self.inner.outbox.send(body.into());
             }
             Err(e) => tracing::error!(method = N::METHOD, "encoding a notification: {e}"),
         }
@@ -162,7 +164,7 @@ impl Client {
             lock(&self.inner.pending).remove(&id);
             return Err(failure("the session is over".into()));
         }
-        if self.inner.outbox.send(body).is_err() {
+        if self.inner.outbox.send(body.into()).is_err() {
             lock(&self.inner.pending).remove(&id);
             return Err(failure("the client is gone".into()));
         }
@@ -284,16 +286,16 @@ mod tests {
     use super::*;
     use serde_json::{Value, json};
 
-    fn client(timeout: Duration) -> (Client, mpsc::UnboundedReceiver<Vec<u8>>) {
+    fn client(timeout: Duration) -> (Client, mpsc::UnboundedReceiver<Body>) {
         let (outbox, frames) = mpsc::unbounded_channel();
         (Client::with_timeout(outbox, timeout), frames)
     }
 
-    fn next(frames: &mut mpsc::UnboundedReceiver<Vec<u8>>) -> Option<Value> {
+    fn next(frames: &mut mpsc::UnboundedReceiver<Body>) -> Option<Value> {
         frames
             .try_recv()
             .ok()
-            .map(|body| serde_json::from_slice(&body).unwrap())
+            .map(|body| serde_json::from_slice(&body.into_bytes()).unwrap())
     }
 
     #[tokio::test]

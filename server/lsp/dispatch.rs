@@ -44,12 +44,13 @@ use serde::de::DeserializeOwned;
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Id, Result};
 use tower_lsp_server::ls_types::NumberOrString;
 
+use super::body::Body;
 use super::server::Backend;
 
 /// A message's params as they arrived.
 pub type Params = Option<serde_json::Value>;
 /// A request's result, encoded as JSON.
-pub type Answer = BoxFuture<'static, Result<Vec<u8>>>;
+pub type Answer = BoxFuture<'static, Result<Body>>;
 type Notify = fn(&Backend, Params) -> Result<()>;
 type Inline = fn(&Backend, Params) -> Result<Vec<u8>>;
 type Spawned = fn(Arc<Backend>, Params) -> Answer;
@@ -306,12 +307,12 @@ fn encode<T: Serialize>(result: &T) -> Result<Vec<u8>> {
 }
 
 /// A result its handler encoded itself (the whole-document answers, kept encoded per segment).
-fn encoded(handler: impl Future<Output = Result<Vec<u8>>> + Send + 'static) -> Answer {
+fn encoded(handler: impl Future<Output = Result<Body>> + Send + 'static) -> Answer {
     handler.boxed()
 }
 
 fn answer<T: Serialize>(handler: impl Future<Output = Result<T>> + Send + 'static) -> Answer {
-    async move { encode(&handler.await?) }.boxed()
+    async move { encode(&handler.await?).map(Body::from) }.boxed()
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 //! table (`dispatch.rs`).
 
 mod agents;
+mod body;
 mod capabilities;
 mod client;
 mod completion;

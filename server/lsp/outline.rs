@@ -14,6 +14,7 @@ use rustc_hash::FxHashMap;
 use tower_lsp_server::jsonrpc::Result;
 use tower_lsp_server::ls_types::*;
 
+use super::body::{BLOCK, Body, Streamed};
 use super::ext::{ChunkInfo, ChunksResult, TextDocumentParams};
 use super::position::{Encoding, from_point, range_at};
 use super::template::{Base, Start, Template};
@@ -66,28 +67,28 @@ impl Outline {
         super::parsed(&self.store, uri).await
     }
 
-    /// `textDocument/documentSymbol`, encoded (`null` when switched off).
-    pub async fn document_symbols(&self, params: DocumentSymbolParams) -> Result<Vec<u8>> {
+    /// `textDocument/documentSymbol`, encoded as it is written (`null` when switched off).
+    pub(super) async fn document_symbols(&self, params: DocumentSymbolParams) -> Result<Body> {
         if !self.features().document_symbols {
-            return Ok(b"null".to_vec());
+            return Ok(b"null".to_vec().into());
         }
         let parsed = self.parsed(&params.text_document.uri).await?;
-        Ok(encoded_symbols(&parsed, self.encoding()))
+        Ok(Body::Streamed(streamed_symbols(&parsed, self.encoding())))
     }
 
     /// `textDocument/foldingRange`, encoded (`null` when switched off).
-    pub async fn folding_ranges(&self, params: FoldingRangeParams) -> Result<Vec<u8>> {
+    pub(super) async fn folding_ranges(&self, params: FoldingRangeParams) -> Result<Body> {
         if !self.features().folding_ranges {
-            return Ok(b"null".to_vec());
+            return Ok(b"null".to_vec().into());
         }
         let parsed = self.parsed(&params.text_document.uri).await?;
-        Ok(encoded_folding_ranges(&parsed))
+        Ok(encoded_folding_ranges(&parsed).into())
     }
 
-    /// `strata/chunks`, encoded.
-    pub async fn chunks(&self, params: TextDocumentParams) -> Result<Vec<u8>> {
+    /// `strata/chunks`, encoded as it is written.
+    pub(super) async fn chunks(&self, params: TextDocumentParams) -> Result<Body> {
         let parsed = self.parsed(&params.text_document.uri).await?;
-        Ok(encoded_chunks(&parsed, self.encoding()))
+        Ok(Body::Streamed(streamed_chunks(&parsed, self.encoding())))
     }
 }
 
@@ -154,12 +155,12 @@ fn range(t: &mut Template, start: &Point3, end: &Point3, first: u32, encoding: E
 }
 
 /// Each segment's piece of one answer — (first line, start byte, piece) — kept with its chunk
-/// list and made by `make` where none serves, and about how many bytes they write.
+/// list and made by `make` where none serves.
 fn pieces<const KIND: u8>(
     parsed: &Parsed,
     encoding: Encoding,
     make: fn(&[RelChunk], usize, u32, u32, &ropey::Rope, Encoding) -> Piece<KIND>,
-) -> (Vec<(u32, usize, Arc<Piece<KIND>>)>, usize) {
+) -> Vec<(u32, usize, Arc<Piece<KIND>>)> {
     let mut pieces = Vec::with_capacity(parsed.chunks.segments());
     for (base, list, line, column) in starts(parsed, encoding) {
         let piece = list.derived(
@@ -168,35 +169,104 @@ fn pieces<const KIND: u8>(
         );
         pieces.push((line, base, piece));
     }
-    let size = pieces
-        .iter()
-        .map(|p| p.2.template.len() * 11 / 10 + 1)
-        .sum();
-    (pieces, size)
+    pieces
 }
 
-/// `textDocument/documentSymbol` as JSON: each segment's symbols encoded once per chunk list.
-pub fn encoded_symbols(parsed: &Parsed, encoding: Encoding) -> Vec<u8> {
-    let (pieces, size) = pieces::<SYMBOLS>(parsed, encoding, symbols_piece);
-    let mut out = Vec::with_capacity(size + ENVELOPE);
-    out.push(b'[');
-    let none = FxHashMap::default();
+/// The pieces written one after the other, commas between them, `open` before and `close` after,
+/// a [`BLOCK`] at a time; the ordinals of chunk ids counted on from piece to piece. The length
+/// is counted first, as the writing will go: the header needs it.
+fn streamed<const KIND: u8>(
+    pieces: Vec<(u32, usize, Arc<Piece<KIND>>)>,
+    open: Vec<u8>,
+    close: &'static [u8],
+) -> Streamed {
+    let mut ordinals: FxHashMap<u64, u32> = FxHashMap::default();
+    let mut len = open.len() + close.len();
+    let mut any = false;
     for (line, byte, piece) in &pieces {
         if piece.template.is_empty() {
             continue;
         }
-        if out.len() > 1 {
-            out.push(b',');
-        }
+        len += usize::from(any);
+        any = true;
         let start = Start {
             line: *line,
             byte: *byte,
-            ordinals: &none,
+            ordinals: &ordinals,
         };
-        piece.template.write(&mut out, &start);
+        len += piece.template.written_len(&start);
+        for &(key, n) in &piece.counts {
+            *ordinals.entry(key).or_insert(0) += n;
+        }
     }
-    out.push(b']');
-    out
+    let mut writing = Writing {
+        pieces: pieces.into_iter(),
+        ordinals: FxHashMap::default(),
+        open: Some(open),
+        close: Some(close),
+        any: false,
+    };
+    Streamed::new(len, std::iter::from_fn(move || writing.block()))
+}
+
+/// Where the writing of [`streamed`] pieces has got to.
+struct Writing<const KIND: u8> {
+    pieces: std::vec::IntoIter<(u32, usize, Arc<Piece<KIND>>)>,
+    ordinals: FxHashMap<u64, u32>,
+    open: Option<Vec<u8>>,
+    close: Option<&'static [u8]>,
+    /// A piece has been written (the next one goes after a comma).
+    any: bool,
+}
+
+impl<const KIND: u8> Writing<KIND> {
+    /// The next block: pieces until it holds a [`BLOCK`], or the rest and the close.
+    fn block(&mut self) -> Option<Vec<u8>> {
+        let mut block = match self.open.take() {
+            Some(open) => open,
+            None if self.close.is_some() => Vec::new(),
+            None => return None,
+        };
+        block.reserve(BLOCK);
+        while block.len() < BLOCK {
+            let Some((line, byte, piece)) = self.pieces.next() else {
+                block.extend_from_slice(self.close.take().unwrap_or_default());
+                break;
+            };
+            if piece.template.is_empty() {
+                continue;
+            }
+            if self.any {
+                block.push(b',');
+            }
+            self.any = true;
+            let start = Start {
+                line,
+                byte,
+                ordinals: &self.ordinals,
+            };
+            piece.template.write(&mut block, &start);
+            for &(key, n) in &piece.counts {
+                *self.ordinals.entry(key).or_insert(0) += n;
+            }
+        }
+        Some(block)
+    }
+}
+
+/// `textDocument/documentSymbol` as JSON: each segment's symbols encoded once per chunk list,
+/// written as the answer goes out.
+pub(super) fn streamed_symbols(parsed: &Parsed, encoding: Encoding) -> Streamed {
+    streamed(
+        pieces::<SYMBOLS>(parsed, encoding, symbols_piece),
+        b"[".to_vec(),
+        b"]",
+    )
+}
+
+/// [`streamed_symbols`] in one buffer.
+pub fn encoded_symbols(parsed: &Parsed, encoding: Encoding) -> Vec<u8> {
+    Body::Streamed(streamed_symbols(parsed, encoding)).into_bytes()
 }
 
 fn symbols_piece(
@@ -285,36 +355,23 @@ fn symbols_piece(
 }
 
 /// `strata/chunks` as JSON: each segment's chunks encoded once per chunk list, the ordinals of
-/// their ids counted on from the segments before.
+/// their ids counted on from the segments before, written as the answer goes out.
+pub(super) fn streamed_chunks(parsed: &Parsed, encoding: Encoding) -> Streamed {
+    let mut open = b"{\"version\":".to_vec();
+    let _ = serde_json::to_writer(&mut open, &parsed.version);
+    open.extend_from_slice(b",\"language\":");
+    let _ = serde_json::to_writer(&mut open, &parsed.language.map(Language::name));
+    open.extend_from_slice(b",\"chunks\":[");
+    streamed(
+        pieces::<CHUNKS>(parsed, encoding, chunks_piece),
+        open,
+        b"]}",
+    )
+}
+
+/// [`streamed_chunks`] in one buffer.
 pub fn encoded_chunks(parsed: &Parsed, encoding: Encoding) -> Vec<u8> {
-    let (pieces, size) = pieces::<CHUNKS>(parsed, encoding, chunks_piece);
-    let mut out = Vec::with_capacity(size + ENVELOPE + 64);
-    out.extend_from_slice(b"{\"version\":");
-    let _ = serde_json::to_writer(&mut out, &parsed.version);
-    out.extend_from_slice(b",\"language\":");
-    let _ = serde_json::to_writer(&mut out, &parsed.language.map(Language::name));
-    out.extend_from_slice(b",\"chunks\":[");
-    let empty = out.len();
-    let mut ordinals: FxHashMap<u64, u32> = FxHashMap::default();
-    for (line, byte, piece) in &pieces {
-        if piece.template.is_empty() {
-            continue;
-        }
-        if out.len() > empty {
-            out.push(b',');
-        }
-        let start = Start {
-            line: *line,
-            byte: *byte,
-            ordinals: &ordinals,
-        };
-        piece.template.write(&mut out, &start);
-        for &(key, n) in &piece.counts {
-            *ordinals.entry(key).or_insert(0) += n;
-        }
-    }
-    out.extend_from_slice(b"]}");
-    out
+    Body::Streamed(streamed_chunks(parsed, encoding)).into_bytes()
 }
 
 fn chunks_piece(
@@ -676,10 +733,24 @@ mod tests {
 
     fn encoded(parsed: &Parsed, encoding: Encoding) -> [Vec<u8>; 3] {
         [
-            encoded_symbols(parsed, encoding),
+            written(streamed_symbols(parsed, encoding)),
             encoded_folding_ranges(parsed),
-            encoded_chunks(parsed, encoding),
+            written(streamed_chunks(parsed, encoding)),
         ]
+    }
+
+    /// A streamed answer's blocks one after the other, which must be the length it declared
+    /// (the header says it before the first block is encoded), in blocks of about [`BLOCK`].
+    #[track_caller]
+    fn written(streamed: Streamed) -> Vec<u8> {
+        let body = Body::Streamed(streamed);
+        let declared = body.len();
+        let blocks: Vec<Vec<u8>> = body.blocks().collect();
+        let bytes = blocks.concat();
+        assert_eq!(bytes.len(), declared, "declared length");
+        let (last, full) = blocks.split_last().expect("a block");
+        assert!(full.iter().all(|b| b.len() >= BLOCK) && !last.is_empty());
+        bytes
     }
 
     #[track_caller]

@@ -14,6 +14,7 @@ use std::sync::Mutex;
 use tokio::task::AbortHandle;
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Id, Response};
 
+use super::body::Body;
 use super::client::Outbox;
 
 /// What a cancellation names.
@@ -83,7 +84,7 @@ impl Running {
 
     /// A request's answer, already encoded: written unless it was cancelled meanwhile; true if
     /// it was written.
-    pub fn answer(&self, id: &Id, body: Vec<u8>) -> bool {
+    pub fn answer(&self, id: &Id, body: Body) -> bool {
         let first = self.finish(&Key::Request(id.clone()));
         if first {
             let _ = self.outbox.send(body);
@@ -101,7 +102,7 @@ impl Running {
                 data: None,
             };
             if let Ok(body) = serde_json::to_vec(&Response::from_error(id, error)) {
-                let _ = self.outbox.send(body);
+                let _ = self.outbox.send(body.into());
             }
         }
     }
@@ -186,18 +187,18 @@ mod tests {
         running.cancel_request(id.clone());
         assert!(task.await.unwrap_err().is_cancelled(), "the task runs on");
         let answer: serde_json::Value =
-            serde_json::from_slice(&frames.recv().await.unwrap()).unwrap();
+            serde_json::from_slice(&frames.recv().await.unwrap().into_bytes()).unwrap();
         assert_eq!(answer["id"], 7);
         assert_eq!(answer["error"]["code"], -32800);
         // The task's own answer, had it come, and a second cancellation: nothing more.
-        running.answer(&id, b"late".to_vec());
+        running.answer(&id, b"late".to_vec().into());
         running.cancel_request(id.clone());
         assert!(frames.try_recv().is_err());
         // Answered first: the cancellation says nothing.
         assert!(running.start(key.clone()));
-        running.answer(&id, b"done".to_vec());
+        running.answer(&id, b"done".to_vec().into());
         running.cancel_request(id);
-        assert_eq!(frames.try_recv().unwrap(), b"done");
+        assert_eq!(frames.try_recv().unwrap().into_bytes(), b"done");
         assert!(frames.try_recv().is_err());
         assert_eq!(running.len(), 0);
     }
@@ -209,25 +210,25 @@ mod tests {
         let left = |tag: &'static [u8]| {
             let outbox = outbox.clone();
             move || {
-                let _ = outbox.send(tag.to_vec());
+                let _ = outbox.send(tag.to_vec().into());
             }
         };
         let request = |id: i64| {
             let (running, work) = (running.clone(), left(b"after"));
             answering(read_one(), async move {
                 after_answer(work);
-                running.answer(&Id::Number(id), b"answer".to_vec())
+                running.answer(&Id::Number(id), b"answer".to_vec().into())
             })
         };
         assert!(running.start(Key::Request(Id::Number(1))));
         request(1).await;
-        assert_eq!(frames.try_recv().unwrap(), b"answer");
-        assert_eq!(frames.try_recv().unwrap(), b"after");
+        assert_eq!(frames.try_recv().unwrap().into_bytes(), b"answer");
+        assert_eq!(frames.try_recv().unwrap().into_bytes(), b"after");
         // Cancelled before its answer: the work is dropped.
         assert!(running.start(Key::Request(Id::Number(2))));
         running.cancel_request(Id::Number(2));
         let cancelled: serde_json::Value =
-            serde_json::from_slice(&frames.try_recv().unwrap()).unwrap();
+            serde_json::from_slice(&frames.try_recv().unwrap().into_bytes()).unwrap();
         assert_eq!(cancelled["error"]["code"], -32800);
         request(2).await;
         assert!(
@@ -236,7 +237,7 @@ mod tests {
         );
         // Outside a request task, at once.
         after_answer(left(b"now"));
-        assert_eq!(frames.try_recv().unwrap(), b"now");
+        assert_eq!(frames.try_recv().unwrap().into_bytes(), b"now");
     }
 
     #[tokio::test]

@@ -1016,7 +1016,8 @@ mod tests {
             7
         );
         let message: serde_json::Value =
-            serde_json::from_slice(&frames.recv().await.expect("a showMessage")).unwrap();
+            serde_json::from_slice(&frames.recv().await.expect("a showMessage").into_bytes())
+                .unwrap();
         assert_eq!(message["method"], "window/showMessage");
         // Only once: the message is sent before `guard` returns, so a second would be queued.
         assert!(frames.try_recv().is_err(), "a second showMessage");

@@ -24,6 +24,17 @@ struct Hole {
     base: Base,
 }
 
+impl Hole {
+    /// What this hole's number is counted from, for a segment starting at `start`.
+    fn base(&self, start: &Start<'_>) -> u64 {
+        match self.base {
+            Base::Line => u64::from(start.line),
+            Base::Byte => start.byte as u64,
+            Base::Ordinal(key) => u64::from(start.ordinals.get(&key).copied().unwrap_or(0)),
+        }
+    }
+}
+
 /// Where a segment starts, for filling in its holes.
 pub struct Start<'a> {
     pub line: u32,
@@ -82,15 +93,20 @@ impl Template {
         self.bytes.is_empty()
     }
 
-    /// The bytes written, numbers not counted.
-    pub fn len(&self) -> usize {
-        self.bytes.len()
-    }
-
     /// Gives back what the building reserved.
     pub fn shrink(&mut self) {
         self.bytes.shrink_to_fit();
         self.holes.shrink_to_fit();
+    }
+
+    /// How many bytes [`Template::write`] writes for a segment starting at `start`.
+    pub fn written_len(&self, start: &Start<'_>) -> usize {
+        self.bytes.len()
+            + self
+                .holes
+                .iter()
+                .map(|hole| digits(hole.base(start) + u64::from(hole.value)))
+                .sum::<usize>()
     }
 
     /// The text with its holes filled in for a segment starting at `start`.
@@ -99,16 +115,16 @@ impl Template {
         for hole in &self.holes {
             let at = hole.at as usize;
             out.extend_from_slice(&self.bytes[from..at]);
-            let base = match hole.base {
-                Base::Line => u64::from(start.line),
-                Base::Byte => start.byte as u64,
-                Base::Ordinal(key) => u64::from(start.ordinals.get(&key).copied().unwrap_or(0)),
-            };
-            write_uint(out, base + u64::from(hole.value));
+            write_uint(out, hole.base(start) + u64::from(hole.value));
             from = at;
         }
         out.extend_from_slice(&self.bytes[from..]);
     }
+}
+
+/// How many digits `n` has in decimal.
+fn digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
 
 /// `n` in decimal.
@@ -154,9 +170,18 @@ mod tests {
             },
         );
         assert_eq!(
-            String::from_utf8(out).unwrap(),
+            String::from_utf8(out.clone()).unwrap(),
             r#"{"line":13,"id":"fn:a\"b#5","bytes":[18446744,0]}"#
         );
+        let start = Start {
+            line: 10,
+            byte: 18_446_744,
+            ordinals: &ordinals,
+        };
+        assert_eq!(t.written_len(&start), out.len());
+        for n in [0, 9, 10, 99, 100, 12_345, u64::MAX] {
+            assert_eq!(digits(n), n.to_string().len(), "{n}");
+        }
         let mut n = Vec::new();
         write_uint(&mut n, u64::MAX);
         assert_eq!(n, u64::MAX.to_string().as_bytes());

@@ -34,6 +34,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tower_lsp_server::jsonrpc::{self, Error, ErrorCode, Id, Request, Response};
 
+use super::body::Body;
 use super::client::Outbox;
 use super::dispatch::{self, Runs};
 use super::running::{self, Key};
@@ -53,7 +54,7 @@ where
     I: AsyncRead + Unpin,
     O: AsyncWrite + Unpin + Send + 'static,
 {
-    let (frames, bodies) = mpsc::unbounded_channel::<Vec<u8>>();
+    let (frames, bodies) = mpsc::unbounded_channel::<Body>();
     let (stop, stopped) = oneshot::channel();
     let writer = tokio::spawn(write_frames(output, bodies, stopped));
     let backend = build(frames.clone());
@@ -170,7 +171,7 @@ where
                 let answer =
                     std::panic::catch_unwind(AssertUnwindSafe(|| handler(&backend, params)))
                         .unwrap_or_else(|panic| Err(super::panicked(entry.name, panic.as_ref()).0));
-                send(&frames, &id, answer);
+                send(&frames, &id, answer.map(Body::from));
                 histogram.record(started.elapsed());
                 if backend.initialized_yet() {
                     // Its answer is queued: the server may now send anything.
@@ -549,29 +550,35 @@ fn send_error(frames: &Outbox, id: Id, code: ErrorCode, message: String) {
     send(frames, &id, Err(error));
 }
 
-fn send(frames: &Outbox, id: &Id, answer: jsonrpc::Result<Vec<u8>>) {
+fn send(frames: &Outbox, id: &Id, answer: jsonrpc::Result<Body>) {
     let _ = frames.send(encoded(id, answer));
 }
 
 /// The response to request `id`: its result (already encoded) or its error.
-fn encoded(id: &Id, answer: jsonrpc::Result<Vec<u8>>) -> Vec<u8> {
+fn encoded(id: &Id, answer: jsonrpc::Result<Body>) -> Body {
     let error = match answer {
-        Ok(mut body) => {
-            // The envelope goes around the result in its own buffer: an answer as large as the
-            // file (its encoder leaves room for this) is moved, not copied into a second one.
+        Ok(body) => {
             let id = serde_json::to_vec(id).unwrap_or_else(|_| b"null".to_vec());
             let mut head = Vec::with_capacity(id.len() + 32);
             head.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
             head.extend_from_slice(&id);
             head.extend_from_slice(br#","result":"#);
-            body.reserve(head.len() + 1);
-            body.splice(0..0, head);
-            body.push(b'}');
-            return body;
+            return match body {
+                Body::Bytes(mut bytes) => {
+                    bytes.reserve(head.len() + 1);
+                    bytes.splice(0..0, head);
+                    bytes.push(b'}');
+                    Body::Bytes(bytes)
+                }
+                // An answer as large as the file: the envelope goes around it as it is written.
+                Body::Streamed(streamed) => Body::Streamed(streamed.wrapped(head, b"}")),
+            };
         }
         Err(error) => error,
     };
-    serde_json::to_vec(&Response::from_error(id.clone(), error)).unwrap_or_default()
+    serde_json::to_vec(&Response::from_error(id.clone(), error))
+        .unwrap_or_default()
+        .into()
 }
 
 /// Whether a message has a `method` member (perhaps an empty one).
@@ -587,7 +594,7 @@ fn has_method(body: &[u8]) -> bool {
 /// queued already.
 async fn write_frames<O: AsyncWrite + Unpin>(
     output: O,
-    mut bodies: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut bodies: mpsc::UnboundedReceiver<Body>,
     mut stop: oneshot::Receiver<()>,
 ) {
     let mut output = pin!(tokio::io::BufWriter::new(output));
@@ -608,11 +615,22 @@ async fn write_frames<O: AsyncWrite + Unpin>(
         let Some(body) = body else {
             break;
         };
-        let header = format!("Content-Length: {}\r\n\r\n", body.len());
-        if output.write_all(header.as_bytes()).await.is_err()
-            || output.write_all(&body).await.is_err()
-        {
+        let length = body.len();
+        let header = format!("Content-Length: {length}\r\n\r\n");
+        if output.write_all(header.as_bytes()).await.is_err() {
             return; // the client is gone
+        }
+        let mut written = 0;
+        for block in body.blocks() {
+            written += block.len();
+            if output.write_all(&block).await.is_err() {
+                return;
+            }
+        }
+        if written != length {
+            // The frame is broken and the client cannot find the next one: a bug, and the end.
+            tracing::error!("a body of {written} bytes was announced as {length}");
+            return;
         }
         if bodies.is_empty() && output.flush().await.is_err() {
             return;
