@@ -8,7 +8,7 @@ use std::path::Path;
 use expect_test::{Expect, expect};
 use ropey::Rope;
 
-use super::{Outcome, uses};
+use super::{Outcome, edit_between, parse, parse_again, uses};
 use crate::archive::{Archive, IndexConfig};
 use crate::context::assemble::Request;
 use crate::context::fixture::Fixture;
@@ -234,4 +234,84 @@ fn typescript_barrels_reexports_paths_and_import_kinds() {
             mapped → src/lib/operators/map.ts:1 function map
         "#]],
     );
+}
+
+#[test]
+fn a_document_parsed_again_from_its_last_parse_is_parsed_as_from_nothing() {
+    // Typing into a file, a character at a time (accents and an emoji among them), deleting,
+    // then pasting over a stretch, and another document in between.
+    let mut text = String::from(
+        "use std::fmt;\n\n/// Doc é.\npub fn helper(x: u32) -> u32 {\n    x + 1\n}\n\nfn main() {\n    let a = helper(2);\n}\n",
+    );
+    let other = "fn other() -> u8 { 7 }\n";
+    let at = text.find("    let a").unwrap();
+    let mut texts = Vec::new();
+    for c in "let b = \"héllo 😀\"; // ✓".chars() {
+        let typed = texts.len();
+        let pos = at
+            + text[at..]
+                .char_indices()
+                .nth(typed)
+                .map_or(text.len() - at, |(i, _)| i);
+        text.insert(pos, c);
+        texts.push(text.clone());
+    }
+    for _ in 0..5 {
+        let (i, _) = text
+            .char_indices()
+            .take_while(|(i, _)| *i < at + 12)
+            .last()
+            .unwrap();
+        text.remove(i);
+        texts.push(text.clone());
+    }
+    let (start, end) = (
+        text.find("pub fn helper").unwrap(),
+        text.find("fn main").unwrap(),
+    );
+    text.replace_range(start..end, "struct Pasted { é: u8 }\n\n");
+    texts.push(text.clone());
+    text.push_str("\nfn tail() {}\n");
+    texts.push(text);
+    for (n, text) in texts.iter().enumerate() {
+        let again = parse_again("src/main.rs", text, Language::Rust).unwrap();
+        let fresh = parse(text, Language::Rust).unwrap();
+        assert_eq!(nodes(&again), nodes(&fresh), "after edit {n}: {text}");
+        if n % 4 == 0 {
+            parse_again("src/other.rs", other, Language::Rust).unwrap();
+        }
+    }
+    let edit = edit_between("aé😀b", "aè😀b");
+    assert_eq!(
+        (edit.start_byte, edit.old_end_byte, edit.new_end_byte),
+        (1, 3, 3)
+    );
+}
+
+/// Every node of a tree, in order: its kind and where it lies (bytes and rows and columns).
+fn nodes(tree: &tree_sitter::Tree) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cursor = tree.walk();
+    'walk: loop {
+        let node = cursor.node();
+        out.push(format!(
+            "{} {:?} {} {}",
+            node.kind(),
+            node.byte_range(),
+            node.start_position(),
+            node.end_position()
+        ));
+        if cursor.goto_first_child() || cursor.goto_next_sibling() {
+            continue;
+        }
+        loop {
+            if !cursor.goto_parent() {
+                break 'walk;
+            }
+            if cursor.goto_next_sibling() {
+                break;
+            }
+        }
+    }
+    out
 }
