@@ -315,3 +315,12 @@ fn nodes(tree: &tree_sitter::Tree) -> Vec<String> {
     }
     out
 }
+
+#[test]
+fn the_parses_kept_for_resolution_go_when_the_server_is_idle() {
+    let kept = |path: &str| super::KEPT.lock().unwrap().iter().any(|k| k.path == path);
+    parse_again("src/idle.rs", "fn idle() {}\n", Language::Rust).unwrap();
+    assert!(kept("src/idle.rs"));
+    crate::resources::memory::release();
+    assert!(!kept("src/idle.rs"));
+}
