@@ -620,17 +620,24 @@ async fn write_frames<O: AsyncWrite + Unpin>(
         if output.write_all(header.as_bytes()).await.is_err() {
             return; // the client is gone
         }
-        let mut written = 0;
+        // A streamed body is counted before it is written. Should the two ever differ (a bug),
+        // the frame still holds exactly the bytes its header announced — cut short, or padded
+        // with blanks — so that this one answer is unreadable but the client finds the next.
+        let (mut written, mut made) = (0, 0);
         for block in body.blocks() {
-            written += block.len();
-            if output.write_all(&block).await.is_err() {
+            made += block.len();
+            let fits = block.len().min(length - written);
+            if output.write_all(&block[..fits]).await.is_err() {
+                return; // the client is gone
+            }
+            written += fits;
+        }
+        if made != length {
+            tracing::error!("a body of {made} bytes was announced as {length}");
+            let blanks = vec![b' '; length - written];
+            if output.write_all(&blanks).await.is_err() {
                 return;
             }
-        }
-        if written != length {
-            // The frame is broken and the client cannot find the next one: a bug, and the end.
-            tracing::error!("a body of {written} bytes was announced as {length}");
-            return;
         }
         if bodies.is_empty() && output.flush().await.is_err() {
             return;
@@ -766,6 +773,59 @@ mod tests {
             Vec::<String>::new()
         );
         assert_eq!(frames(b"").await, Vec::<String>::new());
+    }
+
+    use crate::lsp::body::Streamed;
+
+    /// The frames `bodies` are written as, read back (header, then that many bytes).
+    async fn written(bodies: Vec<Body>) -> Vec<Vec<u8>> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        for body in bodies {
+            tx.send(body).unwrap();
+        }
+        drop(tx);
+        let (_stop, stopped) = oneshot::channel();
+        let mut out = Vec::new();
+        write_frames(&mut out, rx, stopped).await;
+        let mut frames = Vec::new();
+        let mut rest = &out[..];
+        while !rest.is_empty() {
+            let header_end = rest.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+            let header = std::str::from_utf8(&rest[..header_end]).unwrap();
+            let length: usize = header
+                .strip_prefix("Content-Length: ")
+                .unwrap()
+                .parse()
+                .unwrap();
+            let body = &rest[header_end + 4..header_end + 4 + length];
+            frames.push(body.to_vec());
+            rest = &rest[header_end + 4 + length..];
+        }
+        frames
+    }
+
+    #[tokio::test]
+    async fn a_streamed_body_that_is_not_the_length_it_announced_keeps_the_frames_apart() {
+        let blocks = |parts: &[&str]| {
+            parts
+                .iter()
+                .map(|p| p.as_bytes().to_vec())
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
+        let frames = written(vec![
+            Body::Streamed(Streamed::new(7, blocks(&["[1,", "2]"]))),
+            Body::Bytes(b"{}".to_vec()),
+            Body::Streamed(Streamed::new(3, blocks(&["[1,", "2,3]"]))),
+            Body::Streamed(Streamed::new(5, blocks(&["[1,", "2]"]))),
+            Body::Bytes(b"[]".to_vec()),
+        ])
+        .await;
+        assert_eq!(
+            frames,
+            [&b"[1,2]  "[..], b"{}", b"[1,", b"[1,2]", b"[]"],
+            "padded, cut short, exact"
+        );
     }
 
     #[test]
