@@ -264,8 +264,7 @@ fn main() {
         .unwrap();
     let text = ropey::Rope::from_str(&std::fs::read_to_string(&big).unwrap());
     let chunks =
-        strata::documents::chunk_text(&text, Some(strata::syntax::Language::Rust), &config.chunk)
-            .to_vec();
+        strata::documents::chunk_text(&text, Some(strata::syntax::Language::Rust), &config.chunk);
     let workspace = strata::context::ArchiveWorkspace::new(&archive, config, Default::default());
     let tokenizer = strata::context::Tokenizer::new(strata::context::Encoding::default());
     tokenizer.warm_up();
@@ -277,7 +276,6 @@ fn main() {
             path: "crate0/src/big.rs",
             text: &text,
             chunks: &chunks,
-            document: None,
             selection: at..at,
             query: None,
             diagnostics: &[],

@@ -15,7 +15,7 @@ use super::fit::fit;
 use super::immediate::{focus, immediate};
 use super::pack::{Budgets, ContextPack, Tier};
 use super::tokens::Tokenizer;
-use super::working::{Working, working};
+use super::working::{NEARBY, Working, working};
 use crate::archive::Located;
 use crate::archive::symbols::{FileFacts, Symbol};
 use crate::chunks::{Chunk, DocChunks};
@@ -104,13 +104,9 @@ pub struct Request<'a> {
     /// Workspace-relative path of the document.
     pub path: &'a str,
     pub text: &'a Rope,
-    /// The document's chunks around the selection, as [`DocChunks::around`] gives them with
-    /// [`NEARBY`] on either side (or all of them): the ones a pack centres on and ranks by
-    /// nearness.
-    pub chunks: &'a [Chunk],
-    /// All of the document's chunks, where the ones that define a name are looked up when
-    /// `chunks` holds only those around the selection (`None`: `chunks` holds them all).
-    pub document: Option<&'a DocChunks>,
+    /// The document's chunks, per segment of its parse: a pack lists those around the selection
+    /// ([`DocChunks::around`]) and looks up the rest where it wants a definition.
+    pub chunks: &'a DocChunks,
     /// The cursor (empty) or the selection, in bytes.
     pub selection: Range<usize>,
     pub query: Option<&'a str>,
@@ -145,13 +141,23 @@ pub fn assemble(
     workspace: &dyn Workspace,
     tokenizer: &Tokenizer,
 ) -> ContextPack {
+    assemble_around(request, workspace, tokenizer, NEARBY)
+}
+
+/// [`assemble`], listing the chunks of the segments around the selection until `around` (at
+/// least [`NEARBY`]) lie on either side: more changes nothing, which the tests hold it to.
+fn assemble_around(
+    request: &Request<'_>,
+    workspace: &dyn Workspace,
+    tokenizer: &Tokenizer,
+    around: usize,
+) -> ContextPack {
     if request.withheld {
         let empty = Rope::new();
         let without = Request {
             path: request.path,
             text: &empty,
-            chunks: &[],
-            document: None,
+            chunks: &DocChunks::default(),
             selection: 0..0,
             query: request.query,
             diagnostics: &[],
@@ -161,7 +167,7 @@ pub fn assemble(
             budgets: request.budgets,
             withheld: false,
         };
-        let mut pack = assemble(&without, workspace, tokenizer);
+        let mut pack = assemble_around(&without, workspace, tokenizer, around);
         pack.notes.push(format!(
             "{} is ignored or holds secrets: none of it leaves the machine",
             request.path
@@ -169,13 +175,18 @@ pub fn assemble(
         return pack;
     }
     let mut redactions = 0;
-    let at = focus(request.chunks, &request.selection);
-    let immediate = immediate(request, &at);
+    // Only the chunks around the selection are listed (NEARBY on either side, what the working
+    // tier ranks by nearness), not the 10,000 of a 3 MB file.
+    let window = request
+        .chunks
+        .around(request.selection.clone(), around.max(NEARBY));
+    let at = focus(&window, &request.selection);
+    let immediate = immediate(request, &window, &at);
     let Working {
         candidates: working,
         archive,
         related_files,
-    } = working(request, workspace, &at);
+    } = working(request, &window, workspace, &at);
     let background = background(request, workspace, &related_files);
 
     let budgets = request.budgets;
@@ -260,7 +271,7 @@ mod tests {
     fn conversation_diagnostics_and_summary_take_their_tiers() {
         let text =
             Rope::from_str("fn helper() -> u32 { 1 }\n\nfn main() {\n    let x = helper();\n}\n");
-        let chunks = chunk_text(&text, Some(Language::Rust), &ChunkConfig::default()).to_vec();
+        let chunks = chunk_text(&text, Some(Language::Rust), &ChunkConfig::default());
         let cursor = text.line_to_byte(3) + 8;
         let diagnostics = [Diagnostic {
             range: cursor..cursor + 6,
@@ -275,7 +286,6 @@ mod tests {
             path: "src/main.rs",
             text: &text,
             chunks: &chunks,
-            document: None,
             selection: cursor..cursor,
             query: None,
             diagnostics: &diagnostics,
@@ -305,6 +315,60 @@ mod tests {
             pack,
             assemble(&request, &NoWorkspace, &tokenizer),
             "deterministic"
+        );
+    }
+
+    #[test]
+    fn a_pack_from_the_chunks_around_the_cursor_is_the_pack_from_all_of_them() {
+        // Calls to definitions far away in the file (other segments), methods of the same name in
+        // many impls (found by name, not resolved), and names defined nowhere.
+        let n = 4000;
+        let source: String = (0..n)
+            .map(|i| match i % 4 {
+                0 => format!("impl A{i} {{\n    fn dup(&self) -> u32 {{ {i} }}\n}}\n\n"),
+                1 => format!("/// Doc {i}.\nfn helper{i}(x: u32) -> u32 {{\n    x + {i}\n}}\n\n"),
+                2 => format!(
+                    "fn f{i}(x: u32) -> u32 {{\n    let a = helper{}(x);\n    let b = thing.dup();\n    a + b + missing{i}\n}}\n\n",
+                    (i * 7919 + 1) % n / 4 * 4 + 1
+                ),
+                _ => format!("struct S{i} {{ a: u32 }}\n\n"),
+            })
+            .collect();
+        let text = Rope::from_str(&source);
+        let chunks = chunk_text(&text, Some(Language::Rust), &ChunkConfig::default());
+        assert!(chunks.segments() > 5, "{} segments", chunks.segments());
+        let tokenizer = Tokenizer::new(crate::context::Encoding::default());
+        let places: Vec<usize> = source
+            .match_indices("let a = helper")
+            .map(|(i, _)| i + 9)
+            .collect();
+        let mut resolved = 0;
+        for &at in places.iter().step_by(places.len() / 12) {
+            assert!(chunks.around(at..at, NEARBY).len() < chunks.len() / 2);
+            let request = Request {
+                path: "src/lib.rs",
+                text: &text,
+                chunks: &chunks,
+                selection: at..at,
+                query: None,
+                diagnostics: &[],
+                messages: &[],
+                recent: &[],
+                summary: None,
+                budgets: Budgets::default(),
+                withheld: false,
+            };
+            let pack = |around| {
+                let pack = assemble_around(&request, &NoWorkspace, &tokenizer, around);
+                serde_json::to_value(&pack).unwrap()
+            };
+            let whole = pack(usize::MAX);
+            assert_eq!(pack(NEARBY), whole, "at {at}");
+            resolved += whole.to_string().contains("defines `helper") as usize;
+        }
+        assert!(
+            resolved > 10,
+            "definitions elsewhere in the file found at {resolved} places"
         );
     }
 }

@@ -15,7 +15,7 @@ use super::assemble::Workspace;
 use super::redact::is_secret_file;
 use crate::archive::symbols::{FileFacts, Symbol, SymbolKind, facts};
 use crate::archive::{ChunkRow, IndexConfig, Located, chunk_rows, identifiers, split_identifier};
-use crate::chunks::{Chunk, ChunkKind};
+use crate::chunks::{ChunkKind, DocChunks};
 use crate::documents::chunk_text;
 use crate::syntax::Language;
 
@@ -168,14 +168,13 @@ impl MemoryWorkspace {
     }
 
     /// The chunks of a file as the editor's parse would give them (for the request).
-    pub fn chunks(&self, path: &str) -> Vec<Chunk> {
+    pub fn chunks(&self, path: &str) -> DocChunks {
         let text = &self.files[path].text;
         chunk_text(
             text,
             Language::from_path(Path::new(path)),
             &IndexConfig::default().chunk,
         )
-        .to_vec()
     }
 
     /// The symbols that `keep` keeps, in path order, as the archive's lookups answer.

@@ -9,9 +9,9 @@ use super::assemble::{Candidate, Request, chunk_candidate};
 use crate::chunks::{Chunk, ChunkKind};
 
 /// The immediate tier: the chunks at `at` (see [`focus`]), the diagnostics, the conversation.
-pub(super) fn immediate(request: &Request<'_>, at: &[usize]) -> Vec<Candidate> {
+/// `chunks` are the document's around the selection, `at` indices into them.
+pub(super) fn immediate(request: &Request<'_>, chunks: &[Chunk], at: &[usize]) -> Vec<Candidate> {
     let text = request.text;
-    let chunks = request.chunks;
     let mut immediate = Vec::new();
     for &i in at {
         let c = &chunks[i];

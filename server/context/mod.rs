@@ -24,4 +24,3 @@ pub use pack::{Budgets, ContextPack, Dropped, Fidelity, Item, Tier, TierPack};
 pub use redact::{MARKER as REDACTED, Redaction, is_secret_file, redact};
 pub use sources::ArchiveWorkspace;
 pub use tokens::{Encoding, Tokenizer};
-pub use working::NEARBY;

@@ -46,7 +46,6 @@ fn pack_of(fixture: &str, ask: Ask<'_>) -> ContextPack {
         path: &f.path,
         text: &text,
         chunks: &chunks,
-        document: None,
         selection: f.selection.clone(),
         query: ask.query,
         diagnostics: &diagnostics,

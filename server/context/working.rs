@@ -112,7 +112,7 @@ const LONG_BYTES: f64 = 6000.0;
 /// Most same-named definitions offered for names resolution could not tie.
 const GUESSES: usize = 8;
 /// Chunks of the current file, nearest to the cursor, ranked for the working tier.
-pub const NEARBY: usize = 300;
+pub(super) const NEARBY: usize = 300;
 
 /// What the working pass found.
 pub(super) struct Working {
@@ -125,9 +125,15 @@ pub(super) struct Working {
 }
 
 /// The working tier and the archive tier's hits, around the focus chunks `at`.
-pub(super) fn working(request: &Request<'_>, workspace: &dyn Workspace, at: &[usize]) -> Working {
+/// `chunks` are the document's around the selection (the focus `at` indexes them); the rest of
+/// the document is looked up in `request.chunks`.
+pub(super) fn working(
+    request: &Request<'_>,
+    chunks: &[Chunk],
+    workspace: &dyn Workspace,
+    at: &[usize],
+) -> Working {
     let text = request.text;
-    let chunks = request.chunks;
 
     let used: Vec<String> = {
         let mut seen = BTreeSet::new();
@@ -155,7 +161,7 @@ pub(super) fn working(request: &Request<'_>, workspace: &dyn Workspace, at: &[us
     }
     let mut related_files: Vec<String> = Vec::new();
     // What the focus uses, resolved: the use under the cursor first, then in written order.
-    let uses = resolve::uses(request, workspace, at);
+    let uses = resolve::uses(request, chunks, workspace, at);
     let mut unresolved: Vec<&str> = Vec::new();
     let mut rank = 0usize;
     for (k, u) in uses.iter().enumerate() {
@@ -221,14 +227,9 @@ pub(super) fn working(request: &Request<'_>, workspace: &dyn Workspace, at: &[us
             continue;
         }
         let reason = format!("same name as `{name}` at the cursor (not resolved to it)");
-        let local: Vec<Chunk> = match request.document {
-            Some(document) => document.filter(|_, c| &*c.name == name && is_definition(c.kind)),
-            None => chunks
-                .iter()
-                .filter(|c| &*c.name == name && is_definition(c.kind))
-                .cloned()
-                .collect(),
-        };
+        let local = request
+            .chunks
+            .filter(|_, c| &*c.name == name && is_definition(c.kind));
         let mut found = Vec::new();
         for c in local.iter().filter(|c| !in_focus(c)) {
             found.push(chunk_candidate(request.path, text, c, 0.0, reason.clone()));
@@ -426,19 +427,9 @@ fn def_candidate(
     let s = &d.symbol;
     if d.path == request.path {
         let text = request.text;
-        let defines = |at: usize, kind: ChunkKind, name: &str| {
-            at == s.name_start && is_definition(kind) && name == s.name
-        };
-        let chunk = match request.document {
-            Some(document) => {
-                document.find(|base, c| defines(base + c.name_range.start, c.kind, &c.name))
-            }
-            None => request
-                .chunks
-                .iter()
-                .find(|c| defines(c.name_range.start, c.kind, &c.name))
-                .cloned(),
-        };
+        let chunk = request.chunks.find(|base, c| {
+            base + c.name_range.start == s.name_start && is_definition(c.kind) && *c.name == *s.name
+        });
         if let Some(c) = chunk {
             return Some(chunk_candidate(request.path, text, &c, score, reason));
         }
@@ -588,67 +579,5 @@ mod tests {
             v
         };
         assert_eq!(key(&shuffled, got), key(&chunks, expected));
-    }
-
-    #[test]
-    fn a_pack_from_the_chunks_around_the_cursor_is_the_pack_from_all_of_them() {
-        // Calls to definitions far away in the file (other segments), methods of the same name in
-        // many impls (found by name, not resolved), and names defined nowhere.
-        let n = 4000;
-        let source: String = (0..n)
-            .map(|i| match i % 4 {
-                0 => format!("impl A{i} {{\n    fn dup(&self) -> u32 {{ {i} }}\n}}\n\n"),
-                1 => format!("/// Doc {i}.\nfn helper{i}(x: u32) -> u32 {{\n    x + {i}\n}}\n\n"),
-                2 => format!(
-                    "fn f{i}(x: u32) -> u32 {{\n    let a = helper{}(x);\n    let b = thing.dup();\n    a + b + missing{i}\n}}\n\n",
-                    (i * 7919 + 1) % n / 4 * 4 + 1
-                ),
-                _ => format!("struct S{i} {{ a: u32 }}\n\n"),
-            })
-            .collect();
-        let text = Rope::from_str(&source);
-        let document = chunk_text(&text, Some(Language::Rust), &ChunkConfig::default());
-        assert!(document.segments() > 5, "{} segments", document.segments());
-        let all = document.to_vec();
-        let tokenizer = crate::context::Tokenizer::new(crate::context::Encoding::default());
-        let pack = |chunks: &[Chunk], document: Option<&crate::chunks::DocChunks>, at: usize| {
-            let request = Request {
-                path: "src/lib.rs",
-                text: &text,
-                chunks,
-                document,
-                selection: at..at,
-                query: None,
-                diagnostics: &[],
-                messages: &[],
-                recent: &[],
-                summary: None,
-                budgets: crate::context::Budgets::default(),
-                withheld: false,
-            };
-            let pack = crate::context::assemble(&request, &crate::context::NoWorkspace, &tokenizer);
-            serde_json::to_value(&pack).unwrap()
-        };
-        let places: Vec<usize> = source
-            .match_indices("let a = helper")
-            .map(|(i, _)| i + 9)
-            .collect();
-        let mut resolved = 0;
-        for &at in places.iter().step_by(places.len() / 12) {
-            let around = document.around(at..at, NEARBY);
-            assert!(
-                around.len() < all.len() / 2,
-                "{} of {}",
-                around.len(),
-                all.len()
-            );
-            let whole = pack(&all, None, at);
-            assert_eq!(pack(&around, Some(&document), at), whole, "at {at}");
-            resolved += whole.to_string().contains("defines `helper") as usize;
-        }
-        assert!(
-            resolved > 10,
-            "definitions elsewhere in the file found at {resolved} places"
-        );
     }
 }

@@ -67,17 +67,11 @@ impl Session {
             estimate_tokens,
         } = what;
         let (rel, withheld) = self.locate(key);
-        // The chunks around the selection, not the 10,000 of a 3 MB file: the rest are looked
-        // up where a definition is wanted.
-        let chunks = parsed
-            .chunks
-            .around(selection.clone(), crate::context::NEARBY);
         let recent = self.recent_chunks();
         let request = Request {
             path: &rel,
             text: &parsed.text,
-            chunks: &chunks,
-            document: Some(&parsed.chunks),
+            chunks: &parsed.chunks,
             selection,
             query,
             diagnostics,

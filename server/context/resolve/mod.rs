@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use super::assemble::{Request, Workspace};
 use crate::archive::symbols::{FileFacts, Symbol, SymbolKind, facts_of_tree, parse, parse_from};
-use crate::chunks::ChunkKind;
+use crate::chunks::{Chunk, ChunkKind};
 use crate::syntax::Language;
 
 /// A definition: a symbol of a workspace file.
@@ -52,7 +52,13 @@ const MAX_RESOLVED_BYTES: usize = 1024 * 1024;
 
 /// The references of the chunks `at` and what each names, the one under the cursor first, then
 /// in the order they are written.
-pub(super) fn uses(request: &Request<'_>, workspace: &dyn Workspace, at: &[usize]) -> Vec<Use> {
+/// `chunks` are the document's around the selection, `at` indices into them.
+pub(super) fn uses(
+    request: &Request<'_>,
+    chunks: &[Chunk],
+    workspace: &dyn Workspace,
+    at: &[usize],
+) -> Vec<Use> {
     let Some(language) = Language::from_path(std::path::Path::new(request.path)) else {
         return Vec::new();
     };
@@ -69,7 +75,7 @@ pub(super) fn uses(request: &Request<'_>, workspace: &dyn Workspace, at: &[usize
     let ranges: Vec<Range<usize>> = at
         .iter()
         .map(|&i| {
-            let c = &request.chunks[i];
+            let c = &chunks[i];
             match c.kind {
                 // A run of items (or lines) is no one definition: what the cursor is in is.
                 ChunkKind::Group | ChunkKind::Part | ChunkKind::Window

@@ -32,12 +32,12 @@ fn check(fixture: &str, expected: Expect) {
     let workspace = ArchiveWorkspace::new(&archive, config.clone(), HashMap::new());
     let text = Rope::from_str(fixture.text());
     let language = Language::from_path(Path::new(&fixture.path));
-    let chunks = chunk_text(&text, language, &config.chunk).to_vec();
+    let document = chunk_text(&text, language, &config.chunk);
+    let chunks = document.to_vec();
     let request = Request {
         path: &fixture.path,
         text: &text,
-        chunks: &chunks,
-        document: None,
+        chunks: &document,
         selection: fixture.selection.clone(),
         query: None,
         diagnostics: &[],
@@ -48,7 +48,7 @@ fn check(fixture: &str, expected: Expect) {
         withheld: false,
     };
     let at = focus(&chunks, &fixture.selection);
-    let found = uses(&request, &workspace, &at);
+    let found = uses(&request, &chunks, &workspace, &at);
     let mut out = String::new();
     for u in &found {
         let what = match &u.outcome {
@@ -78,7 +78,7 @@ fn check(fixture: &str, expected: Expect) {
     }
     expected.assert_eq(&out);
     // The same state resolves the same way.
-    assert_eq!(found, uses(&request, &workspace, &at));
+    assert_eq!(found, uses(&request, &chunks, &workspace, &at));
 }
 
 #[test]
