@@ -272,19 +272,7 @@ fn main() {
     for k in 0..60 {
         let at = text.len_bytes() * (2 * k + 1) / 120;
         let at = text.char_to_byte(text.byte_to_char(at));
-        let request = strata::context::Request {
-            path: "crate0/src/big.rs",
-            text: &text,
-            chunks: &chunks,
-            selection: at..at,
-            query: None,
-            diagnostics: &[],
-            messages: &[],
-            recent: &[],
-            summary: None,
-            budgets: strata::context::Budgets::default(),
-            withheld: false,
-        };
+        let request = strata::context::Request::at("crate0/src/big.rs", &text, &chunks, at..at);
         let started = Instant::now();
         let pack = strata::context::assemble(&request, &workspace, &tokenizer);
         times.push(started.elapsed());

@@ -122,6 +122,31 @@ pub struct Request<'a> {
     pub withheld: bool,
 }
 
+impl<'a> Request<'a> {
+    /// A request for `selection` in a document and nothing more: no question, no diagnostics,
+    /// no conversation, no recent edits, the default budgets.
+    pub fn at(
+        path: &'a str,
+        text: &'a Rope,
+        chunks: &'a DocChunks,
+        selection: Range<usize>,
+    ) -> Request<'a> {
+        Request {
+            path,
+            text,
+            chunks,
+            selection,
+            query: None,
+            diagnostics: &[],
+            messages: &[],
+            recent: &[],
+            summary: None,
+            budgets: Budgets::default(),
+            withheld: false,
+        }
+    }
+}
+
 /// A candidate for a tier, before budgets.
 pub(super) struct Candidate {
     pub(super) source: String,
@@ -283,17 +308,10 @@ mod tests {
             text: "why is x unused?".into(),
         }];
         let request = Request {
-            path: "src/main.rs",
-            text: &text,
-            chunks: &chunks,
-            selection: cursor..cursor,
-            query: None,
             diagnostics: &diagnostics,
             messages: &messages,
-            recent: &[],
             summary: Some("Earlier we renamed helper."),
-            budgets: Budgets::default(),
-            withheld: false,
+            ..Request::at("src/main.rs", &text, &chunks, cursor..cursor)
         };
         let tokenizer = Tokenizer::new(super::super::Encoding::default());
         let pack = assemble(&request, &NoWorkspace, &tokenizer);
@@ -345,19 +363,7 @@ mod tests {
         let mut resolved = 0;
         for &at in places.iter().step_by(places.len() / 12) {
             assert!(chunks.around(at..at, NEARBY).len() < chunks.len() / 2);
-            let request = Request {
-                path: "src/lib.rs",
-                text: &text,
-                chunks: &chunks,
-                selection: at..at,
-                query: None,
-                diagnostics: &[],
-                messages: &[],
-                recent: &[],
-                summary: None,
-                budgets: Budgets::default(),
-                withheld: false,
-            };
+            let request = Request::at("src/lib.rs", &text, &chunks, at..at);
             let pack = |around| {
                 let pack = assemble_around(&request, &NoWorkspace, &tokenizer, around);
                 serde_json::to_value(&pack).unwrap()

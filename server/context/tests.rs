@@ -43,17 +43,10 @@ fn pack_of(fixture: &str, ask: Ask<'_>) -> ContextPack {
         .into_iter()
         .collect();
     let request = Request {
-        path: &f.path,
-        text: &text,
-        chunks: &chunks,
-        selection: f.selection.clone(),
         query: ask.query,
         diagnostics: &diagnostics,
-        messages: &[],
-        recent: &[],
-        summary: None,
         budgets: ask.budgets.unwrap_or_default(),
-        withheld: false,
+        ..Request::at(&f.path, &text, &chunks, f.selection.clone())
     };
     let pack = assemble(&request, &workspace, &Tokenizer::new(Encoding::default()));
     // The same state gives the same pack, byte for byte (and a cold token cache changes nothing).

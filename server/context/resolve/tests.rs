@@ -10,10 +10,10 @@ use ropey::Rope;
 
 use super::{Outcome, edit_between, parse, parse_again, uses};
 use crate::archive::{Archive, IndexConfig};
+use crate::context::ArchiveWorkspace;
 use crate::context::assemble::Request;
 use crate::context::fixture::Fixture;
 use crate::context::immediate::focus;
-use crate::context::{ArchiveWorkspace, Budgets};
 use crate::documents::chunk_text;
 use crate::syntax::Language;
 
@@ -34,19 +34,7 @@ fn check(fixture: &str, expected: Expect) {
     let language = Language::from_path(Path::new(&fixture.path));
     let document = chunk_text(&text, language, &config.chunk);
     let chunks = document.to_vec();
-    let request = Request {
-        path: &fixture.path,
-        text: &text,
-        chunks: &document,
-        selection: fixture.selection.clone(),
-        query: None,
-        diagnostics: &[],
-        messages: &[],
-        recent: &[],
-        summary: None,
-        budgets: Budgets::default(),
-        withheld: false,
-    };
+    let request = Request::at(&fixture.path, &text, &document, fixture.selection.clone());
     let at = focus(&chunks, &fixture.selection);
     let found = uses(&request, &chunks, &workspace, &at);
     let mut out = String::new();
