@@ -455,9 +455,12 @@ fn large_files_are_parsed_in_segments() {
         (1, 1),
         "{stats:?}"
     );
-    // An unbalanced brace (the code is broken until its match is typed further on).
+    // An unbalanced brace (the code is broken until its match is typed further on), closed more
+    // than a segment later: the parser recovers from the `{` inside its segment, which then does
+    // not end in an error, and still the `}` must find it.
+    let items_apart = 2 * crate::documents::SEGMENT_TARGET / 80;
     doc.edit_checked("/// Doc 3500.", "fn open() {\n", true, false);
-    doc.edit("/// Doc 3600.", "}\n", true);
+    doc.edit(&format!("/// Doc {}.", 3500 + items_apart), "}\n", true);
     // An unclosed block comment runs on into the next segments, up to SEGMENT_MAX...
     let (stats, _) = doc.edit_checked("const C100:", "/* ", true, false);
     assert!(stats.segments_parsed > 1, "{stats:?}");
