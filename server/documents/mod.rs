@@ -1,5 +1,5 @@
 //! Open documents: a rope and a tree-sitter tree per file, edits applied in arrival order,
-//! incremental reparse and re-chunking on a worker per document. Byte offsets only; the LSP
+//! incremental reparse and re-chunking on the parse lane, one parse per document at a time. Byte offsets only; the LSP
 //! edge converts positions before calling in.
 
 mod point;

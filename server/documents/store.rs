@@ -1,14 +1,15 @@
 //! The open documents. Every open, change and close is applied synchronously under one std
-//! mutex, in the order the calls arrive; nothing here awaits. Parsing happens on a per-document
-//! worker that takes all edits made since its last parse (bursts coalesce) and publishes the
-//! result; requests wait for the parse of the version they saw at entry.
+//! mutex, in the order the calls arrive; nothing here awaits. A change queues its document's
+//! parse on the parse lane unless one is under way; that parse takes all edits made since the
+//! last one (bursts coalesce), publishes the result from the lane's thread, and goes on while
+//! edits keep coming. Requests wait for the parse of the version they saw at entry.
 
 use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use ropey::Rope;
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tree_sitter::InputEdit;
 
 use super::syntax::{Parsed, Syntax};
@@ -95,14 +96,15 @@ struct Document {
     text: Rope,
     language: Option<Language>,
     in_sync: bool,
-    /// Edits since the worker last took the text.
+    /// Edits since the last parse took the text.
     edits: Vec<InputEdit>,
     reset: bool,
-    wake: Arc<Notify>,
+    /// The parse state, or `None` while a parse on the lane holds it.
+    syntax: Option<Syntax>,
     parsed: watch::Sender<Option<Arc<Parsed>>>,
 }
 
-/// What a worker takes to parse.
+/// What a parse takes.
 struct Job {
     version: i32,
     text: Rope,
@@ -158,16 +160,16 @@ impl DocumentStore {
         self.documents.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Opens (or reopens) a document and starts its parse worker. Must be called inside a tokio
-    /// runtime.
+    /// Opens (or reopens) a document and queues its first parse.
     pub fn open(self: &Arc<Self>, key: &str, language: Option<Language>, version: i32, text: &str) {
         let generation = self
             .next_generation
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let wake = Arc::new(Notify::new());
         let (parsed, _) = watch::channel(None);
         let key: Arc<str> = Arc::from(key);
-        let replaced = self.lock().insert(
+        let mut documents = self.lock();
+        // A parse of the document it replaces sees a new generation and ends.
+        documents.insert(
             key.clone(),
             Document {
                 generation,
@@ -177,31 +179,22 @@ impl DocumentStore {
                 in_sync: true,
                 edits: Vec::new(),
                 reset: true,
-                wake: wake.clone(),
+                syntax: Some(Syntax::new(language, self.config())),
                 parsed,
             },
         );
-        if let Some(old) = replaced {
-            old.wake.notify_one(); // its worker sees a new generation and ends
-        }
-        wake.notify_one();
-        let store = self.clone();
-        let syntax = Syntax::new(language, self.config());
-        tokio::spawn(store.work(key, generation, wake, syntax));
+        self.queue_parse(&mut documents, &key);
     }
 
     pub fn close(&self, key: &str) -> bool {
-        let removed = self.lock().remove(key);
-        if let Some(doc) = &removed {
-            doc.wake.notify_one(); // the worker sees the document gone and ends
-        }
-        removed.is_some()
+        // A parse under way sees the document gone and ends.
+        self.lock().remove(key).is_some()
     }
 
     /// Applies content changes in order. `resolve` turns a client range into a byte range of
     /// the text as it stands after the previous changes of the same call.
     pub fn change<R>(
-        &self,
+        self: &Arc<Self>,
         key: &str,
         version: i32,
         changes: Vec<Change<R>>,
@@ -270,8 +263,23 @@ impl DocumentStore {
             doc.edits.clear();
         }
         doc.edits.extend(edits);
-        doc.wake.notify_one();
+        self.queue_parse(&mut documents, key);
         Ok(())
+    }
+
+    /// Queues a parse of the document on the parse lane, unless one is under way (it takes
+    /// these edits when it is done with the ones it has).
+    fn queue_parse(self: &Arc<Self>, documents: &mut HashMap<Arc<str>, Document>, key: &str) {
+        let Some(doc) = documents.get_mut(key) else {
+            return;
+        };
+        let Some(syntax) = doc.syntax.take() else {
+            return;
+        };
+        let (store, owned, generation) = (self.clone(), Arc::<str>::from(key), doc.generation);
+        if !PARSES.spawn(move || store.parse(owned, generation, syntax)) {
+            tracing::error!(document = %key, "no thread to parse on");
+        }
     }
 
     /// The document as it stands now, with a handle on its parses.
@@ -316,24 +324,6 @@ impl DocumentStore {
         stats
     }
 
-    fn take_job(&self, key: &str, generation: u64) -> Option<Option<Job>> {
-        let mut documents = self.lock();
-        let doc = documents
-            .get_mut(key)
-            .filter(|d| d.generation == generation)?;
-        let current = doc.parsed.borrow().as_ref().map(|p| p.version);
-        if !doc.reset && doc.edits.is_empty() && current == Some(doc.version) {
-            return Some(None);
-        }
-        let job = Job {
-            version: doc.version,
-            text: doc.text.clone(),
-            edits: std::mem::take(&mut doc.edits),
-            reset: std::mem::take(&mut doc.reset),
-        };
-        Some(Some(job))
-    }
-
     /// The latest parse of a document, whatever its version; never waits.
     pub fn latest(&self, key: &str) -> Option<Arc<Parsed>> {
         self.lock().get(key)?.parsed.borrow().clone()
@@ -369,46 +359,43 @@ impl DocumentStore {
         }
     }
 
-    /// The parse worker of one document generation: parses on the parse lane, one job at a
-    /// time, each job holding every edit made since the previous one.
-    async fn work(
-        self: Arc<Self>,
-        key: Arc<str>,
-        generation: u64,
-        wake: Arc<Notify>,
-        syntax: Syntax,
-    ) {
-        let mut syntax = Some(syntax);
+    /// Parses a document on the parse lane, and again while edits came in during the last
+    /// parse; then hands the parse state back to the document. Ends when the document was closed
+    /// or reopened.
+    fn parse(&self, key: Arc<str>, generation: u64, mut syntax: Syntax) {
         loop {
-            wake.notified().await;
-            let job = match self.take_job(&key, generation) {
-                None => return, // closed or reopened
-                Some(None) => continue,
-                Some(Some(job)) => job,
-            };
-            let Some(mut state) = syntax.take() else {
-                return;
+            let job = {
+                let mut documents = self.lock();
+                let Some(doc) = documents
+                    .get_mut(&key)
+                    .filter(|d| d.generation == generation)
+                else {
+                    return;
+                };
+                let current = doc.parsed.borrow().as_ref().map(|p| p.version);
+                if !doc.reset && doc.edits.is_empty() && current == Some(doc.version) {
+                    doc.syntax = Some(syntax);
+                    return;
+                }
+                Job {
+                    version: doc.version,
+                    text: doc.text.clone(),
+                    edits: std::mem::take(&mut doc.edits),
+                    reset: std::mem::take(&mut doc.reset),
+                }
             };
             let (version, text) = (job.version, job.text.clone());
-            let result = PARSES
-                .run(move || {
-                    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                        state.update(job.version, job.text, &job.edits, job.reset)
-                    }));
-                    (state, parsed)
-                })
-                .await;
-            match result {
-                Some((state, Ok(parsed))) => {
-                    syntax = Some(state);
-                    self.publish(&key, generation, parsed);
-                }
-                Some((state, Err(_))) => {
-                    // A parse that panics would panic again on the same text: publish line windows
-                    // for this version and start afresh at the next edit.
+            let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                syntax.update(job.version, job.text, &job.edits, job.reset)
+            }));
+            match parsed {
+                Ok(parsed) => self.publish(&key, generation, parsed),
+                Err(_) => {
+                    // A parse that panics would panic again on the same text: publish line
+                    // windows for this version and start afresh at the next edit.
                     tracing::error!(document = %key, version, "parsing panicked; line windows until the next edit");
                     let config = self.config();
-                    syntax = Some(Syntax::new(state.language(), config));
+                    syntax = Syntax::new(syntax.language(), config);
                     let fallback = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                         Syntax::new(None, config).update(version, text, &[], true)
                     }));
@@ -416,11 +403,85 @@ impl DocumentStore {
                         self.publish(&key, generation, parsed);
                     }
                 }
-                None => {
-                    tracing::error!(document = %key, "the parse lane could not run the parse");
-                    return;
-                }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::documents::chunk_text;
+
+    fn insert(store: &Arc<DocumentStore>, key: &str, version: i32, at: usize, text: &str) {
+        let change = Change {
+            range: Some(at..at),
+            text: text.to_owned(),
+        };
+        store
+            .change(key, version, vec![change], |_, r: &Range<usize>| {
+                Ok(r.clone())
+            })
+            .unwrap();
+    }
+
+    /// The parse of the current version; fails the test rather than hang when none comes.
+    async fn parse_of(store: &Arc<DocumentStore>) -> Arc<Parsed> {
+        let wait = tokio::time::timeout(std::time::Duration::from_secs(20), store.parsed("a.rs"));
+        wait.await
+            .expect("no parse came")
+            .expect("the document is open")
+    }
+
+    /// Edits that arrive while the document's parse runs on the lane are parsed after it, in
+    /// one go, and what is published at the end is the text the edits made.
+    #[tokio::test]
+    async fn edits_made_during_a_parse_are_parsed_after_it() {
+        let store = DocumentStore::new(ChunkConfig::default());
+        let source: String = (0..4000)
+            .map(|i| format!("fn f{i}() -> u32 {{\n    {i}\n}}\n\n"))
+            .collect();
+        store.open("a.rs", Some(Language::Rust), 1, &source);
+        let mut text = Rope::from_str(&source);
+        for version in 2..=30 {
+            let at = text.len_bytes() / 2;
+            let at = text.line_to_byte(text.byte_to_line(at));
+            let line = format!("// {version}\n");
+            insert(&store, "a.rs", version, at, &line);
+            text.insert(text.byte_to_char(at), &line);
+        }
+        let parsed = parse_of(&store).await;
+        assert_eq!(parsed.version, 30);
+        assert_eq!(parsed.text, text);
+        let fresh = chunk_text(&text, Some(Language::Rust), &ChunkConfig::default());
+        assert_eq!(parsed.chunks.to_vec(), fresh.to_vec());
+        // The lane has handed the parse state back: the next edit is parsed too.
+        insert(&store, "a.rs", 31, 0, "// top\n");
+        assert_eq!(parse_of(&store).await.version, 31);
+    }
+
+    /// A document closed or reopened while its parse runs: the old parse publishes nothing and
+    /// the reopened text is the one parsed.
+    #[tokio::test]
+    async fn a_document_reopened_during_its_parse_is_parsed_as_reopened() {
+        let store = DocumentStore::new(ChunkConfig::default());
+        let big: String = (0..4000).map(|i| format!("fn f{i}() {{}}\n")).collect();
+        store.open("a.rs", Some(Language::Rust), 1, &big);
+        assert!(store.close("a.rs"));
+        assert!(store.entry("a.rs").is_none());
+        store.open("a.rs", Some(Language::Rust), 1, &big);
+        store.open("a.rs", Some(Language::Rust), 1, "fn small() {}\n");
+        let parsed = parse_of(&store).await;
+        assert_eq!(parsed.text.to_string(), "fn small() {}\n");
+        let names: Vec<String> = parsed
+            .chunks
+            .to_vec()
+            .iter()
+            .map(|c| c.name.to_string())
+            .collect();
+        assert_eq!(names, ["small"]);
+        insert(&store, "a.rs", 2, 0, "fn first() {}\n");
+        let parsed = parse_of(&store).await;
+        assert_eq!((parsed.version, parsed.chunks.len()), (2, 2));
     }
 }

@@ -4,7 +4,6 @@
 //! up to the lane's width, and end after an idle spell, their stacks with them.
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
@@ -40,19 +39,11 @@ impl Lane {
         }
     }
 
-    /// Runs `job` on the lane: resolves to its result, or `None` if it panicked or no thread
-    /// could start. Jobs run in the order given, on up to one thread per core.
-    pub fn run<T, F>(&'static self, job: F) -> impl Future<Output = Option<T>> + use<T, F>
-    where
-        T: Send + 'static,
-        F: FnOnce() -> T + Send + 'static,
-    {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move || {
-            let _ = tx.send(job());
-        });
+    /// Queues `job` on the lane. False when no thread could start to run it (it is dropped).
+    /// Jobs start in the order given, on up to one thread per core.
+    pub fn spawn(&'static self, job: impl FnOnce() + Send + 'static) -> bool {
         let mut state = self.lock();
-        state.queue.push_back(job);
+        state.queue.push_back(Box::new(job));
         if state.idle > 0 {
             self.ready.notify_one();
         } else if state.live < super::cores() {
@@ -64,13 +55,13 @@ impl Lane {
                 state.live -= 1;
                 tracing::error!("no thread for {}: {e}", self.name);
                 if state.live == 0 {
-                    // Nobody would ever take it: dropping it answers `None`.
+                    // Nobody would ever take them.
                     state.queue.clear();
+                    return false;
                 }
             }
         }
-        drop(state);
-        async move { rx.await.ok() }
+        true
     }
 
     fn serve(&'static self) {
@@ -78,7 +69,7 @@ impl Lane {
         loop {
             if let Some(job) = state.queue.pop_front() {
                 drop(state);
-                // A job that panics drops its sender: its caller gets `None`, the thread goes on.
+                // A job that panics ends there; the thread goes on.
                 let _ = std::panic::catch_unwind(AssertUnwindSafe(job));
                 state = self.lock();
                 continue;
@@ -108,25 +99,36 @@ mod tests {
 
     static LANE: Lane = Lane::new("strata-test-lane", Duration::from_millis(50));
 
-    #[tokio::test]
-    async fn jobs_run_and_a_panic_answers_none_without_losing_the_lane() {
-        assert_eq!(LANE.run(|| 2 + 2).await, Some(4));
-        let panicked = LANE.run(|| -> u32 { panic!("a job that panics") }).await;
-        assert_eq!(panicked, None);
-        let many: Vec<_> = (0..20).map(|i| LANE.run(move || i * 10)).collect();
-        let mut results = Vec::new();
-        for job in many {
-            results.push(job.await);
+    /// Runs `job` on `LANE` and waits for its result: `None` when it panicked.
+    fn run<T: Send + 'static>(job: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        assert!(LANE.spawn(move || {
+            let _ = tx.send(job());
+        }));
+        rx.recv().ok()
+    }
+
+    #[test]
+    fn jobs_run_in_order_and_a_panic_loses_nothing_but_itself() {
+        assert_eq!(run(|| 2 + 2), Some(4));
+        assert_eq!(run(|| -> u32 { panic!("a job that panics") }), None);
+        let (tx, rx) = std::sync::mpsc::channel();
+        for i in 0..20 {
+            let tx = tx.clone();
+            assert!(LANE.spawn(move || tx.send(i).unwrap()));
         }
-        assert_eq!(results, (0..20).map(|i| Some(i * 10)).collect::<Vec<_>>());
+        drop(tx);
+        let mut results: Vec<i32> = rx.iter().collect();
+        results.sort();
+        assert_eq!(results, (0..20).collect::<Vec<_>>());
         // Idle threads end; the next job starts one again.
         for _ in 0..500 {
             if LANE.lock().live == 0 {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            std::thread::sleep(Duration::from_millis(10));
         }
         assert_eq!(LANE.lock().live, 0);
-        assert_eq!(LANE.run(|| "again").await, Some("again"));
+        assert_eq!(run(|| "again"), Some("again"));
     }
 }
