@@ -16,7 +16,9 @@
 //! model's time, for sessions whose call starts at the pause); how soon a held request is
 //! answered once the next keystroke's edit is sent; requests left unanswered; model calls per keystroke; the
 //! share of shown suggestions a prefetch brought; and `codeAction` latency while typing (every
-//! 10th keystroke), beside the same with completion off. Timings are printed, never asserted.
+//! 10th keystroke), beside the same with completion off. Then the pause table again for a 64 KB
+//! file at 300 ms, where the prompt also resolves what the cursor uses (a file over a megabyte is
+//! not parsed again for that). Timings are printed, never asserted.
 //! Run: `cargo bench --bench completion`.
 
 mod common;
@@ -275,6 +277,7 @@ fn main() {
         return;
     }
     let (_, source) = common::source("rust", 2400 * 1024);
+    let (_, typical) = common::source("rust", 64 * 1024);
     println!(
         "Type-then-pause sessions ({SESSIONS}: along / against / empty body in turn) in a {:.1} MB Rust file, 20 keystrokes per second, an inlineCompletion request after each:",
         source.len() as f64 / 1e6
@@ -287,58 +290,7 @@ fn main() {
     let mut rest = Vec::new();
     for model_ms in [0u64, 300, 1000] {
         let f = run(&source, model_ms, true);
-        for (kind, name) in [
-            (Kind::Along, "along"),
-            (Kind::Against, "against"),
-            (Kind::EmptyBody, "empty body"),
-        ] {
-            let mut shown: Vec<Duration> = f
-                .pauses
-                .iter()
-                .filter(|p| p.kind == kind)
-                .map(|p| p.shown)
-                .collect();
-            shown.sort();
-            let model = Duration::from_millis(model_ms);
-            // Strata's share where the call starts at the pause (against): the rest is the model.
-            // Split at the model: before the call reaches it, the debounce (the pause must be
-            // told from the gap between keystrokes) and the prompt's build; after the model has
-            // written its whole answer, the answer's way back to the editor.
-            let (share, before, after) = if kind == Kind::Against {
-                let (mut before, mut after): (Vec<Duration>, Vec<Duration>) = f
-                    .pauses
-                    .iter()
-                    .filter(|p| p.kind == kind)
-                    .filter_map(|p| {
-                        let (reached, ended) = p.call?;
-                        Some((reached, p.shown.saturating_sub(ended?)))
-                    })
-                    .unzip();
-                before.sort();
-                after.sort();
-                let pair = |v: &[Duration]| {
-                    format!("{} / {}", ms(percentile(v, 0.5)), ms(percentile(v, 0.99)))
-                };
-                (
-                    format!(
-                        "{} / {}",
-                        ms(percentile(&shown, 0.5).saturating_sub(model)),
-                        ms(percentile(&shown, 0.99).saturating_sub(model))
-                    ),
-                    pair(&before),
-                    pair(&after),
-                )
-            } else {
-                ("—".into(), "—".into(), "—".into())
-            };
-            println!(
-                "| {model_ms} ms | {name} | {} | {} / {} / {} | {share} | {before} | {after} |",
-                shown.len(),
-                ms(percentile(&shown, 0.5)),
-                ms(percentile(&shown, 0.99)),
-                ms(shown.last().copied().unwrap_or_default()),
-            );
-        }
+        print_pauses(model_ms, &f);
         rest.push((model_ms, f));
     }
     println!();
@@ -378,4 +330,76 @@ fn main() {
         ms(percentile(&off.actions, 0.5)),
         ms(percentile(&off.actions, 0.99)),
     );
+    // A file of a typical size, where the prompt also resolves what the cursor uses (files
+    // over a megabyte are not parsed again for that).
+    println!();
+    println!(
+        "The same in a {} KB Rust file, model at 300 ms:",
+        typical.len() / 1024
+    );
+    println!();
+    println!(
+        "| model | session | pauses | pause → suggestion p50 / p99 / max ms | Strata's share p50 / p99 ms | of it, until the call reaches the model (debounce, prompt) p50 / p99 ms | of it, after the model's last byte p50 / p99 ms |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    let small = run(&typical, 300, true);
+    print_pauses(300, &small);
+    println!();
+}
+
+/// The rows of the pause table for one run: per kind of session, pause → suggestion shown, and
+/// for "against", Strata's share split at the model.
+fn print_pauses(model_ms: u64, f: &Figures) {
+    for (kind, name) in [
+        (Kind::Along, "along"),
+        (Kind::Against, "against"),
+        (Kind::EmptyBody, "empty body"),
+    ] {
+        let mut shown: Vec<Duration> = f
+            .pauses
+            .iter()
+            .filter(|p| p.kind == kind)
+            .map(|p| p.shown)
+            .collect();
+        shown.sort();
+        let model = Duration::from_millis(model_ms);
+        // Strata's share where the call starts at the pause (against): the rest is the model.
+        // Split at the model: before the call reaches it, the debounce (the pause must be
+        // told from the gap between keystrokes) and the prompt's build; after the model has
+        // written its whole answer, the answer's way back to the editor.
+        let (share, before, after) = if kind == Kind::Against {
+            let (mut before, mut after): (Vec<Duration>, Vec<Duration>) = f
+                .pauses
+                .iter()
+                .filter(|p| p.kind == kind)
+                .filter_map(|p| {
+                    let (reached, ended) = p.call?;
+                    Some((reached, p.shown.saturating_sub(ended?)))
+                })
+                .unzip();
+            before.sort();
+            after.sort();
+            let pair = |v: &[Duration]| {
+                format!("{} / {}", ms(percentile(v, 0.5)), ms(percentile(v, 0.99)))
+            };
+            (
+                format!(
+                    "{} / {}",
+                    ms(percentile(&shown, 0.5).saturating_sub(model)),
+                    ms(percentile(&shown, 0.99).saturating_sub(model))
+                ),
+                pair(&before),
+                pair(&after),
+            )
+        } else {
+            ("—".into(), "—".into(), "—".into())
+        };
+        println!(
+            "| {model_ms} ms | {name} | {} | {} / {} / {} | {share} | {before} | {after} |",
+            shown.len(),
+            ms(percentile(&shown, 0.5)),
+            ms(percentile(&shown, 0.99)),
+            ms(shown.last().copied().unwrap_or_default()),
+        );
+    }
 }
