@@ -107,6 +107,9 @@ pub struct Request<'a> {
     /// The document's chunks, per segment of its parse: a pack lists those around the selection
     /// ([`DocChunks::around`]) and looks up the rest where it wants a definition.
     pub chunks: &'a DocChunks,
+    /// The trees of the parse the chunks come from that are still held, each with its segment's
+    /// start: resolution reads them where it can rather than parse the segment again.
+    pub trees: &'a [(usize, tree_sitter::Tree)],
     /// The cursor (empty) or the selection, in bytes.
     pub selection: Range<usize>,
     pub query: Option<&'a str>,
@@ -135,6 +138,7 @@ impl<'a> Request<'a> {
             path,
             text,
             chunks,
+            trees: &[],
             selection,
             query: None,
             diagnostics: &[],
@@ -183,6 +187,7 @@ fn assemble_around(
             path: request.path,
             text: &empty,
             chunks: &DocChunks::default(),
+            trees: &[],
             selection: 0..0,
             query: request.query,
             diagnostics: &[],

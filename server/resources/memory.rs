@@ -123,27 +123,9 @@ pub fn release_when_idle() {
     }
 }
 
-/// What drops a cache kept only while work goes on (see [`when_idle`]).
-static WHEN_IDLE: std::sync::Mutex<Vec<fn()>> = std::sync::Mutex::new(Vec::new());
-
-/// Has [`release`] call `drop_cache` first: for what is worth keeping while the user types but
-/// not once the server is quiet (the trees resolution parses again from). Registering the same
-/// function twice registers it once.
-pub fn when_idle(drop_cache: fn()) {
-    let mut hooks = WHEN_IDLE.lock().unwrap_or_else(|e| e.into_inner());
-    if !hooks.iter().any(|&f| std::ptr::fn_addr_eq(f, drop_cache)) {
-        hooks.push(drop_cache);
-    }
-}
-
-/// Hands back what the process does not use now: the caches kept while work goes on, the
-/// allocator's free memory and the resident pages of read-only file mappings. Returns the bytes
-/// of such pages dropped.
+/// Hands back what the process does not use now: the allocator's free memory and the resident
+/// pages of read-only file mappings. Returns the bytes of such pages dropped.
 pub fn release() -> usize {
-    let hooks = WHEN_IDLE.lock().unwrap_or_else(|e| e.into_inner()).clone();
-    for drop_cache in hooks {
-        drop_cache();
-    }
     #[cfg(feature = "mimalloc")]
     // SAFETY: mimalloc's collection may run on any thread at any time.
     unsafe {

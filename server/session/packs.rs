@@ -72,6 +72,7 @@ impl Session {
             path: &rel,
             text: &parsed.text,
             chunks: &parsed.chunks,
+            trees: &parsed.trees,
             selection,
             query,
             diagnostics,

@@ -170,16 +170,6 @@ thread_local! {
 
 /// Parses `text` with a parser of `language` kept per thread.
 pub(crate) fn parse(text: &str, language: Language) -> Option<tree_sitter::Tree> {
-    parse_from(text, language, None)
-}
-
-/// Parses `text` with a parser of `language` kept per thread, reusing what `old` (a parse of
-/// an earlier text, edited to match this one) still holds.
-pub(crate) fn parse_from(
-    text: &str,
-    language: Language,
-    old: Option<&tree_sitter::Tree>,
-) -> Option<tree_sitter::Tree> {
     PARSERS.with(|parsers| {
         let mut parsers = parsers.borrow_mut();
         let at = match parsers.iter().position(|(l, _)| *l == language) {
@@ -191,7 +181,7 @@ pub(crate) fn parse_from(
                 parsers.len() - 1
             }
         };
-        parsers[at].1.parse(text, old)
+        parsers[at].1.parse(text, None)
     })
 }
 

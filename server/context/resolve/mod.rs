@@ -15,7 +15,7 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use super::assemble::{Request, Workspace};
-use crate::archive::symbols::{FileFacts, Symbol, SymbolKind, facts_of_tree, parse, parse_from};
+use crate::archive::symbols::{FileFacts, Symbol, SymbolKind, facts_of_tree, parse};
 use crate::chunks::{Chunk, ChunkKind};
 use crate::syntax::Language;
 
@@ -65,136 +65,148 @@ pub(super) fn uses(
     if request.text.len_bytes() > MAX_RESOLVED_BYTES || at.is_empty() {
         return Vec::new();
     }
-    let text = request.text.to_string();
-    let Some(tree) = parse_again(request.path, &text, language) else {
-        return Vec::new();
-    };
-    let own = Arc::new(facts_of_tree(&text, &tree, language));
+    let segments = Segments::of(request, language);
+    let own = Arc::new(segments.facts());
     let files = Files::new(workspace, request.path, own);
     let cursor = request.selection.start;
-    let ranges: Vec<Range<usize>> = at
-        .iter()
-        .map(|&i| {
-            let c = &chunks[i];
-            match c.kind {
-                // A run of items (or lines) is no one definition: what the cursor is in is.
-                ChunkKind::Group | ChunkKind::Part | ChunkKind::Window
-                    if request.selection.is_empty() =>
-                {
-                    enclosing_item(&tree, cursor, &c.range).unwrap_or_else(|| c.range.clone())
+    // The focus chunks by the segment they lie in (a chunk never spans two).
+    let mut focus: BTreeMap<usize, Vec<&Chunk>> = BTreeMap::new();
+    for &i in at {
+        let c = &chunks[i];
+        focus
+            .entry(segments.holding(c.range.start))
+            .or_default()
+            .push(c);
+    }
+    let mut uses = Vec::new();
+    for (s, focus) in focus {
+        let Some(piece) = segments.parsed(s) else {
+            continue;
+        };
+        let base = piece.start;
+        let ranges: Vec<Range<usize>> = focus
+            .iter()
+            .map(|c| {
+                let local = c.range.start - base..c.range.end - base;
+                match c.kind {
+                    // A run of items (or lines) is no one definition: what the cursor is in is.
+                    ChunkKind::Group | ChunkKind::Part | ChunkKind::Window
+                        if request.selection.is_empty() && cursor >= base =>
+                    {
+                        enclosing_item(&piece.tree, cursor - base, &local).unwrap_or(local)
+                    }
+                    _ => local,
                 }
-                _ => c.range.clone(),
+            })
+            .collect();
+        let found = match language {
+            Language::Rust => rust::uses(&files, &piece.text, &piece.tree, &ranges),
+            Language::TypeScript | Language::Tsx | Language::JavaScript => {
+                typescript::uses(&files, &piece.text, &piece.tree, base, &ranges)
             }
-        })
-        .collect();
-    let mut uses = match language {
-        Language::Rust => rust::uses(&files, &text, &tree, &ranges),
-        Language::TypeScript | Language::Tsx | Language::JavaScript => {
-            typescript::uses(&files, &text, &tree, &ranges)
-        }
-    };
+        };
+        uses.extend(found.into_iter().map(|mut u| {
+            u.at = u.at.start + base..u.at.end + base;
+            u
+        }));
+    }
     let under = |u: &Use| !(u.at.start <= cursor && cursor <= u.at.end);
     uses.sort_by_key(|u| (under(u), u.at.start, u.at.end));
     uses
 }
 
-/// A whole-file parse resolution made, and the text it parsed.
-struct Kept {
-    path: String,
+/// The document as its parse cut it into segments: items never span two, so each segment's
+/// tree says what the whole file's would about the items in it. Resolution reads the trees the
+/// parse still holds (the segments edited last, where the cursor usually is) and parses the
+/// others again, a segment at a time.
+struct Segments<'r> {
+    request: &'r Request<'r>,
     language: Language,
+    starts: Vec<usize>,
+}
+
+/// One segment's text and tree, in the segment's own offsets.
+struct Piece {
+    start: usize,
     text: String,
     tree: tree_sitter::Tree,
 }
 
-/// The last parses resolution made, newest first, of documents of at most [`KEPT_BYTES`]
-/// together: the next resolution in the same document parses again from its last parse, the
-/// edits since found by comparing the texts. Parsed from nothing, a 100 KB file took 15 ms, on
-/// every completion prompt and context pack in it. Its tree is 5.9 MB of heap: the parses are
-/// kept while the user works and dropped when the server goes idle.
-static KEPT: Mutex<Vec<Kept>> = Mutex::new(Vec::new());
+/// A segment's own symbol tables, in its own offsets, kept with its chunk list
+/// ([`crate::chunks::ChunkList::derived`]): true until the segment is parsed again.
+struct SegmentFacts(FileFacts);
 
-fn drop_kept() {
-    KEPT.lock().unwrap_or_else(|e| e.into_inner()).clear();
-}
-
-/// The most text (and trees of it, several times its size) kept for parsing again.
-const KEPT_BYTES: usize = 256 * 1024;
-
-/// The parse of `text`, the document at `path`, from the last one kept for it if any.
-fn parse_again(path: &str, text: &str, language: Language) -> Option<tree_sitter::Tree> {
-    let kept = {
-        let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
-        let at = kept
-            .iter()
-            .position(|k| k.path == path && k.language == language);
-        at.map(|at| kept.remove(at))
-    };
-    let tree = match kept {
-        Some(k) if k.text == text => k.tree,
-        Some(Kept {
-            text: before,
-            mut tree,
-            ..
-        }) => {
-            tree.edit(&edit_between(&before, text));
-            parse_from(text, language, Some(&tree))?
+impl<'r> Segments<'r> {
+    fn of(request: &'r Request<'r>, language: Language) -> Segments<'r> {
+        let mut starts = request.chunks.segment_starts();
+        if starts.first() != Some(&0) {
+            starts.insert(0, 0);
         }
-        None => parse(text, language)?,
-    };
-    if text.len() <= KEPT_BYTES {
-        crate::resources::memory::when_idle(drop_kept);
-        let mut kept = KEPT.lock().unwrap_or_else(|e| e.into_inner());
-        kept.insert(
-            0,
-            Kept {
-                path: path.to_owned(),
-                language,
-                text: text.to_owned(),
-                tree: tree.clone(),
-            },
-        );
-        let mut total = 0;
-        kept.retain(|k| {
-            total += k.text.len();
-            total <= KEPT_BYTES
-        });
+        Segments {
+            request,
+            language,
+            starts,
+        }
     }
-    Some(tree)
-}
 
-/// The edit that makes `before` into `after`: the span between what they share at the start and
-/// at the end, on character boundaries.
-fn edit_between(before: &str, after: &str) -> tree_sitter::InputEdit {
-    let (old, new) = (before.as_bytes(), after.as_bytes());
-    let mut start = old.iter().zip(new).take_while(|(a, b)| a == b).count();
-    while !after.is_char_boundary(start) {
-        start -= 1;
+    /// The segment that holds byte `at`.
+    fn holding(&self, at: usize) -> usize {
+        self.starts.partition_point(|&s| s <= at).saturating_sub(1)
     }
-    let most = old.len().min(new.len()) - start;
-    let mut shared_end = old
-        .iter()
-        .rev()
-        .zip(new.iter().rev())
-        .take(most)
-        .take_while(|(a, b)| a == b)
-        .count();
-    while !after.is_char_boundary(new.len() - shared_end) {
-        shared_end -= 1;
+
+    fn range(&self, s: usize) -> Range<usize> {
+        let end = self.starts.get(s + 1).copied();
+        self.starts[s]..end.unwrap_or(self.request.text.len_bytes())
     }
-    let point = |text: &str, at: usize| {
-        let before = &text[..at];
-        let row = before.matches('\n').count();
-        let column = at - before.rfind('\n').map_or(0, |i| i + 1);
-        tree_sitter::Point { row, column }
-    };
-    let (old_end, new_end) = (old.len() - shared_end, new.len() - shared_end);
-    tree_sitter::InputEdit {
-        start_byte: start,
-        old_end_byte: old_end,
-        new_end_byte: new_end,
-        start_position: point(before, start),
-        old_end_position: point(before, old_end),
-        new_end_position: point(after, new_end),
+
+    /// Segment `s`, with the tree the parse holds for it or a new parse of its text.
+    fn parsed(&self, s: usize) -> Option<Piece> {
+        let range = self.range(s);
+        let text = self.request.text.byte_slice(range.clone()).to_string();
+        let held = self.request.trees.iter().find(|(start, tree)| {
+            *start == range.start && tree.root_node().end_byte() == text.len()
+        });
+        let tree = match held {
+            Some((_, tree)) => tree.clone(),
+            None => parse(&text, self.language)?,
+        };
+        Some(Piece {
+            start: range.start,
+            text,
+            tree,
+        })
+    }
+
+    /// The document's own symbol tables, in document offsets: each segment's, made once per parse
+    /// of it.
+    fn facts(&self) -> FileFacts {
+        let lists = self.request.chunks.lists();
+        let mut all = FileFacts::default();
+        for s in 0..self.starts.len() {
+            let own = |_: &[crate::chunks::RelChunk]| {
+                SegmentFacts(
+                    self.parsed(s)
+                        .map(|p| facts_of_tree(&p.text, &p.tree, self.language))
+                        .unwrap_or_default(),
+                )
+            };
+            let start = self.starts[s];
+            let facts = match lists.iter().find(|(at, _)| *at == start) {
+                Some((_, list)) => list.derived(|_: &SegmentFacts| true, own),
+                None => Arc::new(own(&[])),
+            };
+            let rows = self.request.text.byte_to_line(start) as u32;
+            all.symbols
+                .extend(facts.0.symbols.iter().map(|symbol| Symbol {
+                    range: symbol.range.start + start..symbol.range.end + start,
+                    name_start: symbol.name_start + start,
+                    signature_end: symbol.signature_end + start,
+                    lines: (symbol.lines.0 + rows, symbol.lines.1 + rows),
+                    ..symbol.clone()
+                }));
+            all.imports.extend(facts.0.imports.iter().cloned());
+        }
+        all
     }
 }
 

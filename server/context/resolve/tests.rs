@@ -8,7 +8,7 @@ use std::path::Path;
 use expect_test::{Expect, expect};
 use ropey::Rope;
 
-use super::{Outcome, edit_between, parse, parse_again, uses};
+use super::{Outcome, uses};
 use crate::archive::{Archive, IndexConfig};
 use crate::context::ArchiveWorkspace;
 use crate::context::assemble::Request;
@@ -224,91 +224,94 @@ fn typescript_barrels_reexports_paths_and_import_kinds() {
     );
 }
 
+/// What the cursor uses, found in a file its parse cut into many segments: each use at its
+/// place in the document, each definition of the document with its place in it (bytes and
+/// lines), the same whether resolution reads the trees the parse holds or parses segments
+/// again — and a TypeScript method knows its class, declared segments after the file's start.
 #[test]
-fn a_document_parsed_again_from_its_last_parse_is_parsed_as_from_nothing() {
-    // Typing into a file, a character at a time (accents and an emoji among them), deleting,
-    // then pasting over a stretch, and another document in between.
-    let mut text = String::from(
-        "use std::fmt;\n\n/// Doc é.\npub fn helper(x: u32) -> u32 {\n    x + 1\n}\n\nfn main() {\n    let a = helper(2);\n}\n",
+fn uses_in_a_file_of_many_segments_are_found_at_their_places_in_it() {
+    let rust_filler: String = (0..800)
+        .map(|i| {
+            format!("/// Filler {i}.\npub fn filler{i}(x: u32) -> u32 {{\n    x + {i}\n}}\n\n")
+        })
+        .collect();
+    let rust = format!(
+        "pub struct Target {{\n    pub n: u32,\n}}\n\n{rust_filler}fn user() -> Target {{\n    let t = make_target();\n    t\n}}\n\nfn make_target() -> Target {{\n    Target {{ n: 1 }}\n}}\n"
     );
-    let other = "fn other() -> u8 { 7 }\n";
-    let at = text.find("    let a").unwrap();
-    let mut texts = Vec::new();
-    for c in "let b = \"héllo 😀\"; // ✓".chars() {
-        let typed = texts.len();
-        let pos = at
-            + text[at..]
-                .char_indices()
-                .nth(typed)
-                .map_or(text.len() - at, |(i, _)| i);
-        text.insert(pos, c);
-        texts.push(text.clone());
-    }
-    for _ in 0..5 {
-        let (i, _) = text
-            .char_indices()
-            .take_while(|(i, _)| *i < at + 12)
-            .last()
-            .unwrap();
-        text.remove(i);
-        texts.push(text.clone());
-    }
-    let (start, end) = (
-        text.find("pub fn helper").unwrap(),
-        text.find("fn main").unwrap(),
+    let ts_filler: String = (0..800)
+        .map(|i| {
+            format!("export function filler{i}(x: number): number {{\n  return x + {i};\n}}\n\n")
+        })
+        .collect();
+    let ts = format!(
+        "{ts_filler}export class Service {{\n  helper(): number {{\n    return 1;\n  }}\n\n  run(): number {{\n    return this.helper();\n  }}\n}}\n"
     );
-    text.replace_range(start..end, "struct Pasted { é: u8 }\n\n");
-    texts.push(text.clone());
-    text.push_str("\nfn tail() {}\n");
-    texts.push(text);
-    for (n, text) in texts.iter().enumerate() {
-        let again = parse_again("src/main.rs", text, Language::Rust).unwrap();
-        let fresh = parse(text, Language::Rust).unwrap();
-        assert_eq!(nodes(&again), nodes(&fresh), "after edit {n}: {text}");
-        if n % 4 == 0 {
-            parse_again("src/other.rs", other, Language::Rust).unwrap();
+    for (path, text, cursor_at, expected) in [
+        (
+            "src/lib.rs",
+            &rust,
+            "make_target();",
+            vec![
+                ("make_target", "fn make_target"),
+                ("Target", "pub struct Target"),
+            ],
+        ),
+        (
+            "src/service.ts",
+            &ts,
+            "helper();",
+            vec![("helper", "helper(): number {")],
+        ),
+    ] {
+        let rope = Rope::from_str(text);
+        let language = Language::from_path(Path::new(path));
+        let parsed = crate::documents::Syntax::new(language, Default::default()).update(
+            1,
+            rope.clone(),
+            &[],
+            true,
+        );
+        assert!(
+            parsed.chunks.segments() > crate::documents::HOT_SEGMENTS + 1,
+            "{path}: {} segments",
+            parsed.chunks.segments()
+        );
+        assert!(!parsed.trees.is_empty());
+        let cursor = text.find(cursor_at).unwrap();
+        let chunks = parsed.chunks.to_vec();
+        let at = focus(&chunks, &(cursor..cursor));
+        let parsing = Request::at(path, &rope, &parsed.chunks, cursor..cursor);
+        let reading = Request {
+            trees: &parsed.trees,
+            ..Request::at(path, &rope, &parsed.chunks, cursor..cursor)
+        };
+        let found = uses(&reading, &chunks, &crate::context::NoWorkspace, &at);
+        assert_eq!(
+            found,
+            uses(&parsing, &chunks, &crate::context::NoWorkspace, &at)
+        );
+        for (name, declared) in expected {
+            let u = found
+                .iter()
+                .find(|u| u.name == name)
+                .unwrap_or_else(|| panic!("{path}: no use of {name}: {found:#?}"));
+            assert_eq!(&text[u.at.clone()], name, "{path}");
+            let Outcome::Defs(defs) = &u.outcome else {
+                panic!("{path}: {name} resolved to {:?}", u.outcome);
+            };
+            let declared = text.find(declared).unwrap();
+            let symbol = &defs[0].symbol;
+            assert!(
+                symbol.range.start <= declared && declared < symbol.range.end,
+                "{path}: {name} declared at {declared}, found at {:?}",
+                symbol.range
+            );
+            assert_eq!(
+                &text[symbol.name_start..symbol.name_start + name.len()],
+                name
+            );
+            let line = text[..declared].matches('\n').count() as u32;
+            assert_eq!(symbol.lines.0, line, "{path}: {name}");
         }
     }
-    let edit = edit_between("aé😀b", "aè😀b");
-    assert_eq!(
-        (edit.start_byte, edit.old_end_byte, edit.new_end_byte),
-        (1, 3, 3)
-    );
-}
-
-/// Every node of a tree, in order: its kind and where it lies (bytes and rows and columns).
-fn nodes(tree: &tree_sitter::Tree) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cursor = tree.walk();
-    'walk: loop {
-        let node = cursor.node();
-        out.push(format!(
-            "{} {:?} {} {}",
-            node.kind(),
-            node.byte_range(),
-            node.start_position(),
-            node.end_position()
-        ));
-        if cursor.goto_first_child() || cursor.goto_next_sibling() {
-            continue;
-        }
-        loop {
-            if !cursor.goto_parent() {
-                break 'walk;
-            }
-            if cursor.goto_next_sibling() {
-                break;
-            }
-        }
-    }
-    out
-}
-
-#[test]
-fn the_parses_kept_for_resolution_go_when_the_server_is_idle() {
-    let kept = |path: &str| super::KEPT.lock().unwrap().iter().any(|k| k.path == path);
-    parse_again("src/idle.rs", "fn idle() {}\n", Language::Rust).unwrap();
-    assert!(kept("src/idle.rs"));
-    crate::resources::memory::release();
-    assert!(!kept("src/idle.rs"));
 }

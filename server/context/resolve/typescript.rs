@@ -26,11 +26,13 @@ pub(super) fn uses(
     files: &Files<'_>,
     text: &str,
     tree: &Tree,
+    base: usize,
     ranges: &[Range<usize>],
 ) -> Vec<Use> {
     let mut r = Ts {
         files,
         text,
+        base,
         configs: HashMap::new(),
         locals: HashMap::new(),
         generics: HashSet::new(),
@@ -95,7 +97,10 @@ struct Paths {
 
 struct Ts<'a, 't> {
     files: &'a Files<'a>,
+    /// The text of the document's segment the focus lies in, and where it starts: the tree's
+    /// offsets are the segment's, the symbol tables' the document's.
     text: &'a str,
+    base: usize,
     configs: HashMap<String, Option<Paths>>,
     /// Names bound in the function, with the node stating their type (or their value).
     locals: HashMap<String, Option<Node<'t>>>,
@@ -115,8 +120,8 @@ impl<'a, 't> Ts<'a, 't> {
                 .iter()
                 .filter(|s| {
                     s.kind == SymbolKind::Class
-                        && s.range.start <= range.start
-                        && range.end <= s.range.end
+                        && s.range.start <= range.start + self.base
+                        && range.end + self.base <= s.range.end
                 })
                 .min_by_key(|s| s.range.len())
                 .map(|s| Def {
