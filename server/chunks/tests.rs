@@ -487,6 +487,15 @@ fn large_files_are_parsed_in_segments() {
 fn an_open_paren_typed_in_a_large_file_reparses_one_segment() {
     let source = documented_functions(6000);
     let (mut doc, _) = Editing::new(Language::Rust, &source);
+    // A half line left a few segments before, an error that leaves nothing open: no closer of it
+    // is looked for either.
+    let (stats, _) = doc.edit_checked(
+        "/// Doc 2800.",
+        "fn half() {\n    let h = \n}\n",
+        true,
+        false,
+    );
+    assert_eq!(stats.segments_parsed, 1, "{stats:?}");
     let mut typed = String::new();
     for c in "let v = g(y, ".chars() {
         let find = format!("    {typed}y + 1\n}}\n\n/// Doc 3001.");

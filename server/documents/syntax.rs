@@ -6,15 +6,15 @@
 //! from one tree over the whole file. An edit reparses one segment, however large the file, and
 //! only the few most recently edited segments keep their trees in memory.
 //!
-//! A segment holding a syntax error (an unclosed brace, string or comment) takes in the segments
-//! after it up to the next one holding an error too — its closer may be there — or, for
+//! A segment that may leave something open (an unclosed brace, string or comment) takes in the
+//! segments after it up to the next one holding an error — its closer may be there — or, for
 //! a block comment, a `*/` (which closes it even from inside a comment, where it is no error), so
 //! that the closer closes it as in a whole-file parse, as long as they fit in [`SEGMENT_MAX`]; a
 //! segment grown past that is cut again. An error that nothing after it could close (the `(` of a
 //! call being typed, in code that parses) stays in its segment: each keystroke still reparses one.
-//! Any error counts, not only one at the segment's end: the parser often recovers from an unclosed
-//! `{` within its segment (the `{` alone is the error), where the whole file would have run it on
-//! to its `}`.
+//! Leaving something open is ending in an error, or holding an error with more opening brackets
+//! than closing ones: the parser often recovers from an unclosed `{` within its segment (the `{`
+//! alone is the error), where the whole file would have run it on to its `}`.
 //!
 //! The target is small (8 KB) because an edit can change how everything after it in its segment
 //! lexes: a lone `"` turns the rest of the segment into string and its strings into code, so the
@@ -290,17 +290,17 @@ impl Syntax {
         self.reparse(i, text.slice(..));
     }
 
-    /// The nearest segment before `i` that holds a syntax error, if segment `i` may close what
-    /// that one left open and both fit in SEGMENT_MAX together: segment `i` holds an error (a
+    /// The nearest segment before `i` that may leave something open, if segment `i` may close
+    /// what that one left open and both fit in SEGMENT_MAX together: segment `i` holds an error (a
     /// closer parsed on its own is one), or a `*/` — which closes an open block comment even from
     /// inside a comment of its own, where it is no error.
     fn opener_before(&self, i: usize, text: &Rope) -> Option<usize> {
-        // Only the nearest earlier segment holding an error is a candidate: found first, so
-        // that code without errors pays for no scan of this segment's text.
+        // Only the nearest earlier segment that may leave something open is a candidate: found
+        // first, so that code without errors pays for no scan of this segment's text.
         let mut len = self.segments[i].len;
         let j = (0..i).rev().find(|&j| {
             len += self.segments[j].len;
-            len > SEGMENT_MAX || self.holds_error(j)
+            len > SEGMENT_MAX || self.leaves_open(j, text)
         })?;
         if len > SEGMENT_MAX {
             return None;
@@ -310,11 +310,11 @@ impl Syntax {
         closes.then_some(j)
     }
 
-    /// The nearest segment after `i` that may close what segment `i` leaves open, if `i` holds
-    /// a syntax error and both fit in SEGMENT_MAX together: one holding an error, or, when
+    /// The nearest segment after `i` that may close what segment `i` leaves open, if it may
+    /// leave something open and both fit in SEGMENT_MAX together: one holding an error, or, when
     /// `i` may leave a block comment open, one holding a `*/` (even inside a comment).
     fn closer_after(&self, i: usize, text: &Rope) -> Option<usize> {
-        if !self.holds_error(i) {
+        if !self.leaves_open(i, text) {
             return None;
         }
         let comment = self.leaves_comment_open(i, text);
@@ -331,8 +331,8 @@ impl Syntax {
         None
     }
 
-    /// Whether segment `i` (holding an error) may leave a block comment open: a `/*` in its last
-    /// top-level node, where an unclosed comment runs to.
+    /// Whether segment `i` (leaving something open) may leave a block comment open: a `/*` in its
+    /// last top-level node, where an unclosed comment runs to.
     fn leaves_comment_open(&self, i: usize, text: &Rope) -> bool {
         let segment = &self.segments[i];
         let from = segment.records.last().map_or(0, |r| r.start);
@@ -381,8 +381,19 @@ impl Syntax {
         }
     }
 
-    fn holds_error(&self, i: usize) -> bool {
-        self.segments[i].records.iter().any(|r| r.error)
+    /// Whether segment `i` may leave something open for a later segment to close: it ends in
+    /// a syntax error (an unclosed string or comment runs to its end), or a top-level node of it
+    /// that holds an error has more opening brackets than closing ones — the parser often
+    /// recovers from an unclosed `{` within the segment, the `{` alone in error, where the whole
+    /// file would have run it on to its `}`. Errors that leave nothing open (a statement being
+    /// typed, a leftover half line) make no segment take in the next ones.
+    fn leaves_open(&self, i: usize, text: &Rope) -> bool {
+        let segment = &self.segments[i];
+        segment.records.last().is_some_and(|r| r.error)
+            || segment.records.iter().filter(|r| r.error).any(|r| {
+                let (start, end) = (segment.start + r.start, segment.start + r.end);
+                unclosed_brackets(text.byte_slice(start..end.min(text.len_bytes()))) > 0
+            })
     }
 
     /// Parses segment `i` (incrementally when it kept its tree) and re-chunks it.
@@ -585,6 +596,22 @@ impl Segment {
 }
 
 /// Whether `text` holds the two bytes `pair` next to each other (across the rope's pieces too).
+/// Opening brackets in `text` less closing ones (in strings and comments too: a guess that errs
+/// towards taking in a segment more).
+fn unclosed_brackets(text: RopeSlice<'_>) -> isize {
+    let mut open = 0;
+    for piece in text.chunks() {
+        for &b in piece.as_bytes() {
+            match b {
+                b'{' | b'(' | b'[' => open += 1,
+                b'}' | b')' | b']' => open -= 1,
+                _ => {}
+            }
+        }
+    }
+    open
+}
+
 fn contains(text: RopeSlice<'_>, pair: &[u8; 2]) -> bool {
     let mut last = 0u8;
     for piece in text.chunks() {
