@@ -499,13 +499,21 @@ impl Engine {
     /// suggestion (the user accepted it), the call for the new position starts at once; when it
     /// leaves the cursor in an empty body, a call starts if the user pauses there. Cheap: runs
     /// on the reading task.
-    pub fn edited(&self, uri: &str, version: i32, text: &Rope, cursor: Option<usize>, order: u64) {
+    /// A change to the document arrived: the text a held request was made for is gone, and it is
+    /// answered now (its call stays, for the request the editor sends next, if that one's text
+    /// extends it). Called before the change is applied, so that the answer does not wait for
+    /// that, nor for the parse it queues.
+    pub fn superseded(&self, uri: &str, order: u64) {
+        let mut docs = lock(&self.inner.docs);
+        let doc = docs.entry(uri.to_owned()).or_insert_with(Doc::new);
+        doc.newest.send_modify(|g| *g = (*g + 1).max(order));
+    }
+
+    /// The change [`Engine::superseded`] announced, applied: what it means for prefetching.
+    pub fn edited(&self, uri: &str, version: i32, text: &Rope, cursor: Option<usize>) {
         let config = self.config();
         let mut docs = lock(&self.inner.docs);
         let doc = docs.entry(uri.to_owned()).or_insert_with(Doc::new);
-        // The text a held request was made for is gone: it is answered now (its call stays, for
-        // the request the editor sends next, if that one's text extends it).
-        doc.newest.send_modify(|g| *g = (*g + 1).max(order));
         let Some(cursor) = cursor else {
             return;
         };

@@ -660,6 +660,13 @@ impl Backend {
             .filter(|c| c.range.is_some())
             .map(|c| c.text.len());
         let last_start = std::cell::Cell::new(None);
+        if matches!(
+            self.completion_mode.get(),
+            Some(CompletionMode::Inline | CompletionMode::Items)
+        ) {
+            self.completion
+                .superseded(uri.as_str(), super::running::last_read());
+        }
         let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
             self.store.change(
                 uri.as_str(),
@@ -690,13 +697,8 @@ impl Backend {
                 );
                 if serving && let Some(entry) = &entry {
                     let cursor = last_start.get().zip(inserted).map(|(s, n)| s + n);
-                    self.completion.edited(
-                        uri.as_str(),
-                        entry.version,
-                        &entry.text,
-                        cursor,
-                        super::running::last_read(),
-                    );
+                    self.completion
+                        .edited(uri.as_str(), entry.version, &entry.text, cursor);
                 }
             }
             Ok(Err(error)) => self.refuse(&uri, &error),
