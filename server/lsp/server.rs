@@ -660,10 +660,11 @@ impl Backend {
             .filter(|c| c.range.is_some())
             .map(|c| c.text.len());
         let last_start = std::cell::Cell::new(None);
-        if matches!(
+        let serving = matches!(
             self.completion_mode.get(),
             Some(CompletionMode::Inline | CompletionMode::Items)
-        ) {
+        );
+        if serving {
             self.completion
                 .superseded(uri.as_str(), super::running::last_read());
         }
@@ -691,10 +692,6 @@ impl Backend {
                 {
                     self.agents.follow_edits(&uri, &line_edits, &entry.text);
                 }
-                let serving = matches!(
-                    self.completion_mode.get(),
-                    Some(CompletionMode::Inline | CompletionMode::Items)
-                );
                 if serving && let Some(entry) = &entry {
                     let cursor = last_start.get().zip(inserted).map(|(s, n)| s + n);
                     self.completion

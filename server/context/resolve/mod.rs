@@ -191,9 +191,9 @@ impl<'r> Segments<'r> {
                 )
             };
             let start = self.starts[s];
-            let facts = match lists.iter().find(|(at, _)| *at == start) {
-                Some((_, list)) => list.derived(|_: &SegmentFacts| true, own),
-                None => Arc::new(own(&[])),
+            let facts = match lists.binary_search_by_key(&start, |(at, _)| *at) {
+                Ok(i) => lists[i].1.derived(|_: &SegmentFacts| true, own),
+                Err(_) => Arc::new(own(&[])),
             };
             let rows = self.request.text.byte_to_line(start) as u32;
             all.symbols

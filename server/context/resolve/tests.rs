@@ -230,19 +230,17 @@ fn typescript_barrels_reexports_paths_and_import_kinds() {
 /// again — and a TypeScript method knows its class, declared segments after the file's start.
 #[test]
 fn uses_in_a_file_of_many_segments_are_found_at_their_places_in_it() {
-    let rust_filler: String = (0..800)
-        .map(|i| {
-            format!("/// Filler {i}.\npub fn filler{i}(x: u32) -> u32 {{\n    x + {i}\n}}\n\n")
-        })
-        .collect();
+    // Enough small items to fill more segments than the parse keeps trees of.
+    let fill = |item: fn(usize) -> String| -> String { (0..800).map(item).collect() };
+    let rust_filler = fill(|i| {
+        format!("/// Filler {i}.\npub fn filler{i}(x: u32) -> u32 {{\n    x + {i}\n}}\n\n")
+    });
     let rust = format!(
         "pub struct Target {{\n    pub n: u32,\n}}\n\n{rust_filler}fn user() -> Target {{\n    let t = make_target();\n    t\n}}\n\nfn make_target() -> Target {{\n    Target {{ n: 1 }}\n}}\n"
     );
-    let ts_filler: String = (0..800)
-        .map(|i| {
-            format!("export function filler{i}(x: number): number {{\n  return x + {i};\n}}\n\n")
-        })
-        .collect();
+    let ts_filler = fill(|i| {
+        format!("export function filler{i}(x: number): number {{\n  return x + {i};\n}}\n\n")
+    });
     let ts = format!(
         "{ts_filler}export class Service {{\n  helper(): number {{\n    return 1;\n  }}\n\n  run(): number {{\n    return this.helper();\n  }}\n}}\n"
     );
