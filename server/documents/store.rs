@@ -183,7 +183,9 @@ impl DocumentStore {
                 parsed,
             },
         );
-        self.queue_parse(&mut documents, &key);
+        let taken = take_for_parse(&mut documents, &key);
+        drop(documents);
+        self.start_parse(taken);
     }
 
     pub fn close(&self, key: &str) -> bool {
@@ -263,22 +265,22 @@ impl DocumentStore {
             doc.edits.clear();
         }
         doc.edits.extend(edits);
-        self.queue_parse(&mut documents, key);
+        let taken = take_for_parse(&mut documents, key);
+        drop(documents);
+        self.start_parse(taken);
         Ok(())
     }
 
-    /// Queues a parse of the document on the parse lane, unless one is under way (it takes
-    /// these edits when it is done with the ones it has).
-    fn queue_parse(self: &Arc<Self>, documents: &mut HashMap<Arc<str>, Document>, key: &str) {
-        let Some(doc) = documents.get_mut(key) else {
+    /// Queues on the parse lane the parse [`take_for_parse`] took the state for; called once the
+    /// documents are unlocked, so that the lane's thread does not wake to wait for the lock.
+    fn start_parse(self: &Arc<Self>, taken: Option<(Arc<str>, u64, Syntax)>) {
+        let Some((key, generation, syntax)) = taken else {
             return;
         };
-        let Some(syntax) = doc.syntax.take() else {
-            return;
-        };
-        let (store, owned, generation) = (self.clone(), Arc::<str>::from(key), doc.generation);
-        if !PARSES.spawn(move || store.parse(owned, generation, syntax)) {
-            tracing::error!(document = %key, "no thread to parse on");
+        let store = self.clone();
+        let name = key.clone();
+        if !PARSES.spawn(move || store.parse(key, generation, syntax)) {
+            tracing::error!(document = %name, "no thread to parse on");
         }
     }
 
@@ -406,6 +408,17 @@ impl DocumentStore {
             }
         }
     }
+}
+
+/// The document's parse state, taken for a parse to start, unless a parse under way holds it (it
+/// takes the new edits when it is done with the ones it has).
+fn take_for_parse(
+    documents: &mut HashMap<Arc<str>, Document>,
+    key: &str,
+) -> Option<(Arc<str>, u64, Syntax)> {
+    let doc = documents.get_mut(key)?;
+    let syntax = doc.syntax.take()?;
+    Some((Arc::from(key), doc.generation, syntax))
 }
 
 #[cfg(test)]
