@@ -173,6 +173,11 @@ pub fn items_wait(config: &CompletionConfig, client: &str, version: &str) -> Wai
     }
 }
 
+/// The inline completion answer without a suggestion.
+pub fn no_suggestion() -> InlineCompletionResponse {
+    InlineCompletionResponse::List(InlineCompletionList { items: Vec::new() })
+}
+
 /// The suggestion as inline completion items (an empty list when nothing is ready).
 pub async fn inline(
     engine: &Engine,
@@ -181,7 +186,7 @@ pub async fn inline(
     wait: Wait,
 ) -> InlineCompletionResponse {
     let Some(ask) = ask else {
-        return InlineCompletionResponse::List(InlineCompletionList { items: Vec::new() });
+        return no_suggestion();
     };
     let outcome = engine.complete(ask, wait).await;
     let items = outcome
@@ -198,6 +203,14 @@ pub async fn inline(
     InlineCompletionResponse::List(InlineCompletionList { items })
 }
 
+/// The completion items answer without a suggestion: incomplete unless held (see [`items`]).
+pub fn no_items(wait: Wait) -> CompletionResponse {
+    CompletionResponse::List(CompletionList {
+        is_incomplete: wait == Wait::Budget,
+        items: Vec::new(),
+    })
+}
+
 /// The suggestion as one completion item that replaces the word before the cursor with that word
 /// plus the suggestion (so the client's filter keeps it), `isIncomplete` so the client asks again
 /// on the next keystroke. Nothing, when not held: an empty incomplete list, so the client asks
@@ -209,10 +222,7 @@ pub async fn items(
     encoding: Encoding,
     wait: Wait,
 ) -> CompletionResponse {
-    let empty = CompletionResponse::List(CompletionList {
-        is_incomplete: wait == Wait::Budget,
-        items: Vec::new(),
-    });
+    let empty = no_items(wait);
     let Some(ask) = ask else { return empty };
     let text = ask.text.clone();
     let cursor = ask.cursor;

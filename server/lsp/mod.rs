@@ -37,7 +37,15 @@ pub use timing::MethodTimes;
 /// the XDG location).
 pub async fn serve_stdio(config: ChunkConfig, config_file: Option<PathBuf>) {
     crate::resources::memory::release_when_idle();
-    let (input, output, writing) = stdio::stdio();
+    // This thread reads the client's messages (see `stdio`).
+    crate::resources::sched::respond_quickly();
+    let (input, output) = match stdio::stdio() {
+        Ok(stdio) => stdio,
+        Err(e) => {
+            tracing::error!("stdout cannot be written: {e}");
+            return;
+        }
+    };
     transport::serve(input, output, |outbox| {
         let client = client::Client::new(outbox.clone());
         let running = Arc::new(running::Running::new(outbox));
@@ -50,12 +58,6 @@ pub async fn serve_stdio(config: ChunkConfig, config_file: Option<PathBuf>) {
         ))
     })
     .await;
-    // The last answers (`shutdown`'s) reach the client before the process ends, unless the
-    // client has stopped reading them.
-    if let Some(writing) = writing {
-        let joined = tokio::task::spawn_blocking(move || writing.join());
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), joined).await;
-    }
 }
 
 /// The answer to a request whose handler panicked: an internal error naming the method and the

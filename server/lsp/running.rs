@@ -3,8 +3,11 @@
 //! answers a request the transport spawned. Whoever takes a request's id out of the registry
 //! answers it: its task with its result, or `$/cancelRequest` with RequestCancelled, so each
 //! request is answered exactly once. A handler may leave work for after its answer is queued
-//! ([`after_answer`]), so that nothing that work sends overtakes the answer. It runs nothing
-//! itself.
+//! ([`after_answer`]), so that nothing that work sends overtakes the answer. A request held
+//! open until something newer about its document comes (a held completion) leaves its empty
+//! answer here ([`Running::hold`]), and the edit or request that supersedes it answers it with
+//! that at once ([`Running::supersede`]), on the thread that read it, before the held task has
+//! even woken. It runs nothing itself.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -31,6 +34,35 @@ pub struct Running {
     outbox: Outbox,
     /// `None` until the task's handle is known (it may finish before).
     tasks: Mutex<HashMap<Key, Option<AbortHandle>>>,
+    /// Held requests by document: where each came in the order read, its id, and its empty
+    /// answer, encoded.
+    held: Mutex<HashMap<String, Vec<HeldRequest>>>,
+}
+
+struct HeldRequest {
+    order: u64,
+    id: Id,
+    empty: Vec<u8>,
+}
+
+/// A request of [`Running::hold`]'s, no longer held once this is dropped (answered, or its task
+/// ended or was aborted).
+pub struct Held<'a> {
+    running: &'a Running,
+    uri: String,
+    id: Id,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let mut held = lock(&self.running.held);
+        if let Some(list) = held.get_mut(&self.uri) {
+            list.retain(|h| h.id != self.id);
+            if list.is_empty() {
+                held.remove(&self.uri);
+            }
+        }
+    }
 }
 
 impl Running {
@@ -38,6 +70,7 @@ impl Running {
         Running {
             outbox,
             tasks: Mutex::new(HashMap::new()),
+            held: Mutex::new(HashMap::new()),
         }
     }
 
@@ -107,6 +140,52 @@ impl Running {
         }
     }
 
+    /// Holds the request whose task this is until it is answered or something newer about
+    /// `uri` comes: then [`Running::supersede`] answers it with `empty`. Requests of `uri` read
+    /// before this one are answered so now. `None` outside a request's task.
+    pub fn hold(&self, uri: &str, empty: &impl serde::Serialize) -> Option<Held<'_>> {
+        let (order, id) = (read_order()?, REQUEST_ID.try_with(Id::clone).ok()?);
+        let result = serde_json::to_vec(empty).ok()?;
+        let empty = super::transport::encoded(&id, Ok(result.into())).into_bytes();
+        self.supersede(uri, order);
+        lock(&self.held)
+            .entry(uri.to_owned())
+            .or_default()
+            .push(HeldRequest {
+                order,
+                id: id.clone(),
+                empty,
+            });
+        Some(Held {
+            running: self,
+            uri: uri.to_owned(),
+            id,
+        })
+    }
+
+    /// An edit or a request of `uri`, read at `order`, supersedes the requests of `uri` held
+    /// since before it: each is answered with its empty answer now, unless it was already.
+    pub fn supersede(&self, uri: &str, order: u64) {
+        let superseded = {
+            let mut held = lock(&self.held);
+            let Some(list) = held.get_mut(uri) else {
+                return;
+            };
+            let (older, newer) = std::mem::take(list)
+                .into_iter()
+                .partition(|h| h.order < order);
+            *list = newer;
+            if list.is_empty() {
+                held.remove(uri);
+            }
+            older
+        };
+        for h in superseded {
+            let HeldRequest { id, empty, .. } = h;
+            self.answer(&id, empty.into());
+        }
+    }
+
     /// How many are registered (for tests).
     #[cfg(test)]
     pub fn len(&self) -> usize {
@@ -119,6 +198,8 @@ tokio::task_local! {
     static AFTER_ANSWER: RefCell<Vec<Box<dyn FnOnce() + Send>>>;
     /// Where the request whose task this is came in the order the client's messages were read.
     static READ_ORDER: u64;
+    /// The id of the request whose task this is.
+    static REQUEST_ID: Id;
 }
 
 /// Messages read from the client so far, in this process.
@@ -154,7 +235,7 @@ pub fn after_answer(work: impl FnOnce() + Send + 'static) {
 
 /// Runs a request's task, `request` returning whether its answer was queued; then, if it was,
 /// the work its handler left with [`after_answer`].
-pub async fn answering(order: u64, request: impl Future<Output = bool>) {
+pub async fn answering(order: u64, id: Id, request: impl Future<Output = bool>) {
     let answered = AFTER_ANSWER.scope(RefCell::new(Vec::new()), async move {
         if request.await {
             for work in AFTER_ANSWER.with(|after| after.take()) {
@@ -162,7 +243,9 @@ pub async fn answering(order: u64, request: impl Future<Output = bool>) {
             }
         }
     });
-    READ_ORDER.scope(order, answered).await
+    READ_ORDER
+        .scope(order, REQUEST_ID.scope(id, answered))
+        .await
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -215,7 +298,7 @@ mod tests {
         };
         let request = |id: i64| {
             let (running, work) = (running.clone(), left(b"after"));
-            answering(read_one(), async move {
+            answering(read_one(), Id::Number(id), async move {
                 after_answer(work);
                 running.answer(&Id::Number(id), b"answer".to_vec().into())
             })
@@ -253,5 +336,68 @@ mod tests {
         assert!(running.cancel(&token));
         assert!(run.await.unwrap_err().is_cancelled());
         assert!(!running.cancel(&token));
+    }
+
+    #[tokio::test]
+    async fn a_held_request_is_answered_empty_by_what_supersedes_it_and_once() {
+        let (outbox, mut frames) = mpsc::unbounded_channel();
+        let running = std::sync::Arc::new(Running::new(outbox));
+        let (release, released) = tokio::sync::watch::channel(false);
+        // A held request: registers its empty answer, then waits; its own answer comes last.
+        let held = |id: i64, uri: &'static str| {
+            let (running, mut released) = (running.clone(), released.clone());
+            assert!(running.start(Key::Request(Id::Number(id))));
+            let order = read_one();
+            tokio::spawn(answering(order, Id::Number(id), async move {
+                let held = running.hold(uri, &serde_json::json!({"items": []}));
+                assert!(held.is_some());
+                let _ = released.wait_for(|r| *r).await;
+                drop(held);
+                running.answer(&Id::Number(id), b"late".to_vec().into())
+            }))
+        };
+        let answered = |frames: &mut mpsc::UnboundedReceiver<Body>| -> Vec<serde_json::Value> {
+            std::iter::from_fn(|| frames.try_recv().ok())
+                .map(|b| serde_json::from_slice(&b.into_bytes()).unwrap())
+                .collect()
+        };
+        let first = held(1, "file:///a.rs");
+        let other = held(2, "file:///b.rs");
+        while lock(&running.held).values().map(Vec::len).sum::<usize>() < 2 {
+            tokio::task::yield_now().await;
+        }
+        // A newer request of the same document supersedes the first.
+        let second = held(3, "file:///a.rs");
+        while lock(&running.held)
+            .get("file:///a.rs")
+            .is_none_or(|l| l.iter().all(|h| h.id != Id::Number(3)))
+        {
+            tokio::task::yield_now().await;
+        }
+        let now = answered(&mut frames);
+        assert_eq!(now.len(), 1, "{now:?}");
+        assert_eq!(now[0]["id"], 1);
+        assert_eq!(now[0]["result"], serde_json::json!({"items": []}));
+        // An edit of that document read now supersedes the second; the other document's stays.
+        running.supersede("file:///a.rs", read_one());
+        let now = answered(&mut frames);
+        assert_eq!(now.len(), 1, "{now:?}");
+        assert_eq!(now[0]["id"], 3);
+        // An edit read before a request does not supersede it.
+        running.supersede("file:///b.rs", 0);
+        assert!(answered(&mut frames).is_empty());
+        // The held tasks end: the first two say nothing more, the other's own answer goes out.
+        release.send(true).unwrap();
+        for task in [first, second, other] {
+            task.await.unwrap();
+        }
+        let last: Vec<u8> = frames.try_recv().unwrap().into_bytes();
+        assert_eq!(last, b"late");
+        assert!(frames.try_recv().is_err());
+        assert!(
+            lock(&running.held).is_empty(),
+            "held entries outlive their tasks"
+        );
+        assert_eq!(running.len(), 0);
     }
 }

@@ -544,6 +544,10 @@ impl Backend {
         );
         let (name, version) = self.client_info.get().cloned().unwrap_or_default();
         let wait = super::completion::items_wait(&self.completion.config(), &name, &version);
+        let uri = params.text_document_position.text_document.uri.as_str();
+        let _held = (ask.is_some() && wait != Wait::Budget)
+            .then(|| self.running.hold(uri, &super::completion::no_items(wait)))
+            .flatten();
         Ok(Some(
             super::completion::items(&self.completion, ask, encoding, wait).await,
         ))
@@ -665,8 +669,10 @@ impl Backend {
             Some(CompletionMode::Inline | CompletionMode::Items)
         );
         if serving {
-            self.completion
-                .superseded(uri.as_str(), super::running::last_read());
+            // Held requests of this document are answered before anything else is done.
+            let order = super::running::last_read();
+            self.running.supersede(uri.as_str(), order);
+            self.completion.superseded(uri.as_str(), order);
         }
         let applied = std::panic::catch_unwind(AssertUnwindSafe(|| {
             self.store.change(
@@ -960,6 +966,11 @@ impl Backend {
             self.encoding(),
         );
         let wait = Wait::Hold(Duration::from_millis(self.completion.config().hold_ms));
+        let uri = params.text_document_position.text_document.uri.as_str();
+        let _held = ask
+            .is_some()
+            .then(|| self.running.hold(uri, &super::completion::no_suggestion()))
+            .flatten();
         Ok(Some(
             super::completion::inline(&self.completion, ask, position, wait).await,
         ))

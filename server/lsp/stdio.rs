@@ -4,17 +4,14 @@
 //! answer to be written, behind them. Here the transport's reading loop reads stdin itself, with
 //! a blocking read: that loop runs on the thread that called `Runtime::block_on` (the process's
 //! main thread), never on one of the runtime's workers, so its wait holds up nothing else, and a
-//! message is handled on the thread that read it. A thread of its own writes to stdout what the
-//! transport writes, as it comes.
+//! message is handled on the thread that read it. The transport writes stdout from a thread of
+//! its own.
 
 use std::io::{Read, Write};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncReadExt, DuplexStream, ReadBuf};
-
-/// How much of a message may sit between the transport and the thread writing stdout.
-const PIPE: usize = 256 * 1024;
+use tokio::io::{AsyncRead, ReadBuf};
 
 /// Stdin, read with blocking reads: only for a future polled by `Runtime::block_on` on a thread
 /// of its own (a runtime worker waiting here would stall the tasks queued on it).
@@ -39,35 +36,24 @@ impl AsyncRead for Stdin {
     }
 }
 
-/// The transport's input (what the client sends) and output (what goes to the client), and the
-/// thread writing stdout, which ends once the output is dropped and everything in it written.
-/// Must be called inside the runtime.
-pub fn stdio() -> (Stdin, DuplexStream, Option<std::thread::JoinHandle<()>>) {
+/// The transport's input (what the client sends) and output (what goes to the client).
+pub fn stdio() -> std::io::Result<(Stdin, Box<dyn Write + Send>)> {
     widen_stdout_pipe();
-    let runtime = tokio::runtime::Handle::current();
-    let (output, mut drain) = tokio::io::duplex(PIPE);
-    let spawned = std::thread::Builder::new()
-        .name("strata-stdout".into())
-        .stack_size(256 * 1024)
-        .spawn(move || {
-            let mut buffer = vec![0; 64 * 1024];
-            loop {
-                let n = match runtime.block_on(drain.read(&mut buffer)) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                let mut stdout = std::io::stdout().lock();
-                if let Err(e) = stdout.write_all(&buffer[..n]).and_then(|()| stdout.flush()) {
-                    // The client is gone: dropping `drain` fails the transport's next write.
-                    tracing::debug!("writing stdout: {e}");
-                    break;
-                }
-            }
-        });
-    let writing = spawned
-        .inspect_err(|e| tracing::error!("no thread to write stdout: {e}"))
-        .ok();
-    (Stdin(std::io::stdin()), output, writing)
+    Ok((Stdin(std::io::stdin()), stdout()?))
+}
+
+/// Stdout itself, not Rust's line-buffered handle, which would write each frame in two at its
+/// header's line break.
+#[cfg(unix)]
+fn stdout() -> std::io::Result<Box<dyn Write + Send>> {
+    use std::os::fd::AsFd;
+    let stdout = std::io::stdout().as_fd().try_clone_to_owned()?;
+    Ok(Box::new(std::fs::File::from(stdout)))
+}
+
+#[cfg(not(unix))]
+fn stdout() -> std::io::Result<Box<dyn Write + Send>> {
+    Ok(Box::new(std::io::stdout()))
 }
 
 /// What a pipe to the client may hold: a megabyte, the most Linux gives a process without

@@ -9,7 +9,9 @@
 //!   task encodes its own answer, then does what its handler left for after it
 //!   (`running::after_answer`);
 //! - the client's answers to our requests go to `Client::answered`;
-//! - one writer task writes frames in the order they are queued.
+//! - one thread of its own writes frames to stdout in the order they are queued: an answer
+//!   queued on the reading thread (a held completion an edit supersedes) wakes that thread
+//!   alone, not a runtime worker first.
 //!
 //! Every request is answered: one for a method not in the table with MethodNotFound (`$/` ones
 //! and `""` too — told from a missing method, an answer of the client's, by the raw JSON), one
@@ -24,12 +26,13 @@
 //! Content-Length larger than its body costs that frame, and the server answers again from the
 //! next header on; until one arrives it waits, as it cannot tell a short body from a slow one.
 
+use std::io::Write;
 use std::panic::AssertUnwindSafe;
-use std::pin::pin;
 use std::sync::Arc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tower_lsp_server::jsonrpc::{self, Error, ErrorCode, Id, Request, Response};
@@ -52,11 +55,24 @@ const SERVER_NOT_INITIALIZED: i64 = -32002;
 pub async fn serve<I, O>(input: I, output: O, build: impl FnOnce(Outbox) -> Arc<Backend>)
 where
     I: AsyncRead + Unpin,
-    O: AsyncWrite + Unpin + Send + 'static,
+    O: Write + Send + 'static,
 {
     let (frames, bodies) = mpsc::unbounded_channel::<Body>();
-    let (stop, stopped) = oneshot::channel();
-    let writer = tokio::spawn(write_frames(output, bodies, stopped));
+    let stop = Arc::new(AtomicBool::new(false));
+    let (written, all_written) = oneshot::channel();
+    let stopping = stop.clone();
+    let writer = std::thread::Builder::new()
+        .name("strata-stdout".into())
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            crate::resources::sched::respond_quickly();
+            write_frames(output, bodies, &stopping);
+            let _ = written.send(());
+        });
+    if let Err(e) = writer {
+        tracing::error!("no thread to write to the client: {e}");
+        return;
+    }
     let backend = build(frames.clone());
 
     let mut input = Frames::new(input);
@@ -196,7 +212,7 @@ where
             continue;
         }
         let (server, name) = (backend.clone(), entry.name);
-        let task = tasks.spawn(running::answering(order, async move {
+        let task = tasks.spawn(running::answering(order, id.clone(), async move {
             let answer = server
                 .guard(name, async { handler(server.clone(), params).await })
                 .await;
@@ -213,8 +229,11 @@ where
 
     tasks.shutdown().await;
     backend.client.close();
-    let _ = stop.send(());
-    let _ = writer.await;
+    // The last answers (`shutdown`'s) reach the client before the process ends, unless the
+    // client has stopped reading them.
+    stop.store(true, Ordering::Release);
+    let _ = frames.send(Body::Bytes(Vec::new()));
+    let _ = tokio::time::timeout(Duration::from_secs(1), all_written).await;
 }
 
 /// Header lines longer than this are not headers: the reader resynchronises.
@@ -555,7 +574,7 @@ fn send(frames: &Outbox, id: &Id, answer: jsonrpc::Result<Body>) {
 }
 
 /// The response to request `id`: its result (already encoded) or its error.
-fn encoded(id: &Id, answer: jsonrpc::Result<Body>) -> Body {
+pub(super) fn encoded(id: &Id, answer: jsonrpc::Result<Body>) -> Body {
     let error = match answer {
         Ok(body) => {
             let id = serde_json::to_vec(id).unwrap_or_else(|_| b"null".to_vec());
@@ -590,60 +609,54 @@ fn has_method(body: &[u8]) -> bool {
     serde_json::from_slice::<Probe>(body).is_ok_and(|probe| probe.method.is_some())
 }
 
-/// Writes each body as a frame, flushing when no other is waiting, until `stop`; then what is
-/// queued already.
-async fn write_frames<O: AsyncWrite + Unpin>(
-    output: O,
-    mut bodies: mpsc::UnboundedReceiver<Body>,
-    mut stop: oneshot::Receiver<()>,
-) {
-    let mut output = pin!(tokio::io::BufWriter::new(output));
-    let mut stopping = false;
-    loop {
-        let body = if stopping {
-            bodies.try_recv().ok()
-        } else {
-            tokio::select! {
-                biased;
-                body = bodies.recv() => body,
-                _ = &mut stop => {
-                    stopping = true;
-                    bodies.try_recv().ok()
-                }
-            }
-        };
-        let Some(body) = body else {
-            break;
-        };
+/// Writes each body as a frame, flushing when no other is waiting, until `stop` is set; then
+/// what is queued already. An empty body is no message (every message is a JSON object): it is
+/// skipped, and only wakes the writer to look at `stop`.
+fn write_frames(output: impl Write, mut bodies: mpsc::UnboundedReceiver<Body>, stop: &AtomicBool) {
+    let mut output = std::io::BufWriter::with_capacity(64 * 1024, output);
+    while let Some(body) = bodies.blocking_recv() {
         let length = body.len();
-        let header = format!("Content-Length: {length}\r\n\r\n");
-        if output.write_all(header.as_bytes()).await.is_err() {
-            return; // the client is gone
-        }
-        // A streamed body is counted before it is written. Should the two ever differ (a bug),
-        // the frame still holds exactly the bytes its header announced — cut short, or padded
-        // with blanks — so that this one answer is unreadable but the client finds the next.
-        let (mut written, mut made) = (0, 0);
-        for block in body.blocks() {
-            made += block.len();
-            let fits = block.len().min(length - written);
-            if output.write_all(&block[..fits]).await.is_err() {
-                return; // the client is gone
+        if length > 0 {
+            if let Err(e) = write_frame(&mut output, body) {
+                // The client is gone: what the server sends from now on goes nowhere.
+                tracing::debug!("writing to the client: {e}");
+                return;
             }
-            written += fits;
-        }
-        if made != length {
-            tracing::error!("a body of {made} bytes was announced as {length}");
-            let blanks = vec![b' '; length - written];
-            if output.write_all(&blanks).await.is_err() {
+            if bodies.is_empty() && output.flush().is_err() {
                 return;
             }
         }
-        if bodies.is_empty() && output.flush().await.is_err() {
-            return;
+        if stop.load(Ordering::Acquire) {
+            while let Ok(body) = bodies.try_recv() {
+                if body.len() > 0 && write_frame(&mut output, body).is_err() {
+                    return;
+                }
+            }
+            break;
         }
     }
-    let _ = output.flush().await;
+    let _ = output.flush();
+}
+
+/// One frame: the header, then the body. A streamed body is counted before it is written.
+/// Should the two ever differ (a bug), the frame still holds exactly the bytes its header
+/// announced — cut short, or padded with blanks — so that this one answer is unreadable but the
+/// client finds the next.
+fn write_frame(output: &mut impl Write, body: Body) -> std::io::Result<()> {
+    let length = body.len();
+    write!(output, "Content-Length: {length}\r\n\r\n")?;
+    let (mut written, mut made) = (0, 0);
+    for block in body.blocks() {
+        made += block.len();
+        let fits = block.len().min(length - written);
+        output.write_all(&block[..fits])?;
+        written += fits;
+    }
+    if made != length {
+        tracing::error!("a body of {made} bytes was announced as {length}");
+        output.write_all(&vec![b' '; length - written])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -778,15 +791,14 @@ mod tests {
     use crate::lsp::body::Streamed;
 
     /// The frames `bodies` are written as, read back (header, then that many bytes).
-    async fn written(bodies: Vec<Body>) -> Vec<Vec<u8>> {
+    fn written(bodies: Vec<Body>) -> Vec<Vec<u8>> {
         let (tx, rx) = mpsc::unbounded_channel();
         for body in bodies {
             tx.send(body).unwrap();
         }
         drop(tx);
-        let (_stop, stopped) = oneshot::channel();
         let mut out = Vec::new();
-        write_frames(&mut out, rx, stopped).await;
+        write_frames(&mut out, rx, &AtomicBool::new(false));
         let mut frames = Vec::new();
         let mut rest = &out[..];
         while !rest.is_empty() {
@@ -804,8 +816,8 @@ mod tests {
         frames
     }
 
-    #[tokio::test]
-    async fn a_streamed_body_that_is_not_the_length_it_announced_keeps_the_frames_apart() {
+    #[test]
+    fn a_streamed_body_that_is_not_the_length_it_announced_keeps_the_frames_apart() {
         let blocks = |parts: &[&str]| {
             parts
                 .iter()
@@ -819,8 +831,7 @@ mod tests {
             Body::Streamed(Streamed::new(3, blocks(&["[1,", "2,3]"]))),
             Body::Streamed(Streamed::new(5, blocks(&["[1,", "2]"]))),
             Body::Bytes(b"[]".to_vec()),
-        ])
-        .await;
+        ]);
         assert_eq!(
             frames,
             [&b"[1,2]  "[..], b"{}", b"[1,", b"[1,2]", b"[]"],

@@ -65,7 +65,7 @@ impl Lane {
     }
 
     fn serve(&'static self) {
-        yield_on_wakeup();
+        super::sched::yield_on_wakeup();
         let mut state = self.lock();
         loop {
             if let Some(job) = state.queue.pop_front() {
@@ -91,23 +91,6 @@ impl Lane {
 
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-/// A lane's thread does not take the core from the thread that woke it (Linux's `SCHED_BATCH`:
-/// no wakeup preemption; it runs as soon as a core is free, at the same share of time). A
-/// keystroke's `didChange` wakes the parse lane; had the parse taken the reading thread's core,
-/// that thread would have finished the change — answering the completion request it supersedes —
-/// only after the parse, 1.5 ms later (traced in the completion bench).
-fn yield_on_wakeup() {
-    #[cfg(target_os = "linux")]
-    {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: sets the calling thread's policy (pid 0); `param` lives across the call.
-        let set = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
-        if set != 0 {
-            tracing::debug!("SCHED_BATCH refused: {}", std::io::Error::last_os_error());
-        }
     }
 }
 

@@ -10,6 +10,7 @@
 
 pub mod lane;
 pub mod memory;
+pub mod sched;
 
 use std::sync::RwLock;
 use std::time::Duration;
