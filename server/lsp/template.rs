@@ -246,13 +246,15 @@ mod tests {
                     _ => Base::Ordinal(next(3)),
                 };
                 // Values of every size, many near powers of ten.
-                let value = 10u64.pow(next(7) as u32) - next(3).min(1) * next(20);
+                let value = 10u64
+                    .pow(next(7) as u32)
+                    .saturating_sub(next(3).min(1) * next(20));
                 t.raw(",");
                 t.hole(base, value as u32);
             }
             let ordinals = FxHashMap::from_iter((0..3).map(|k| (k, next(2_000) as u32)));
             let start = Start {
-                line: 10u64.pow(next(6) as u32) as u32 - next(5) as u32,
+                line: 10u32.pow(next(6) as u32).saturating_sub(next(5) as u32),
                 byte: next(1 << 24) as usize,
                 ordinals: &ordinals,
             };
