@@ -278,10 +278,7 @@ impl DocumentStore {
             return;
         };
         let store = self.clone();
-        let name = key.clone();
-        if !PARSES.spawn(move || store.parse(key, generation, syntax)) {
-            tracing::error!(document = %name, "no thread to parse on");
-        }
+        PARSES.spawn(move || store.parse(key, generation, syntax));
     }
 
     /// The document as it stands now, with a handle on its parses.
