@@ -1163,6 +1163,9 @@ local function test_inline_completion(row)
   end)
   vim.api.nvim_del_augroup_by_id(group)
   out(string.format("# inline: %d answer(s)", answered))
+  -- Held requests a keystroke superseded are answered (empty) as the edit arrives; none is left
+  -- waiting.
+  check("every inline completion request was answered or cancelled", pending <= 0, pending)
   check(
     "after typing and pausing, with no further key, the suggestion shows as ghost text",
     shown ~= nil and before .. shown == fake.line,
