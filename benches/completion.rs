@@ -13,7 +13,8 @@
 //!
 //! Prints, per model latency: **pause → suggestion shown** (the request sent after the last
 //! keystroke, to its non-empty answer) p50 / p99 / max and Strata's share of it (that minus the
-//! model's time, for sessions whose call starts at the pause); how soon a held request is
+//! model's time, from the call's arrival to its last byte, for sessions whose call starts at the
+//! pause), also beyond the debounce that tells the pause from typing; how soon a held request is
 //! answered once the next keystroke's edit is sent; requests left unanswered; model calls per keystroke; the
 //! share of shown suggestions a prefetch brought; and `codeAction` latency while typing (every
 //! 10th keystroke), beside the same with completion off. Then the pause table again for a 64 KB
@@ -147,6 +148,27 @@ struct Pause {
     kind: Kind,
     shown: Duration,
     call: Option<(Duration, Option<Duration>)>,
+    /// The pause the server waits for before it calls, by its rule (1.5 × the median of the
+    /// last nine gaps between requests, within the configured 40–250 ms), applied to the
+    /// requests as this client sent them.
+    debounce: Duration,
+}
+
+/// The server's debounce for requests sent at `sent` (see [`Pause::debounce`]).
+fn debounce(sent: &[(i64, Instant)]) -> Duration {
+    let mut gaps: Vec<Duration> = sent
+        .windows(2)
+        .map(|w| w[1].1 - w[0].1)
+        .filter(|gap| *gap < Duration::from_secs(2))
+        .collect();
+    let mut kept = gaps.split_off(gaps.len().saturating_sub(9));
+    kept.sort();
+    kept.get(kept.len() / 2)
+        .map_or(Duration::from_millis(250), |usual| {
+            usual
+                .mul_f64(1.5)
+                .clamp(Duration::from_millis(40), Duration::from_millis(250))
+        })
 }
 
 struct Figures {
@@ -229,7 +251,13 @@ fn run(source: &str, model_ms: u64, complete: bool) -> Figures {
             .min_by_key(|c| c.received)
             .map(|c| (c.received - sent, c.ended.map(|e| e.duration_since(sent))));
         if answer["items"].as_array().is_some_and(|i| !i.is_empty()) {
-            pauses.push(Pause { kind, shown, call });
+            let debounce = debounce(&editor.sent);
+            pauses.push(Pause {
+                kind,
+                shown,
+                call,
+                debounce,
+            });
         } else {
             empty_pauses += 1;
         }
@@ -284,9 +312,9 @@ fn main() {
     );
     println!();
     println!(
-        "| model | session | pauses | pause → suggestion p50 / p99 / max ms | Strata's share p50 / p99 ms | of it, until the call reaches the model (debounce, prompt) p50 / p99 ms | of it, after the model's last byte p50 / p99 ms |"
+        "| model | session | pauses | pause → suggestion p50 / p99 / max ms | Strata's share p50 / p99 ms | of it, beyond the debounce p50 / p99 ms | of it, until the call reaches the model (debounce, prompt) p50 / p99 ms | of it, after the model's last byte p50 / p99 ms |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     let mut rest = Vec::new();
     for model_ms in [0u64, 300, 1000] {
         let f = run(&source, model_ms, true);
@@ -339,9 +367,9 @@ fn main() {
     );
     println!();
     println!(
-        "| model | session | pauses | pause → suggestion p50 / p99 / max ms | Strata's share p50 / p99 ms | of it, until the call reaches the model (debounce, prompt) p50 / p99 ms | of it, after the model's last byte p50 / p99 ms |"
+        "| model | session | pauses | pause → suggestion p50 / p99 / max ms | Strata's share p50 / p99 ms | of it, beyond the debounce p50 / p99 ms | of it, until the call reaches the model (debounce, prompt) p50 / p99 ms | of it, after the model's last byte p50 / p99 ms |"
     );
-    println!("|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|");
     let small = run(&typical, 300, true);
     print_pauses(300, &small);
     println!();
@@ -362,40 +390,43 @@ fn print_pauses(model_ms: u64, f: &Figures) {
             .map(|p| p.shown)
             .collect();
         shown.sort();
-        let model = Duration::from_millis(model_ms);
-        // Strata's share where the call starts at the pause (against): the rest is the model.
-        // Split at the model: before the call reaches it, the debounce (the pause must be
-        // told from the gap between keystrokes) and the prompt's build; after the model has
-        // written its whole answer, the answer's way back to the editor.
-        let (share, before, after) = if kind == Kind::Against {
-            let (mut before, mut after): (Vec<Duration>, Vec<Duration>) = f
-                .pauses
-                .iter()
-                .filter(|p| p.kind == kind)
-                .filter_map(|p| {
-                    let (reached, ended) = p.call?;
-                    Some((reached, p.shown.saturating_sub(ended?)))
+        // Strata's share where the call starts at the pause (against): the time the model took
+        // (from the call's arrival to its last byte) is the model's, the rest is Strata's.
+        // Split at the model: before the call reaches it, the debounce (the pause must be told
+        // from the gap between keystrokes) and the prompt's build; after the model has written
+        // its whole answer, the answer's way back to the editor.
+        let cells = if kind == Kind::Against {
+            let model = Duration::from_millis(model_ms);
+            let mut share = Vec::new();
+            let mut beyond = Vec::new();
+            let mut before = Vec::new();
+            let mut after = Vec::new();
+            for p in f.pauses.iter().filter(|p| p.kind == kind) {
+                let split = p
+                    .call
+                    .and_then(|(reached, ended)| Some((reached, p.shown.checked_sub(ended?)?)));
+                let strata = match split {
+                    Some((reached, back)) => {
+                        before.push(reached);
+                        after.push(back);
+                        reached + back
+                    }
+                    None => p.shown.saturating_sub(model),
+                };
+                share.push(strata);
+                beyond.push(strata.saturating_sub(p.debounce));
+            }
+            [share, beyond, before, after]
+                .map(|mut v| {
+                    v.sort();
+                    format!("{} / {}", ms(percentile(&v, 0.5)), ms(percentile(&v, 0.99)))
                 })
-                .unzip();
-            before.sort();
-            after.sort();
-            let pair = |v: &[Duration]| {
-                format!("{} / {}", ms(percentile(v, 0.5)), ms(percentile(v, 0.99)))
-            };
-            (
-                format!(
-                    "{} / {}",
-                    ms(percentile(&shown, 0.5).saturating_sub(model)),
-                    ms(percentile(&shown, 0.99).saturating_sub(model))
-                ),
-                pair(&before),
-                pair(&after),
-            )
+                .join(" | ")
         } else {
-            ("—".into(), "—".into(), "—".into())
+            ["—"; 4].join(" | ")
         };
         println!(
-            "| {model_ms} ms | {name} | {} | {} / {} / {} | {share} | {before} | {after} |",
+            "| {model_ms} ms | {name} | {} | {} / {} / {} | {cells} |",
             shown.len(),
             ms(percentile(&shown, 0.5)),
             ms(percentile(&shown, 0.99)),

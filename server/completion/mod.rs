@@ -229,6 +229,50 @@ struct Flight {
     started: Instant,
 }
 
+/// How fast the user types: the recent gaps between requests. The pause that starts a call is
+/// half as long again as the usual gap. The usual gap is the median of the last few, so one pause
+/// between bursts of typing (the user read a suggestion, or thought) does not lengthen the next
+/// burst's debounce, while a user who types more slowly for a few keystrokes gets a longer one.
+#[derive(Default)]
+struct Rhythm {
+    /// The last gaps, oldest first.
+    gaps: VecDeque<Duration>,
+}
+
+impl Rhythm {
+    /// Gaps kept: a median of nine outvotes up to four pauses among them.
+    const KEPT: usize = 9;
+    /// Longer than this is no longer typing: the user stopped.
+    const STOPPED: Duration = Duration::from_secs(2);
+
+    fn gap(&mut self, gap: Duration) {
+        if gap >= Self::STOPPED {
+            return;
+        }
+        if self.gaps.len() == Self::KEPT {
+            self.gaps.pop_front();
+        }
+        self.gaps.push_back(gap);
+    }
+
+    /// The usual gap; none before the second request.
+    fn usual(&self) -> Option<Duration> {
+        let mut sorted: Vec<Duration> = self.gaps.iter().copied().collect();
+        sorted.sort_unstable();
+        sorted.get(sorted.len() / 2).copied()
+    }
+
+    /// How long a gap must last to be a pause: 1.5 × the usual gap, within the configured
+    /// bounds (the upper bound until the user's pace is known).
+    fn debounce(&self, config: &CompletionConfig) -> Duration {
+        let min = Duration::from_millis(config.debounce_min_ms);
+        let max = Duration::from_millis(config.debounce_max_ms).max(min);
+        self.usual()
+            .map_or(max, |usual| usual.mul_f64(1.5))
+            .clamp(min, max)
+    }
+}
+
 /// A fitted suggestion and the anchor it was made for.
 struct Suggestion {
     anchor: Anchor,
@@ -238,8 +282,8 @@ struct Suggestion {
 
 struct Doc {
     last_request: Option<Instant>,
-    /// Moving average of the time between requests (typing speed), in milliseconds.
-    interval_ms: Option<f64>,
+    /// The time between requests: how fast the user types.
+    rhythm: Rhythm,
     /// The newest request nothing could serve (or a prefetch nobody asked for yet).
     wanted: Option<Ask>,
     /// `wanted` is a prefetch.
@@ -268,7 +312,7 @@ impl Doc {
     fn new() -> Doc {
         Doc {
             last_request: None,
-            interval_ms: None,
+            rhythm: Rhythm::default(),
             wanted: None,
             wanted_prefetch: false,
             leading: false,
@@ -585,10 +629,7 @@ impl Engine {
                     >= Duration::from_millis(config.debounce_max_ms)
             });
             if let Some(last) = doc.last_request {
-                let gap = started.saturating_duration_since(last).as_secs_f64() * 1e3;
-                if gap < 2000.0 {
-                    doc.interval_ms = Some(doc.interval_ms.map_or(gap, |v| v + 0.3 * (gap - v)));
-                }
+                doc.rhythm.gap(started.saturating_duration_since(last));
             }
             doc.last_request = Some(started);
             let generation = ask.order.unwrap_or(seen + 1).max(seen + 1);
@@ -729,12 +770,7 @@ impl Engine {
                     return;
                 }
                 let now = Instant::now();
-                let debounce = Duration::from_millis(
-                    doc.interval_ms
-                        .map_or(config.debounce_max_ms as f64, |i| i * 1.5)
-                        .clamp(config.debounce_min_ms as f64, config.debounce_max_ms as f64)
-                        as u64,
-                );
+                let debounce = doc.rhythm.debounce(&config);
                 let by_pause = doc.last_request.unwrap_or(now) + debounce;
                 let by_refresh =
                     doc.since.unwrap_or(now) + Duration::from_millis(config.refresh_ms);
@@ -939,6 +975,44 @@ mod tests {
         assert!(worth_waiting(Some(300.0), ms(260), ms(50)));
         // No budget, no wait for a call that is not already due.
         assert!(!worth_waiting(Some(30.0), ms(0), ms(0)));
+    }
+
+    #[test]
+    fn a_pause_between_bursts_does_not_lengthen_the_next_debounce() {
+        let ms = Duration::from_millis;
+        let config = CompletionConfig::default();
+        let mut rhythm = Rhythm::default();
+        assert_eq!(
+            rhythm.debounce(&config),
+            ms(config.debounce_max_ms),
+            "pace unknown"
+        );
+        // Typing at 20 keys a second, with the odd late key.
+        for gap in [50, 52, 49, 61, 50, 51, 48, 50] {
+            rhythm.gap(ms(gap));
+        }
+        assert_eq!(rhythm.debounce(&config), ms(75));
+        // A pause of a second (a suggestion read), then the next burst at the same pace.
+        rhythm.gap(ms(1100));
+        rhythm.gap(ms(50));
+        assert_eq!(rhythm.debounce(&config), ms(75));
+        // Nor do three pauses among the last nine gaps: the usual gap is still a typing one.
+        rhythm.gap(ms(400));
+        rhythm.gap(ms(300));
+        assert_eq!(rhythm.debounce(&config), ms(51).mul_f64(1.5));
+        // A user who slows down to 120 ms a key for a while gets a longer debounce, and one who
+        // stops for longer than two seconds is not typing.
+        for _ in 0..5 {
+            rhythm.gap(ms(120));
+        }
+        assert_eq!(rhythm.debounce(&config), ms(180));
+        rhythm.gap(ms(3000));
+        assert_eq!(rhythm.debounce(&config), ms(180));
+        // Within the bounds.
+        for _ in 0..9 {
+            rhythm.gap(ms(5));
+        }
+        assert_eq!(rhythm.debounce(&config), ms(config.debounce_min_ms));
     }
 
     #[test]
