@@ -1,9 +1,9 @@
 //! Completion as a user meets it: type, then pause. The release binary over stdio, a generated
 //! 2.4 MB Rust file open, the fake model answering after 0, 300 and 1,000 ms to its first token.
 //! Each session types a few characters at 20 per second on a fresh line of a function body — an
-//! `inlineCompletion` request after every keystroke, sent without waiting for the one before, as
-//! VS Code and Neovim 0.12 do — then pauses: no keystroke, no request, until the last request is
-//! answered. Three kinds of session, in turn:
+//! `inlineCompletion` request after every keystroke, sent without waiting for the one before (an
+//! editor with no wait of its own: the most requests, the most superseded) — then pauses: no
+//! keystroke, no request, until the last request is answered. Three kinds of session, in turn:
 //!
 //! - **along**: the user types what the model suggests for the line;
 //! - **against**: the user types something else, so the call at the pause is a new one;
@@ -19,7 +19,9 @@
 //! share of shown suggestions a prefetch brought; and `codeAction` latency while typing (every
 //! 10th keystroke), beside the same with completion off. Then the pause table again for a 64 KB
 //! file at 300 ms, where the prompt also resolves what the cursor uses (a file over a megabyte is
-//! not parsed again for that). Timings are printed, never asserted.
+//! not parsed again for that); and for editors that ask only once the user has stopped typing
+//! for 50 ms (VS Code's own debounce) or 200 ms (Neovim 0.12's), whose wait is part of the pause
+//! the server waits for. Timings are printed, never asserted.
 //! Run: `cargo bench --bench completion`.
 
 mod common;
@@ -70,11 +72,13 @@ struct Editor {
     version: i32,
     /// Every completion request: (id, sent).
     sent: Vec<(i64, Instant)>,
+    /// When each change was sent.
+    edits: Vec<Instant>,
+    asks: Asks,
     /// Requests superseded by an edit: (old id, when the edit was sent).
     superseded: Vec<(i64, Instant)>,
     keystrokes: usize,
     actions: Vec<Duration>,
-    complete: bool,
 }
 
 impl Editor {
@@ -93,6 +97,7 @@ impl Editor {
             self.superseded.push((previous, now));
         }
         self.lsp.notify("textDocument/didChange", params);
+        self.edits.push(now);
         self.version = version;
         self.text.insert_str(at, s);
     }
@@ -118,7 +123,7 @@ impl Editor {
             self.insert(*at, &c.to_string());
             *at += c.len_utf8();
             self.keystrokes += 1;
-            if self.complete {
+            if self.asks == Asks::EveryKey {
                 last = Some(self.ask(*at));
             }
             if self.keystrokes.is_multiple_of(10) {
@@ -137,6 +142,11 @@ impl Editor {
             }
             std::thread::sleep(Duration::from_millis(50).saturating_sub(tick.elapsed()));
         }
+        if let Asks::AfterWaiting(wait) = self.asks {
+            let since = self.edits.last().map_or(Duration::ZERO, Instant::elapsed);
+            std::thread::sleep(wait.saturating_sub(since));
+            last = Some(self.ask(*at));
+        }
         last
     }
 }
@@ -148,17 +158,18 @@ struct Pause {
     kind: Kind,
     shown: Duration,
     call: Option<(Duration, Option<Duration>)>,
-    /// The pause the server waits for before it calls, by its rule (1.5 × the median of the
-    /// last nine gaps between requests, within the configured 40–250 ms), applied to the
-    /// requests as this client sent them.
+    /// What is left, once the request is sent, of the pause the server waits for before it
+    /// calls: by its rule, 1.5 × the median of the last nine gaps between changes (within the
+    /// configured 40–250 ms) after the last change, applied to the changes as this client sent
+    /// them.
     debounce: Duration,
 }
 
-/// The server's debounce for requests sent at `sent` (see [`Pause::debounce`]).
-fn debounce(sent: &[(i64, Instant)]) -> Duration {
-    let mut gaps: Vec<Duration> = sent
+/// The server's debounce for changes sent at `edits` (see [`Pause::debounce`]).
+fn debounce(edits: &[Instant]) -> Duration {
+    let mut gaps: Vec<Duration> = edits
         .windows(2)
-        .map(|w| w[1].1 - w[0].1)
+        .map(|w| w[1] - w[0])
         .filter(|gap| *gap < Duration::from_secs(2))
         .collect();
     let mut kept = gaps.split_off(gaps.len().saturating_sub(9));
@@ -182,13 +193,24 @@ struct Figures {
     actions: Vec<Duration>,
 }
 
-fn run(source: &str, model_ms: u64, complete: bool) -> Figures {
+/// When the editor asks for a suggestion.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Asks {
+    /// Completion is off.
+    Never,
+    /// After every keystroke, as this bench's main runs do.
+    EveryKey,
+    /// Once the user has stopped typing for this long: VS Code waits 50 ms, Neovim 0.12 200 ms.
+    AfterWaiting(Duration),
+}
+
+fn run(source: &str, model_ms: u64, asks: Asks) -> Figures {
     let fake = FakeModel::start();
     let mut reply = Reply::text(LINE).first_token(model_ms);
     reply.continue_line = Some(LINE.to_owned());
     fake.set_default(reply);
     let dir = tempfile::tempdir().unwrap();
-    let extra = if complete {
+    let extra = if asks != Asks::Never {
         ""
     } else {
         "[completion]\nmode = \"off\"\n"
@@ -199,10 +221,11 @@ fn run(source: &str, model_ms: u64, complete: bool) -> Figures {
         text: source.to_owned(),
         version: 1,
         sent: Vec::new(),
+        edits: Vec::new(),
         superseded: Vec::new(),
+        asks,
         keystrokes: 0,
         actions: Vec::new(),
-        complete,
     };
     editor.lsp.initialize(
         json!({"textDocument": {"inlineCompletion": {}}}),
@@ -251,7 +274,8 @@ fn run(source: &str, model_ms: u64, complete: bool) -> Figures {
             .min_by_key(|c| c.received)
             .map(|c| (c.received - sent, c.ended.map(|e| e.duration_since(sent))));
         if answer["items"].as_array().is_some_and(|i| !i.is_empty()) {
-            let debounce = debounce(&editor.sent);
+            let last_edit = *editor.edits.last().unwrap();
+            let debounce = debounce(&editor.edits).saturating_sub(sent - last_edit);
             pauses.push(Pause {
                 kind,
                 shown,
@@ -317,7 +341,7 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|");
     let mut rest = Vec::new();
     for model_ms in [0u64, 300, 1000] {
-        let f = run(&source, model_ms, true);
+        let f = run(&source, model_ms, Asks::EveryKey);
         print_pauses(model_ms, &f);
         rest.push((model_ms, f));
     }
@@ -351,7 +375,7 @@ fn main() {
             ms(percentile(&f.actions, 0.99)),
         );
     }
-    let mut off = run(&source, 300, false);
+    let mut off = run(&source, 300, Asks::Never);
     off.actions.sort();
     println!(
         "| completion off | | | | | | {} / {} |",
@@ -370,14 +394,47 @@ fn main() {
         "| model | session | pauses | pause → suggestion p50 / p99 / max ms | Strata's share p50 / p99 ms | of it, beyond the debounce p50 / p99 ms | of it, until the call reaches the model (debounce, prompt) p50 / p99 ms | of it, after the model's last byte p50 / p99 ms |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    let small = run(&typical, 300, true);
+    let small = run(&typical, 300, Asks::EveryKey);
     print_pauses(300, &small);
+    // Editors that wait for the user to stop typing before they ask: the wait is part of the
+    // pause the server waits for.
+    println!();
+    println!(
+        "The same in the {:.1} MB file, the editor asking only once the user has stopped typing for a while (VS Code 50 ms, Neovim 0.12 200 ms):",
+        source.len() as f64 / 1e6
+    );
+    println!();
+    println!(
+        "| model, editor waits | session | pauses | pause → suggestion p50 / p99 / max ms | Strata's share p50 / p99 ms | of it, beyond the debounce p50 / p99 ms | of it, until the call reaches the model (debounce, prompt) p50 / p99 ms | of it, after the model's last byte p50 / p99 ms |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (model_ms, wait) in [0, 300, 1000].into_iter().flat_map(|m| [(m, 50), (m, 200)]) {
+        let f = run(
+            &source,
+            model_ms,
+            Asks::AfterWaiting(Duration::from_millis(wait)),
+        );
+        let label = format!("{model_ms} ms, {wait} ms");
+        print_pauses_as(&label, model_ms, &f);
+        println!(
+            "| {label} | calls per keystroke {:.3} ({} / {}); unanswered {} | | | | | | |",
+            f.calls as f64 / f.keystrokes as f64,
+            f.calls,
+            f.keystrokes,
+            f.unanswered
+        );
+    }
     println!();
 }
 
 /// The rows of the pause table for one run: per kind of session, pause → suggestion shown, and
 /// for "against", Strata's share split at the model.
 fn print_pauses(model_ms: u64, f: &Figures) {
+    print_pauses_as(&format!("{model_ms} ms"), model_ms, f);
+}
+
+/// [`print_pauses`], the rows labelled `label`.
+fn print_pauses_as(label: &str, model_ms: u64, f: &Figures) {
     for (kind, name) in [
         (Kind::Along, "along"),
         (Kind::Against, "against"),
@@ -426,7 +483,7 @@ fn print_pauses(model_ms: u64, f: &Figures) {
             ["—"; 4].join(" | ")
         };
         println!(
-            "| {model_ms} ms | {name} | {} | {} / {} / {} | {cells} |",
+            "| {label} | {name} | {} | {} / {} / {} | {cells} |",
             shown.len(),
             ms(percentile(&shown, 0.5)),
             ms(percentile(&shown, 0.99)),
