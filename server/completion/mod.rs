@@ -230,7 +230,7 @@ struct Flight {
     started: Instant,
 }
 
-/// How fast the user types: the recent gaps between requests. The pause that starts a call is
+/// How fast the user types: the recent gaps before each change. The pause that starts a call is
 /// half as long again as the usual gap. The usual gap is the median of the last few, so one pause
 /// between bursts of typing (the user read a suggestion, or thought) does not lengthen the next
 /// burst's debounce, while a user who types more slowly for a few keystrokes gets a longer one.
@@ -256,7 +256,7 @@ impl Rhythm {
         self.gaps.push_back(gap);
     }
 
-    /// The usual gap; none before the second request.
+    /// The usual gap; none before the second change.
     fn usual(&self) -> Option<Duration> {
         let mut sorted: Vec<Duration> = self.gaps.iter().copied().collect();
         sorted.sort_unstable();
@@ -289,7 +289,7 @@ struct Doc {
     last_activity: Option<Instant>,
     /// The last change came after a pause (no activity for the longest debounce before it).
     after_pause: bool,
-    /// The time between changes: how fast the user types.
+    /// The gaps between the last activity and each change: how fast the user types.
     rhythm: Rhythm,
     /// The newest request nothing could serve (or a prefetch nobody asked for yet).
     wanted: Option<Ask>,
