@@ -20,8 +20,8 @@
 //! 10th keystroke), beside the same with completion off. Then the pause table again for a 64 KB
 //! file at 300 ms, where the prompt also resolves what the cursor uses (a file over a megabyte is
 //! not parsed again for that); and for editors that ask only once the user has stopped typing
-//! for 50 ms (VS Code's own debounce) or 200 ms (Neovim 0.12's), whose wait is part of the pause
-//! the server waits for. Each run begins with one pause not counted with the others, the first
+//! for 50 ms (VS Code's own debounce) or 200 ms (Neovim 0.12's), as those editors do: one request
+//! at the pause, which finds no recent call and starts one at once. Each run begins with one pause not counted with the others, the first
 //! after the server started (its call is the server's first), reported apart. Timings are
 //! printed, never asserted.
 //! Run: `cargo bench --bench completion`.
@@ -174,18 +174,17 @@ struct Pause {
     kind: Kind,
     shown: Duration,
     call: Option<(Duration, Option<Duration>)>,
-    /// What is left, once the request is sent, of the pause the server waits for before it
-    /// calls: by its rule, 1.5 × the median of the last nine gaps between changes (within the
-    /// configured 40–250 ms) after the last change, applied to the changes as this client sent
-    /// them.
+    /// The pause the server waits for after the request before it calls, by its rule: 1.5 × the
+    /// median of the last nine gaps between requests, within the configured 40–250 ms, applied
+    /// to the requests as this client sent them.
     debounce: Duration,
 }
 
-/// The server's debounce for changes sent at `edits` (see [`Pause::debounce`]).
-fn debounce(edits: &[Instant]) -> Duration {
-    let mut gaps: Vec<Duration> = edits
+/// The server's debounce for requests sent at `sent` (see [`Pause::debounce`]).
+fn debounce(sent: &[(i64, Instant)]) -> Duration {
+    let mut gaps: Vec<Duration> = sent
         .windows(2)
-        .map(|w| w[1] - w[0])
+        .map(|w| w[1].1 - w[0].1)
         .filter(|gap| *gap < Duration::from_secs(2))
         .collect();
     let mut kept = gaps.split_off(gaps.len().saturating_sub(9));
@@ -305,8 +304,7 @@ fn run(source: &str, model_ms: u64, asks: Asks) -> Figures {
         if warm_up {
             first = Some(shown);
         } else if answer["items"].as_array().is_some_and(|i| !i.is_empty()) {
-            let last_edit = *editor.edits.last().unwrap();
-            let debounce = debounce(&editor.edits).saturating_sub(sent - last_edit);
+            let debounce = debounce(&editor.sent);
             pauses.push(Pause {
                 kind,
                 shown,
@@ -429,8 +427,7 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|");
     let small = run(&typical, 300, Asks::EveryKey);
     print_pauses(300, &small);
-    // Editors that wait for the user to stop typing before they ask: the wait is part of the
-    // pause the server waits for.
+    // Editors that wait for the user to stop typing before they ask.
     println!();
     println!(
         "The same in the {:.1} MB file, the editor asking only once the user has stopped typing for a while (VS Code 50 ms, Neovim 0.12 200 ms):",
@@ -449,7 +446,7 @@ fn main() {
         );
         let label = format!("{model_ms} ms, {wait} ms");
         // Nothing is asked while the user types: the call for "along" starts at the pause too.
-        print_pauses_as(&label, model_ms, &f, &[Kind::Along, Kind::Against]);
+        print_pauses_as(&label, model_ms, &f, &[Kind::Along, Kind::Against], false);
         println!(
             "| {label} | first pause after start {} ms; calls per keystroke {:.3} ({} / {}); unanswered {} | | | | | | |",
             f.first.map_or("—".into(), ms),
@@ -465,12 +462,20 @@ fn main() {
 /// The rows of the pause table for one run: per kind of session, pause → suggestion shown, and
 /// for "against", Strata's share split at the model.
 fn print_pauses(model_ms: u64, f: &Figures) {
-    print_pauses_as(&format!("{model_ms} ms"), model_ms, f, &[Kind::Against]);
+    print_pauses_as(
+        &format!("{model_ms} ms"),
+        model_ms,
+        f,
+        &[Kind::Against],
+        true,
+    );
 }
 
 /// [`print_pauses`], the rows labelled `label`, the share given for the sessions of `split`
-/// (those whose call starts at the pause).
-fn print_pauses_as(label: &str, model_ms: u64, f: &Figures, split: &[Kind]) {
+/// (those whose call starts at the pause), and beyond the debounce where the server waits one
+/// after the request (`debounced`; not for the first request after a pause, whose call starts
+/// at once).
+fn print_pauses_as(label: &str, model_ms: u64, f: &Figures, split: &[Kind], debounced: bool) {
     for (kind, name) in [
         (Kind::Along, "along"),
         (Kind::Against, "against"),
@@ -509,12 +514,16 @@ fn print_pauses_as(label: &str, model_ms: u64, f: &Figures, split: &[Kind]) {
                 share.push(strata);
                 beyond.push(strata.saturating_sub(p.debounce));
             }
-            [share, beyond, before, after]
-                .map(|mut v| {
-                    v.sort();
-                    format!("{} / {}", ms(percentile(&v, 0.5)), ms(percentile(&v, 0.99)))
-                })
-                .join(" | ")
+            let pair = |mut v: Vec<Duration>| {
+                v.sort();
+                format!("{} / {}", ms(percentile(&v, 0.5)), ms(percentile(&v, 0.99)))
+            };
+            let beyond = if debounced {
+                pair(beyond)
+            } else {
+                "—".into()
+            };
+            [pair(share), beyond, pair(before), pair(after)].join(" | ")
         } else {
             ["—"; 4].join(" | ")
         };

@@ -6,8 +6,7 @@
 //! at most a short wait, then nothing, and the suggestion serves their next request.
 //!
 //! Fewer calls: one call in flight per document; a new one starts when the user pauses (a
-//! debounce that adapts to typing speed, counted from the last change, so that an editor's own
-//! wait before it asks is part of it), at once for the first keystroke after a pause, or,
+//! debounce that adapts to typing speed), at once for the first keystroke after a pause, or,
 //! during continuous typing, at most once per refresh interval. When the user pauses while a call
 //! made for earlier text still runs, a second call starts for the text at the pause, and
 //! whichever call serves that text first cancels the other. A call whose cursor the user has
@@ -230,7 +229,7 @@ struct Flight {
     started: Instant,
 }
 
-/// How fast the user types: the recent gaps before each change. The pause that starts a call is
+/// How fast the user types: the recent gaps between requests. The pause that starts a call is
 /// half as long again as the usual gap. The usual gap is the median of the last few, so one pause
 /// between bursts of typing (the user read a suggestion, or thought) does not lengthen the next
 /// burst's debounce, while a user who types more slowly for a few keystrokes gets a longer one.
@@ -256,7 +255,7 @@ impl Rhythm {
         self.gaps.push_back(gap);
     }
 
-    /// The usual gap; none before the second change.
+    /// The usual gap; none before the second request.
     fn usual(&self) -> Option<Duration> {
         let mut sorted: Vec<Duration> = self.gaps.iter().copied().collect();
         sorted.sort_unstable();
@@ -282,14 +281,8 @@ struct Suggestion {
 }
 
 struct Doc {
-    /// When the user last did something: a change arrived, or a request at a place other than
-    /// the last change (the cursor moved). A request at the last change is not: the editor
-    /// waited for the user to stop typing before it sent it (VS Code 50 ms, Neovim 0.12 200 ms),
-    /// and that wait is part of the pause.
-    last_activity: Option<Instant>,
-    /// The last change came after a pause (no activity for the longest debounce before it).
-    after_pause: bool,
-    /// The gaps between the last activity and each change: how fast the user types.
+    last_request: Option<Instant>,
+    /// The time between requests: how fast the user types.
     rhythm: Rhythm,
     /// The newest request nothing could serve (or a prefetch nobody asked for yet).
     wanted: Option<Ask>,
@@ -318,8 +311,7 @@ struct Doc {
 impl Doc {
     fn new() -> Doc {
         Doc {
-            last_activity: None,
-            after_pause: true,
+            last_request: None,
             rhythm: Rhythm::default(),
             wanted: None,
             wanted_prefetch: false,
@@ -332,33 +324,6 @@ impl Doc {
             newest: watch::channel(0).0,
             last_edit: None,
         }
-    }
-
-    /// A change arrived at `now`.
-    fn changed(&mut self, now: Instant, config: &CompletionConfig) {
-        let idle = self
-            .last_activity
-            .map(|last| now.saturating_duration_since(last));
-        self.after_pause =
-            idle.is_none_or(|idle| idle >= Duration::from_millis(config.debounce_max_ms));
-        if let Some(idle) = idle {
-            self.rhythm.gap(idle);
-        }
-        self.last_activity = Some(now);
-    }
-
-    /// A request arrived at `now`, at the place of the last change or not.
-    fn asked(&mut self, now: Instant, at_edit: bool) {
-        if !at_edit {
-            // The cursor moved (or the editor asks again where nothing changed).
-            self.last_activity = Some(now);
-        }
-    }
-
-    /// When the user will have paused, if nothing more happens: the debounce after the last
-    /// activity. Unknown before any.
-    fn pause_ends(&self, config: &CompletionConfig) -> Option<Instant> {
-        Some(self.last_activity? + self.rhythm.debounce(config))
     }
 
     /// The rest of a suggestion `anchor` is typing into, and whether a prefetch brought it.
@@ -583,11 +548,9 @@ impl Engine {
     /// extends it). Called before the change is applied, so that the answer does not wait for
     /// that, nor for the parse it queues.
     pub fn superseded(&self, uri: &str, order: u64) {
-        let config = self.config();
         let mut docs = lock(&self.inner.docs);
         let doc = docs.entry(uri.to_owned()).or_insert_with(Doc::new);
         doc.newest.send_modify(|g| *g = (*g + 1).max(order));
-        doc.changed(Instant::now(), &config);
     }
 
     /// The change [`Engine::superseded`] announced, applied: what it means for prefetching.
@@ -628,6 +591,7 @@ impl Engine {
         doc.wanted_prefetch = true;
         // Accepted: the next suggestion is wanted now. An empty body: when the user pauses.
         doc.leading = accepted;
+        doc.last_request = Some(now);
         doc.since = Some(now);
         if !doc.timer {
             doc.timer = true;
@@ -660,8 +624,14 @@ impl Engine {
             if ask.order.is_some_and(|order| order < seen) {
                 return Outcome::empty(Served::Superseded);
             }
-            let at_edit = doc.last_edit == Some((ask.version, ask.cursor));
-            doc.asked(started, at_edit);
+            let paused = doc.last_request.is_none_or(|last| {
+                started.saturating_duration_since(last)
+                    >= Duration::from_millis(config.debounce_max_ms)
+            });
+            if let Some(last) = doc.last_request {
+                doc.rhythm.gap(started.saturating_duration_since(last));
+            }
+            doc.last_request = Some(started);
             let generation = ask.order.unwrap_or(seen + 1).max(seen + 1);
             doc.newest.send_replace(generation);
             if let Some((text, prefetched)) = doc.serve(&ask.anchor) {
@@ -697,8 +667,9 @@ impl Engine {
                     .since
                     .filter(|s| started.saturating_duration_since(*s) < refresh);
                 doc.since = Some(recent.unwrap_or(started));
+                let at_edit = doc.last_edit == Some((ask.version, ask.cursor));
                 let due = recent.is_none() && doc.flights.is_empty();
-                doc.leading = doc.leading || (at_edit && (doc.after_pause || due));
+                doc.leading = doc.leading || (at_edit && (paused || due));
             }
             doc.wanted = Some(ask.clone());
             doc.wanted_prefetch = false;
@@ -799,7 +770,8 @@ impl Engine {
                     return;
                 }
                 let now = Instant::now();
-                let by_pause = doc.pause_ends(&config).unwrap_or(now);
+                let debounce = doc.rhythm.debounce(&config);
+                let by_pause = doc.last_request.unwrap_or(now) + debounce;
                 let by_refresh =
                     doc.since.unwrap_or(now) + Duration::from_millis(config.refresh_ms);
                 let fire = if doc.leading {
@@ -1041,36 +1013,6 @@ mod tests {
             rhythm.gap(ms(5));
         }
         assert_eq!(rhythm.debounce(&config), ms(config.debounce_min_ms));
-    }
-
-    #[test]
-    fn the_pause_counts_from_the_last_keystroke_not_from_the_editors_request() {
-        let ms = Duration::from_millis;
-        let config = CompletionConfig::default();
-        let t0 = Instant::now();
-        let mut doc = Doc::new();
-        assert_eq!(doc.pause_ends(&config), None);
-        // Ten keystrokes at 20 a second; the first one after a pause.
-        for i in 0..10 {
-            doc.changed(t0 + ms(50 * i), &config);
-            assert_eq!(doc.after_pause, i == 0);
-        }
-        let last_key = t0 + ms(450);
-        assert_eq!(doc.pause_ends(&config), Some(last_key + ms(75)));
-        // Neovim 0.12 asks 200 ms after the last keystroke: the user has paused already, and
-        // the call starts at once.
-        doc.asked(last_key + ms(200), true);
-        assert_eq!(doc.pause_ends(&config), Some(last_key + ms(75)));
-        // The cursor moves (a request elsewhere): the pause counts from that move.
-        let moved = last_key + ms(900);
-        doc.asked(moved, false);
-        assert_eq!(doc.pause_ends(&config), Some(moved + ms(75)));
-        // The next keystroke comes after a pause of a second; the one after it does not.
-        doc.changed(moved + ms(1000), &config);
-        assert!(doc.after_pause);
-        doc.changed(moved + ms(1050), &config);
-        assert!(!doc.after_pause);
-        assert_eq!(doc.pause_ends(&config), Some(moved + ms(1050 + 75)));
     }
 
     #[test]
