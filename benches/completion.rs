@@ -21,9 +21,9 @@
 //! file at 300 ms, where the prompt also resolves what the cursor uses (a file over a megabyte is
 //! not parsed again for that); and for editors that ask only once the user has stopped typing
 //! for 50 ms (VS Code's own debounce) or 200 ms (Neovim 0.12's), as those editors do: one request
-//! at the pause, which finds no recent call and starts one at once. Each run begins with one pause not counted with the others, the first
-//! after the server started (its call is the server's first), reported apart. Timings are
-//! printed, never asserted.
+//! at the pause, which finds no recent call and starts one at once. Each run begins with one
+//! pause not counted with the others, the first after the server started (its call is the
+//! server's first), reported apart. Timings are printed, never asserted.
 //! Run: `cargo bench --bench completion`.
 
 mod common;
