@@ -33,6 +33,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+use strata::completion::{CompletionConfig, Rhythm};
 use support::Lsp;
 use support::fake_model::{FakeModel, Reply};
 
@@ -174,27 +175,20 @@ struct Pause {
     kind: Kind,
     shown: Duration,
     call: Option<(Duration, Option<Duration>)>,
-    /// The pause the server waits for after the request before it calls, by its rule: 1.5 × the
-    /// median of the last nine gaps between requests, within the configured 40–250 ms, applied
-    /// to the requests as this client sent them.
+    /// The pause the server waits for after the request before it calls, by its rule
+    /// (`completion::Rhythm`: 1.5 × the median of the last nine gaps between requests, within
+    /// the configured bounds), applied to the requests as this client sent them.
     debounce: Duration,
 }
 
-/// The server's debounce for requests sent at `sent` (see [`Pause::debounce`]).
+/// The server's debounce for requests sent at `sent` (see [`Pause::debounce`]), by the
+/// server's own rule with the default bounds.
 fn debounce(sent: &[(i64, Instant)]) -> Duration {
-    let mut gaps: Vec<Duration> = sent
-        .windows(2)
-        .map(|w| w[1].1 - w[0].1)
-        .filter(|gap| *gap < Duration::from_secs(2))
-        .collect();
-    let mut kept = gaps.split_off(gaps.len().saturating_sub(9));
-    kept.sort();
-    kept.get(kept.len() / 2)
-        .map_or(Duration::from_millis(250), |usual| {
-            usual
-                .mul_f64(1.5)
-                .clamp(Duration::from_millis(40), Duration::from_millis(250))
-        })
+    let mut rhythm = Rhythm::default();
+    for w in sent.windows(2) {
+        rhythm.gap(w[1].1 - w[0].1);
+    }
+    rhythm.debounce(&CompletionConfig::default())
 }
 
 struct Figures {

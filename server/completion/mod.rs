@@ -234,7 +234,7 @@ struct Flight {
 /// between bursts of typing (the user read a suggestion, or thought) does not lengthen the next
 /// burst's debounce, while a user who types more slowly for a few keystrokes gets a longer one.
 #[derive(Default)]
-struct Rhythm {
+pub struct Rhythm {
     /// The last gaps, oldest first.
     gaps: VecDeque<Duration>,
 }
@@ -245,7 +245,7 @@ impl Rhythm {
     /// Longer than this is no longer typing: the user stopped.
     const STOPPED: Duration = Duration::from_secs(2);
 
-    fn gap(&mut self, gap: Duration) {
+    pub fn gap(&mut self, gap: Duration) {
         if gap >= Self::STOPPED {
             return;
         }
@@ -264,7 +264,7 @@ impl Rhythm {
 
     /// How long a gap must last to be a pause: 1.5 × the usual gap, within the configured
     /// bounds (the upper bound until the user's pace is known).
-    fn debounce(&self, config: &CompletionConfig) -> Duration {
+    pub fn debounce(&self, config: &CompletionConfig) -> Duration {
         let min = Duration::from_millis(config.debounce_min_ms);
         let max = Duration::from_millis(config.debounce_max_ms).max(min);
         self.usual()
