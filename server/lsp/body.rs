@@ -11,7 +11,13 @@ pub const BLOCK: usize = 64 * 1024;
 pub enum Body {
     Bytes(Vec<u8>),
     Streamed(Streamed),
+    /// A body, and what to do once its last byte has left the process (see
+    /// [`Body::when_written`]).
+    Timed(Box<Body>, Written),
 }
+
+/// Run by the writer once a body's last byte is written to the client.
+pub type Written = Box<dyn FnOnce() + Send>;
 
 /// A body given as blocks, and the bytes they add up to (exactly: the header says it).
 pub struct Streamed {
@@ -47,6 +53,27 @@ impl Body {
         match self {
             Body::Bytes(bytes) => bytes.len(),
             Body::Streamed(streamed) => streamed.len,
+            Body::Timed(body, _) => body.len(),
+        }
+    }
+
+    /// The body, with `then` to run once the writer has written its last byte to the client
+    /// (flushed, not merely buffered). A body that is never written never runs it.
+    pub fn when_written(self, then: impl FnOnce() + Send + 'static) -> Body {
+        Body::Timed(Box::new(self), Box::new(then))
+    }
+
+    /// What to run once this body is written, taken out (the body is left without it).
+    pub fn take_written(&mut self) -> Option<Written> {
+        if !matches!(self, Body::Timed(..)) {
+            return None;
+        }
+        match std::mem::replace(self, Body::Bytes(Vec::new())) {
+            Body::Timed(body, then) => {
+                *self = *body;
+                Some(then)
+            }
+            _ => None,
         }
     }
 
@@ -55,6 +82,7 @@ impl Body {
         match self {
             Body::Bytes(bytes) => Box::new(std::iter::once(bytes)),
             Body::Streamed(streamed) => streamed.blocks,
+            Body::Timed(body, _) => body.blocks(),
         }
     }
 
@@ -69,6 +97,7 @@ impl Body {
                 }
                 out
             }
+            Body::Timed(body, _) => body.into_bytes(),
         }
     }
 }

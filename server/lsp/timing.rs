@@ -1,6 +1,8 @@
-//! Latency per LSP method, recorded by the transport: from the moment a message is read to the
-//! moment its answer is encoded (for notifications, until the handler returns). Read by
-//! `strata/stats`.
+//! Latency per LSP method, recorded by the transport: from the moment a request is read to the
+//! moment its answer's last byte is written to the client (for notifications, until the handler
+//! returns). A request answered by something else first (cancelled, or superseded while held)
+//! is not counted. Read by `strata/stats`; each answer's time is also logged at debug level
+//! under `strata::answered`.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};

@@ -37,7 +37,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 use tower_lsp_server::jsonrpc::{self, Error, ErrorCode, Id, Request, Response};
 
-use super::body::Body;
+use super::body::{Body, Streamed};
 use super::client::Outbox;
 use super::dispatch::{self, Runs};
 use super::running::{self, Key};
@@ -187,8 +187,8 @@ where
                 let answer =
                     std::panic::catch_unwind(AssertUnwindSafe(|| handler(&backend, params)))
                         .unwrap_or_else(|panic| Err(super::panicked(entry.name, panic.as_ref()).0));
-                send(&frames, &id, answer.map(Body::from));
-                histogram.record(started.elapsed());
+                let body = encoded(&id, answer.map(Body::from));
+                let _ = frames.send(body.when_written(timed(entry.name, id, started, histogram)));
                 if backend.initialized_yet() {
                     // Its answer is queued: the server may now send anything.
                     backend.client.open();
@@ -216,8 +216,8 @@ where
             let answer = server
                 .guard(name, async { handler(server.clone(), params).await })
                 .await;
-            let body = encoded(&id, answer);
-            histogram.record(started.elapsed());
+            let body =
+                encoded(&id, answer).when_written(timed(name, id.clone(), started, histogram));
             // Whoever takes the id out of the registry answers: this task, or a cancellation.
             let answered = server.running.answer(&id, body);
             crate::resources::memory::busy();
@@ -576,13 +576,14 @@ fn send(frames: &Outbox, id: &Id, answer: jsonrpc::Result<Body>) {
 /// The response to request `id`: its result (already encoded) or its error.
 pub(super) fn encoded(id: &Id, answer: jsonrpc::Result<Body>) -> Body {
     let error = match answer {
-        Ok(body) => {
+        Ok(mut body) => {
+            let then = body.take_written();
             let id = serde_json::to_vec(id).unwrap_or_else(|_| b"null".to_vec());
             let mut head = Vec::with_capacity(id.len() + 32);
             head.extend_from_slice(br#"{"jsonrpc":"2.0","id":"#);
             head.extend_from_slice(&id);
             head.extend_from_slice(br#","result":"#);
-            return match body {
+            let framed = match body {
                 Body::Bytes(mut bytes) => {
                     bytes.reserve(head.len() + 1);
                     bytes.splice(0..0, head);
@@ -591,6 +592,13 @@ pub(super) fn encoded(id: &Id, answer: jsonrpc::Result<Body>) -> Body {
                 }
                 // An answer as large as the file: the envelope goes around it as it is written.
                 Body::Streamed(streamed) => Body::Streamed(streamed.wrapped(head, b"}")),
+                timed => {
+                    Body::Streamed(Streamed::new(timed.len(), timed.blocks()).wrapped(head, b"}"))
+                }
+            };
+            return match then {
+                Some(then) => framed.when_written(then),
+                None => framed,
             };
         }
         Err(error) => error,
@@ -598,6 +606,28 @@ pub(super) fn encoded(id: &Id, answer: jsonrpc::Result<Body>) -> Body {
     serde_json::to_vec(&Response::from_error(id.clone(), error))
         .unwrap_or_default()
         .into()
+}
+
+/// What the writer does once a request's answer is written: the request's time, from the
+/// moment it was read to the answer's last byte written, goes into its method's histogram
+/// (`strata/stats`) and, at debug level, into the log under `strata::answered`.
+fn timed(
+    method: &'static str,
+    id: Id,
+    read: Instant,
+    histogram: std::sync::Arc<crate::llm::Histogram>,
+) -> impl FnOnce() + Send + 'static {
+    move || {
+        let took = read.elapsed();
+        histogram.record(took);
+        tracing::debug!(
+            target: "strata::answered",
+            %method,
+            %id,
+            ms = took.as_secs_f64() * 1e3,
+            "answered"
+        );
+    }
 }
 
 /// Whether a message has a `method` member (perhaps an empty one).
@@ -614,16 +644,22 @@ fn has_method(body: &[u8]) -> bool {
 /// skipped, and only wakes the writer to look at `stop`.
 fn write_frames(output: impl Write, mut bodies: mpsc::UnboundedReceiver<Body>, stop: &AtomicBool) {
     let mut output = std::io::BufWriter::with_capacity(64 * 1024, output);
-    while let Some(body) = bodies.blocking_recv() {
+    // What to run once the frames written so far have left the buffer.
+    let mut then = Vec::new();
+    while let Some(mut body) = bodies.blocking_recv() {
         let length = body.len();
+        then.extend(body.take_written());
         if length > 0 {
             if let Err(e) = write_frame(&mut output, body) {
                 // The client is gone: what the server sends from now on goes nowhere.
                 tracing::debug!("writing to the client: {e}");
                 return;
             }
-            if bodies.is_empty() && output.flush().is_err() {
-                return;
+            if bodies.is_empty() {
+                if output.flush().is_err() {
+                    return;
+                }
+                then.drain(..).for_each(|written| written());
             }
         }
         if stop.load(Ordering::Acquire) {
@@ -788,8 +824,6 @@ mod tests {
         assert_eq!(frames(b"").await, Vec::<String>::new());
     }
 
-    use crate::lsp::body::Streamed;
-
     /// The frames `bodies` are written as, read back (header, then that many bytes).
     fn written(bodies: Vec<Body>) -> Vec<Vec<u8>> {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -814,6 +848,57 @@ mod tests {
             rest = &rest[header_end + 4 + length..];
         }
         frames
+    }
+
+    /// Output shared with the test, so that a hook can see what had reached it.
+    #[derive(Clone, Default)]
+    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl io::Write for Shared {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn an_answer_is_timed_once_its_last_byte_has_left_the_buffer() {
+        let out = Shared::default();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::unbounded_channel();
+        for (i, text) in ["{\"a\":1}", "{\"b\":2}"].into_iter().enumerate() {
+            let (out, seen) = (out.clone(), seen.clone());
+            let body = Body::from(text.as_bytes().to_vec()).when_written(move || {
+                let written = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+                seen.lock().unwrap().push((i, written.ends_with(text)));
+            });
+            tx.send(body).unwrap();
+        }
+        drop(tx);
+        write_frames(out.clone(), rx, &AtomicBool::new(false));
+        // Both were queued before the writer started: one flush, after the second, then both.
+        assert_eq!(*seen.lock().unwrap(), [(0, false), (1, true)]);
+        // Through `encoded`, the hook stays with the framed answer.
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (out, ran) = (
+            Shared::default(),
+            std::sync::Arc::new(AtomicBool::new(false)),
+        );
+        let flag = ran.clone();
+        let body =
+            Body::from(b"[]".to_vec()).when_written(move || flag.store(true, Ordering::SeqCst));
+        tx.send(encoded(&Id::Number(7), Ok(body))).unwrap();
+        drop(tx);
+        write_frames(out.clone(), rx, &AtomicBool::new(false));
+        assert!(ran.load(Ordering::SeqCst));
+        let written = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            written.ends_with(r#"{"jsonrpc":"2.0","id":7,"result":[]}"#),
+            "{written}"
+        );
     }
 
     #[test]

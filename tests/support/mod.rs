@@ -32,6 +32,8 @@ pub struct Lsp {
     /// The default `STRATA_DATA_DIR` (history), removed with the harness.
     _data: tempfile::TempDir,
     stderr: Arc<Mutex<String>>,
+    /// Reads the server's stderr into `stderr` until the server closes it.
+    stderr_thread: Option<std::thread::JoinHandle<()>>,
     /// The read end of the server's stdout (owned by the reader thread).
     #[cfg(unix)]
     stdout_fd: std::os::fd::RawFd,
@@ -124,7 +126,7 @@ impl Lsp {
         });
         let stderr = Arc::new(Mutex::new(String::new()));
         let sink = stderr.clone();
-        std::thread::spawn(move || {
+        let stderr_thread = std::thread::spawn(move || {
             let mut reader = BufReader::new(stderr_pipe);
             let mut line = String::new();
             while reader.read_line(&mut line).unwrap_or(0) > 0 {
@@ -142,6 +144,7 @@ impl Lsp {
             arrivals,
             _data: data,
             stderr,
+            stderr_thread: Some(stderr_thread),
             #[cfg(unix)]
             stdout_fd,
         }
@@ -423,15 +426,21 @@ impl Lsp {
 
     /// `shutdown` and `exit`; the server must exit 0, having left no message unread and
     /// without a panic in its log.
-    pub fn finish(mut self) {
+    /// Returns the server's whole log.
+    pub fn finish(mut self) -> String {
         self.request("shutdown", Value::Null).expect("shutdown");
-        self.exit();
+        self.exit()
     }
 
     /// `exit` (after a `shutdown` the test sent); the same checks as [`Lsp::finish`].
-    pub fn exit(mut self) {
+    /// Returns the server's whole log.
+    pub fn exit(mut self) -> String {
         self.notify("exit", Value::Null);
         let status = self.child.wait().expect("wait for strata");
+        // The server is gone and its stderr closed: its log is all read.
+        if let Some(reader) = self.stderr_thread.take() {
+            let _ = reader.join();
+        }
         // Drain what is left on stdout.
         while let Ok(message) = self.incoming.recv_timeout(Duration::from_millis(200)) {
             self.unread.push_back(message);
@@ -444,6 +453,7 @@ impl Lsp {
         let log = self.log();
         assert!(!log.contains("panicked"), "strata panicked:\n{log}");
         assert!(status.success(), "strata exited with {status}\n{log}");
+        log
     }
 }
 
