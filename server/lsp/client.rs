@@ -15,13 +15,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Id, Response, Result};
 use tower_lsp_server::ls_types::notification::{self, Notification};
 use tower_lsp_server::ls_types::request::{self, Request};
 use tower_lsp_server::ls_types::*;
-
-use super::body::Body;
 
 /// How long the client has to answer a request a program answers (create a progress token,
 /// apply an edit, show a document, send settings, register a capability).
@@ -37,8 +35,7 @@ const BEFORE_INITIALIZE: [&str; 4] = [
     "window/showMessageRequest",
 ];
 
-/// The frames the transport writes, in the order they are queued.
-pub type Outbox = mpsc::UnboundedSender<Body>;
+pub use super::outbox::Outbox;
 
 #[derive(Clone)]
 pub struct Client {
@@ -284,10 +281,12 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::lsp::body::Body;
     use serde_json::{Value, json};
+    use tokio::sync::mpsc;
 
     fn client(timeout: Duration) -> (Client, mpsc::UnboundedReceiver<Body>) {
-        let (outbox, frames) = mpsc::unbounded_channel();
+        let (outbox, frames) = Outbox::channel();
         (Client::with_timeout(outbox, timeout), frames)
     }
 

@@ -10,6 +10,7 @@ mod completion;
 mod dispatch;
 mod ext;
 mod options;
+mod outbox;
 pub mod outline;
 mod position;
 mod running;
@@ -39,14 +40,14 @@ pub async fn serve_stdio(config: ChunkConfig, config_file: Option<PathBuf>) {
     crate::resources::memory::release_when_idle();
     // This thread reads the client's messages (see `stdio`).
     crate::resources::sched::respond_quickly();
-    let (input, output) = match stdio::stdio() {
+    let (input, output, room) = match stdio::stdio() {
         Ok(stdio) => stdio,
         Err(e) => {
             tracing::error!("stdout cannot be written: {e}");
             return;
         }
     };
-    transport::serve(input, output, |outbox| {
+    transport::serve(input, output, room, |outbox| {
         let client = client::Client::new(outbox.clone());
         let running = Arc::new(running::Running::new(outbox));
         Arc::new(Backend::new(

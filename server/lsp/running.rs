@@ -18,7 +18,7 @@ use tokio::task::AbortHandle;
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Id, Response};
 
 use super::body::Body;
-use super::client::Outbox;
+use super::outbox::Outbox;
 
 /// What a cancellation names.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -259,7 +259,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_is_answered_once_whoever_comes_first() {
-        let (outbox, mut frames) = mpsc::unbounded_channel();
+        let (outbox, mut frames) = Outbox::channel();
         let running = Running::new(outbox);
         let id = Id::Number(7);
         let key = Key::Request(id.clone());
@@ -288,7 +288,7 @@ mod tests {
 
     #[tokio::test]
     async fn work_left_for_after_the_answer_runs_after_it_and_only_if_it_went_out() {
-        let (outbox, mut frames) = mpsc::unbounded_channel();
+        let (outbox, mut frames) = Outbox::channel();
         let running = std::sync::Arc::new(Running::new(outbox.clone()));
         let left = |tag: &'static [u8]| {
             let outbox = outbox.clone();
@@ -325,7 +325,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_run_is_cancelled_by_its_token_and_a_request_id_does_not_reach_it() {
-        let (outbox, _frames) = mpsc::unbounded_channel();
+        let (outbox, _frames) = Outbox::channel();
         let running = Running::new(outbox);
         let token = Key::Progress("strata-agent-1".into());
         let run = tokio::spawn(std::future::pending::<()>());
@@ -340,7 +340,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_held_request_is_answered_empty_by_what_supersedes_it_and_once() {
-        let (outbox, mut frames) = mpsc::unbounded_channel();
+        let (outbox, mut frames) = Outbox::channel();
         let running = std::sync::Arc::new(Running::new(outbox));
         let (release, released) = tokio::sync::watch::channel(false);
         // A held request: registers its empty answer, then waits; its own answer comes last.

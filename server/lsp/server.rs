@@ -1005,7 +1005,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_handler_answers_an_internal_error_and_tells_the_client_once() {
-        let (outbox, mut frames) = tokio::sync::mpsc::unbounded_channel();
+        let (outbox, mut frames) = super::super::outbox::Outbox::channel();
         let client = Client::new(outbox.clone());
         let running = Arc::new(Running::new(outbox));
         let backend = Backend::new(

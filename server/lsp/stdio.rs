@@ -5,13 +5,16 @@
 //! a blocking read: that loop runs on the thread that called `Runtime::block_on` (the process's
 //! main thread), never on one of the runtime's workers, so its wait holds up nothing else, and a
 //! message is handled on the thread that read it. The transport writes stdout from a thread of
-//! its own.
+//! its own, or a small frame from the thread that sends it when writing cannot block
+//! (`outbox.rs`).
 
 use std::io::{Read, Write};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, ReadBuf};
+
+use super::outbox::Room;
 
 /// Stdin, read with blocking reads: only for a future polled by `Runtime::block_on` on a thread
 /// of its own (a runtime worker waiting here would stall the tasks queued on it).
@@ -36,10 +39,11 @@ impl AsyncRead for Stdin {
     }
 }
 
-/// The transport's input (what the client sends) and output (what goes to the client).
-pub fn stdio() -> std::io::Result<(Stdin, Box<dyn Write + Send>)> {
+/// The transport's input (what the client sends), its output (what goes to the client), and
+/// what a write to that output may count on (see `outbox`).
+pub fn stdio() -> std::io::Result<(Stdin, Box<dyn Write + Send>, Room)> {
     widen_stdout_pipe();
-    Ok((Stdin(std::io::stdin()), stdout()?))
+    Ok((Stdin(std::io::stdin()), stdout()?, Room::of(1)))
 }
 
 /// Stdout itself, not Rust's line-buffered handle, which would write each frame in two at its

@@ -9,9 +9,10 @@
 //!   task encodes its own answer, then does what its handler left for after it
 //!   (`running::after_answer`);
 //! - the client's answers to our requests go to `Client::answered`;
-//! - one thread of its own writes frames to stdout in the order they are queued: an answer
-//!   queued on the reading thread (a held completion an edit supersedes) wakes that thread
-//!   alone, not a runtime worker first.
+//! - frames go out through the [`Outbox`], in the order they are sent: a thread of its own
+//!   writes them, or the sending thread itself when the frame is small, nothing is ahead of it
+//!   and writing cannot block (a held completion an edit supersedes is answered by the reading
+//!   thread, at once).
 //!
 //! Every request is answered: one for a method not in the table with MethodNotFound (`$/` ones
 //! and `""` too — told from a missing method, an answer of the client's, by the raw JSON), one
@@ -33,13 +34,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tower_lsp_server::jsonrpc::{self, Error, ErrorCode, Id, Request, Response};
 
 use super::body::{Body, Streamed};
-use super::client::Outbox;
 use super::dispatch::{self, Runs};
+use super::outbox::{Outbox, Room};
 use super::running::{self, Key};
 use super::server::Backend;
 
@@ -52,12 +53,15 @@ const SERVER_NOT_INITIALIZED: i64 = -32002;
 /// Serves until the client sends `exit` or closes its end. `build` makes the server around the
 /// queue of frames to write. Requests still running then are aborted, requests of ours still
 /// waiting for the client fail; answers already made are written.
-pub async fn serve<I, O>(input: I, output: O, build: impl FnOnce(Outbox) -> Arc<Backend>)
-where
+pub async fn serve<I>(
+    input: I,
+    output: Box<dyn Write + Send>,
+    room: Room,
+    build: impl FnOnce(Outbox) -> Arc<Backend>,
+) where
     I: AsyncRead + Unpin,
-    O: Write + Send + 'static,
 {
-    let (frames, bodies) = mpsc::unbounded_channel::<Body>();
+    let (frames, writer) = Outbox::new(output, room);
     let stop = Arc::new(AtomicBool::new(false));
     let (written, all_written) = oneshot::channel();
     let stopping = stop.clone();
@@ -66,7 +70,7 @@ where
         .stack_size(256 * 1024)
         .spawn(move || {
             crate::resources::sched::respond_quickly();
-            write_frames(output, bodies, &stopping);
+            writer.run(&stopping);
             let _ = written.send(());
         });
     if let Err(e) = writer {
@@ -639,62 +643,6 @@ fn has_method(body: &[u8]) -> bool {
     serde_json::from_slice::<Probe>(body).is_ok_and(|probe| probe.method.is_some())
 }
 
-/// Writes each body as a frame, flushing when no other is waiting, until `stop` is set; then
-/// what is queued already. An empty body is no message (every message is a JSON object): it is
-/// skipped, and only wakes the writer to look at `stop`.
-fn write_frames(output: impl Write, mut bodies: mpsc::UnboundedReceiver<Body>, stop: &AtomicBool) {
-    let mut output = std::io::BufWriter::with_capacity(64 * 1024, output);
-    // What to run once the frames written so far have left the buffer.
-    let mut then = Vec::new();
-    while let Some(mut body) = bodies.blocking_recv() {
-        let length = body.len();
-        then.extend(body.take_written());
-        if length > 0 {
-            if let Err(e) = write_frame(&mut output, body) {
-                // The client is gone: what the server sends from now on goes nowhere.
-                tracing::debug!("writing to the client: {e}");
-                return;
-            }
-            if bodies.is_empty() {
-                if output.flush().is_err() {
-                    return;
-                }
-                then.drain(..).for_each(|written| written());
-            }
-        }
-        if stop.load(Ordering::Acquire) {
-            while let Ok(body) = bodies.try_recv() {
-                if body.len() > 0 && write_frame(&mut output, body).is_err() {
-                    return;
-                }
-            }
-            break;
-        }
-    }
-    let _ = output.flush();
-}
-
-/// One frame: the header, then the body. A streamed body is counted before it is written.
-/// Should the two ever differ (a bug), the frame still holds exactly the bytes its header
-/// announced — cut short, or padded with blanks — so that this one answer is unreadable but the
-/// client finds the next.
-fn write_frame(output: &mut impl Write, body: Body) -> std::io::Result<()> {
-    let length = body.len();
-    write!(output, "Content-Length: {length}\r\n\r\n")?;
-    let (mut written, mut made) = (0, 0);
-    for block in body.blocks() {
-        made += block.len();
-        let fits = block.len().min(length - written);
-        output.write_all(&block[..fits])?;
-        written += fits;
-    }
-    if made != length {
-        tracing::error!("a body of {made} bytes was announced as {length}");
-        output.write_all(&vec![b' '; length - written])?;
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -822,106 +770,6 @@ mod tests {
             Vec::<String>::new()
         );
         assert_eq!(frames(b"").await, Vec::<String>::new());
-    }
-
-    /// The frames `bodies` are written as, read back (header, then that many bytes).
-    fn written(bodies: Vec<Body>) -> Vec<Vec<u8>> {
-        let (tx, rx) = mpsc::unbounded_channel();
-        for body in bodies {
-            tx.send(body).unwrap();
-        }
-        drop(tx);
-        let mut out = Vec::new();
-        write_frames(&mut out, rx, &AtomicBool::new(false));
-        let mut frames = Vec::new();
-        let mut rest = &out[..];
-        while !rest.is_empty() {
-            let header_end = rest.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-            let header = std::str::from_utf8(&rest[..header_end]).unwrap();
-            let length: usize = header
-                .strip_prefix("Content-Length: ")
-                .unwrap()
-                .parse()
-                .unwrap();
-            let body = &rest[header_end + 4..header_end + 4 + length];
-            frames.push(body.to_vec());
-            rest = &rest[header_end + 4 + length..];
-        }
-        frames
-    }
-
-    /// Output shared with the test, so that a hook can see what had reached it.
-    #[derive(Clone, Default)]
-    struct Shared(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl io::Write for Shared {
-        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn an_answer_is_timed_once_its_last_byte_has_left_the_buffer() {
-        let out = Shared::default();
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::unbounded_channel();
-        for (i, text) in ["{\"a\":1}", "{\"b\":2}"].into_iter().enumerate() {
-            let (out, seen) = (out.clone(), seen.clone());
-            let body = Body::from(text.as_bytes().to_vec()).when_written(move || {
-                let written = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-                seen.lock().unwrap().push((i, written.ends_with(text)));
-            });
-            tx.send(body).unwrap();
-        }
-        drop(tx);
-        write_frames(out.clone(), rx, &AtomicBool::new(false));
-        // Both were queued before the writer started: one flush, after the second, then both.
-        assert_eq!(*seen.lock().unwrap(), [(0, false), (1, true)]);
-        // Through `encoded`, the hook stays with the framed answer.
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (out, ran) = (
-            Shared::default(),
-            std::sync::Arc::new(AtomicBool::new(false)),
-        );
-        let flag = ran.clone();
-        let body =
-            Body::from(b"[]".to_vec()).when_written(move || flag.store(true, Ordering::SeqCst));
-        tx.send(encoded(&Id::Number(7), Ok(body))).unwrap();
-        drop(tx);
-        write_frames(out.clone(), rx, &AtomicBool::new(false));
-        assert!(ran.load(Ordering::SeqCst));
-        let written = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
-        assert!(
-            written.ends_with(r#"{"jsonrpc":"2.0","id":7,"result":[]}"#),
-            "{written}"
-        );
-    }
-
-    #[test]
-    fn a_streamed_body_that_is_not_the_length_it_announced_keeps_the_frames_apart() {
-        let blocks = |parts: &[&str]| {
-            parts
-                .iter()
-                .map(|p| p.as_bytes().to_vec())
-                .collect::<Vec<_>>()
-                .into_iter()
-        };
-        let frames = written(vec![
-            Body::Streamed(Streamed::new(7, blocks(&["[1,", "2]"]))),
-            Body::Bytes(b"{}".to_vec()),
-            Body::Streamed(Streamed::new(3, blocks(&["[1,", "2,3]"]))),
-            Body::Streamed(Streamed::new(5, blocks(&["[1,", "2]"]))),
-            Body::Bytes(b"[]".to_vec()),
-        ]);
-        assert_eq!(
-            frames,
-            [&b"[1,2]  "[..], b"{}", b"[1,", b"[1,2]", b"[]"],
-            "padded, cut short, exact"
-        );
     }
 
     #[test]
