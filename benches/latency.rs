@@ -19,7 +19,9 @@
 //! each latency is exact (send to response read and parsed, as the editor sees it). For the
 //! whole-file answers the detail tables split that time: send → the response's header read (the
 //! server had encoded the whole answer by then), the rest of the bytes through the pipe, and the
-//! client's parse; and they give the answer's size.
+//! client's parse; and they give the answer's size. The server logs each answer's time, from
+//! the request read to the last byte written (`strata::answered`, at debug level): the bench
+//! reads it from the server's stderr and reports it by request.
 //!
 //! Prints, per file, the latency of every method, keystroke → fresh chunks, requests left unanswered, model
 //! calls per keystroke, spawn → initialize response, the server's memory, and whether its text
@@ -419,7 +421,10 @@ impl Method {
     /// Records an answer's latency and how it came off the pipe.
     fn record(&mut self, taken: &Taken) {
         self.latencies.push(taken.latency);
-        self.ids.push(taken.id);
+        let last_byte = taken
+            .arrival
+            .map(|a| a.read.saturating_duration_since(taken.sent));
+        self.ids.push((taken.id, last_byte));
         if let Some(a) = taken.arrival {
             self.to_header
                 .push(a.header.saturating_duration_since(taken.sent));
@@ -450,10 +455,14 @@ struct Method {
     errors: usize,
     /// The first error returned, to say what went wrong.
     first_error: Option<String>,
-    /// The requests recorded, by id.
-    ids: Vec<i64>,
-    /// Read → the answer's last byte written: the server's own time, from its log.
+    /// The requests recorded: their ids, and send → last byte read.
+    ids: Vec<(i64, Option<Duration>)>,
+    /// Read → the answer's last byte written, from the server's log: its writer's clock, read
+    /// once the last write returns (after any wait for a core once the client has been woken).
     server: Vec<Duration>,
+    /// The server's time to the last byte written, bounded: per request, the lesser of its log
+    /// and the client's send → last byte read, as each is that time plus a wait of its own.
+    bound: Vec<Duration>,
 }
 
 /// Everything measured for one file at one model latency.
@@ -726,11 +735,15 @@ fn run(file: &File, model_ms: u64) -> Run {
         Some(server["text"].as_str() == Some(text.as_str()) && server["inSync"] == json!(true));
     let server = answered(&lsp.finish());
     for method in run.methods.values_mut().chain([&mut run.fresh]) {
-        method.server = method
-            .ids
-            .iter()
-            .filter_map(|id| server.get(id).copied())
-            .collect();
+        for (id, last_byte) in &method.ids {
+            let Some(&logged) = server.get(id) else {
+                continue;
+            };
+            method.server.push(logged);
+            method
+                .bound
+                .push(last_byte.map_or(logged, |client| client.min(logged)));
+        }
     }
     run
 }
@@ -780,7 +793,9 @@ impl Run {
             self.model_ms,
             self.completion.trim_start_matches("textDocument/")
         );
-        println!("| method | n | p50 ms | p95 ms | p99 ms | max ms | errors | server p99 ms |");
+        println!(
+            "| method | n | p50 ms | p95 ms | p99 ms | max ms | errors | server's log p99 ms |"
+        );
         println!("|---|---|---|---|---|---|---|---|");
         for (name, method) in self
             .methods
@@ -809,10 +824,10 @@ impl Run {
             }
         }
         println!(
-            "\nWhole-file answers, end to end split: send → header read (the server's handling to its first byte), header → last byte (the rest, through the pipe), last byte → parsed (the client); send → last byte is the server's time to its last byte written plus the pipes' ways; the server's own time, from its log: request read → last byte written; p50 / p99 ms.\n"
+            "\nWhole-file answers, end to end split: send → header read (the server's handling to its first byte), header → last byte (the rest, through the pipe), last byte → parsed (the client); send → last byte is the server's time to its last byte written plus the pipes' ways; the server's log: request read → its writer back from the last write; the server's time, bounded: per request the lesser of the two (each is the server's time to its last byte written plus a wait of its own); p50 / p99 ms.\n"
         );
         println!(
-            "| answer | largest bytes | send → header | header → last byte | send → last byte | server: read → last byte written | last byte → parsed | end to end |\n|---|---|---|---|---|---|---|---|"
+            "| answer | largest bytes | send → header | header → last byte | send → last byte | server's log: read → last byte written | server's time, bounded | last byte → parsed | end to end |\n|---|---|---|---|---|---|---|---|---|"
         );
         for (name, method) in WHOLE_FILE
             .iter()
@@ -825,12 +840,13 @@ impl Run {
                 })
             };
             println!(
-                "| {name} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 method.bytes,
                 cell(&method.to_header),
                 cell(&method.transfer),
                 cell(&method.to_last_byte),
                 cell(&method.server),
+                cell(&method.bound),
                 cell(&method.parse),
                 cell(&method.latencies)
             );
@@ -1047,10 +1063,9 @@ fn targets(runs: &[Run]) {
     // Issue #18, at 3 MB: the server's own time for the whole-file answers, and end to end.
     let big: Vec<&Run> = runs.iter().filter(|r| r.label.ends_with("3MB")).collect();
     if !big.is_empty() {
-        // While typing, per answer: the server's own time (its log: request read → last byte
-        // written, the target's measure) and, from the client, send → last byte read (that,
-        // plus the request's and the last block's ways through the pipes). Chunks asked right
-        // after an edit count.
+        // While typing, per answer: the server's time to its last byte written (the target's
+        // measure), bounded by the lesser of its log and the client's send → last byte read;
+        // each of the two alone. Chunks asked right after an edit count.
         let worst = |samples: fn(&Method) -> &[Duration]| {
             let mut worst = (Duration::ZERO, String::new());
             for run in &big {
@@ -1072,16 +1087,19 @@ fn targets(runs: &[Run]) {
             }
             worst
         };
-        let server = worst(|m| &m.server);
+        let bound = worst(|m| &m.bound);
         println!(
-            "| server time p99 ≤ 5 ms at 3 MB while typing (documentSymbol, foldingRange, chunks; request read → last byte written, the server's log) | worst {} ms ({}) | {} |",
-            ms(server.0),
-            server.1,
-            verdict(server.0 <= Duration::from_millis(5))
+            "| server time p99 ≤ 5 ms at 3 MB while typing (documentSymbol, foldingRange, chunks; request read → last byte written, per request the lesser of the server's log and the client's send → last byte read) | worst {} ms ({}) | {} |",
+            ms(bound.0),
+            bound.1,
+            verdict(bound.0 <= Duration::from_millis(5))
         );
+        let server = worst(|m| &m.server);
         let client = worst(|m| &m.to_last_byte);
         println!(
-            "| the same from the client: send → last byte read | worst {} ms ({}) | |",
+            "| the same from the server's log alone / from the client alone | worst {} ms ({}) / {} ms ({}) | |",
+            ms(server.0),
+            server.1,
             ms(client.0),
             client.1,
         );

@@ -445,4 +445,22 @@ mod tests {
         assert!(!room.fits(100), "a full pipe would block the sender");
         drop(read);
     }
+
+    /// A socket pair, as libuv gives its children (Neovim's, VS Code's): the same, by its send
+    /// queue.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_socket_has_room_until_the_client_falls_behind() {
+        use std::os::fd::AsRawFd;
+        use std::os::unix::net::UnixStream;
+        let (mut ours, theirs) = UnixStream::pair().unwrap();
+        let room = Room::of(ours.as_raw_fd());
+        assert!(matches!(room, Room::Socket(..)), "{room:?}");
+        assert!(room.fits(100));
+        ours.set_nonblocking(true).unwrap();
+        let block = vec![b'x'; 4096];
+        while ours.write(&block).is_ok() {}
+        assert!(!room.fits(100), "a full socket would block the sender");
+        drop(theirs);
+    }
 }
