@@ -636,6 +636,7 @@ impl Backend {
     }
 
     pub(super) fn did_change(&self, params: DidChangeTextDocumentParams) {
+        crate::resources::memory::edited();
         // Applied here, on the reading task, before the next message is read: edits keep their
         // order.
         let uri = params.text_document.uri;

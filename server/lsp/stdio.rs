@@ -61,21 +61,37 @@ fn stdout() -> std::io::Result<Box<dyn Write + Send>> {
 }
 
 /// What a pipe to the client may hold: a megabyte, the most Linux gives a process without
-/// privileges (`/proc/sys/fs/pipe-max-size`).
+/// privileges (`/proc/sys/fs/pipe-max-size`); the same asked of a socket's send buffer.
 #[cfg(target_os = "linux")]
 const STDOUT_PIPE: libc::c_int = 1 << 20;
 
 /// A whole-file answer is megabytes (documentSymbol is 3.2 MB for a 3 MB Rust file): through
 /// the default 64 KB pipe it goes in fifty turns of the writer filling the pipe and the client
-/// emptying it. A larger pipe lets the writer run ahead while the client reads. Only where
-/// stdout is a pipe; elsewhere (a terminal, a file, a socket) the call fails and nothing changes.
+/// emptying it. A larger pipe lets the writer run ahead while the client reads. Editors built on
+/// libuv (Neovim, and VS Code through Node) give their servers a socket pair instead of a pipe:
+/// its send buffer is asked for the same (Linux grants up to `net.core.wmem_max`, 208 KB unless
+/// raised). Elsewhere (a terminal, a file) nothing changes.
 fn widen_stdout_pipe() {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: F_SETPIPE_SZ only resizes the pipe's buffer, and fails harmlessly on
         // descriptors that are not pipes.
-        let done = unsafe { libc::fcntl(1, libc::F_SETPIPE_SZ, STDOUT_PIPE) };
-        if done < 0 {
+        if unsafe { libc::fcntl(1, libc::F_SETPIPE_SZ, STDOUT_PIPE) } >= 0 {
+            return;
+        }
+        let size = STDOUT_PIPE;
+        // SAFETY: SO_SNDBUF takes an int, read from `size` of the length given; it fails
+        // harmlessly on descriptors that are not sockets.
+        let set = unsafe {
+            libc::setsockopt(
+                1,
+                libc::SOL_SOCKET,
+                libc::SO_SNDBUF,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+        if set != 0 {
             tracing::debug!(
                 "stdout keeps its buffer: {}",
                 std::io::Error::last_os_error()
