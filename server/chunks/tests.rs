@@ -383,6 +383,13 @@ impl Editing {
         if !check {
             return (parsed.stats, chunks);
         }
+        // The segments' start points, kept through the edit, are where the text puts them.
+        let bases: Vec<usize> = parsed.chunks.lists().iter().map(|(b, _)| *b).collect();
+        let points: Vec<_> = bases
+            .iter()
+            .map(|&b| crate::syntax::point_at(self.text.slice(..), b))
+            .collect();
+        assert_eq!(parsed.starts, points, "after replacing {find:?}");
         let fresh = chunk_text(&self.text, Some(self.language), &ChunkConfig::default());
         if let Some(i) = (0..chunks.len().max(fresh.len())).find(|&i| chunks.get(i) != fresh.get(i))
         {

@@ -48,6 +48,9 @@ pub struct Parsed {
     pub text: Rope,
     pub language: Option<Language>,
     pub chunks: DocChunks,
+    /// Where each of `chunks`' segments starts: its line, and its column in bytes. Kept through
+    /// edits as the segments move, so a whole-file answer does not look each one up.
+    pub starts: Vec<Point>,
     /// The trees kept in memory: (segment start, tree in the segment's own offsets).
     pub trees: Vec<(usize, Tree)>,
     /// Kind and qualified path of the chunks this update's edits changed (empty on open).
@@ -157,13 +160,19 @@ impl Syntax {
         }
         self.evict();
         self.stats.chunk_time = started.elapsed().saturating_sub(self.stats.parse_time);
-        let chunks = match &self.windows {
-            Some(windows) => DocChunks::new(vec![(0, windows.clone())]),
-            None => DocChunks::new(
-                self.segments
-                    .iter()
-                    .map(|s| (s.start, s.chunks.clone()))
-                    .collect(),
+        let (chunks, starts) = match &self.windows {
+            Some(windows) => (
+                DocChunks::new(vec![(0, windows.clone())]),
+                vec![Point::default()],
+            ),
+            None => (
+                DocChunks::new(
+                    self.segments
+                        .iter()
+                        .map(|s| (s.start, s.chunks.clone()))
+                        .collect(),
+                ),
+                self.segments.iter().map(|s| s.start_point).collect(),
             ),
         };
         let trees = self
@@ -176,6 +185,7 @@ impl Syntax {
             text,
             language: self.language,
             chunks,
+            starts,
             trees,
             changed: std::mem::take(&mut self.changed),
             stats: self.stats,

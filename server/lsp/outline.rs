@@ -97,16 +97,28 @@ impl Outline {
 const ENVELOPE: usize = 64;
 
 /// Where each segment of `parsed` starts: (segment start byte, its first line, its column in
-/// `encoding`).
+/// `encoding`). The parse keeps each segment's line and byte column; a segment that starts at a
+/// line's start (nearly all) has column 0 in every encoding, and the others are looked up.
 fn starts<'p>(
     parsed: &'p Parsed,
     encoding: Encoding,
 ) -> impl Iterator<Item = (usize, &'p Arc<crate::chunks::ChunkList>, u32, u32)> + 'p {
     let mut points = Points::new(&parsed.text);
-    parsed.chunks.lists().iter().map(move |(base, list)| {
-        let at = points.at(*base);
-        (*base, list, at.line, column(&at, encoding))
-    })
+    let kept = (parsed.starts.len() == parsed.chunks.lists().len()).then_some(&parsed.starts);
+    parsed
+        .chunks
+        .lists()
+        .iter()
+        .enumerate()
+        .map(
+            move |(i, (base, list))| match kept.map(|starts| starts[i]) {
+                Some(point) if point.column == 0 => (*base, list, point.row as u32, 0),
+                _ => {
+                    let at = points.at(*base);
+                    (*base, list, at.line, column(&at, encoding))
+                }
+            },
+        )
 }
 
 fn column(point: &Point3, encoding: Encoding) -> u32 {
