@@ -32,6 +32,7 @@ use tokio::sync::watch;
 
 pub use crate::llm::config::CompletionConfig;
 use crate::llm::{CallRequest, Gateway, Params, Priority, Prompt};
+use crate::resources::lock;
 pub use shape::{Shape, fit, shape};
 
 /// The cursor as far as reuse is concerned: its line, the text before and after it on the line,
@@ -954,10 +955,6 @@ impl Engine {
             }
         }
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ use super::route::{Setup, build_setup, route};
 use super::store::Store;
 use super::wire::{self, Finish, Params};
 use crate::context::{Encoding, Tokenizer};
+use crate::resources::lock;
 
 pub use super::budget::SpentToday;
 pub use super::cache::CacheStats;
@@ -964,10 +965,6 @@ fn flight_key(keys: &[(Arc<Provider>, u128)], request: &CallRequest) -> u128 {
     }
     material.push(request.priority as u8);
     xxhash_rust::xxh3::xxh3_128(&material)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn read<T>(m: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {

@@ -16,6 +16,7 @@ use super::limits::{Limiter, LimiterStats, Limits};
 use super::retry::{Admission, Breaker, Circuit, Ewma};
 use super::stats::{Histogram, Summary};
 use super::wire::{self, Decoder, Finish, Piece, WireError, WireRequest};
+use crate::resources::lock;
 
 /// Bytes of an error body read for its message.
 const ERROR_BODY: usize = 64 * 1024;
@@ -605,10 +606,6 @@ fn describe(error: &reqwest::Error) -> String {
         "request failed"
     };
     format!("{what}: {cause}")
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

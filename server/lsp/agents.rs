@@ -31,6 +31,7 @@ use crate::agents::history::{CHAT_TEMPLATE, data_dir};
 use crate::agents::workflow;
 use crate::agents::{self, Agent, Output, Placement};
 use crate::chunks::ChunkKind;
+use crate::resources::lock;
 use crate::session::{Outcome, Problem, Session, Task};
 
 pub const RUN_AGENT: &str = "strata.runAgent";
@@ -936,8 +937,4 @@ fn internal(message: impl Into<String>) -> Error {
         message: message.into().into(),
         data: None,
     }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

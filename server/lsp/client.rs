@@ -14,12 +14,15 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::resources::lock;
 use serde::Serialize;
 use tokio::sync::oneshot;
 use tower_lsp_server::jsonrpc::{Error, ErrorCode, Id, Response, Result};
 use tower_lsp_server::ls_types::notification::{self, Notification};
 use tower_lsp_server::ls_types::request::{self, Request};
 use tower_lsp_server::ls_types::*;
+
+use super::outbox::Outbox;
 
 /// How long the client has to answer a request a program answers (create a progress token,
 /// apply an edit, show a document, send settings, register a capability).
@@ -34,8 +37,6 @@ const BEFORE_INITIALIZE: [&str; 4] = [
     "telemetry/event",
     "window/showMessageRequest",
 ];
-
-pub use super::outbox::Outbox;
 
 #[derive(Clone)]
 pub struct Client {
@@ -272,10 +273,6 @@ fn failure(message: String) -> Error {
         message: message.into(),
         data: None,
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

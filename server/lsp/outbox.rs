@@ -1,9 +1,9 @@
 //! What the server sends to the client, in the order it is sent. A thread of its own (the
 //! writer) writes the frames queued for it, so that an answer of megabytes, which the client
 //! takes as fast as it reads, never holds up the thread that made it. A small frame whose turn
-//! has come — nothing queued or being written before it, and room for it in the pipe or socket
-//! to the client, so that writing it cannot block — is written at once by the thread that sends
-//! it: an answer waiting for a thread to wake is late by that wake-up, up to milliseconds on
+//! has come — nothing queued or being written before it, and the pipe to the client empty or
+//! the socket's buffer with room for it, so that writing it cannot block — is written at once
+//! by the thread that sends it: an answer waiting for a thread to wake is late by that wake-up, up to milliseconds on
 //! busy cores (the empty answer to a held completion that an edit supersedes, a suggestion the
 //! model has just finished).
 //!
@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex, TryLockError};
 use tokio::sync::mpsc;
 
 use super::body::{Body, Written};
+use crate::resources::lock;
 
 /// Frames up to this size may be written by the thread that sends them.
 const DIRECT_MAX: usize = 16 * 1024;
@@ -183,7 +184,7 @@ impl Outbox {
 
     /// Sends `body` as the next frame: written now if it is small and its turn has come,
     /// otherwise queued for the writer.
-    pub fn send(&self, mut body: Body) -> Result<(), Closed> {
+    pub fn send(&self, body: Body) -> Result<(), Closed> {
         let length = body.len();
         if length > 0 && length <= DIRECT_MAX && self.shared.queued.load(Ordering::Acquire) == 0 {
             let output = match self.shared.output.try_lock() {
@@ -198,7 +199,6 @@ impl Outbox {
                     return Err(Closed);
                 }
                 if self.shared.room.fits(length) {
-                    output.then.extend(body.take_written());
                     output.write(body, true);
                     return if output.broken { Err(Closed) } else { Ok(()) };
                 }
@@ -213,11 +213,13 @@ impl Outbox {
 }
 
 impl Output {
-    /// Writes `body` as a frame, then, if `flush`, flushes and runs what was waiting for it.
-    fn write(&mut self, body: Body, flush: bool) {
+    /// Writes `body` as a frame, then, if `flush`, flushes and runs what was waiting for it
+    /// (its own hook among them).
+    fn write(&mut self, mut body: Body, flush: bool) {
         if self.broken {
             return;
         }
+        self.then.extend(body.take_written());
         let written = if body.len() > 0 {
             write_frame(&mut self.writer, body)
         } else {
@@ -245,9 +247,8 @@ impl Writer {
     /// set; then what is queued already. An empty body is no message (every message is a JSON
     /// object): it is skipped, and only wakes the writer to look at `stop`.
     pub fn run(mut self, stop: &AtomicBool) {
-        while let Some(mut body) = self.bodies.blocking_recv() {
+        while let Some(body) = self.bodies.blocking_recv() {
             let mut output = lock(&self.shared.output);
-            output.then.extend(body.take_written());
             output.write(body, self.bodies.is_empty());
             // Under the lock: a frame sent directly now comes after this one.
             self.shared.queued.fetch_sub(1, Ordering::AcqRel);
@@ -257,8 +258,7 @@ impl Writer {
             drop(output);
             if stop.load(Ordering::Acquire) {
                 let mut output = lock(&self.shared.output);
-                while let Ok(mut body) = self.bodies.try_recv() {
-                    output.then.extend(body.take_written());
+                while let Ok(body) = self.bodies.try_recv() {
                     output.write(body, false);
                     self.shared.queued.fetch_sub(1, Ordering::AcqRel);
                 }
@@ -289,10 +289,6 @@ fn write_frame(output: &mut impl Write, body: Body) -> std::io::Result<()> {
         output.write_all(&vec![b' '; length - written])?;
     }
     Ok(())
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -104,21 +104,14 @@ fn starts<'p>(
     encoding: Encoding,
 ) -> impl Iterator<Item = (usize, &'p Arc<crate::chunks::ChunkList>, u32, u32)> + 'p {
     let mut points = Points::new(&parsed.text);
-    let kept = (parsed.starts.len() == parsed.chunks.lists().len()).then_some(&parsed.starts);
-    parsed
-        .chunks
-        .lists()
-        .iter()
-        .enumerate()
-        .map(
-            move |(i, (base, list))| match kept.map(|starts| starts[i]) {
-                Some(point) if point.column == 0 => (*base, list, point.row as u32, 0),
-                _ => {
-                    let at = points.at(*base);
-                    (*base, list, at.line, column(&at, encoding))
-                }
-            },
-        )
+    let lists = parsed.chunks.lists().iter().enumerate();
+    lists.map(move |(i, (base, list))| match parsed.starts.get(i) {
+        Some(point) if point.column == 0 => (*base, list, point.row as u32, 0),
+        _ => {
+            let at = points.at(*base);
+            (*base, list, at.line, column(&at, encoding))
+        }
+    })
 }
 
 fn column(point: &Point3, encoding: Encoding) -> u32 {

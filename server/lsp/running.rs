@@ -19,6 +19,7 @@ use tower_lsp_server::jsonrpc::{Error, ErrorCode, Id, Response};
 
 use super::body::Body;
 use super::outbox::Outbox;
+use crate::resources::lock;
 
 /// What a cancellation names.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -246,10 +247,6 @@ pub async fn answering(order: u64, id: Id, request: impl Future<Output = bool>) 
     READ_ORDER
         .scope(order, REQUEST_ID.scope(id, answered))
         .await
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[cfg(test)]

@@ -42,7 +42,7 @@ impl AsyncRead for Stdin {
 /// The transport's input (what the client sends), its output (what goes to the client), and
 /// what a write to that output may count on (see `outbox`).
 pub fn stdio() -> std::io::Result<(Stdin, Box<dyn Write + Send>, Room)> {
-    widen_stdout_pipe();
+    widen_stdout();
     Ok((Stdin(std::io::stdin()), stdout()?, Room::of(1)))
 }
 
@@ -63,7 +63,7 @@ fn stdout() -> std::io::Result<Box<dyn Write + Send>> {
 /// What a pipe to the client may hold: a megabyte, the most Linux gives a process without
 /// privileges (`/proc/sys/fs/pipe-max-size`); the same asked of a socket's send buffer.
 #[cfg(target_os = "linux")]
-const STDOUT_PIPE: libc::c_int = 1 << 20;
+const STDOUT_BUFFER: libc::c_int = 1 << 20;
 
 /// A whole-file answer is megabytes (documentSymbol is 3.2 MB for a 3 MB Rust file): through
 /// the default 64 KB pipe it goes in fifty turns of the writer filling the pipe and the client
@@ -71,15 +71,15 @@ const STDOUT_PIPE: libc::c_int = 1 << 20;
 /// libuv (Neovim, and VS Code through Node) give their servers a socket pair instead of a pipe:
 /// its send buffer is asked for the same (Linux grants up to `net.core.wmem_max`, 208 KB unless
 /// raised). Elsewhere (a terminal, a file) nothing changes.
-fn widen_stdout_pipe() {
+fn widen_stdout() {
     #[cfg(target_os = "linux")]
     {
         // SAFETY: F_SETPIPE_SZ only resizes the pipe's buffer, and fails harmlessly on
         // descriptors that are not pipes.
-        if unsafe { libc::fcntl(1, libc::F_SETPIPE_SZ, STDOUT_PIPE) } >= 0 {
+        if unsafe { libc::fcntl(1, libc::F_SETPIPE_SZ, STDOUT_BUFFER) } >= 0 {
             return;
         }
-        let size = STDOUT_PIPE;
+        let size = STDOUT_BUFFER;
         // SAFETY: SO_SNDBUF takes an int, read from `size` of the length given; it fails
         // harmlessly on descriptors that are not sockets.
         let set = unsafe {

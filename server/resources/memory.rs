@@ -109,10 +109,10 @@ static LAST_EDIT_MS: AtomicU64 = AtomicU64::new(0);
 /// pause that released, and on a machine busy with I/O the suggestion 25–280 ms late.
 const EDITING: Duration = Duration::from_secs(30);
 
-/// The user edited a document: see [`EDITING`].
+/// The user edited a document: see [`EDITING`]. (The message that brought the edit counted as
+/// activity already.)
 pub fn edited() {
     LAST_EDIT_MS.store(now_ms().max(1), Ordering::Relaxed);
-    busy();
 }
 
 /// Whether the code is kept mapped at `now_ms`, the last edit at `last_edit_ms` (0: none yet).

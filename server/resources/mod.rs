@@ -141,6 +141,12 @@ pub fn cores() -> usize {
 
 static CURRENT: RwLock<Option<Resources>> = RwLock::new(None);
 
+/// A mutex's guard, even if a thread panicked while holding it: a handler's panic is answered
+/// as an error and the server goes on, with what the lock holds as the panic left it.
+pub fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The process's resources now: the configured profile's, else `balanced`'s.
 pub fn current() -> Resources {
     CURRENT
