@@ -401,6 +401,35 @@ fn answered(log: &str) -> HashMap<i64, Duration> {
         .collect()
 }
 
+/// How long `bytes` take through a pipe of the server's size (a megabyte) from another process,
+/// as an answer comes: `dd` writing them in blocks of 64 KB, the bench reading them whole as
+/// its client reads an answer, timed from the first byte read to the last (median of 9). What
+/// the machine gives any answer of that size, whoever writes it.
+fn pipe_alone(bytes: usize) -> Duration {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let mut times = Vec::new();
+    for _ in 0..9 {
+        let mut child = std::process::Command::new("dd")
+            .args(["if=/dev/zero", "bs=64K", "iflag=count_bytes", "status=none"])
+            .arg(format!("count={bytes}"))
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("dd");
+        let mut out = child.stdout.take().unwrap();
+        // SAFETY: F_SETPIPE_SZ only resizes the pipe's buffer.
+        unsafe { libc::fcntl(out.as_raw_fd(), libc::F_SETPIPE_SZ, 1 << 20) };
+        let mut body = vec![0; bytes];
+        out.read_exact(&mut body[..1]).expect("dd's first byte");
+        let first = Instant::now();
+        out.read_exact(&mut body[1..]).expect("dd's bytes");
+        times.push(first.elapsed());
+        let _ = child.wait();
+    }
+    times.sort();
+    times[times.len() / 2]
+}
+
 /// A field of `/proc/<pid>/status`, in MiB.
 fn memory(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -452,6 +481,8 @@ struct Method {
     parse: Vec<Duration>,
     /// The largest answer, in bytes.
     bytes: usize,
+    /// The median time for that many bytes to go through a pipe alone (see [`pipe_alone`]).
+    pipe_alone: Option<Duration>,
     errors: usize,
     /// The first error returned, to say what went wrong.
     first_error: Option<String>,
@@ -734,6 +765,13 @@ fn run(file: &File, model_ms: u64) -> Run {
     run.text_matches =
         Some(server["text"].as_str() == Some(text.as_str()) && server["inSync"] == json!(true));
     let server = answered(&lsp.finish());
+    // The floor of a whole-file answer's way to the client on this machine, now: its bytes
+    // through a pipe alone (the server has exited).
+    for method in run.methods.values_mut().chain([&mut run.fresh]) {
+        if method.bytes >= 64 * 1024 {
+            method.pipe_alone = Some(pipe_alone(method.bytes));
+        }
+    }
     for method in run.methods.values_mut().chain([&mut run.fresh]) {
         for (id, last_byte) in &method.ids {
             let Some(&logged) = server.get(id) else {
@@ -824,10 +862,10 @@ impl Run {
             }
         }
         println!(
-            "\nWhole-file answers, end to end split: send → header read (the server's handling to its first byte), header → last byte (the rest, through the pipe), last byte → parsed (the client); send → last byte is the server's time to its last byte written plus the pipes' ways; the server's log: request read → its writer back from the last write; the server's time, bounded: per request the lesser of the two (each is the server's time to its last byte written plus a wait of its own); p50 / p99 ms.\n"
+            "\nWhole-file answers, end to end split: send → header read (the server's handling to its first byte), header → last byte (the rest, through the pipe), last byte → parsed (the client); send → last byte is the server's time to its last byte written plus the pipes' ways; the server's log: request read → its writer back from the last write; the server's time, bounded: per request the lesser of the two (each is the server's time to its last byte written plus a wait of its own); p50 / p99 ms; pipe alone: the floor of header → last byte, the same bytes from `dd` through a pipe of the server's size, first byte to last read as the client reads, median of 9 after the run.\n"
         );
         println!(
-            "| answer | largest bytes | send → header | header → last byte | send → last byte | server's log: read → last byte written | server's time, bounded | last byte → parsed | end to end |\n|---|---|---|---|---|---|---|---|---|"
+            "| answer | largest bytes | pipe alone | send → header | header → last byte | send → last byte | server's log: read → last byte written | server's time, bounded | last byte → parsed | end to end |\n|---|---|---|---|---|---|---|---|---|---|"
         );
         for (name, method) in WHOLE_FILE
             .iter()
@@ -840,8 +878,9 @@ impl Run {
                 })
             };
             println!(
-                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 method.bytes,
+                method.pipe_alone.map_or("–".to_owned(), ms),
                 cell(&method.to_header),
                 cell(&method.transfer),
                 cell(&method.to_last_byte),
