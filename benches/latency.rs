@@ -430,6 +430,25 @@ fn pipe_alone(bytes: usize) -> Duration {
     times[times.len() / 2]
 }
 
+/// Node's `JSON.parse` of `result` (as its JSON text), median of 9: what VS Code's extension
+/// host, which receives the server's answers, spends on parsing this one. None without `node`.
+fn node_parse(result: &Value) -> Option<Duration> {
+    let dir = tempfile::tempdir().ok()?;
+    let path = dir.path().join("answer.json");
+    std::fs::write(&path, serde_json::to_vec(result).ok()?).ok()?;
+    let script = "const text = require('fs').readFileSync(process.argv[1], 'utf8'); const ms = []; \
+        for (let i = 0; i < 9; i++) { const t = process.hrtime.bigint(); JSON.parse(text); \
+        ms.push(Number(process.hrtime.bigint() - t) / 1e6); } \
+        ms.sort((a, b) => a - b); console.log(ms[4]);";
+    let out = std::process::Command::new("node")
+        .args(["-e", script])
+        .arg(&path)
+        .output()
+        .ok()?;
+    let ms: f64 = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+    Some(Duration::from_secs_f64(ms / 1e3))
+}
+
 /// A field of `/proc/<pid>/status`, in MiB.
 fn memory(pid: u32, field: &str) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -483,6 +502,8 @@ struct Method {
     bytes: usize,
     /// The median time for that many bytes to go through a pipe alone (see [`pipe_alone`]).
     pipe_alone: Option<Duration>,
+    /// Node's `JSON.parse` of the answer (see [`node_parse`]).
+    node_parse: Option<Duration>,
     errors: usize,
     /// The first error returned, to say what went wrong.
     first_error: Option<String>,
@@ -772,6 +793,15 @@ fn run(file: &File, model_ms: u64) -> Run {
             method.pipe_alone = Some(pipe_alone(method.bytes));
         }
     }
+    // And what VS Code's extension host takes to parse each (Node's `JSON.parse`), on the first
+    // answers after the open (the whole file, as while typing).
+    for (name, taken) in &run.first {
+        if let Outcome::Answered(result) = &taken.outcome
+            && let Some(method) = run.methods.get_mut(*name)
+        {
+            method.node_parse = node_parse(result);
+        }
+    }
     for method in run.methods.values_mut().chain([&mut run.fresh]) {
         for (id, last_byte) in &method.ids {
             let Some(&logged) = server.get(id) else {
@@ -862,10 +892,10 @@ impl Run {
             }
         }
         println!(
-            "\nWhole-file answers, end to end split: send → header read (the server's handling to its first byte), header → last byte (the rest, through the pipe), last byte → parsed (the client); send → last byte is the server's time to its last byte written plus the pipes' ways; the server's log: request read → its writer back from the last write; the server's time, bounded: per request the lesser of the two (each is the server's time to its last byte written plus a wait of its own); p50 / p99 ms; pipe alone: the floor of header → last byte, the same bytes from `dd` through a pipe of the server's size, first byte to last read as the client reads, median of 9 after the run.\n"
+            "\nWhole-file answers, end to end split: send → header read (the server's handling to its first byte), header → last byte (the rest, through the pipe), last byte → parsed (the client); send → last byte is the server's time to its last byte written plus the pipes' ways; the server's log: request read → its writer back from the last write; the server's time, bounded: per request the lesser of the two (each is the server's time to its last byte written plus a wait of its own); p50 / p99 ms; pipe alone: the floor of header → last byte, the same bytes from `dd` through a pipe of the server's size, first byte to last read as the client reads, median of 9 after the run; Node's parse: `JSON.parse` of the answer in Node (VS Code's extension host parses it so), median of 9 (– without `node`).\n"
         );
         println!(
-            "| answer | largest bytes | pipe alone | send → header | header → last byte | send → last byte | server's log: read → last byte written | server's time, bounded | last byte → parsed | end to end |\n|---|---|---|---|---|---|---|---|---|---|"
+            "| answer | largest bytes | pipe alone | Node's parse | send → header | header → last byte | send → last byte | server's log: read → last byte written | server's time, bounded | last byte → parsed | end to end |\n|---|---|---|---|---|---|---|---|---|---|---|"
         );
         for (name, method) in WHOLE_FILE
             .iter()
@@ -878,9 +908,10 @@ impl Run {
                 })
             };
             println!(
-                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {name} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 method.bytes,
                 method.pipe_alone.map_or("–".to_owned(), ms),
+                method.node_parse.map_or("–".to_owned(), ms),
                 cell(&method.to_header),
                 cell(&method.transfer),
                 cell(&method.to_last_byte),
