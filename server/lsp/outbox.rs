@@ -3,9 +3,9 @@
 //! takes as fast as it reads, never holds up the thread that made it. A small frame whose turn
 //! has come — nothing queued or being written before it, and the pipe to the client empty or
 //! the socket's buffer with room for it, so that writing it cannot block — is written at once
-//! by the thread that sends it: an answer waiting for a thread to wake is late by that wake-up, up to milliseconds on
-//! busy cores (the empty answer to a held completion that an edit supersedes, a suggestion the
-//! model has just finished).
+//! by the thread that sends it: an answer waiting for a thread to wake is late by that wake-up,
+//! up to milliseconds on busy cores (the empty answer to a held completion that an edit
+//! supersedes, a suggestion the model has just finished).
 //!
 //! Order: a frame is written directly only while no frame is queued (`queued` counts the frames
 //! sent to the writer and not yet written), checked under the lock that every write takes, so a
